@@ -1,0 +1,18 @@
+"""The project's one error hierarchy.
+
+The CLI catches only LabError; anything else is a bug and shows a traceback.
+Exit codes are part of the contract (see README): 2 for a bad topology, 1 for a
+runtime failure.
+"""
+
+
+class LabError(Exception):
+    """Base of every error a user can act on."""
+
+    exit_code = 1
+
+
+class RuntimeFailure(LabError):
+    """The engine or a node failed while applying or inspecting a lab."""
+
+    exit_code = 1
