@@ -1,0 +1,242 @@
+"""The topology language as typed, immutable models (pydantic v2).
+
+These classes are the single definition of the file format: the loader
+validates files against them, `lab schema` prints their JSON Schema, and every
+later layer reads them. They describe what a person wrote; derived facts
+(allocated addresses, replica names) live in lab.topology.lab.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+FORWARDING_KINDS = ("router", "firewall")
+DNS_SERVER_KINDS = ("dns-root", "dns-tld", "dns-auth")
+KINDS = ("client", "router", "firewall", *DNS_SERVER_KINDS, "dns-resolver",
+         "load-balancer", "app", "database")
+RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR")
+
+
+class Strict(BaseModel):
+    """Every model refuses unknown keys (typos must not pass silently) and is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _networks_as_mapping(value: Any) -> Any:
+    # People write `networks: [home]` when any address will do, and a mapping
+    # when they care: both mean "attach to these networks".
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError("networks is a list of network names, or a mapping "
+                             "of network name to address")
+        return {name: None for name in value}
+    return value
+
+
+_NETWORKS_SCHEMA = {
+    "oneOf": [
+        {"type": "array", "items": {"type": "string"}, "description": "network names"},
+        {"type": "object", "additionalProperties": {"type": ["string", "null"]},
+         "description": "network name -> IPv4 address (null: allocate)"},
+    ]
+}
+NodeNetworks = Annotated[
+    dict[str, Union[IPv4Address, None]],
+    BeforeValidator(_networks_as_mapping),
+    WithJsonSchema(_NETWORKS_SCHEMA),
+]
+
+
+def _parse_ports(value: Any) -> Any:
+    # One port, a list of ports, or a "low-high" range, as firewall people write them.
+    items = value if isinstance(value, list) else [value]
+    ranges = []
+    for item in items:
+        if isinstance(item, bool):
+            raise ValueError(f"{item!r} is not a port: use a number like 443 or a range like '8000-8010'")
+        if isinstance(item, int):
+            low = high = item
+        elif isinstance(item, str) and item.replace("-", "", 1).isdigit():
+            low_text, _, high_text = item.partition("-")
+            low, high = int(low_text), int(high_text or low_text)
+        else:
+            raise ValueError(f"{item!r} is not a port: use a number like 443, a list, "
+                             "or a range like '8000-8010'")
+        if not (1 <= low <= high <= 65535):
+            raise ValueError(f"{item!r} is not a valid port or range: ports go from 1 to "
+                             "65535, the low end first")
+        ranges.append((low, high))
+    return tuple(ranges)
+
+
+PortRanges = Annotated[
+    tuple[tuple[int, int], ...],
+    BeforeValidator(_parse_ports),
+    WithJsonSchema({"oneOf": [
+        {"type": "integer", "minimum": 1, "maximum": 65535},
+        {"type": "string", "pattern": r"^\d+(-\d+)?$"},
+        {"type": "array", "items": {"type": ["integer", "string"]}},
+    ]}),
+]
+
+
+def _record_values(value: Any) -> Any:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, (str, int)) and not isinstance(item, bool)
+                            for item in items):
+        raise ValueError("a record's value is a text (like '10 mail') or a list of texts")
+    return tuple(str(item) for item in items)
+
+
+RecordValues = Annotated[
+    tuple[str, ...],
+    BeforeValidator(_record_values),
+    WithJsonSchema({"oneOf": [{"type": ["string", "integer"]},
+                              {"type": "array", "items": {"type": ["string", "integer"]}}]}),
+]
+
+
+def _parse_subnet(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a subnet: write it like 198.18.0.0/24")
+    try:
+        return IPv4Network(value)
+    except ValueError:
+        pass
+    try:
+        intended = IPv4Network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IPv4 subnet: write it like 198.18.0.0/24") from None
+    raise ValueError(f"'{value}' has host bits set; did you mean '{intended}'?")
+
+
+Subnet = Annotated[IPv4Network, BeforeValidator(_parse_subnet),
+                   WithJsonSchema({"type": "string", "format": "ipv4-network"})]
+
+
+class Network(Strict):
+    """A layer-2 segment: one Docker bridge network."""
+
+    subnet: Subnet = Field(description="IPv4 subnet, e.g. 198.18.0.0/24")
+    description: str = ""
+
+
+class NodeBase(Strict):
+    networks: NodeNetworks = Field(description="networks this node is attached to")
+    resolver: str | None = Field(
+        default=None, description="the dns-resolver node this node asks (default: the lab's only one)")
+    description: str = ""
+
+
+class Client(NodeBase):
+    kind: Literal["client"]
+
+
+class PortForward(Strict):
+    """Publish a service on a router's own address (DNAT)."""
+
+    port: int = Field(ge=1, le=65535, description="port on the router")
+    to: str = Field(description="node that really serves it")
+    to_port: int | None = Field(default=None, ge=1, le=65535, description="default: same port")
+    proto: Literal["tcp", "udp"] = "tcp"
+
+
+class Router(NodeBase):
+    kind: Literal["router"]
+    masquerade: list[str] = Field(
+        default_factory=list, description="networks hidden behind this router's address (NAT)")
+    forwards: list[PortForward] = Field(default_factory=list)
+
+
+class FirewallRule(Strict):
+    """One intent: let (or stop) traffic from somewhere to something."""
+
+    name: Name
+    from_: str = Field(alias="from", description="'any', a node or a network")
+    to: str = Field(description="a node or a network")
+    proto: Literal["tcp", "udp", "icmp"] = "tcp"
+    ports: PortRanges | None = Field(default=None, description="one, a list or a range; none: all")
+    action: Literal["allow", "deny", "reject"] = "allow"
+    log: bool = False
+
+
+class Firewall(Router):
+    kind: Literal["firewall"]  # type: ignore[assignment]
+    rules: list[FirewallRule] = Field(default_factory=list)
+
+
+class DnsServer(NodeBase):
+    kind: Literal["dns-root", "dns-tld", "dns-auth"]
+
+
+class Resolver(NodeBase):
+    kind: Literal["dns-resolver"]
+    roots: list[str] = Field(default_factory=list,
+                             description="root servers it knows (default: every dns-root node)")
+
+
+class Upstream(Strict):
+    node: str
+    weight: int = Field(default=1, ge=1, le=100)
+    backup: bool = False
+
+
+def _upstream_entries(value: Any) -> Any:
+    if isinstance(value, list):
+        return [{"node": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+class LoadBalancer(NodeBase):
+    kind: Literal["load-balancer"]
+    upstreams: Annotated[list[Upstream], BeforeValidator(_upstream_entries)] = Field(
+        default_factory=list, description="app nodes (replicas expand) or {node, weight, backup}")
+    algorithm: Literal["round-robin", "least-connections", "ip-hash"] = "round-robin"
+    max_fails: int = Field(default=1, ge=0, le=100)
+    fail_timeout: int = Field(default=10, ge=1, le=3600, description="seconds")
+
+
+class App(NodeBase):
+    kind: Literal["app"]
+    replicas: int = Field(default=1, ge=1, le=50)
+    port: int = Field(default=8000, ge=1, le=65535)
+    database: str | None = Field(default=None, description="the database node it uses")
+
+
+class Database(NodeBase):
+    kind: Literal["database"]
+    database: Name = Field(default="app", description="database name")
+
+
+Node = Annotated[
+    Union[Client, Router, Firewall, DnsServer, Resolver, LoadBalancer, App, Database],
+    Field(discriminator="kind"),
+]
+
+
+class Zone(Strict):
+    """A DNS zone: who serves it and what it holds. NS records and glue are derived."""
+
+    servers: list[str] = Field(default_factory=list,
+                               description="DNS server nodes; the first is the primary")
+    ttl: int = Field(default=300, ge=0, le=604800)
+    records: dict[str, dict[str, RecordValues]] = Field(
+        default_factory=dict, description="name ('@' for the apex) -> type -> value(s)")
+
+
+class TopologySpec(Strict):
+    """A whole lab as written in its YAML file."""
+
+    name: Name = Field(description="lab name; prefixes every Docker object")
+    description: str = ""
+    internet: str | None = Field(
+        default=None, description="the backbone network; default routes point toward it")
+    networks: dict[str, Network]
+    nodes: dict[str, Node]
+    zones: dict[str, Zone] = Field(default_factory=dict)
