@@ -1,0 +1,79 @@
+"""The `lab` command: thin. Parses arguments, calls the layers, renders output.
+
+Only LabError is caught (with its exit code: 2 for a bad topology, 1 for a
+runtime failure); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from lab.errors import LabError
+from lab.topology import default_topology_path, load_topology
+from lab.topology.schema import topology_schema_text
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+TOPOLOGY_ARG = click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+
+
+class LabGroup(click.Group):
+    """Turns the project's own errors into a message and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LabError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            err.print(str(error), markup=False, highlight=False)
+            sys.exit(error.exit_code)
+
+
+@click.group(cls=LabGroup)
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.version_option(package_name="lab")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Run, trace and break a containerised mini-internet.
+
+    FILE defaults to topology/default.yaml. Exit status: 0 ok, 1 runtime
+    failure, 2 invalid topology or usage.
+    """
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+@main.command()
+@TOPOLOGY_ARG
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved lab as JSON.")
+def validate(file: Path | None, as_json: bool) -> None:
+    """Check a topology file; print every problem with its line and column."""
+    lab = load_topology(file)
+    if as_json:
+        data = {"lab": lab.name, "file": lab.file,
+                "networks": {n: str(net.subnet) for n, net in lab.spec.networks.items()},
+                "instances": [{"name": i.name, "node": i.node, "kind": i.kind,
+                               "addresses": {n: str(a) for n, a in i.addresses.items()}}
+                              for i in lab.instances]}
+        click.echo(json.dumps(data, indent=2))
+        return
+    nodes = len(lab.spec.nodes)
+    out.print(f"{lab.file}: valid: lab '{lab.name}', {len(lab.spec.networks)} networks, "
+              f"{nodes} nodes ({len(lab.instances)} containers), {len(lab.spec.zones)} zones",
+              highlight=False)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the topology format (for editors)."""
+    click.echo(topology_schema_text(), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Runtime: the only package that talks to the Docker engine."""

@@ -1,0 +1,48 @@
+"""The topology language: load a YAML file into a validated, resolved Lab.
+
+No Docker and no subprocess in this package: it is pure, so every mistake is
+found before a single container starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.topology.addressing import allocate
+from lab.topology.checks import check_meaning
+from lab.topology.errors import Problem, TopologyError
+from lab.topology.lab import Instance, Lab, build_lab
+from lab.topology.structure import validate_structure
+from lab.topology.yaml_source import Source, parse_yaml, read_yaml
+
+DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "topology" / "default.yaml"
+
+
+def default_topology_path() -> Path:
+    """topology/default.yaml of the current directory if there is one, else the project's."""
+    here = Path("topology") / "default.yaml"
+    return here if here.is_file() else DEFAULT_TOPOLOGY
+
+__all__ = ["Instance", "Lab", "Problem", "TopologyError", "load_topology", "load_text",
+           "DEFAULT_TOPOLOGY", "default_topology_path"]
+
+
+def _resolve(source: Source) -> Lab:
+    spec = validate_structure(source)
+    problems = check_meaning(spec, source)
+    if problems:
+        raise TopologyError(problems)
+    addresses, gateways, problems = allocate(spec, source)
+    if problems:
+        raise TopologyError(problems)
+    return build_lab(spec, source.file, addresses, gateways)
+
+
+def load_text(text: str, file: str = "<text>") -> Lab:
+    """Load a topology from YAML text (used by tests and generated topologies)."""
+    return _resolve(parse_yaml(text, file))
+
+
+def load_topology(path: Path | str | None = None) -> Lab:
+    """Load and fully validate a topology file; raise TopologyError with every problem."""
+    return _resolve(read_yaml(path if path is not None else default_topology_path()))

@@ -1,0 +1,82 @@
+"""Give every node instance an address on each of its networks.
+
+Addresses written in the file are kept. The rest are allocated the way
+people number networks by hand: routers and firewalls from the bottom of the
+subnet (.1, .2, ...), other nodes from .10 upward, so the layout stays
+readable. The engine's host-side gateway takes the highest free address, off
+everything the lab uses.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+from lab.topology.errors import Problem
+from lab.topology.model import FORWARDING_KINDS, TopologySpec
+from lab.topology.names import replica_names
+from lab.topology.yaml_source import Source
+
+HOSTS_BEFORE_SERVERS = 10  # servers start at .10 on subnets large enough to leave room
+
+
+class Allocator:
+    """Free host addresses of one subnet, handed out lowest first from a starting offset."""
+
+    def __init__(self, subnet: IPv4Network, taken: set[IPv4Address]):
+        self.subnet = subnet
+        self.taken = set(taken) | {subnet.network_address, subnet.broadcast_address}
+
+    def take(self, start_offset: int = 1) -> IPv4Address | None:
+        first = int(self.subnet.network_address)
+        last = int(self.subnet.broadcast_address)
+        for offset in (*range(start_offset, last - first), *range(1, start_offset)):
+            candidate = IPv4Address(first + offset)
+            if candidate not in self.taken and first < int(candidate) < last:
+                self.taken.add(candidate)
+                return candidate
+        return None
+
+    def take_highest(self) -> IPv4Address | None:
+        for value in range(int(self.subnet.broadcast_address) - 1, int(self.subnet.network_address), -1):
+            candidate = IPv4Address(value)
+            if candidate not in self.taken:
+                self.taken.add(candidate)
+                return candidate
+        return None
+
+
+def allocate(spec: TopologySpec, source: Source) -> tuple[dict, dict, list[Problem]]:
+    """Addresses per instance and network, the engine gateway per network, and problems."""
+    fixed: dict[str, dict[str, IPv4Address]] = {}
+    for name, node in spec.nodes.items():
+        for index, instance in enumerate(replica_names(name, getattr(node, "replicas", 1))):
+            fixed[instance] = {net: address + index for net, address in node.networks.items()
+                               if address is not None}
+    allocators = {net: Allocator(network.subnet, {a for addrs in fixed.values()
+                                                  for n, a in addrs.items() if n == net})
+                  for net, network in spec.networks.items()}
+    problems: list[Problem] = []
+    ordered = sorted(spec.nodes.items(), key=lambda item: item[1].kind not in FORWARDING_KINDS)
+    for name, node in ordered:
+        start = 1 if node.kind in FORWARDING_KINDS else HOSTS_BEFORE_SERVERS
+        for instance in replica_names(name, getattr(node, "replicas", 1)):
+            for net in node.networks:
+                if net in fixed[instance]:
+                    continue
+                allocator = allocators[net]
+                address = allocator.take(start if allocator.subnet.num_addresses > 32 else 1)
+                if address is None:
+                    problems.append(source.problem(("nodes", name, "networks", net),
+                                    f"network '{net}' ({allocator.subnet}) has no free address left "
+                                    f"for {instance}: use a larger subnet"))
+                    continue
+                fixed[instance][net] = address
+    gateways = {}
+    for net, allocator in allocators.items():
+        gateway = allocator.take_highest()
+        if gateway is None:
+            problems.append(source.problem(("networks", net, "subnet"), f"network '{net}' is full: "
+                            "the engine needs one free address for its gateway; use a larger subnet"))
+        else:
+            gateways[net] = gateway
+    return fixed, gateways, problems

@@ -1,0 +1,68 @@
+"""The resolved lab: the validated spec plus everything derived from it.
+
+This is what the planner consumes: replicas expanded into instances, every
+instance with its addresses, and the engine gateway of every network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from types import MappingProxyType
+from typing import Mapping
+
+from lab.topology.model import TopologySpec
+from lab.topology.names import replica_names
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One container-to-be: a node, or one replica of it."""
+
+    name: str
+    node: str
+    kind: str
+    addresses: Mapping[str, IPv4Address]
+    replica: int | None = None
+
+    def address_on(self, network: str) -> IPv4Address:
+        return self.addresses[network]
+
+    @property
+    def first_address(self) -> IPv4Address:
+        return next(iter(self.addresses.values()))
+
+
+@dataclass(frozen=True)
+class Lab:
+    spec: TopologySpec
+    file: str
+    instances: tuple[Instance, ...]
+    gateways: Mapping[str, IPv4Address] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def instance(self, name: str) -> Instance:
+        for instance in self.instances:
+            if instance.name == name:
+                return instance
+        raise KeyError(name)
+
+    def instances_of(self, node: str) -> list[Instance]:
+        return [i for i in self.instances if i.node == node]
+
+    def instance_names(self) -> list[str]:
+        return [i.name for i in self.instances]
+
+
+def build_lab(spec: TopologySpec, file: str, addresses: dict, gateways: dict) -> Lab:
+    instances = []
+    for name, node in spec.nodes.items():
+        replicas = getattr(node, "replicas", 1)
+        for index, instance in enumerate(replica_names(name, replicas), start=1):
+            ordered = {net: addresses[instance][net] for net in node.networks}
+            instances.append(Instance(instance, name, node.kind, MappingProxyType(ordered),
+                                      index if replicas > 1 else None))
+    return Lab(spec, file, tuple(instances), MappingProxyType(dict(gateways)))
