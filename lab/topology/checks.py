@@ -57,28 +57,27 @@ class Checker:
             self.error(path, f"unknown node '{name}'{suggest(name, self.spec.nodes)}")
             return False
         if node.kind not in kinds:
-            self.error(path, f"'{name}' is a {node.kind} node; {role} must be a {' or '.join(kinds)} node")
+            self.error(path, f"'{name}' is {_a(node.kind)} node; {role} must be {_a(' or '.join(kinds))} node")
             return False
         return True
 
-    def must_reach(self, path: PathKey, source: str, target: str, why: str) -> None:
+    def must_reach(self, path: PathKey, source: str, target: str, why: str, at_key: bool = False) -> None:
         if not self.reach.node_reaches_node(source, target):
             self.error(path, f"'{source}' cannot reach '{target}' ({why}): no chain of routers "
-                       f"joins their networks; attach them to a common network or add a router")
+                       f"joins their networks; attach them to a common network or add a router", at_key)
 
     # -- names and networks ----------------------------------------------------
     def check_names(self) -> None:
-        seen: dict[str, str] = {}
         for name, node in self.spec.nodes.items():
             if not NODE_NAME.match(name):
                 self.error(("nodes", name), f"'{name}' is not a usable node name: use lower-case "
                            "letters, digits and '-', starting with a letter (it becomes a host name)",
                            at_key=True)
-            for instance in replica_names(name, getattr(node, "replicas", 1)):
-                if instance in seen:
-                    self.error(("nodes", name), f"'{instance}' is also the name of a replica of "
-                               f"'{seen[instance]}': rename one of them", at_key=True)
-                seen.setdefault(instance, name)
+            replicas = replica_names(name, getattr(node, "replicas", 1))
+            for instance in replicas:
+                if instance != name and instance in self.spec.nodes:
+                    self.error(("nodes", name), f"its replica '{instance}' would have the same name as "
+                               f"node '{instance}': rename one of them", at_key=True)
         for name in self.spec.networks:
             if not NODE_NAME.match(name):
                 self.error(("networks", name), f"'{name}' is not a usable network name: use "
@@ -151,7 +150,7 @@ class Checker:
                     self.error(("nodes", name), f"this lab has several resolvers ({', '.join(resolvers)}): "
                                "say which one this client uses with 'resolver: NAME'", at_key=True)
                 else:
-                    self.must_reach(("nodes", name), name, resolvers[0], "its resolver")
+                    self.must_reach(("nodes", name), name, resolvers[0], "its resolver", at_key=True)
             if node.kind == "dns-resolver":
                 self.check_root_hints(name, node, roots)
 
@@ -163,7 +162,7 @@ class Checker:
             self.node_ref(("nodes", name, "roots", i), root, ("dns-root",), "a root hint")
         for root in node.roots or roots:
             if root in self.spec.nodes:
-                self.must_reach(("nodes", name), name, root, "a root server it starts from")
+                self.must_reach(("nodes", name), name, root, "a root server it starts from", at_key=True)
 
     def check_zones(self) -> None:
         zone_names = list(self.spec.zones)
@@ -301,6 +300,10 @@ class Checker:
             path = ("nodes", name, "database")
             if database is not None and self.node_ref(path, database, ("database",), "an app's database"):
                 self.must_reach(path, name, database, "it stores its data there")
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 def _is_ip(value: str, family: type) -> bool:

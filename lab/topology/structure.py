@@ -139,5 +139,18 @@ def validate_structure(source: Source) -> TopologySpec:
     try:
         return TopologySpec.model_validate(source.data)
     except ValidationError as error:
-        problems = [_problem(source, item) for item in error.errors()]
-        raise TopologyError(problems) from None
+        errors = _drop_missing_that_were_misspelt(error.errors())
+        raise TopologyError([_problem(source, item) for item in errors]) from None
+
+
+def _drop_missing_that_were_misspelt(errors: list[dict]) -> list[dict]:
+    """'netwroks: unknown key; did you mean networks?' already says networks is missing."""
+    misspelt = set()
+    for item in errors:
+        if item["type"] == "extra_forbidden":
+            model = _model_at(item["loc"][:-1])
+            guess = difflib.get_close_matches(str(item["loc"][-1]), list(_field_keys(model)) if model else [],
+                                              n=1, cutoff=0.6)
+            misspelt.update((item["loc"][:-1], word) for word in guess)
+    return [item for item in errors
+            if not (item["type"] == "missing" and (item["loc"][:-1], item["loc"][-1]) in misspelt)]
