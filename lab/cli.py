@@ -70,19 +70,12 @@ def validate(file: Path | None, as_json: bool) -> None:
 
 
 @main.command()
-@TOPOLOGY_ARG
-def up(file: Path | None) -> None:
-    """Bring a lab up (for now: validate it; containers come with the runtime)."""
-    lab = load_topology(file)
-    out.print(f"{lab.file}: valid. Bringing lab '{lab.name}' up needs the runtime, which is not "
-              "built yet: stopping after validation.", highlight=False)
-
-
-@main.command()
 def schema() -> None:
     """Print the JSON Schema of the topology format (for editors)."""
     click.echo(topology_schema_text(), nl=False)
 
+
+from lab import cli_runtime  # noqa: E402,F401  (registers the runtime commands)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -35,7 +35,11 @@ Progress = Callable[[str, str], None]
 _STEP = "debian"  # the name progress lines are reported under
 
 
-class BaseImageError(LabError):
+class ImageBuildError(LabError):
+    """An image could not be made (re-exported by lab.runtime.images)."""
+
+
+class BaseImageError(ImageBuildError):
     """The Debian base image could not be found, pulled or made."""
 
 
@@ -139,7 +143,7 @@ def _run_debootstrap(debootstrap: str, rootfs: Path, report: Progress) -> None:
 
 def _trim_rootfs(rootfs: Path) -> None:
     """Drop downloaded packages and indexes: builds run apt-get update anyway."""
-    for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*"):
+    for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*"):
         for path in rootfs.glob(pattern):
             path.unlink(missing_ok=True)
 

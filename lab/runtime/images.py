@@ -28,8 +28,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from lab.errors import LabError
-from lab.runtime.base_image import ensure_base_image
+from lab.runtime.base_image import ImageBuildError, ensure_base_image
 
 # kind -> folder under services/. Kinds that run the same software share one
 # image, which keeps a cold build short.
@@ -50,15 +49,17 @@ IMAGE_LABEL = "lab.image"  # value: the services/ folder an image was built from
 APP_FOLDER = "app"  # the one image that needs a host-built wheelhouse
 MAX_PARALLEL_BUILDS = 2
 
+__all__ = [
+    "IMAGE_FOR_KIND", "IMAGE_LABEL", "ImageBuildError", "cache_dir", "content_hash",
+    "ensure_images", "ensure_lab_base", "ensure_wheelhouse", "folders_for", "image_tag",
+    "service_files", "services_dir",
+]  # fmt: skip
+
 Progress = Callable[[str, str], None]
 
 # Files that appear next to sources but never belong in an image (or its hash).
 _IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".git"}
 _IGNORED_SUFFIXES = {".pyc", ".pyo", ".swp"}
-
-
-class ImageBuildError(LabError):
-    """An image could not be built, or its inputs could not be prepared."""
 
 
 # --- where things are -------------------------------------------------------
@@ -255,8 +256,11 @@ def _build(
         raise ImageBuildError(f"building {tag} failed: the engine said: {e}") from e
     if not _has_image(client, tag):
         raise ImageBuildError(f"building {tag} ended without an image; last output:\n" + "\n".join(tail))
-    # A stable name for people poking around with the docker CLI.
-    client.images.get(tag).tag(f"lab/{name}", "latest")
+    try:
+        # A stable name for people poking around with the docker CLI.
+        client.images.get(tag).tag(f"lab/{name}", "latest")
+    except docker.errors.DockerException as e:
+        raise ImageBuildError(f"built {tag} but could not tag it lab/{name}:latest: {e}") from e
     report(name, f"built {tag}")
 
 

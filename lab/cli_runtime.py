@@ -1,0 +1,190 @@
+"""Commands that act on a lab in the engine: up, down, status, exec, logs, ls, stop, start, build."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from lab.cli import TOPOLOGY_ARG, err, main, out
+from lab.errors import LabError, RuntimeFailure
+from lab.plan import make_plan
+from lab.runtime import apply, inspect
+from lab.runtime.engine import connect
+from lab.runtime.images import ensure_images
+from lab.topology import load_topology
+
+LAB_OPTION = click.option("--lab", "lab_name", metavar="NAME",
+                          help="Which lab (default: the only one running, else the default topology's).")
+EVENT_MARKS = {"ready": "[green]✓[/]", "network": "[cyan]+[/]", "removed": "[yellow]-[/]",
+               "rollback": "[red]![/]", "down": "[green]✓[/]"}
+
+
+def _print_event(event: str, subject: str, detail: str) -> None:
+    out.print(f"  {EVENT_MARKS.get(event, '·')} {event:<8} {subject:<14} {detail}", highlight=False)
+
+
+class _BuildProgress:
+    """Shows each build step once, so a cold build visibly moves without flooding the terminal."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.announced: set[str] = set()
+
+    def __call__(self, image: str, line: str) -> None:
+        line = line.strip()
+        with self.lock:
+            if image not in self.announced:
+                self.announced.add(image)
+                out.print(f"  [cyan]⚙[/] building image {image} (first run, or its files changed)")
+            if line.startswith("Step ") or line.lower().startswith(("debootstrap", "pulling", "importing")):
+                out.print(f"      [dim]{image}: {line[:110]}[/]", highlight=False)
+
+
+def _choose_lab(client, lab_name: str | None) -> str:
+    if lab_name:
+        return lab_name
+    labs = [entry["lab"] for entry in inspect.list_labs(client)]
+    if len(labs) == 1:
+        return labs[0]
+    try:
+        default = load_topology().name
+    except LabError:
+        default = None
+    if len(labs) > 1 and default not in labs:
+        raise RuntimeFailure(f"several labs are running ({', '.join(labs)}): choose one with --lab NAME")
+    if default is None:
+        raise RuntimeFailure("no lab is running and topology/default.yaml is not usable: give --lab NAME")
+    return default
+
+
+@main.command()
+@TOPOLOGY_ARG
+def up(file: Path | None) -> None:
+    """Bring a lab up, or change a running one to match its topology."""
+    lab = load_topology(file)
+    plan = make_plan(lab)
+    client = connect()
+    out.print(f"lab '{lab.name}' from {lab.file}: {len(plan.containers)} nodes, {len(plan.networks)} networks",
+              highlight=False)
+    report = apply.up(client, plan, _print_event, _BuildProgress())
+    if not report.changed:
+        out.print(f"lab '{lab.name}' is up to date: nothing changed ({report.seconds:.1f} s)", highlight=False)
+        return
+    parts = [f"{len(getattr(report, key))} {key}" for key in ("created", "recreated", "started", "removed", "unchanged")
+             if getattr(report, key)]
+    out.print(f"lab '{lab.name}' is up: {', '.join(parts)} in {report.seconds:.1f} s", highlight=False)
+
+
+@main.command()
+@TOPOLOGY_ARG
+@LAB_OPTION
+@click.option("--volumes", is_flag=True, help="Also delete the lab's data volumes (the database's data).")
+def down(file: Path | None, lab_name: str | None, volumes: bool) -> None:
+    """Remove a lab's containers and networks (data volumes are kept unless --volumes)."""
+    client = connect()
+    name = lab_name or (load_topology(file).name if file else _choose_lab(client, None))
+    report = apply.down(client, name, volumes=volumes)
+    kept = "" if volumes else "; data volumes kept (--volumes deletes them)"
+    out.print(f"lab '{name}' is down: {len(report.containers)} containers, {len(report.networks)} networks "
+              f"removed{', ' + str(len(report.volumes)) + ' volumes deleted' if volumes else ''}{kept}",
+              highlight=False)
+
+
+@main.command()
+@LAB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(lab_name: str | None, as_json: bool) -> None:
+    """Every node of a lab: kind, addresses, state and health (its readiness probe, run now)."""
+    client = connect()
+    name = _choose_lab(client, lab_name)
+    rows = inspect.lab_status(client, name)
+    if as_json:
+        click.echo(json.dumps({"lab": name, "nodes": [row.as_dict() for row in rows]}, indent=2))
+        return
+    if not rows:
+        out.print(f"lab '{name}' has no containers (bring it up with `lab up`)", highlight=False)
+        return
+    table = Table(title=f"lab {name}")
+    for column in ("node", "kind", "addresses", "state", "health"):
+        table.add_column(column)
+    for row in rows:
+        colour = "green" if row.health == "ready" else "red"
+        addresses = ", ".join(f"{net} {address}" for net, address in row.addresses.items())
+        table.add_row(row.node, row.kind, addresses, row.state, f"[{colour}]{row.health}[/]")
+    out.print(table)
+
+
+@main.command(name="ls")
+@click.option("--json", "as_json", is_flag=True)
+def list_labs(as_json: bool) -> None:
+    """The labs on this engine."""
+    labs = inspect.list_labs(connect())
+    if as_json:
+        click.echo(json.dumps(labs, indent=2))
+        return
+    table = Table()
+    for column in ("lab", "containers", "running", "file"):
+        table.add_column(column)
+    for entry in labs:
+        table.add_row(entry["lab"], str(entry["containers"]), str(entry["running"]), entry["file"])
+    out.print(table if labs else "no labs on this engine")
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@LAB_OPTION
+@click.argument("node")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_command(lab_name: str | None, node: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND in NODE: lab exec laptop -- curl -sI https://www.shop.test/"""
+    client = connect()
+    sys.exit(inspect.exec_in_node(client, _choose_lab(client, lab_name), node, list(command)))
+
+
+@main.command()
+@LAB_OPTION
+@click.argument("node")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--tail", default="all", help="Only the last N lines.")
+def logs(lab_name: str | None, node: str, follow: bool, tail: str) -> None:
+    """Print a node's log."""
+    client = connect()
+    for chunk in inspect.node_logs(client, _choose_lab(client, lab_name), node, follow,
+                                   int(tail) if tail.isdigit() else "all"):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+
+
+@main.command()
+@LAB_OPTION
+@click.argument("node")
+def stop(lab_name: str | None, node: str) -> None:
+    """Stop one node (to break things on purpose); `lab start NODE` brings it back."""
+    client = connect()
+    inspect.stop_node(client, _choose_lab(client, lab_name), node)
+    out.print(f"node '{node}' stopped", highlight=False)
+
+
+@main.command()
+@LAB_OPTION
+@click.argument("node")
+def start(lab_name: str | None, node: str) -> None:
+    """Start a stopped node and wait until it is ready."""
+    client = connect()
+    seconds = inspect.start_node(client, _choose_lab(client, lab_name), node)
+    out.print(f"node '{node}' started, ready in {seconds:.1f} s", highlight=False)
+
+
+@main.command()
+@TOPOLOGY_ARG
+@click.option("--force", is_flag=True, help="Rebuild even if the images are up to date.")
+def build(file: Path | None, force: bool) -> None:
+    """Build (or reuse) the images a topology needs."""
+    lab = load_topology(file)
+    tags = ensure_images(connect(), sorted({i.kind for i in lab.instances}), _BuildProgress(), force=force)
+    for kind, tag in sorted(tags.items()):
+        out.print(f"  {kind:<14} {tag}", highlight=False)

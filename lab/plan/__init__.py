@@ -1,0 +1,101 @@
+"""The planner: a pure function from a resolved Lab to what must exist.
+
+Render, then run: each container gets its configuration as files under /lab
+(env, routes, resolv.conf, and kind configs) and configures itself from them
+at start, so the same plan can drive Docker today and other backends later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+
+from lab.plan.kinds import traits
+from lab.plan.model import (LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE,
+                            ContainerPlan, NetworkPlan, Plan, Probe)
+from lab.plan.routes import routes_for
+from lab.topology import Instance, Lab
+
+__all__ = ["ContainerPlan", "NetworkPlan", "Plan", "Probe", "make_plan", "docker_name"]
+
+
+def _absolute(file: str) -> str:
+    return str(Path(file).resolve()) if not file.startswith("<") else file
+
+
+def docker_name(lab: str, name: str) -> str:
+    """Engine-side name of a lab object: prefixed so labs can run side by side."""
+    return f"{lab}-{name}"
+
+
+def _resolver_address(lab: Lab, instance: Instance) -> str | None:
+    node = lab.spec.nodes[instance.node]
+    resolvers = [n for n, spec in lab.spec.nodes.items() if spec.kind == "dns-resolver"]
+    chosen = node.resolver or (resolvers[0] if len(resolvers) == 1 else None)
+    if instance.kind == "dns-resolver":
+        return "127.0.0.1"
+    if chosen is None:
+        return None
+    return str(lab.instances_of(chosen)[0].first_address)
+
+
+def render_resolv_conf(lab: Lab, instance: Instance) -> str:
+    address = _resolver_address(lab, instance)
+    if address is None:
+        # Never fall back to the engine's embedded DNS: a lab without DNS has none.
+        return "# this lab has no resolver for this node: names do not resolve\noptions timeout:1 attempts:1\n"
+    zones = list(lab.spec.zones)
+    search = f"search {zones[-1]}\n" if zones else ""
+    return f"# the lab's own resolver\nnameserver {address}\n{search}options timeout:2 attempts:2\n"
+
+
+def render_env(lab: Lab, instance: Instance) -> str:
+    node = lab.spec.nodes[instance.node]
+    values = {"LAB_LAB": lab.name, "LAB_NODE": instance.name, "LAB_KIND": instance.kind,
+              # nodes without NET_ADMIN get their routes from the runtime
+              "LAB_ROUTES_BY": "self" if traits(instance.kind).forwards else "runtime"}
+    if instance.kind == "app":
+        values["LAB_APP_PORT"] = str(node.port)
+    if instance.replica is not None:
+        values["LAB_REPLICA"] = str(instance.replica)
+    return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def _probe_for(lab: Lab, instance: Instance) -> Probe:
+    probe = traits(instance.kind).probe
+    if instance.kind == "app":
+        port = lab.spec.nodes[instance.node].port
+        return Probe(tuple(part.format(port=port) for part in probe.command), probe.timeout, probe.what)
+    return probe
+
+
+def _container_plan(lab: Lab, instance: Instance) -> ContainerPlan:
+    kind = traits(instance.kind)
+    routes = "".join(f"{line}\n" for line in routes_for(lab, instance))
+    files = {"env": render_env(lab, instance), "routes": routes,
+             "resolv.conf": render_resolv_conf(lab, instance)}
+    volumes = {}
+    if kind.data_volume:
+        volumes[docker_name(lab.name, f"{instance.name}-data")] = kind.data_volume
+    return ContainerPlan(
+        name=instance.name, node=instance.node, kind=instance.kind,
+        docker_name=docker_name(lab.name, instance.name), service=kind.service,
+        addresses=MappingProxyType({docker_name(lab.name, net): str(address)
+                                    for net, address in instance.addresses.items()}),
+        stage=kind.stage, files=MappingProxyType(files), probe=_probe_for(lab, instance),
+        capabilities=kind.capabilities,
+        sysctls=MappingProxyType({"net.ipv4.ip_forward": "1" if kind.forwards else "0"}),
+        volumes=MappingProxyType(volumes),
+        labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NODE: instance.name,
+                                 LABEL_KIND: instance.kind, LABEL_FILE: _absolute(lab.file)}),
+    )
+
+
+def make_plan(lab: Lab) -> Plan:
+    networks = tuple(
+        NetworkPlan(name=name, docker_name=docker_name(lab.name, name), subnet=str(network.subnet),
+                    gateway=str(lab.gateways[name]),
+                    labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NETWORK: name}))
+        for name, network in lab.spec.networks.items())
+    containers = tuple(_container_plan(lab, instance) for instance in lab.instances)
+    return Plan(lab=lab.name, file=lab.file, networks=networks, containers=containers)

@@ -1,0 +1,56 @@
+"""What differs between node kinds: image, start stage, privileges, readiness.
+
+One table, so that adding a kind means adding a row, not editing the runtime.
+Stages encode the dependency order: the network path first, then DNS servers
+and the database, then the resolver and apps, then the load balancer, and
+clients last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.plan.model import Probe
+
+INIT_DONE = ("test", "-e", "/run/lab/init-done")
+
+
+def dns_answers(port: int = 53) -> Probe:
+    # dig exits 0 on any answer (even REFUSED) and 9 when nobody replied.
+    return Probe(("dig", "+time=1", "+tries=1", "-p", str(port), "@127.0.0.1", ".", "SOA"),
+                 timeout=60, what="a DNS query answered on port 53")
+
+
+@dataclass(frozen=True)
+class KindTraits:
+    service: str
+    stage: int
+    probe: Probe
+    capabilities: tuple[str, ...] = ()
+    forwards: bool = False
+    data_volume: str | None = None   # mount path of the node's named data volume
+
+
+KIND_TRAITS: dict[str, KindTraits] = {
+    "router": KindTraits("router", 0, Probe(INIT_DONE, 30, "routes installed"),
+                         ("NET_ADMIN",), forwards=True),
+    "firewall": KindTraits("router", 0, Probe(INIT_DONE, 30, "routes and rules installed"),
+                           ("NET_ADMIN",), forwards=True),
+    "dns-root": KindTraits("dns", 1, dns_answers()),
+    "dns-tld": KindTraits("dns", 1, dns_answers()),
+    "dns-auth": KindTraits("dns", 1, dns_answers()),
+    "database": KindTraits("database", 1,
+                           Probe(("pg_isready", "-q", "-h", "127.0.0.1"), 120, "pg_isready"),
+                           data_volume="/var/lib/postgresql/data"),
+    "dns-resolver": KindTraits("resolver", 2, dns_answers()),
+    "app": KindTraits("app", 2, Probe(("curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:{port}/healthz"),
+                                      90, "GET /healthz answered 200")),
+    "load-balancer": KindTraits("load-balancer", 3,
+                                Probe(("sh", "-c", "nginx -t -q && curl -s -o /dev/null http://127.0.0.1/"),
+                                      60, "nginx -t passed and port 80 answered")),
+    "client": KindTraits("client", 4, Probe(INIT_DONE, 30, "routes and resolver installed")),
+}
+
+
+def traits(kind: str) -> KindTraits:
+    return KIND_TRAITS[kind]

@@ -1,0 +1,86 @@
+"""What must exist for a lab: plain, immutable descriptions the runtime applies.
+
+Nothing here knows about Docker's API; names and labels are chosen here so
+that every backend (Docker today, a compose file, one day Kubernetes) agrees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+LABEL_LAB = "lab.name"
+LABEL_NODE = "lab.node"
+LABEL_KIND = "lab.kind"
+LABEL_NETWORK = "lab.network"
+LABEL_HASH = "lab.hash"
+LABEL_FILE = "lab.file"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A command run inside the container until it exits 0: the node is ready."""
+
+    command: tuple[str, ...]
+    timeout: float = 60.0
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    name: str            # topology name, e.g. "dmz"
+    docker_name: str     # engine name, e.g. "shop-dmz"
+    subnet: str
+    gateway: str         # the engine's host-side address, kept off the lab's addresses
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    name: str                       # instance name and host name, e.g. "app-2"
+    node: str                       # topology node, e.g. "app"
+    kind: str
+    docker_name: str                # e.g. "shop-app-2"
+    service: str                    # services/<service>/ builds its image
+    addresses: Mapping[str, str]    # docker network name -> address, in attach order
+    stage: int                      # start order: lower stages are ready before higher ones start
+    files: Mapping[str, str]        # path under /lab -> content
+    probe: Probe
+    capabilities: tuple[str, ...] = ()
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    volumes: Mapping[str, str] = field(default_factory=dict)   # volume name -> mount path
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def config_hash(self, image: str) -> str:
+        """Everything that, if changed, requires a new container."""
+        payload = json.dumps({
+            "image": image, "addresses": dict(self.addresses), "files": dict(self.files),
+            "capabilities": list(self.capabilities), "sysctls": dict(self.sysctls),
+            "volumes": dict(self.volumes), "service": self.service,
+        }, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Plan:
+    lab: str
+    file: str
+    networks: tuple[NetworkPlan, ...]
+    containers: tuple[ContainerPlan, ...]
+
+    def container(self, name: str) -> ContainerPlan:
+        for plan in self.containers:
+            if plan.name == name:
+                return plan
+        raise KeyError(name)
+
+    def stages(self) -> list[list[ContainerPlan]]:
+        """Containers grouped by start stage, lowest first."""
+        numbers = sorted({c.stage for c in self.containers})
+        return [[c for c in self.containers if c.stage == n] for n in numbers]
+
+    @property
+    def services(self) -> list[str]:
+        return sorted({c.service for c in self.containers})

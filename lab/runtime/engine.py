@@ -1,0 +1,64 @@
+"""Connecting to the Docker engine, and turning its errors into sentences.
+
+Every call into the engine from this package goes through `engine_call`, so a
+user never sees a raw docker.errors traceback: they see what failed and what
+to do about it.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from lab.errors import RuntimeFailure
+
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+class EngineUnavailable(RuntimeFailure):
+    """No Docker engine answers."""
+
+
+class NodeFailed(RuntimeFailure):
+    """A node did not start or did not become ready; carries the end of its log."""
+
+    def __init__(self, node: str, reason: str, log_tail: str = ""):
+        self.node = node
+        self.reason = reason
+        self.log_tail = log_tail
+        text = f"node '{node}' failed: {reason}"
+        if log_tail.strip():
+            indented = "\n".join(f"  | {line}" for line in log_tail.rstrip().splitlines())
+            text += f"\nlast lines of its log:\n{indented}"
+        super().__init__(text)
+
+
+def connect(timeout: int = 120) -> docker.DockerClient:
+    """A client for the engine named by the environment (DOCKER_HOST or the local socket)."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except ENGINE_ERRORS as error:
+        raise EngineUnavailable(
+            f"cannot reach the Docker engine ({_first_line(error)}): start it (for example "
+            "`dockerd &`, or `systemctl start docker`) or point DOCKER_HOST at one") from error
+
+
+@contextmanager
+def engine_call(what: str) -> Iterator[None]:
+    """Wrap engine errors raised while doing `what` into a RuntimeFailure."""
+    try:
+        yield
+    except ENGINE_ERRORS as error:
+        raise RuntimeFailure(f"{what}: {_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    explanation = getattr(error, "explanation", None)
+    text = str(explanation or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

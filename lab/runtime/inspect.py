@@ -1,0 +1,120 @@
+"""Looking at running labs: status, the list of labs, logs, exec, stop and start a node."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+import docker
+
+from lab.errors import RuntimeFailure
+from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, Probe
+from lab.runtime.engine import engine_call
+from lab.runtime.objects import lab_containers, probe_command
+from lab.runtime.readiness import probe_passes, start_and_wait
+
+
+@dataclass
+class NodeStatus:
+    node: str
+    kind: str
+    addresses: dict[str, str]
+    state: str
+    health: str
+    container: str
+    id: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _addresses(container, lab: str) -> dict[str, str]:
+    networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+    prefix = f"{lab}-"
+    return {name.removeprefix(prefix): info.get("IPAddress") or (info.get("IPAMConfig") or {}).get("IPv4Address", "")
+            for name, info in networks.items()}
+
+
+def _status_of(container, lab: str) -> NodeStatus:
+    state = container.status
+    if state == "running":
+        health = "ready" if probe_passes(container, probe_command(container)) else "not ready"
+    else:
+        health = "-"
+    return NodeStatus(container.labels.get(LABEL_NODE, container.name), container.labels.get(LABEL_KIND, "?"),
+                      _addresses(container, lab), state, health, container.name, container.short_id)
+
+
+def lab_status(client: docker.DockerClient, lab: str) -> list[NodeStatus]:
+    """One row per container of the lab, with a fresh readiness probe for running ones."""
+    containers = list(lab_containers(client, lab).values())
+    with ThreadPoolExecutor(8) as pool:
+        rows = list(pool.map(lambda c: _status_of(c, lab), containers))
+    return sorted(rows, key=lambda r: r.node)
+
+
+def list_labs(client: docker.DockerClient) -> list[dict]:
+    """Every lab on this engine: name, containers, running, topology file."""
+    with engine_call("listing labs"):
+        containers = client.containers.list(all=True, filters={"label": LABEL_LAB})
+    labs: dict[str, dict] = {}
+    for container in containers:
+        name = container.labels[LABEL_LAB]
+        entry = labs.setdefault(name, {"lab": name, "containers": 0, "running": 0,
+                                       "file": container.labels.get(LABEL_FILE, "")})
+        entry["containers"] += 1
+        entry["running"] += container.status == "running"
+    return sorted(labs.values(), key=lambda e: e["lab"])
+
+
+def node_container(client: docker.DockerClient, lab: str, node: str):
+    containers = lab_containers(client, lab)
+    if node not in containers:
+        known = ", ".join(sorted(containers)) or "none: is the lab up? (lab ls)"
+        raise RuntimeFailure(f"lab '{lab}' has no node '{node}' (nodes: {known})")
+    return containers[node]
+
+
+def stop_node(client: docker.DockerClient, lab: str, node: str, timeout: int = 5) -> None:
+    container = node_container(client, lab, node)
+    with engine_call(f"stopping node '{node}'"):
+        container.stop(timeout=timeout)
+
+
+def start_node(client: docker.DockerClient, lab: str, node: str) -> float:
+    container = node_container(client, lab, node)
+    probe = Probe(tuple(probe_command(container)), 120, "its readiness probe")
+    return start_and_wait(client, container, node, probe)
+
+
+def node_logs(client: docker.DockerClient, lab: str, node: str, follow: bool = False,
+              tail: int | str = "all") -> Iterator[bytes]:
+    container = node_container(client, lab, node)
+    with engine_call(f"reading the log of node '{node}'"):
+        if follow:
+            yield from container.logs(stream=True, follow=True, tail=tail)
+        else:
+            yield container.logs(tail=tail)
+
+
+def exec_in_node(client: docker.DockerClient, lab: str, node: str, command: list[str]) -> int:
+    """Run a command in a node with the terminal attached; returns its exit status.
+
+    The docker CLI, when present, gives a real interactive terminal; otherwise
+    the SDK runs it without a TTY and copies its output.
+    """
+    container = node_container(client, lab, node)
+    docker_cli = shutil.which("docker")
+    if docker_cli and not os.environ.get("LAB_EXEC_VIA_SDK"):
+        flags = ["-i"] + (["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else [])
+        os.execv(docker_cli, [docker_cli, "exec", *flags, container.name, *command])
+    with engine_call(f"running a command in node '{node}'"):
+        result = container.exec_run(command, stream=False, demux=True)
+    stdout, stderr = result.output or (b"", b"")
+    sys.stdout.buffer.write(stdout or b"")
+    sys.stderr.buffer.write(stderr or b"")
+    return result.exit_code

@@ -1,0 +1,58 @@
+"""Starting a node and waiting until it really serves (its kind's probe passes)."""
+
+from __future__ import annotations
+
+import time
+
+import docker.errors
+
+from lab.plan.model import Probe
+from lab.runtime.engine import ENGINE_ERRORS, NodeFailed
+from lab.runtime.netns import install_routes
+from lab.runtime.objects import log_tail, probe_command
+
+POLL_SECONDS = 0.2
+
+
+def probe_passes(container, command: list[str]) -> bool:
+    if not command:
+        return True
+    try:
+        return container.exec_run(command, demux=False).exit_code == 0
+    except docker.errors.APIError:
+        return False  # e.g. the container is restarting: not ready
+
+
+def wait_until_ready(container, node: str, probe: Probe) -> float:
+    """Seconds until the probe passed; NodeFailed if the container exits or time runs out."""
+    started = time.monotonic()
+    command = list(probe.command) or probe_command(container)
+    while True:
+        try:
+            container.reload()
+        except ENGINE_ERRORS as error:
+            raise NodeFailed(node, f"the engine lost the container: {error}") from error
+        state = container.attrs.get("State", {})
+        if state.get("Status") in ("exited", "dead"):
+            raise NodeFailed(node, f"its container exited with status {state.get('ExitCode')} "
+                             "while starting", log_tail(container))
+        if state.get("Status") == "running" and probe_passes(container, command):
+            return time.monotonic() - started
+        if time.monotonic() - started > probe.timeout:
+            raise NodeFailed(node, f"not ready after {probe.timeout:.0f} s (waiting for: {probe.what})",
+                             log_tail(container))
+        time.sleep(POLL_SECONDS)
+
+
+def start_and_wait(client, container, node: str, probe: Probe) -> float:
+    """Start a node, give it its routes if it cannot set them itself, wait until ready."""
+    started = time.monotonic()
+    try:
+        container.start()
+        container.reload()
+    except ENGINE_ERRORS as error:
+        raise NodeFailed(node, f"the engine could not start it: {getattr(error, 'explanation', error)}",
+                         log_tail(container)) from error
+    install_routes(client, container, node)
+    wait_until_ready(container, node, probe)
+    return time.monotonic() - started

@@ -1,0 +1,1 @@
+"""The lab's web application (a stand-in until the shop app arrives)."""
