@@ -29,21 +29,11 @@ import docker.errors
 import requests.exceptions
 
 from lab.runtime.base_image import ImageBuildError, ensure_base_image
+from lab.plan.kinds import KIND_TRAITS
 
-# kind -> folder under services/. Kinds that run the same software share one
-# image, which keeps a cold build short.
-IMAGE_FOR_KIND: dict[str, str] = {
-    "client": "client",
-    "router": "router",
-    "firewall": "router",
-    "dns-root": "dns",
-    "dns-tld": "dns",
-    "dns-auth": "dns",
-    "dns-resolver": "resolver",
-    "load-balancer": "load-balancer",
-    "app": "app",
-    "database": "database",
-}
+# kind -> folder under services/, from the planner's table of kinds (kinds that
+# run the same software share one image, which keeps a cold build short).
+IMAGE_FOR_KIND: dict[str, str] = {kind: traits.service for kind, traits in KIND_TRAITS.items()}
 BASE_FOLDER = "base"  # parent of every kind's image; not a kind itself
 IMAGE_LABEL = "lab.image"  # value: the services/ folder an image was built from
 APP_FOLDER = "app"  # the one image that needs a host-built wheelhouse

@@ -1,0 +1,271 @@
+"""Images against a real Docker engine: build, reuse, contents, start-up.
+
+Everything these tests create carries the label lab.test=images and is removed
+at the end, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+import time
+
+import docker
+import docker.errors
+import pytest
+
+from lab.runtime.images import (
+    IMAGE_FOR_KIND,
+    IMAGE_LABEL,
+    ImageBuildError,
+    ensure_images,
+    ensure_lab_base,
+    services_dir,
+)
+
+pytestmark = pytest.mark.integration
+
+TEST_LABEL = {"lab.test": "images"}
+SUBNET = "198.18.250.0/24"  # RFC 2544 benchmarking space: never the real Internet
+
+
+@pytest.fixture(scope="module")
+def client():
+    try:
+        engine = docker.from_env()
+        engine.ping()
+    except docker.errors.DockerException as e:
+        pytest.skip(f"no Docker engine: {e}")
+    _sweep(engine)
+    yield engine
+    _sweep(engine)
+    engine.close()
+
+
+def _sweep(engine: docker.DockerClient) -> None:
+    label = "lab.test=images"
+    for container in engine.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    for network in engine.networks.list(filters={"label": label}):
+        network.remove()
+    for volume in engine.volumes.list(filters={"label": label}):
+        volume.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def tags(client) -> dict[str, str]:
+    """All images, built once for the module (cold or warm)."""
+    return ensure_images(client, IMAGE_FOR_KIND)
+
+
+@pytest.fixture
+def containers(client):
+    """Containers a test makes; removed whatever the outcome."""
+    made: list = []
+    yield made
+    _remove_all(made)
+
+
+def test_every_kind_gets_a_labelled_image(client, tags):
+    assert set(tags) == set(IMAGE_FOR_KIND)
+    for kind, tag in tags.items():
+        folder = IMAGE_FOR_KIND[kind]
+        assert tag.startswith(f"lab/{folder}:")
+        assert client.images.get(tag).labels[IMAGE_LABEL] == folder
+
+
+def test_second_call_builds_nothing(client, tags):
+    lines: list[tuple[str, str]] = []
+    started = time.monotonic()
+    again = ensure_images(client, IMAGE_FOR_KIND, progress=lambda name, line: lines.append((name, line)))
+    elapsed = time.monotonic() - started
+    assert again == tags
+    assert lines == []
+    assert elapsed < 10, f"a warm ensure_images took {elapsed:.1f} s"
+
+
+def test_a_failing_build_reports_its_last_lines(client, tags, tmp_path, monkeypatch):
+    broken = tmp_path / "services"
+    shutil.copytree(services_dir(), broken)
+    dockerfile = broken / "client" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN echo about-to-fail && false\n")
+    monkeypatch.setenv("LAB_SERVICES_DIR", str(broken))
+    # A failed build leaves no tagged image and no container (forcerm), only
+    # cached layers the engine may reuse or prune.
+    with pytest.raises(ImageBuildError) as caught:
+        ensure_images(client, ["client"])  # the unchanged base is reused
+    message = str(caught.value)
+    assert "building lab/client:" in message and "non-zero code" in message
+    assert "about-to-fail" in message  # from the build output's tail
+
+
+SOFTWARE = {
+    "client": ["sh", "-c", "command -v wrk tcpdump mtr openssl dig curl traceroute"],
+    "router": ["sh", "-c", "iptables -V && ip -V && conntrack --version && command -v tcpdump"],
+    "dns": ["named", "-v"],
+    "resolver": ["unbound", "-V"],
+    "load-balancer": ["nginx", "-v"],
+    "app": ["/opt/app/bin/python", "-c", "import fastapi, sqlalchemy, psycopg, uvicorn; print('imports ok')"],
+    "database": ["/usr/lib/postgresql/15/bin/postgres", "--version"],
+}
+EXPECTED = {
+    "client": "/usr/bin/wrk",
+    "router": "iptables v1.8",
+    "dns": "BIND 9.18",
+    "resolver": "Version 1.17",
+    "load-balancer": "nginx/1.22",
+    "app": "imports ok",
+    "database": "PostgreSQL) 15",
+}
+
+
+@pytest.mark.parametrize("folder", sorted(SOFTWARE))
+def test_image_has_its_software(client, tags, containers, folder):
+    tag = next(t for kind, t in tags.items() if IMAGE_FOR_KIND[kind] == folder)
+    code, output = _run_to_end(client, containers, tag, SOFTWARE[folder])
+    assert code == 0, output
+    assert EXPECTED[folder] in output
+    assert "lab-init: done" in output  # the command ran after the common start-up
+
+
+# Each image started with its default command and no /lab/etc: the stand-in
+# configuration must come up and answer locally.
+STAND_IN_PROBES = {
+    "dns": (["dig", "+time=1", "+tries=1", "@127.0.0.1", "example.", "SOA"], "status: REFUSED"),
+    "resolver": (["dig", "+time=1", "+tries=1", "@127.0.0.1", "example.", "A"], "status: NXDOMAIN"),
+    "load-balancer": (["curl", "-sS", "http://127.0.0.1/"], "Welcome to nginx"),
+    "app": (["curl", "-sS", "http://127.0.0.1:8000/healthz"], '{"status":"ok"}'),
+    "database": (
+        ["sh", "-c", 'PGPASSWORD="$(cat /var/lib/postgresql/data/lab-generated-password)" '
+         "psql -h 127.0.0.1 -U lab -d lab -tAc 'select 40+2'"],
+        "42",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("folder", sorted(STAND_IN_PROBES))
+def test_service_starts_with_its_stand_in_config(client, tags, containers, folder):
+    tag = next(t for kind, t in tags.items() if IMAGE_FOR_KIND[kind] == folder)
+    container = client.containers.run(tag, detach=True, labels=TEST_LABEL)
+    containers.append(container)
+    command, expected = STAND_IN_PROBES[folder]
+    output = _poll_exec(container, command, expected)
+    assert expected in output, container.logs().decode(errors="replace")
+
+
+def test_database_uses_lab_db_files_and_keeps_its_cluster(client, tags, containers):
+    volume = client.volumes.create("lab-test-images-pgdata", labels=TEST_LABEL)
+    settings = {"db/name": "shop", "db/user": "shopper", "db/password": "s3cret 'quoted'"}
+    probe = ["sh", "-c", "PGPASSWORD=\"s3cret 'quoted'\" psql -h 127.0.0.1 -U shopper -d shop -tAc 'select current_user'"]
+    try:
+        for attempt in ("first", "second"):
+            container = client.containers.create(
+                tags["database"], labels=TEST_LABEL, volumes={volume.name: {"bind": "/var/lib/postgresql/data"}}
+            )
+            containers.append(container)
+            container.put_archive("/lab", _tar(settings))
+            container.start()
+            assert "shopper" in _poll_exec(container, probe, "shopper"), attempt
+            logs = container.logs().decode()
+            _remove_all(containers)
+        assert "using the existing cluster" in logs  # the second start kept the data
+    finally:
+        _remove_all(containers)
+        volume.remove(force=True)
+
+
+def test_lab_init_applies_routes_and_resolver(client, tags, containers):
+    network = client.networks.create(
+        "lab-test-images-net",
+        driver="bridge",
+        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=SUBNET, gateway="198.18.250.254")]),
+        labels=TEST_LABEL,
+    )
+    try:
+        container = client.containers.create(
+            ensure_lab_base(client), network=network.name, cap_add=["NET_ADMIN"], labels=TEST_LABEL
+        )
+        containers.append(container)
+        routes = "# lab routes\n198.19.0.0/16 via 198.18.250.5\ndefault via 198.18.250.6\n"
+        resolv = "nameserver 198.18.250.53\nsearch lab.test\n"
+        container.put_archive("/lab", _tar({"routes": routes, "resolv.conf": resolv, "env": "LAB_NODE=n1\n"}))
+        container.start()
+        _poll_exec(container, ["test", "-e", "/run/lab/init-done"], "")
+        table = _exec(container, ["ip", "route"])
+        assert "198.19.0.0/16 via 198.18.250.5" in table
+        assert "default via 198.18.250.6" in table
+        assert "198.18.250.254" not in table  # the engine's default route is gone
+        assert _exec(container, ["cat", "/etc/resolv.conf"]) == resolv
+        assert "lab-init: node n1" in container.logs().decode()
+    finally:
+        _remove_all(containers)
+        network.remove()
+
+
+def test_lab_init_fails_loudly_on_a_bad_route(client, tags, containers):
+    container = client.containers.create(ensure_lab_base(client), cap_add=["NET_ADMIN"], labels=TEST_LABEL)
+    containers.append(container)
+    # 192.0.2.1 (TEST-NET-1) is on no attached network: the route cannot exist.
+    container.put_archive("/lab", _tar({"routes": "198.19.0.0/16 via 192.0.2.1\n"}))
+    container.start()
+    assert container.wait(timeout=30)["StatusCode"] != 0
+    logs = container.logs(stdout=False, stderr=True).decode()
+    assert "lab-init: error: cannot install route '198.19.0.0/16 via 192.0.2.1'" in logs
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _remove_all(containers: list) -> None:
+    """Remove the containers and empty the list (so a later sweep skips them)."""
+    while containers:
+        try:
+            containers.pop().remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def _run_to_end(client, containers, tag: str, command: list[str]) -> tuple[int, str]:
+    container = client.containers.run(tag, command, detach=True, labels=TEST_LABEL)
+    containers.append(container)
+    code = container.wait(timeout=60)["StatusCode"]
+    return code, container.logs().decode(errors="replace")
+
+
+def _exec(container, command: list[str]) -> str:
+    code, output = container.exec_run(command)
+    assert code == 0, output.decode(errors="replace")
+    return output.decode(errors="replace")
+
+
+def _poll_exec(container, command: list[str], expected: str, timeout: float = 60) -> str:
+    """Run command until it succeeds with `expected` in its output (services start async)."""
+    deadline = time.monotonic() + timeout
+    output = ""
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status == "exited":
+            pytest.fail("container exited:\n" + container.logs().decode(errors="replace"))
+        code, raw = container.exec_run(command)
+        output = raw.decode(errors="replace")
+        if code == 0 and expected in output:
+            return output
+        time.sleep(0.5)
+    pytest.fail(f"{command} never printed {expected!r}; last output:\n{output}")
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for directory in sorted({name.rpartition("/")[0] for name in files} - {""}):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -1,0 +1,105 @@
+"""`lab up`, `lab down`, changes and failures, on a real engine."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+
+import pytest
+
+from lab.plan.model import LABEL_LAB
+from lab.runtime import apply
+from lab.runtime.engine import NodeFailed
+
+from .conftest import topology_text
+
+
+def leftovers(client, lab: str) -> dict:
+    label = {"label": f"{LABEL_LAB}={lab}"}
+    return {"containers": client.containers.list(all=True, filters=label),
+            "networks": client.networks.list(filters=label)}
+
+
+def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab):
+    lab = make_lab(topology_text("minimal", "it-mini"))
+    report = lab.up()
+    assert sorted(report.created) == ["client", "router", "web"]
+    web = str(lab.lab.instance("web").address_on("server"))
+    code, page = lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8000/")
+    assert code == 0 and "web" in page
+    code, hops = lab.exec("client", "traceroute", "-n", "-w", "1", "-q", "1", web)
+    router = str(lab.lab.instance("router").address_on("lan"))
+    assert code == 0
+    assert hops.splitlines()[1].split()[1] == router, hops
+
+
+def test_up_again_changes_nothing_and_an_edit_recreates_only_that_node(make_lab, engine):
+    text = topology_text("minimal", "it-edit")
+    lab = make_lab(text)
+    lab.up()
+    ids = {c.name: c.id for c in leftovers(engine, lab.name)["containers"]}
+    again = lab.up()
+    assert not again.changed and sorted(again.unchanged) == ["client", "router", "web"]
+    edited = text.replace("    kind: app\n", "    kind: app\n    port: 8080\n")
+    report = lab.up(edited)
+    assert report.recreated == ["web"] and sorted(report.unchanged) == ["client", "router"]
+    now = {c.name: c.id for c in leftovers(engine, lab.name)["containers"]}
+    assert now["it-edit-web"] != ids["it-edit-web"]
+    assert now["it-edit-client"] == ids["it-edit-client"]
+    assert now["it-edit-router"] == ids["it-edit-router"]
+    web = str(lab.lab.instance("web").address_on("server"))
+    code, _ = lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8080/healthz")
+    assert code == 0
+
+
+def test_a_node_that_fails_leaves_nothing_behind_and_is_named(make_lab, engine):
+    lab = make_lab(topology_text("minimal", "it-fail"))
+    # Break one node's rendered routes: its start-up refuses to run on wrong routes.
+    web = lab.plan.container("web")
+    broken = dataclasses.replace(web, files=MappingProxyType({**web.files, "routes": "192.0.2.0/24 via 198.51.100.1\n"}))
+    lab.plan = dataclasses.replace(lab.plan, containers=tuple(broken if c.name == "web" else c
+                                                              for c in lab.plan.containers))
+    with pytest.raises(NodeFailed) as caught:
+        apply.up(engine, lab.plan)
+    assert caught.value.node == "web"
+    assert "route" in str(caught.value)
+    assert leftovers(engine, lab.name) == {"containers": [], "networks": []}
+
+
+def test_down_twice_leaves_nothing_labelled(make_lab, engine):
+    lab = make_lab(topology_text("minimal", "it-down"))
+    lab.up()
+    first = lab.down()
+    assert sorted(first.containers) == ["client", "router", "web"]
+    second = lab.down()
+    assert second.containers == [] and second.networks == []
+    assert leftovers(engine, lab.name) == {"containers": [], "networks": []}
+
+
+def test_stop_and_start_a_node(make_lab, engine):
+    from lab.runtime import inspect
+
+    lab = make_lab(topology_text("minimal", "it-stop"))
+    lab.up()
+    inspect.stop_node(engine, lab.name, "web")
+    states = {row.node: row.state for row in inspect.lab_status(engine, lab.name)}
+    assert states["web"] == "exited"
+    web = str(lab.lab.instance("web").address_on("server"))
+    code, _ = lab.exec("client", "curl", "-sS", "-m", "2", f"http://{web}:8000/healthz")
+    assert code != 0
+    inspect.start_node(engine, lab.name, "web")
+    code, output = lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8000/healthz")
+    assert code == 0, f"after a restart the node must have its lab routes again: {output}"
+    assert lab.up().unchanged == ["router", "web", "client"] or not lab.up().changed
+
+
+def test_two_labs_run_side_by_side(make_lab):
+    first = make_lab(topology_text("minimal", "it-left"))
+    second_text = topology_text("minimal", "it-right").replace("100.64.100.", "100.64.101.").replace(
+        "198.19.100.", "198.19.101.")
+    second = make_lab(second_text)
+    first.up()
+    second.up()
+    for lab in (first, second):
+        web = str(lab.lab.instance("web").address_on("server"))
+        assert lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8000/healthz")[0] == 0
