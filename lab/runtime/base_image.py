@@ -20,6 +20,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from lab.errors import LabError
 
@@ -46,7 +47,7 @@ class BaseImageError(ImageBuildError):
 def ensure_base_image(client: docker.DockerClient, progress: Progress | None = None) -> str:
     """Return the tag of a local Debian 12 image, obtaining it if needed."""
     report = progress or (lambda _step, _line: None)
-    if _image_exists(client, BASE_TAG):
+    if image_exists(client, BASE_TAG):
         return BASE_TAG
     if _try_pull(client, report):
         return BASE_TAG
@@ -54,12 +55,13 @@ def ensure_base_image(client: docker.DockerClient, progress: Progress | None = N
     return BASE_TAG
 
 
-def _image_exists(client: docker.DockerClient, tag: str) -> bool:
+def image_exists(client: docker.DockerClient, tag: str) -> bool:
+    """Whether the engine has an image with this tag (engine errors become BaseImageError)."""
     try:
         client.images.get(tag)
     except docker.errors.ImageNotFound:
         return False
-    except docker.errors.APIError as e:
+    except (docker.errors.APIError, requests.exceptions.RequestException) as e:
         raise BaseImageError(f"cannot ask the Docker engine about image {tag}: {e}") from e
     return True
 
@@ -169,7 +171,7 @@ def _import_rootfs(client: docker.DockerClient, rootfs: Path, report: Progress) 
         stderr = tar.stderr.read().decode(errors="replace") if tar.stderr else ""
     if tar.returncode != 0:
         raise BaseImageError(f"tar of {rootfs} failed: {stderr.strip()}")
-    if not _image_exists(client, BASE_TAG):
+    if not image_exists(client, BASE_TAG):
         raise BaseImageError(f"import finished but {BASE_TAG} is not in the engine")
     report(_STEP, f"imported {BASE_TAG}")
 

@@ -28,7 +28,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from lab.runtime.base_image import ImageBuildError, ensure_base_image
+from lab.runtime.base_image import ImageBuildError, ensure_base_image, image_exists
 from lab.plan.kinds import KIND_TRAITS
 
 # kind -> folder under services/, from the planner's table of kinds (kinds that
@@ -183,22 +183,12 @@ def _ensure_folder_image(
         raise ImageBuildError(f"{folder}/Dockerfile is missing (LAB_SERVICES_DIR={services_dir()})")
     extra = _wheel_target() if name == APP_FOLDER else ""
     tag = f"lab/{name}:{content_hash(folder, parent, extra)}"
-    if not force and _has_image(client, tag):
+    if not force and image_exists(client, tag):
         return tag
     extras = {"wheels": ensure_wheelhouse(folder / "requirements.txt", report)} if name == APP_FOLDER else {}
     buildargs = {"BASE": base_ref or parent}
     _build(client, name, tag, _context_tar(folder, extras), buildargs, report, nocache=force)
     return tag
-
-
-def _has_image(client: docker.DockerClient, tag: str) -> bool:
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    except (docker.errors.APIError, requests.exceptions.RequestException) as e:
-        raise ImageBuildError(f"cannot ask the Docker engine about {tag}: {e}") from e
-    return True
 
 
 def _context_tar(folder: Path, extra_dirs: dict[str, Path]) -> io.BytesIO:
@@ -244,7 +234,7 @@ def _build(
         raise ImageBuildError(f"building {tag} failed: {e}\nlast build output:\n" + "\n".join(tail)) from e
     except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
         raise ImageBuildError(f"building {tag} failed: the engine said: {e}") from e
-    if not _has_image(client, tag):
+    if not image_exists(client, tag):
         raise ImageBuildError(f"building {tag} ended without an image; last output:\n" + "\n".join(tail))
     try:
         # A stable name for people poking around with the docker CLI.

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""How long `lab up` and `lab down` take, beside the engine's own floor.
+
+For each topology it measures, in one run:
+  - cold up: no lab images at all (the Debian base, every image and the lab built from nothing),
+    only for the default topology and only with --cold (it deletes the lab's images);
+  - warm up: images present, no containers;
+  - down;
+  - the floor: the same networks created, then the same number of plain containers (same images,
+    same networks and addresses, `sleep infinity`) created and started in parallel with the same
+    number of workers, then everything removed.
+The generated topologies (25, 50, 100 nodes) show how `lab up` grows with the size of a lab.
+
+Usage: python3 bench/up_down.py [--cold] [--sizes 25,50,100]
+Traffic: none leaves the engine; the labs use 198.18.0.0/15 and 100.64.0.0/10 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lab.plan import make_plan  # noqa: E402
+from lab.runtime import apply  # noqa: E402
+from lab.runtime.apply import WORKERS  # noqa: E402
+from lab.runtime.engine import connect  # noqa: E402
+from lab.runtime.images import ensure_images  # noqa: E402
+from lab.runtime.objects import create_network, remove_container, remove_network  # noqa: E402
+from lab.topology import load_text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def generated_topology(nodes: int) -> str:
+    """A chain of networks joined by routers, filled with clients and app servers."""
+    per_network = 12
+    networks = max(2, -(-nodes // per_network))
+    lines = [f"name: bench{nodes}", "networks:"]
+    lines += [f"  n{i}: {{subnet: 198.19.{i}.0/24}}" for i in range(networks)]
+    lines.append("nodes:")
+    count = 0
+    for i in range(networks - 1):
+        lines += [f"  r{i}:", "    kind: router", f"    networks: [n{i}, n{i + 1}]"]
+        count += 1
+    i = 0
+    while count < nodes:
+        kind = "app" if i % 3 == 0 else "client"
+        lines += [f"  h{i}:", f"    kind: {kind}", f"    networks: [n{i % networks}]"]
+        count += 1
+        i += 1
+    return "\n".join(lines) + "\n"
+
+
+def timed(action) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def floor(client, plan, images) -> tuple[float, float]:
+    """Create networks and plain containers in parallel, start them; then remove everything."""
+    made_networks, made = [], []
+
+    def one(container_plan):
+        networks = list(container_plan.addresses.items())
+        container = client.containers.create(
+            images[container_plan.kind], entrypoint=["sleep", "infinity"], command=[],
+            name=f"floor-{container_plan.docker_name}", labels={"lab.bench": "floor"},
+            network=networks[0][0],
+            networking_config={networks[0][0]: client.api.create_endpoint_config(ipv4_address=networks[0][1])})
+        for network, address in networks[1:]:
+            client.networks.get(network).connect(container, ipv4_address=address)
+        container.start()
+        return container
+
+    def create_all():
+        made_networks.extend(create_network(client, n) for n in plan.networks)
+        with ThreadPoolExecutor(WORKERS) as pool:
+            made.extend(pool.map(one, plan.containers))
+
+    def remove_all():
+        with ThreadPoolExecutor(WORKERS) as pool:
+            list(pool.map(remove_container, made))
+        for network in made_networks:
+            remove_network(network)
+
+    return timed(create_all), timed(remove_all)
+
+
+def remove_lab_images(client) -> None:
+    """Delete every lab/* image, children before parents (a parent cannot go first)."""
+    import docker.errors
+
+    for _ in range(10):
+        left = [i for i in client.images.list() if any(t.startswith("lab/") for t in i.tags)]
+        if not left:
+            return
+        for image in left:
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.APIError:
+                pass  # a parent: removed in a later pass
+
+
+def measure(client, name: str, text: str, cold: bool) -> dict:
+    lab = load_text(text, name)
+    plan = make_plan(lab)
+    row = {"topology": name, "nodes": len(plan.containers), "cold": None}
+    if cold:
+        apply.down(client, lab.name, volumes=True)
+        remove_lab_images(client)
+        row["cold"] = timed(lambda: apply.up(client, plan))
+        apply.down(client, lab.name, volumes=True)
+    images = ensure_images(client, sorted({c.kind for c in plan.containers}))
+    row["warm"] = timed(lambda: apply.up(client, plan))
+    row["unchanged"] = timed(lambda: apply.up(client, plan))
+    row["down"] = timed(lambda: apply.down(client, lab.name, volumes=True))
+    row["floor_up"], row["floor_down"] = floor(client, plan, images)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    def seconds(value):
+        return "-" if value is None else f"{value:6.1f}"
+
+    header = (f"{'topology':<10} {'nodes':>5} {'cold up':>8} {'warm up':>8} {'floor up':>9} {'ratio':>6} "
+              f"{'no-op up':>9} {'down':>6} {'floor down':>11} {'ratio':>6}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row['topology']:<10} {row['nodes']:>5} {seconds(row['cold']):>8} {seconds(row['warm']):>8} "
+              f"{seconds(row['floor_up']):>9} {row['warm'] / row['floor_up']:>5.1f}x {seconds(row['unchanged']):>9} "
+              f"{seconds(row['down']):>6} {seconds(row['floor_down']):>11} {row['down'] / row['floor_down']:>5.1f}x")
+    print("\nseconds; ratio = lab / floor. Cold up includes making the Debian base image and building "
+          "every image.\nFloor: the same networks and number of containers from the same images, "
+          f"plain `sleep infinity`, {WORKERS} workers.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cold", action="store_true", help="also measure a cold up (deletes the lab images)")
+    parser.add_argument("--sizes", default="25,50,100", help="generated topology sizes")
+    args = parser.parse_args()
+    client = connect(timeout=600)
+    rows = [measure(client, "default", (ROOT / "topology" / "default.yaml").read_text(), args.cold)]
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        rows.append(measure(client, f"gen-{size}", generated_topology(size), False))
+        print(f"  measured {size} nodes", file=sys.stderr)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
