@@ -75,7 +75,8 @@ def schema() -> None:
     click.echo(topology_schema_text(), nl=False)
 
 
-from lab import cli_runtime  # noqa: E402,F401  (registers the runtime commands)
+# Each module registers its commands on `main` when imported.
+from lab import cli_dns, cli_firewall, cli_runtime, cli_web  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -16,6 +16,7 @@ from lab.plan import make_plan
 from lab.runtime import apply, inspect
 from lab.runtime.engine import connect
 from lab.runtime.images import ensure_images
+from lab.state import ensure_lab_state
 from lab.topology import load_topology
 
 LAB_OPTION = click.option("--lab", "lab_name", metavar="NAME",
@@ -67,7 +68,7 @@ def _choose_lab(client, lab_name: str | None) -> str:
 def up(file: Path | None) -> None:
     """Bring a lab up, or change a running one to match its topology."""
     lab = load_topology(file)
-    plan = make_plan(lab)
+    plan = make_plan(lab, ensure_lab_state(lab))
     client = connect()
     out.print(f"lab '{lab.name}' from {lab.file}: {len(plan.containers)} nodes, {len(plan.networks)} networks",
               highlight=False)
@@ -75,7 +76,7 @@ def up(file: Path | None) -> None:
     if not report.changed:
         out.print(f"lab '{lab.name}' is up to date: nothing changed ({report.seconds:.1f} s)", highlight=False)
         return
-    parts = [f"{len(getattr(report, key))} {key}" for key in ("created", "recreated", "started", "removed", "unchanged")
+    parts = [f"{len(getattr(report, key))} {key}" for key in ("created", "recreated", "reloaded", "started", "removed", "unchanged")
              if getattr(report, key)]
     out.print(f"lab '{lab.name}' is up: {', '.join(parts)} in {report.seconds:.1f} s", highlight=False)
 

@@ -12,20 +12,17 @@ from types import MappingProxyType
 
 from lab.plan.kinds import traits
 from lab.plan.model import (LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE,
-                            ContainerPlan, NetworkPlan, Plan, Probe)
+                            ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
+from lab.plan.render import render_kind
 from lab.plan.routes import routes_for
 from lab.topology import Instance, Lab
 
-__all__ = ["ContainerPlan", "NetworkPlan", "Plan", "Probe", "make_plan", "docker_name"]
+__all__ = ["ContainerPlan", "LabState", "NetworkPlan", "Plan", "Probe", "Rendered", "make_plan",
+           "docker_name"]
 
 
 def _absolute(file: str) -> str:
     return str(Path(file).resolve()) if not file.startswith("<") else file
-
-
-def docker_name(lab: str, name: str) -> str:
-    """Engine-side name of a lab object: prefixed so labs can run side by side."""
-    return f"{lab}-{name}"
 
 
 def _resolver_address(lab: Lab, instance: Instance) -> str | None:
@@ -49,7 +46,7 @@ def render_resolv_conf(lab: Lab, instance: Instance) -> str:
     return f"# the lab's own resolver\nnameserver {address}\n{search}options timeout:2 attempts:2\n"
 
 
-def render_env(lab: Lab, instance: Instance) -> str:
+def render_env(lab: Lab, instance: Instance, extra: dict | None = None) -> str:
     node = lab.spec.nodes[instance.node]
     values = {"LAB_LAB": lab.name, "LAB_NODE": instance.name, "LAB_KIND": instance.kind,
               # nodes without NET_ADMIN get their routes from the runtime
@@ -58,6 +55,7 @@ def render_env(lab: Lab, instance: Instance) -> str:
         values["LAB_APP_PORT"] = str(node.port)
     if instance.replica is not None:
         values["LAB_REPLICA"] = str(instance.replica)
+    values.update(extra or {})
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
@@ -69,11 +67,12 @@ def _probe_for(lab: Lab, instance: Instance) -> Probe:
     return probe
 
 
-def _container_plan(lab: Lab, instance: Instance) -> ContainerPlan:
+def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerPlan:
     kind = traits(instance.kind)
+    rendered = render_kind(lab, instance, state)
     routes = "".join(f"{line}\n" for line in routes_for(lab, instance))
-    files = {"env": render_env(lab, instance), "routes": routes,
-             "resolv.conf": render_resolv_conf(lab, instance)}
+    files = {"env": render_env(lab, instance, dict(rendered.env)), "routes": routes,
+             "resolv.conf": render_resolv_conf(lab, instance), **rendered.files}
     volumes = {}
     if kind.data_volume:
         volumes[docker_name(lab.name, f"{instance.name}-data")] = kind.data_volume
@@ -88,14 +87,17 @@ def _container_plan(lab: Lab, instance: Instance) -> ContainerPlan:
         volumes=MappingProxyType(volumes),
         labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NODE: instance.name,
                                  LABEL_KIND: instance.kind, LABEL_FILE: _absolute(lab.file)}),
+        live_files=MappingProxyType(dict(rendered.live_files)), reload=tuple(rendered.reload),
     )
 
 
-def make_plan(lab: Lab) -> Plan:
+def make_plan(lab: Lab, state: LabState | None = None) -> Plan:
+    """Everything that must exist for lab; state carries its keys and secrets (lab/state.py)."""
+    state = state or LabState()
     networks = tuple(
         NetworkPlan(name=name, docker_name=docker_name(lab.name, name), subnet=str(network.subnet),
                     gateway=str(lab.gateways[name]),
                     labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NETWORK: name}))
         for name, network in lab.spec.networks.items())
-    containers = tuple(_container_plan(lab, instance) for instance in lab.instances)
+    containers = tuple(_container_plan(lab, instance, state) for instance in lab.instances)
     return Plan(lab=lab.name, file=lab.file, networks=networks, containers=containers)

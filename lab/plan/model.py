@@ -19,6 +19,14 @@ LABEL_HASH = "lab.hash"
 LABEL_FILE = "lab.file"
 
 
+LIVE_HASH_FILE = "live.hash"  # under /lab: which live files a running node has
+
+
+def docker_name(lab: str, name: str) -> str:
+    """Engine-side name of a lab object: prefixed so labs can run side by side."""
+    return f"{lab}-{name}"
+
+
 @dataclass(frozen=True)
 class Probe:
     """A command run inside the container until it exits 0: the node is ready."""
@@ -26,6 +34,24 @@ class Probe:
     command: tuple[str, ...]
     timeout: float = 60.0
     what: str = ""
+
+
+@dataclass(frozen=True)
+class LabState:
+    """Per-lab material made outside the pure planner and handed in: keys, certificates,
+    passwords. Made once (see lab/state.py) and kept, so plans stay deterministic."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a kind's renderer adds to one node's plan."""
+
+    files: Mapping[str, str] = field(default_factory=dict)        # under /lab; a change recreates the node
+    live_files: Mapping[str, str] = field(default_factory=dict)   # under /lab; a change is applied in place
+    reload: tuple[str, ...] = ()                                  # run in the node after live files change
+    env: Mapping[str, str] = field(default_factory=dict)          # extra /lab/env lines
 
 
 @dataclass(frozen=True)
@@ -52,6 +78,13 @@ class ContainerPlan:
     sysctls: Mapping[str, str] = field(default_factory=dict)
     volumes: Mapping[str, str] = field(default_factory=dict)   # volume name -> mount path
     labels: Mapping[str, str] = field(default_factory=dict)
+    live_files: Mapping[str, str] = field(default_factory=dict)  # path under /lab -> content, reloadable
+    reload: tuple[str, ...] = ()     # command that applies changed live files without a restart
+
+    def live_hash(self) -> str:
+        """Changes that are applied in place (live files and how to reload them)."""
+        payload = json.dumps({"files": dict(self.live_files), "reload": list(self.reload)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def config_hash(self, image: str) -> str:
         """Everything that, if changed, requires a new container."""

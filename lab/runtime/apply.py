@@ -18,12 +18,13 @@ import docker
 
 from lab.errors import LabError
 from lab.plan import ContainerPlan, Plan
-from lab.plan.model import LABEL_HASH
-from lab.runtime.engine import engine_call
+from lab.plan.model import LABEL_HASH, LIVE_HASH_FILE
+from lab.runtime.engine import NodeFailed, engine_call
+from lab.runtime.netns import read_lab_file
 from lab.runtime.images import ensure_images
 from lab.runtime.objects import (create_container, create_network, ensure_volume, lab_containers,
-                                 lab_networks, lab_volumes, network_subnet, remove_container,
-                                 remove_network)
+                                 lab_networks, lab_volumes, live_files_of, network_subnet,
+                                 put_lab_files, remove_container, remove_network)
 from lab.runtime.readiness import start_and_wait
 
 WORKERS = 8
@@ -34,6 +35,7 @@ Events = Callable[[str, str, str], None]   # (event, subject, detail)
 class UpReport:
     created: list[str] = field(default_factory=list)
     recreated: list[str] = field(default_factory=list)
+    reloaded: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -42,7 +44,8 @@ class UpReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.recreated or self.started or self.removed or self.networks_created)
+        return bool(self.created or self.recreated or self.reloaded or self.started or self.removed
+                    or self.networks_created)
 
 
 @dataclass
@@ -80,7 +83,22 @@ def _decide(plan: ContainerPlan, existing, config_hash: str) -> str:
         return "create"
     if existing.labels.get(LABEL_HASH) != config_hash:
         return "recreate"
+    if read_lab_file(existing, LIVE_HASH_FILE).strip() != plan.live_hash():
+        return "reload" if existing.status == "running" else "recreate"
     return "keep" if existing.status == "running" else "start"
+
+
+def _reload(run: _Run, plan: ContainerPlan, container) -> None:
+    """Apply changed live files in place: the node keeps running, and its connections."""
+    with engine_call(f"updating the config of node '{plan.name}'"):
+        put_lab_files(container, live_files_of(plan))
+        if plan.reload:
+            result = container.exec_run(list(plan.reload))
+            if result.exit_code != 0:
+                raise NodeFailed(plan.name, f"reloading its config failed ({' '.join(plan.reload)})",
+                                 result.output.decode(errors="replace"))
+    run.report.reloaded.append(plan.name)
+    run.events("ready", plan.name, "config reloaded in place")
 
 
 def _sync_networks(run: _Run, existing_containers: dict) -> set[str]:
@@ -106,6 +124,9 @@ def _sync_networks(run: _Run, existing_containers: dict) -> set[str]:
 def _bring_up(run: _Run, plan: ContainerPlan, action: str, existing, image: str, config_hash: str) -> None:
     if action == "keep":
         run.report.unchanged.append(plan.name)
+        return
+    if action == "reload":
+        _reload(run, plan, existing)
         return
     if action == "start":
         seconds = start_and_wait(run.client, existing, plan.name, plan.probe)

@@ -16,7 +16,8 @@ import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 
 from lab.errors import RuntimeFailure
-from lab.plan.model import LABEL_HASH, LABEL_LAB, LABEL_NODE, ContainerPlan, NetworkPlan
+from lab.plan.model import (LABEL_HASH, LABEL_LAB, LABEL_NODE, LIVE_HASH_FILE, ContainerPlan,
+                            NetworkPlan)
 from lab.runtime.engine import engine_call
 
 LABEL_PROBE = "lab.probe"
@@ -102,8 +103,17 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
         )
         for network, address in networks[1:]:
             client.networks.get(network).connect(container, ipv4_address=address)
-        container.put_archive("/", _lab_files_tar(plan.files))
+        container.put_archive("/", _lab_files_tar({**plan.files, **live_files_of(plan)}))
     return container
+
+
+def live_files_of(plan: ContainerPlan) -> dict[str, str]:
+    """The live files plus the marker saying which version of them the node holds."""
+    return {**plan.live_files, LIVE_HASH_FILE: plan.live_hash() + "\n"}
+
+
+def put_lab_files(container, files: Mapping[str, str]) -> None:
+    container.put_archive("/", _lab_files_tar(files))
 
 
 def remove_container(container) -> None:

@@ -8,6 +8,7 @@ containers really ran.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from lab.plan import make_plan
 from lab.runtime import apply
 from lab.runtime.engine import connect
 from lab.runtime.images import ensure_images
+from lab.state import ensure_lab_state
 from lab.topology import load_text
 from lab.topology.model import KINDS
 
@@ -48,11 +50,24 @@ def images(engine):
     return ensure_images(engine, KINDS)
 
 
+SHIFT = int(os.environ.get("LAB_TEST_SUBNET_SHIFT", "0"))
+
+
+def shift_subnets(text: str) -> str:
+    """Move the lab's subnets by 40*SHIFT in the third octet (LAB_TEST_SUBNET_SHIFT=0..3), so
+    several test runs can share one engine without overlapping networks."""
+    if not SHIFT:
+        return text
+    pattern = re.compile(r"\b(100\.64|198\.18|198\.19)\.(\d+)\.")
+    return pattern.sub(lambda m: f"{m.group(1)}.{int(m.group(2)) + 40 * SHIFT}.", text)
+
+
 def topology_text(name: str, lab_name: str) -> str:
-    """A shipped topology renamed, so tests never touch a user's lab of the same name."""
+    """A shipped topology renamed (and maybe shifted), so tests never touch a user's lab."""
     text = (ROOT / "topology" / f"{name}.yaml").read_text()
     original = next(line for line in text.splitlines() if line.startswith("name:"))
-    return text.replace(original, f"name: {lab_name}", 1)
+    suffix = f"-{SHIFT}" if SHIFT else ""
+    return shift_subnets(text.replace(original, f"name: {lab_name}{suffix}", 1))
 
 
 class LabUnderTest:
@@ -61,7 +76,7 @@ class LabUnderTest:
     def __init__(self, client, text: str, file: str = "<test>"):
         self.client = client
         self.lab = load_text(text, file)
-        self.plan = make_plan(self.lab)
+        self.plan = make_plan(self.lab, ensure_lab_state(self.lab))
 
     @property
     def name(self) -> str:
@@ -70,7 +85,7 @@ class LabUnderTest:
     def up(self, text: str | None = None):
         if text is not None:
             self.lab = load_text(text, "<test>")
-            self.plan = make_plan(self.lab)
+            self.plan = make_plan(self.lab, ensure_lab_state(self.lab))
         return apply.up(self.client, self.plan)
 
     def exec(self, node: str, *command: str) -> tuple[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from types import MappingProxyType
 
 import pytest
@@ -95,11 +96,31 @@ def test_stop_and_start_a_node(make_lab, engine):
 
 def test_two_labs_run_side_by_side(make_lab):
     first = make_lab(topology_text("minimal", "it-left"))
-    second_text = topology_text("minimal", "it-right").replace("100.64.100.", "100.64.101.").replace(
-        "198.19.100.", "198.19.101.")
+    second_text = topology_text("minimal", "it-right")
+    for prefix in ("100.64.", "198.19."):   # move every third octet by one: no overlap
+        second_text = re.sub(rf"{re.escape(prefix)}(\d+)\.", lambda m, p=prefix: f"{p}{int(m.group(1)) + 1}.",
+                             second_text)
     second = make_lab(second_text)
     first.up()
     second.up()
     for lab in (first, second):
         web = str(lab.lab.instance("web").address_on("server"))
         assert lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8000/healthz")[0] == 0
+
+
+def test_live_files_are_applied_in_place_without_a_restart(make_lab, engine):
+    lab = make_lab(topology_text("minimal", "it-live"))
+
+    def with_live(plan, content):
+        router = dataclasses.replace(plan.container("router"), live_files=MappingProxyType({"etc/note": content}),
+                                     reload=("sh", "-c", "cp /lab/etc/note /run/lab/applied"))
+        return dataclasses.replace(plan, containers=tuple(router if c.name == "router" else c
+                                                          for c in plan.containers))
+
+    apply.up(engine, with_live(lab.plan, "one\n"))
+    before = engine.containers.get(f"{lab.name}-router").id
+    report = apply.up(engine, with_live(lab.plan, "two\n"))
+    assert report.reloaded == ["router"] and not report.recreated and not report.created
+    assert engine.containers.get(f"{lab.name}-router").id == before
+    assert lab.exec("router", "cat", "/run/lab/applied") == (0, "two\n")
+    assert not apply.up(engine, with_live(lab.plan, "two\n")).changed
