@@ -49,8 +49,14 @@ ensure_debootstrap() {
   command -v debootstrap >/dev/null 2>&1 || { log "installing debootstrap"; apt_install debootstrap; }
 }
 
+ensure_browser() {
+  # Headless Chromium renders the HTML pages (graph, trace) in the browser tests.
+  command -v chromium >/dev/null 2>&1 || { log "installing chromium (browser tests)"; apt_install chromium; }
+}
+
 ensure_docker_engine
 ensure_debootstrap
+ensure_browser
 log "installing the lab package (pip install -e '.[test]')"
 python3 -m pip install -q -e '.[test]'
 log "ready: 'lab up' brings the default lab up, 'python3 -m pytest' runs the tests"

@@ -1,0 +1,40 @@
+"""The topology as Mermaid and Graphviz DOT text (paste into docs, or render with their tools)."""
+
+from __future__ import annotations
+
+import re
+
+from lab.graph.model import KIND_COLOURS, Graph
+
+
+def _id(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def to_mermaid(graph: Graph) -> str:
+    lines = ["flowchart LR"]
+    for network in graph.networks:
+        lines.append(f'  net_{_id(network.name)}(["{network.name}<br/>{network.subnet}"])')
+    for node in graph.nodes:
+        label = f"{node.name}<br/><i>{node.kind}</i>" + (f"<br/>{node.note}" if node.note else "")
+        lines.append(f'  {_id(node.name)}["{label}"]:::{_id(node.kind)}')
+        for network, address in node.addresses.items():
+            lines.append(f"  {_id(node.name)} ---|{address}| net_{_id(network)}")
+    for kind, colour in KIND_COLOURS.items():
+        lines.append(f"  classDef {_id(kind)} fill:{colour},color:#111")
+    return "\n".join(lines) + "\n"
+
+
+def to_dot(graph: Graph) -> str:
+    lines = [f'graph "{graph.lab}" {{', "  rankdir=LR;", '  node [fontname="sans-serif"];']
+    for network in graph.networks:
+        lines.append(f'  "net:{network.name}" [shape=ellipse, style=filled, fillcolor="#dddddd", '
+                     f'label="{network.name}\\n{network.subnet}"];')
+    for node in graph.nodes:
+        note = f"\\n{node.note}" if node.note else ""
+        lines.append(f'  "{node.name}" [shape=box, style="rounded,filled", fillcolor="{KIND_COLOURS[node.kind]}", '
+                     f'label="{node.name}\\n{node.kind}{note}"];')
+        for network, address in node.addresses.items():
+            lines.append(f'  "{node.name}" -- "net:{network}" [label="{address}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
