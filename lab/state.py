@@ -3,15 +3,28 @@
 Lives in $LAB_STATE_DIR/<lab>/ (default ~/.local/state/lab/<lab>/). Made at the
 first `lab up` and reused, so plans stay deterministic across runs. Nothing
 here talks to the engine.
+
+Layout:
+    ca.crt, ca.key                 the lab's CA (key mode 0600)
+    tls/<node>.crt, <node>.key     server certificate of a load balancer (reissued
+                                   only when the names pointing at it change)
+    db/<node>.password             a database's password (0600); kept by
+                                   `lab down --volumes` too, so it always matches
+                                   the data volume the database was made with
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
+from lab import pki
 from lab.plan.model import LabState
+from lab.plan.tls_names import addresses_of, names_pointing_at
 from lab.topology import Lab
+
+CA_CERT = "ca.crt"
 
 
 def state_root() -> Path:
@@ -24,8 +37,73 @@ def state_dir(lab_name: str) -> Path:
     return state_root() / lab_name
 
 
+def ca_cert_path(lab_name: str) -> Path:
+    return state_dir(lab_name) / CA_CERT
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a secret: created 0600 from the start, never readable by others even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def _write_public(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(text)
+    os.chmod(path, 0o644)
+
+
+def ensure_ca(directory: Path, lab_name: str) -> pki.KeyAndCert:
+    """The lab's CA, made once. Both files must exist: a lone certificate cannot sign."""
+    cert, key = directory / CA_CERT, directory / "ca.key"
+    if not (cert.exists() and key.exists()):
+        ca = pki.make_ca(lab_name)
+        _write_private(key, ca.key_pem)
+        _write_public(cert, ca.cert_pem)
+    return pki.KeyAndCert(key.read_text(), cert.read_text())
+
+
+def ensure_server_cert(directory: Path, ca: pki.KeyAndCert, node: str,
+                       names: list[str], addresses: list[str]) -> pki.KeyAndCert:
+    """A load balancer's certificate, reissued only if its names or its CA changed."""
+    cert, key = directory / "tls" / f"{node}.crt", directory / "tls" / f"{node}.key"
+    if cert.exists() and key.exists():
+        current = cert.read_text()
+        if pki.cert_covers(current, names, addresses) and pki.signed_by(current, ca.cert_pem):
+            return pki.KeyAndCert(key.read_text(), current)
+    issued = pki.issue_server_cert(ca, names, addresses)
+    _write_private(key, issued.key_pem)
+    _write_public(cert, issued.cert_pem)
+    return issued
+
+
+def ensure_password(directory: Path, node: str) -> str:
+    path = directory / "db" / f"{node}.password"
+    if not path.exists():
+        # URL- and shell-safe characters: the password travels in files, never in a command line.
+        _write_private(path, secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
 def ensure_lab_state(lab: Lab) -> LabState:
-    """The lab's state, made on first use. Nothing is needed yet beyond the directory."""
+    """The lab's keys and passwords, made on first use and reused after."""
     directory = state_dir(lab.name)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return LabState()
+    kinds = {node.kind for node in lab.spec.nodes.values()}
+    values: dict[str, str] = {}
+    if kinds & {"load-balancer", "client"}:
+        ca = ensure_ca(directory, lab.name)
+        values[CA_CERT] = ca.cert_pem
+        for name, node in lab.spec.nodes.items():
+            if node.kind == "load-balancer":
+                issued = ensure_server_cert(directory, ca, name, names_pointing_at(lab, name),
+                                            addresses_of(lab, name))
+                values[f"tls/{name}.crt"] = issued.cert_pem
+                values[f"tls/{name}.key"] = issued.key_pem
+    for name, node in lab.spec.nodes.items():
+        if node.kind == "database":
+            values[f"db/{name}.password"] = ensure_password(directory, name)
+    return LabState(values)

@@ -46,9 +46,12 @@ KIND_TRAITS: dict[str, KindTraits] = {
     "app": KindTraits("app", 2, Probe(("curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:{port}/healthz"),
                                       90, "GET /healthz answered 200")),
     "load-balancer": KindTraits("load-balancer", 3,
-                                Probe(("sh", "-c", "nginx -t -q && curl -s -o /dev/null http://127.0.0.1/"),
-                                      60, "nginx -t passed and port 80 answered")),
-    "client": KindTraits("client", 4, Probe(INIT_DONE, 30, "routes and resolver installed")),
+                                Probe(("sh", "-c", "nginx -t -q -c /lab/etc/nginx.conf && "
+                                       "curl -sk -o /dev/null https://127.0.0.1/"),
+                                      60, "nginx -t passed and HTTPS on port 443 answered")),
+    "client": KindTraits("client", 4, Probe(("sh", "-c", "test -e /run/lab/init-done && "
+                                             "{ test ! -s /lab/ca.crt || test -e /run/lab/ca-trusted; }"),
+                                            30, "routes, resolver and the lab CA installed")),
 }
 
 

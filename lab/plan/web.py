@@ -1,12 +1,73 @@
-"""Config files of the load balancer (nginx), app servers (FastAPI) and the database (PostgreSQL).
+"""Config files of the web tier: load balancer (nginx), app servers (FastAPI), database
+(PostgreSQL), and the lab CA for clients.
 
-Not rendered yet: these kinds run their images' stand-in configs.
+Secrets (keys, the database password) come from the lab's state (lab/state.py)
+and travel as files under /lab, never as environment variables or command
+lines, so `docker inspect` and process lists do not show them.
 """
 
 from __future__ import annotations
 
-from lab.plan.model import Rendered
+from lab.plan.model import LabState, Rendered
+from lab.plan.nginx import render_load_balancer
+from lab.topology import Instance, Lab
 
-RENDERERS: dict = {}  # kind -> render(lab, instance, state) -> Rendered; kinds: "load-balancer", "app", "database"
+DB_PORT = 5432
 
-__all__ = ["RENDERERS", "Rendered"]
+
+def db_user(database_name: str) -> str:
+    return f"{database_name}_app"
+
+
+def _password(state: LabState, db_node: str) -> str:
+    # Without state (a plan only shown, never run) the file stays empty: the
+    # database then refuses every password rather than accept a known one.
+    return state.values.get(f"db/{db_node}.password", "")
+
+
+def render_app(lab: Lab, instance: Instance, state: LabState) -> Rendered:
+    spec = lab.spec.nodes[instance.node]
+    if spec.database is None:
+        return Rendered()
+    db_spec = lab.spec.nodes[spec.database]
+    # The address, not a DNS name: the app must work before and without the lab's DNS.
+    db_address = lab.instances_of(spec.database)[0].first_address
+    files = {"db/host": f"{db_address}\n", "db/port": f"{DB_PORT}\n",
+             "db/name": f"{db_spec.database}\n", "db/user": f"{db_user(db_spec.database)}\n",
+             "db/password": _password(state, spec.database) + "\n"}
+    return Rendered(files=files)
+
+
+def _client_subnets(lab: Lab, db_node: str) -> list[str]:
+    """Subnets of the app instances that use this database: the only ones let in by pg_hba."""
+    subnets: list[str] = []
+    for name, node in lab.spec.nodes.items():
+        if node.kind == "app" and node.database == db_node:
+            for instance in lab.instances_of(name):
+                for network in instance.addresses:
+                    subnet = str(lab.spec.networks[network].subnet)
+                    if subnet not in subnets:
+                        subnets.append(subnet)
+    return subnets
+
+
+def render_database(lab: Lab, instance: Instance, state: LabState) -> Rendered:
+    spec = lab.spec.nodes[instance.node]
+    listen = ["127.0.0.1", *(str(a) for a in instance.addresses.values())]
+    files = {"db/name": f"{spec.database}\n", "db/user": f"{db_user(spec.database)}\n",
+             "db/password": _password(state, instance.node) + "\n",
+             "db/listen": ",".join(listen) + "\n",
+             "db/allow": "".join(f"{subnet}\n" for subnet in _client_subnets(lab, instance.node))}
+    return Rendered(files=files)
+
+
+def render_client(lab: Lab, instance: Instance, state: LabState) -> Rendered:
+    """The lab CA, installed in the client's trust store at start (services/client)."""
+    ca = state.values.get("ca.crt")
+    return Rendered(files={"ca.crt": ca}) if ca else Rendered()
+
+
+RENDERERS = {"load-balancer": render_load_balancer, "app": render_app,
+             "database": render_database, "client": render_client}
+
+__all__ = ["RENDERERS", "Rendered", "db_user"]

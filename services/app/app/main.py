@@ -1,44 +1,179 @@
-"""Stand-in FastAPI app: proves the request reached a given replica.
+"""A small shop: products, orders, an HTML page at /, OpenAPI docs at /docs.
 
-Settings come from the environment that /lab/env provides: LAB_NODE (the
-node's name, e.g. app-2), LAB_REPLICA (its replica number) and LAB_LAB.
+Each replica names itself (X-Served-By), times itself and its database
+(Server-Timing) and carries the W3C traceparent along (see tracing.py).
+With the database down, every endpoint that needs it answers 503 with a JSON
+error; the next request after the database returns works again.
 """
 
 from __future__ import annotations
 
 import html
-import os
-import socket
+import threading
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Iterator
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-app = FastAPI(title="lab app")
+from app.db import Order, Product, create_schema, make_engine, ping
+from app.settings import Settings
+from app.tracing import path_headers
+
+settings = Settings.load()
+engine = make_engine(settings.db_url) if settings.db_url else None
 
 
-def _identity() -> dict[str, str]:
-    node = os.environ.get("LAB_NODE") or socket.gethostname()
-    # app-2 is replica 2 unless the planner says otherwise.
-    replica = os.environ.get("LAB_REPLICA") or node.rpartition("-")[2]
-    return {"node": node, "replica": replica, "lab": os.environ.get("LAB_LAB", "")}
+class DatabaseUnavailable(Exception):
+    pass
+
+
+class _Schema:
+    """Created on first use, not at import: an app that starts before its database still starts."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.lock = threading.Lock()
+
+    def ensure(self) -> None:
+        if self.ready:
+            return
+        with self.lock:
+            if not self.ready:
+                create_schema(engine)
+                self.ready = True
+
+
+schema = _Schema()
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    try:
+        if engine is not None:
+            await run_in_threadpool(schema.ensure)
+    except SQLAlchemyError:
+        pass   # the database is not there yet: the first request that needs it tries again
+    yield
+    if engine is not None:
+        engine.dispose()
+
+
+app = FastAPI(title="lab shop", description=f"A small shop served by {settings.node}.",
+              lifespan=lifespan)
+
+
+@app.middleware("http")
+async def reveal_path(request: Request, call_next):
+    return await path_headers(request, call_next, settings.node)
+
+
+@app.exception_handler(SQLAlchemyError)
+async def database_error(request: Request, error: SQLAlchemyError) -> JSONResponse:
+    # A short reason only: never a traceback, never the connection string.
+    reason = type(getattr(error, "orig", None) or error).__name__
+    return JSONResponse(status_code=503, content={"error": "database unavailable", "reason": reason,
+                                                  "served_by": settings.node})
+
+
+@app.exception_handler(DatabaseUnavailable)
+async def no_database(request: Request, error: DatabaseUnavailable) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"error": str(error), "served_by": settings.node})
+
+
+def session() -> Iterator[Session]:
+    if engine is None:
+        raise DatabaseUnavailable("this app has no database in the topology")
+    schema.ensure()
+    with Session(engine) as db:
+        yield db
+
+
+class ProductOut(BaseModel):
+    id: int
+    name: str
+    price: Decimal
+
+
+class OrderIn(BaseModel):
+    product_id: int
+    quantity: int = Field(default=1, ge=1, le=100)
+    customer: str = Field(default="guest", min_length=1, max_length=200)
+
+
+class OrderOut(BaseModel):
+    id: int
+    product_id: int
+    quantity: int
+    customer: str
+    served_by: str
+
+
+def _order_out(order: Order) -> OrderOut:
+    return OrderOut(id=order.id, product_id=order.product_id, quantity=order.quantity,
+                    customer=order.customer, served_by=order.served_by)
 
 
 @app.get("/", response_class=HTMLResponse)
-def index() -> str:
-    me = {k: html.escape(v) for k, v in _identity().items()}
-    return (
-        "<!doctype html><html><head><title>lab app</title></head><body>"
-        f"<h1>Hello from {me['node']}</h1>"
-        f"<p>replica <span id='replica'>{me['replica']}</span> of lab {me['lab']}</p>"
-        "</body></html>"
-    )
+def index(db: Session = Depends(session)) -> str:
+    products = db.scalars(select(Product).order_by(Product.id)).all()
+    rows = "".join(f"<li>{html.escape(p.name)}: {p.price} €</li>" for p in products)
+    node = html.escape(settings.node)
+    return ("<!doctype html><html><head><title>lab shop</title></head><body>"
+            f"<h1>The lab shop</h1><ul id='products'>{rows}</ul>"
+            f"<p>Served by <span id='served-by'>{node}</span>. API: <a href='/docs'>/docs</a></p>"
+            "</body></html>")
+
+
+@app.get("/api/products", response_model=list[ProductOut])
+def list_products(db: Session = Depends(session)):
+    return [ProductOut(id=p.id, name=p.name, price=p.price)
+            for p in db.scalars(select(Product).order_by(Product.id))]
+
+
+@app.get("/api/orders", response_model=list[OrderOut])
+def list_orders(db: Session = Depends(session)):
+    return [_order_out(o) for o in db.scalars(select(Order).order_by(Order.id.desc()).limit(100))]
+
+
+@app.post("/api/orders", response_model=OrderOut, status_code=201)
+def create_order(order: OrderIn, db: Session = Depends(session)):
+    if db.get(Product, order.product_id) is None:
+        raise HTTPException(404, f"no product {order.product_id}")
+    row = Order(product_id=order.product_id, quantity=order.quantity, customer=order.customer,
+                served_by=settings.node)
+    db.add(row)
+    db.commit()
+    return _order_out(row)
+
+
+@app.get("/api/orders/{order_id}", response_model=OrderOut)
+def get_order(order_id: int, db: Session = Depends(session)):
+    row = db.get(Order, order_id)
+    if row is None:
+        raise HTTPException(404, f"no order {order_id}")
+    return _order_out(row)
 
 
 @app.get("/healthz")
 def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+    """Alive: the process answers. Says nothing about the database (see /readyz)."""
+    return {"status": "ok", "node": settings.node}
+
+
+@app.get("/readyz")
+def readyz(db: Session = Depends(session)) -> dict[str, str]:
+    """Ready: the database answers a query."""
+    ping(db)
+    return {"status": "ready", "node": settings.node}
 
 
 @app.get("/whoami")
 def whoami() -> dict[str, str]:
-    return _identity()
+    return {"node": settings.node}

@@ -1,0 +1,165 @@
+"""The load balancer's nginx.conf, rendered from the topology.
+
+One upstream pool of every upstream node's instances (replicas expanded),
+HTTP on 80 redirecting to HTTPS on 443 (TLS 1.2 and 1.3 only), a JSON access
+log and headers that reveal the path: the chosen upstream (X-Upstream-Addr),
+the lb's time (Server-Timing, beside the app's own entries) and a W3C
+traceparent passed upstream (made here when the client sent none).
+
+nginx.conf is a live file: a changed pool or algorithm is applied with a
+reload, without dropping connections. The certificate and key are normal
+files: new ones recreate the node.
+"""
+
+from __future__ import annotations
+
+from lab.plan.model import LabState, Rendered
+from lab.plan.tls_names import names_pointing_at
+from lab.topology import Instance, Lab
+
+CONF = "etc/nginx.conf"
+CERT = "tls/server.crt"
+KEY = "tls/server.key"
+CONF_PATH = f"/lab/{CONF}"
+RELOAD = ("sh", "-c", f"nginx -t -q -c {CONF_PATH} && nginx -s reload -c {CONF_PATH}")
+
+ALGORITHM_DIRECTIVE = {"round-robin": "", "least-connections": "least_conn;", "ip-hash": "ip_hash;"}
+
+# W3C trace context: keep the client's trace id, else use nginx's random 32-hex
+# $request_id; the lb's own span id is 16 hex digits of $request_id.
+TRACE_MAPS = r"""
+    map $http_traceparent $lab_trace_id {
+        "~^00-(?<tid>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$" $tid;
+        default $request_id;
+    }
+    map $request_id $lab_span_id {
+        "~^[0-9a-f]{16}(?<sid>[0-9a-f]{16})$" $sid;
+    }
+    # $request_time is seconds with milliseconds ("0.012"); Server-Timing wants milliseconds.
+    map $request_time $lab_lb_ms {
+        "~^0\.0*(?<ms>\d+)$" $ms;
+        "~^(?<s>[1-9]\d*)\.(?<ms>\d{3})$" $s$ms;
+        default 0;
+    }
+"""
+
+LOG_FORMAT = (
+    "    log_format lab_json escape=json '{'\n"
+    "        '\"time\":\"$time_iso8601\",\"remote_addr\":\"$remote_addr\",\"host\":\"$host\",'\n"
+    "        '\"request\":\"$request\",\"status\":$status,\"bytes_sent\":$bytes_sent,'\n"
+    "        '\"upstream_addr\":\"$upstream_addr\",\"upstream_status\":\"$upstream_status\",'\n"
+    "        '\"upstream_connect_time\":\"$upstream_connect_time\",'\n"
+    "        '\"upstream_response_time\":\"$upstream_response_time\",\"request_time\":$request_time,'\n"
+    "        '\"traceparent\":\"00-$lab_trace_id-$lab_span_id-01\",'\n"
+    "        '\"client_traceparent\":\"$http_traceparent\",\"ssl_protocol\":\"$ssl_protocol\"'\n"
+    "        '}';\n"
+)
+
+
+def _upstream_address(lab: Lab, lb: Instance, target: Instance) -> str:
+    """The target's address on a network it shares with the lb, else its first (routed) one."""
+    for network, address in target.addresses.items():
+        if network in lb.addresses:
+            return str(address)
+    return str(target.first_address)
+
+
+def _upstream_port(lab: Lab, node: str) -> int:
+    spec = lab.spec.nodes[node]
+    return spec.port if spec.kind == "app" else 80
+
+
+def upstream_servers(lab: Lab, lb: Instance) -> list[str]:
+    """One `server` line per upstream instance, with its weight, backup flag and passive health."""
+    spec = lab.spec.nodes[lb.node]
+    lines = []
+    for upstream in spec.upstreams:
+        port = _upstream_port(lab, upstream.node)
+        for target in lab.instances_of(upstream.node):
+            options = [f"weight={upstream.weight}", f"max_fails={spec.max_fails}",
+                       f"fail_timeout={spec.fail_timeout}s"]
+            if upstream.backup:
+                options.append("backup")
+            lines.append(f"server {_upstream_address(lab, lb, target)}:{port} {' '.join(options)};")
+    return lines
+
+
+def _upstream_block(lab: Lab, lb: Instance) -> str:
+    spec = lab.spec.nodes[lb.node]
+    directive = ALGORITHM_DIRECTIVE[spec.algorithm]
+    body = [directive] if directive else []
+    body += upstream_servers(lab, lb)
+    body.append("keepalive 16;")   # reuse connections to the apps: no TCP handshake per request
+    return "    upstream lab_upstream {\n" + "".join(f"        {line}\n" for line in body) + "    }\n"
+
+
+PROXY_LOCATION = """
+        location / {
+            proxy_pass http://lab_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Request-Id $request_id;
+            proxy_set_header traceparent 00-$lab_trace_id-$lab_span_id-01;
+            # Retry on the next server only when the connection failed or timed out;
+            # without `non_idempotent`, nginx never replays a POST that may have run.
+            proxy_next_upstream error timeout;
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 30s;
+            add_header X-Upstream-Addr $upstream_addr always;
+            add_header Server-Timing 'lb;desc="nginx";dur=$lab_lb_ms' always;
+        }
+"""
+
+NO_UPSTREAM_LOCATION = """
+        location / {
+            default_type application/json;
+            return 503 '{"error": "this load balancer has no upstreams"}';
+        }
+"""
+
+
+def render_nginx_conf(lab: Lab, lb: Instance, server_names: list[str]) -> str:
+    spec = lab.spec.nodes[lb.node]
+    names = " ".join(name.rstrip(".") for name in server_names) or "_"
+    location = PROXY_LOCATION if spec.upstreams else NO_UPSTREAM_LOCATION
+    upstream = _upstream_block(lab, lb) if spec.upstreams else ""
+    return (
+        f"# Rendered by lab for node {lb.name} of lab {lab.name}: edit the topology, not this file.\n"
+        "user www-data;\nworker_processes auto;\npid /run/nginx.pid;\nerror_log stderr warn;\n"
+        "events { worker_connections 1024; }\n\n"
+        "http {\n"
+        "    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
+        "    server_tokens off;\n    sendfile on;\n    keepalive_timeout 65;\n"
+        f"{TRACE_MAPS}\n{LOG_FORMAT}"
+        "    access_log /var/log/nginx/access.json lab_json;\n"
+        "    access_log /dev/stdout lab_json;\n\n"
+        f"{upstream}\n"
+        "    server {\n"
+        "        listen 80 default_server;\n        server_name _;\n"
+        "        return 301 https://$host$request_uri;\n"
+        "    }\n\n"
+        "    server {\n"
+        "        listen 443 ssl default_server;\n"
+        f"        server_name {names};\n"
+        f"        ssl_certificate /lab/{CERT};\n        ssl_certificate_key /lab/{KEY};\n"
+        "        ssl_protocols TLSv1.2 TLSv1.3;\n"
+        "        ssl_prefer_server_ciphers off;\n"
+        "        ssl_session_cache shared:lab_tls:1m;\n"
+        f"{location}"
+        "    }\n"
+        "}\n"
+    )
+
+
+def render_load_balancer(lab: Lab, instance: Instance, state: LabState) -> Rendered:
+    node = instance.node
+    cert, key = state.values.get(f"tls/{node}.crt"), state.values.get(f"tls/{node}.key")
+    if cert is None or key is None:
+        # Plans made without the lab's state (e.g. `lab validate`) still show the config.
+        cert, key = "# no certificate: make the plan with lab.state.ensure_lab_state\n", ""
+    return Rendered(files={CERT: cert, KEY: key},
+                    live_files={CONF: render_nginx_conf(lab, instance, names_pointing_at(lab, node))},
+                    reload=RELOAD)
