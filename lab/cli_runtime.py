@@ -65,7 +65,9 @@ def _choose_lab(client, lab_name: str | None) -> str:
 
 @main.command()
 @TOPOLOGY_ARG
-def up(file: Path | None) -> None:
+@click.option("--check", "then_check", is_flag=True, help="Then run the topology's checks (exit 1 if any fails).")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="With --check: JUnit XML file.")
+def up(file: Path | None, then_check: bool, junit: Path | None) -> None:
     """Bring a lab up, or change a running one to match its topology."""
     lab = load_topology(file)
     plan = make_plan(lab, ensure_lab_state(lab))
@@ -73,12 +75,21 @@ def up(file: Path | None) -> None:
     out.print(f"lab '{lab.name}' from {lab.file}: {len(plan.containers)} nodes, {len(plan.networks)} networks",
               highlight=False)
     report = apply.up(client, plan, _print_event, _BuildProgress())
+    _print_up_summary(lab.name, report)
+    if then_check:
+        from lab.cli_check import check_lab  # the check commands build on this module's
+
+        if not check_lab(lab, junit, as_json=False):
+            sys.exit(1)
+
+
+def _print_up_summary(name: str, report: apply.UpReport) -> None:
     if not report.changed:
-        out.print(f"lab '{lab.name}' is up to date: nothing changed ({report.seconds:.1f} s)", highlight=False)
+        out.print(f"lab '{name}' is up to date: nothing changed ({report.seconds:.1f} s)", highlight=False)
         return
     parts = [f"{len(getattr(report, key))} {key}" for key in ("created", "recreated", "reloaded", "started", "removed", "unchanged")
              if getattr(report, key)]
-    out.print(f"lab '{lab.name}' is up: {', '.join(parts)} in {report.seconds:.1f} s", highlight=False)
+    out.print(f"lab '{name}' is up: {', '.join(parts)} in {report.seconds:.1f} s", highlight=False)
 
 
 @main.command()

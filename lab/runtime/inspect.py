@@ -118,3 +118,14 @@ def exec_in_node(client: docker.DockerClient, lab: str, node: str, command: list
     sys.stdout.buffer.write(stdout or b"")
     sys.stderr.buffer.write(stderr or b"")
     return result.exit_code
+
+
+def run_in_node(client: docker.DockerClient, lab: str, node: str, command: list[str]) -> tuple[int, str, float]:
+    """Run a command in a node and capture it: (exit status, stdout+stderr, seconds)."""
+    import time
+
+    container = node_container(client, lab, node)
+    started = time.monotonic()
+    with engine_call(f"running a command in node '{node}'"):
+        result = container.exec_run(command)
+    return result.exit_code, result.output.decode(errors="replace"), time.monotonic() - started

@@ -9,7 +9,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from lab.topology.errors import Problem
-from lab.topology.model import DNS_SERVER_KINDS, FORWARDING_KINDS, RECORD_TYPES, TopologySpec
+from lab.topology.model import (BUILTIN_RULE_NAMES, DNS_SERVER_KINDS, FORWARDING_KINDS, PUBLISH_RULE_PREFIX,
+                                RECORD_TYPES, TopologySpec)
 from lab.topology.names import (DOMAIN_NAME, NODE_NAME, RECORD_NAME, ROOT, absolute, ns_host,
                                 replica_names, zone_of)
 from lab.topology.reach import Reachability
@@ -44,6 +45,7 @@ class Checker:
         self.check_firewall_rules()
         self.check_load_balancers()
         self.check_apps()
+        self.check_expectations()
         return self.problems
 
     # -- helpers -------------------------------------------------------------
@@ -258,6 +260,14 @@ class Checker:
                 if self.node_ref(path, forward.to, tuple(self.kinds_present()), "a forward's target"):
                     self.must_reach(path, name, forward.to, "it forwards traffic there")
 
+    @property
+    def instance_names(self) -> list[str]:
+        return [i for name, node in self.spec.nodes.items()
+                for i in replica_names(name, getattr(node, "replicas", 1))]
+
+    def check_expectations(self) -> None:
+        _check_expectations(self)
+
     def kinds_present(self) -> set[str]:
         return {node.kind for node in self.spec.nodes.values()}
 
@@ -270,6 +280,10 @@ class Checker:
                     self.error((*path, "name"), f"another rule is already named '{rule.name}': rule names "
                                "must be unique (they label counters and logs)")
                 seen.add(rule.name)
+                if rule.name in BUILTIN_RULE_NAMES or rule.name.startswith(PUBLISH_RULE_PREFIX):
+                    self.error((*path, "name"), f"'{rule.name}' is taken by a rule every firewall has on "
+                               f"its own ({', '.join(BUILTIN_RULE_NAMES)}, {PUBLISH_RULE_PREFIX}*): "
+                               "choose another name")
                 for key, value in (("from", rule.from_), ("to", rule.to)):
                     if value == "any" and key == "from":
                         continue
@@ -300,6 +314,28 @@ class Checker:
             path = ("nodes", name, "database")
             if database is not None and self.node_ref(path, database, ("database",), "an app's database"):
                 self.must_reach(path, name, database, "it stores its data there")
+
+
+def _check_expectations(checker: Checker) -> None:
+    spec = checker.spec
+    for i, check in enumerate(spec.checks):
+        path = ("checks", i)
+        if check.from_ is not None and check.from_ not in checker.instance_names:
+            checker.error((*path, "from"), f"unknown node '{check.from_}'{suggest(check.from_, checker.instance_names)}")
+        if check.reach is not None and check.reach not in checker.instance_names:
+            checker.error((*path, "reach"), f"unknown node '{check.reach}'{suggest(check.reach, checker.instance_names)}")
+        if check.flow is not None:
+            target, _, port = check.flow.rpartition(":")
+            if not port.isdigit() or not 1 <= int(port) <= 65535 or target not in checker.instance_names:
+                checker.error((*path, "flow"), f"'{check.flow}' is not NODE:PORT with a known node"
+                              f"{suggest(target, checker.instance_names)}")
+            if check.expect not in (None, "allowed", "blocked"):
+                checker.error((*path, "expect"), "a flow is expected to be 'allowed' or 'blocked'")
+        if check.sql is not None:
+            if check.on is None:
+                checker.error(path, "an sql check needs 'on: DATABASE_NODE'")
+            else:
+                checker.node_ref((*path, "on"), check.on, ("database",), "an sql check's 'on'")
 
 
 def _a(noun: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -154,6 +154,13 @@ class Router(NodeBase):
     forwards: list[PortForward] = Field(default_factory=list)
 
 
+# Rules every firewall has on its own (lab/firewall/policy.py); user rules may not take
+# these names, nor the "publish-" prefix of port forwards: names label counters.
+BUILTIN_RULE_NAMES = ("established", "icmp-errors", "invalid", "default-deny", "input-loopback",
+                      "input-established", "input-icmp", "input-traceroute", "input-default-deny")
+PUBLISH_RULE_PREFIX = "publish-"
+
+
 class FirewallRule(Strict):
     """One intent: let (or stop) traffic from somewhere to something."""
 
@@ -230,6 +237,42 @@ class Zone(Strict):
         default_factory=dict, description="name ('@' for the apex) -> type -> value(s)")
 
 
+CHECK_KINDS = ("resolve", "http", "flow", "reach", "sql")
+
+
+class Check(Strict):
+    """One expectation about the running lab, checked by `lab check` (exactly one of the
+    resolve / http / flow / reach / sql keys says what to check)."""
+
+    name: str = Field(description="what this check promises, in words")
+    from_: str | None = Field(default=None, alias="from",
+                              description="node the check runs from (default: the first client)")
+    resolve: str | None = Field(default=None, description="a DNS name to look up")
+    type: str = Field(default="A", description="record type for resolve")
+    http: str | None = Field(default=None, description="a URL to fetch")
+    flow: str | None = Field(default=None, description="'NODE:PORT' to connect to")
+    proto: Literal["tcp", "udp"] = "tcp"
+    reach: str | None = Field(default=None, description="a node that must answer ping")
+    sql: str | None = Field(default=None, description="a query run on a database node ('on')")
+    on: str | None = Field(default=None, description="the database node for sql")
+    expect: str | list[str] | int | None = Field(
+        default=None, description="resolve: values (node names or addresses); flow: allowed|blocked; "
+        "http: status code; sql: the first row's first value")
+    contains: str | None = Field(default=None, description="http/sql: text the answer must contain")
+
+    @model_validator(mode="after")
+    def one_subject(self) -> "Check":
+        given = [key for key in CHECK_KINDS if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a check says exactly one of {', '.join(CHECK_KINDS)} "
+                             f"(this one has {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(key for key in CHECK_KINDS if getattr(self, key) is not None)
+
+
 class TopologySpec(Strict):
     """A whole lab as written in its YAML file."""
 
@@ -240,3 +283,4 @@ class TopologySpec(Strict):
     networks: dict[str, Network]
     nodes: dict[str, Node]
     zones: dict[str, Zone] = Field(default_factory=dict)
+    checks: list[Check] = Field(default_factory=list, description="expectations for `lab check`")

@@ -1,0 +1,130 @@
+"""How each kind of check is probed and judged: the command to run and how to read its output.
+
+Pure: given the lab and a check, say which node runs what; given the output,
+say whether it passed and describe what was expected and what was seen.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from lab.topology import Lab
+from lab.topology.model import Check
+
+HTTP_MARK = "\n--lab-status--"
+
+
+@dataclass(frozen=True)
+class Probe:
+    node: str
+    command: list[str]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    expected: str
+    seen: str
+
+
+def source_node(lab: Lab, check: Check) -> str:
+    if check.from_:
+        return check.from_
+    clients = [i.name for i in lab.instances if i.kind == "client"]
+    return clients[0] if clients else lab.instances[0].name
+
+
+def _address(lab: Lab, node: str) -> str:
+    return str(lab.instance(node).first_address)
+
+
+def expand_addresses(lab: Lab, text: str) -> str:
+    """'{web}' stands for the address of node web, for labs (or checks) without DNS."""
+    names = set(lab.instance_names())
+    return re.sub(r"\{([a-z0-9-]+)\}", lambda m: _address(lab, m.group(1)) if m.group(1) in names else m.group(0), text)
+
+
+def _expected_values(lab: Lab, expect) -> set[str]:
+    """Node names stand for all their instances' addresses; anything else is literal."""
+    items = expect if isinstance(expect, list) else [expect]
+    values: set[str] = set()
+    for item in items:
+        instances = lab.instances_of(str(item)) or ([lab.instance(str(item))] if str(item) in lab.instance_names() else [])
+        values |= {str(a) for i in instances for a in i.addresses.values()} if instances else {str(item)}
+    return values
+
+
+def probe_for(lab: Lab, check: Check) -> Probe:
+    source = source_node(lab, check)
+    if check.kind == "resolve":
+        return Probe(source, ["dig", "+short", "+time=2", "+tries=2", check.resolve, check.type])
+    if check.kind == "http":
+        url = expand_addresses(lab, check.http)
+        return Probe(source, ["curl", "-sS", "--max-time", "10", "-w", HTTP_MARK + "%{http_code}", url])
+    if check.kind == "flow":
+        target, _, port = check.flow.rpartition(":")
+        if check.proto == "udp":  # UDP has no handshake: a DNS query is the only honest probe
+            return Probe(source, ["dig", f"@{_address(lab, target)}", "-p", port, "+time=2", "+tries=1", ".", "SOA"])
+        return Probe(source, ["nc", "-z", "-w", "3", _address(lab, target), port])
+    if check.kind == "reach":
+        return Probe(source, ["ping", "-c", "1", "-W", "2", _address(lab, check.reach)])
+    database = lab.spec.nodes[lab.instance(check.on).node].database
+    return Probe(check.on, ["runuser", "-u", "postgres", "--", "psql", "-d", database, "-tA", "-c", check.sql])
+
+
+def judge(lab: Lab, check: Check, code: int, output: str) -> Verdict:
+    return {"resolve": _judge_resolve, "http": _judge_http, "flow": _judge_flow,
+            "reach": _judge_reach, "sql": _judge_sql}[check.kind](lab, check, code, output)
+
+
+def _judge_resolve(lab: Lab, check: Check, code: int, output: str) -> Verdict:
+    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith(";")]
+    if check.type in ("A", "AAAA"):
+        lines = [line for line in lines if _is_ip(line)]
+    seen = ", ".join(sorted(lines)) or "no answer"
+    if check.expect is None:
+        return Verdict(code == 0 and bool(lines), f"{check.resolve} {check.type} answered", seen)
+    wanted = _expected_values(lab, check.expect)
+    return Verdict(code == 0 and set(lines) == wanted, ", ".join(sorted(wanted)), seen)
+
+
+def _judge_http(lab: Lab, check: Check, code: int, output: str) -> Verdict:
+    body, _, status = output.rpartition(HTTP_MARK)
+    wanted = str(check.expect or 200)
+    expected = f"status {wanted}" + (f" and a page containing '{check.contains}'" if check.contains else "")
+    if code != 0 or not status.strip().isdigit():
+        return Verdict(False, expected, f"no response ({output.strip().splitlines()[-1] if output.strip() else code})")
+    passed = status.strip() == wanted and (check.contains is None or check.contains in body)
+    found = "" if check.contains is None else (" with" if check.contains in body else " without") + f" '{check.contains}'"
+    return Verdict(passed, expected, f"status {status.strip()}{found}")
+
+
+def _judge_flow(lab: Lab, check: Check, code: int, output: str) -> Verdict:
+    wanted = str(check.expect or "allowed")
+    seen = "allowed (connected)" if code == 0 else "blocked (no connection)"
+    return Verdict(seen.startswith(wanted), f"{check.flow}/{check.proto} {wanted}", seen)
+
+
+def _judge_reach(lab: Lab, check: Check, code: int, output: str) -> Verdict:
+    return Verdict(code == 0, f"{check.reach} answers ping", "answered" if code == 0 else "no answer")
+
+
+def _judge_sql(lab: Lab, check: Check, code: int, output: str) -> Verdict:
+    if code != 0:
+        return Verdict(False, "the query to succeed", output.strip().splitlines()[-1] if output.strip() else f"exit {code}")
+    first = output.strip().splitlines()[0] if output.strip() else ""
+    if check.expect is not None:
+        return Verdict(first == str(check.expect), f"first value {check.expect}", f"first value {first or '(no rows)'}")
+    if check.contains is not None:
+        return Verdict(check.contains in output, f"rows containing '{check.contains}'", first or "(no rows)")
+    return Verdict(bool(first), "at least one row", first or "(no rows)")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False

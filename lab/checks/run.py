@@ -1,0 +1,41 @@
+"""Running every check of a topology against its running lab, in parallel."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from lab.checks.probes import judge, probe_for
+from lab.errors import LabError
+from lab.runtime.inspect import run_in_node
+from lab.topology import Lab
+from lab.topology.model import Check
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    kind: str
+    node: str
+    passed: bool
+    expected: str
+    seen: str
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_check(client, lab: Lab, check: Check) -> CheckResult:
+    probe = probe_for(lab, check)
+    try:
+        code, output, seconds = run_in_node(client, lab.name, probe.node, probe.command)
+    except LabError as error:  # e.g. the node is stopped: the check fails, the run goes on
+        return CheckResult(check.name, check.kind, probe.node, False, "the check to run", str(error), 0.0)
+    verdict = judge(lab, check, code, output)
+    return CheckResult(check.name, check.kind, probe.node, verdict.passed, verdict.expected, verdict.seen, seconds)
+
+
+def run_checks(client, lab: Lab, workers: int = 4) -> list[CheckResult]:
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda check: run_check(client, lab, check), lab.spec.checks))
