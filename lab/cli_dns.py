@@ -1,3 +1,88 @@
-"""Commands about the dns part of a lab (filled in by its issue)."""
+"""Commands about the DNS part of a lab: `lab dig` and `lab dns flush`."""
 
 from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+from rich.tree import Tree
+
+from lab.cli import main, out
+from lab.cli_runtime import LAB_OPTION, _choose_lab
+from lab.runtime import dns as dns_runtime
+from lab.runtime.engine import connect
+from lab.trace.dns import DnsTrace, trace_lookup
+
+TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR", "SOA", "ANY")
+
+
+def _show_answer(answer: dns_runtime.DigAnswer, node: str) -> None:
+    table = Table(title=f"{answer.name} {answer.type} from {node} via {answer.server or '?'}: "
+                        f"{answer.status or answer.error} ({answer.query_ms} ms)")
+    for column in ("section", "name", "ttl", "type", "data"):
+        table.add_column(column)
+    for section in ("answer", "authority", "additional"):
+        for record in getattr(answer, section):
+            table.add_row(section, record.name, str(record.ttl), record.type, record.data)
+    out.print(table)
+
+
+def _show_trace(trace: DnsTrace) -> None:
+    source = "the resolver's cache (no server asked)" if trace.from_cache else \
+        f"{len(trace.steps)} queries by the resolver"
+    tree = Tree(f"[bold]{trace.name} {trace.type}[/] from {trace.client} via {trace.resolver} "
+                f"({trace.resolver_address}): {trace.status}, {trace.resolver_ms} ms at the resolver, "
+                f"answered from {source}")
+    for step in trace.steps:
+        when = f"{step.duration_ms} ms" if step.duration_ms is not None else "no reply"
+        branch = tree.add(f"asked [bold]{step.server}[/] ({step.address}) {step.query}: "
+                          f"[bold]{step.outcome}[/]{' (authoritative)' if step.authoritative else ''}, {when}")
+        if step.outcome == "referral":
+            branch.add(f"delegates {step.zone} to NS {', '.join(step.ns)}")
+            for glue in step.glue:
+                branch.add(f"glue {glue}")
+        for record in step.answer:
+            branch.add(record)
+    for record in trace.answer:
+        tree.add(f"[green]answer[/] {record}")
+    out.print(tree)
+
+
+@main.command("dig")
+@click.argument("name")
+@click.argument("rtype", metavar="[TYPE]", default="A", type=click.Choice(TYPES, case_sensitive=False))
+@click.option("--from", "node", metavar="NODE", help="node that asks (default: the first client)")
+@click.option("--trace", is_flag=True, help="show each query the resolver made, or that the cache answered")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@LAB_OPTION
+def dig_command(name: str, rtype: str, node: str | None, trace: bool, as_json: bool,
+                lab_name: str | None) -> None:
+    """Look NAME up through a node's own resolver, as its programs do."""
+    client = connect()
+    lab = _choose_lab(client, lab_name)
+    node = node or dns_runtime.first_client(client, lab)
+    rtype = rtype.upper()
+    if trace:
+        result = trace_lookup(client, lab, node, name, rtype)
+        out.print_json(json.dumps(result.as_dict())) if as_json else _show_trace(result)
+    else:
+        answer = dns_runtime.dig(client, lab, node, name, rtype)
+        out.print_json(json.dumps(answer.as_dict())) if as_json else _show_answer(answer, node)
+
+
+@main.group("dns")
+def dns_group() -> None:
+    """The lab's DNS servers and resolvers."""
+
+
+@dns_group.command("flush")
+@click.argument("node", required=False)
+@LAB_OPTION
+def flush_command(node: str | None, lab_name: str | None) -> None:
+    """Empty a resolver's cache (default: every resolver of the lab)."""
+    client = connect()
+    lab = _choose_lab(client, lab_name)
+    for resolver in [node] if node else dns_runtime.resolvers(client, lab):
+        dns_runtime.flush(client, lab, resolver)
+        out.print(f"flushed the cache of {resolver}")

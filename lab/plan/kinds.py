@@ -13,12 +13,19 @@ from dataclasses import dataclass
 from lab.plan.model import Probe
 
 INIT_DONE = ("test", "-e", "/run/lab/init-done")
+RULES_LOADED = ("test", "-e", "/run/lab/rules-loaded")   # services/router/lab-firewall-load
 
 
 def dns_answers(port: int = 53) -> Probe:
     # dig exits 0 on any answer (even REFUSED) and 9 when nobody replied.
     return Probe(("dig", "+time=1", "+tries=1", "-p", str(port), "@127.0.0.1", ".", "SOA"),
                  timeout=60, what="a DNS query answered on port 53")
+
+
+# A DNS server is ready when it answers every zone it holds (SOA, AA flag set);
+# the resolver when it answers the root's SOA recursively (a lab root replied).
+AUTHORITATIVE = Probe(("/usr/local/bin/lab-dns-ready",), 60, "every zone's SOA answered with AA")
+RECURSIVE = Probe(("/usr/local/bin/lab-unbound-ready",), 60, "the root's SOA resolved recursively")
 
 
 @dataclass(frozen=True)
@@ -32,17 +39,17 @@ class KindTraits:
 
 
 KIND_TRAITS: dict[str, KindTraits] = {
-    "router": KindTraits("router", 0, Probe(INIT_DONE, 30, "routes installed"),
+    "router": KindTraits("router", 0, Probe(RULES_LOADED, 30, "routes and NAT rules installed"),
                          ("NET_ADMIN",), forwards=True),
-    "firewall": KindTraits("router", 0, Probe(INIT_DONE, 30, "routes and rules installed"),
+    "firewall": KindTraits("router", 0, Probe(RULES_LOADED, 30, "routes and rules installed"),
                            ("NET_ADMIN",), forwards=True),
-    "dns-root": KindTraits("dns", 1, dns_answers()),
-    "dns-tld": KindTraits("dns", 1, dns_answers()),
-    "dns-auth": KindTraits("dns", 1, dns_answers()),
+    "dns-root": KindTraits("dns", 1, AUTHORITATIVE),
+    "dns-tld": KindTraits("dns", 1, AUTHORITATIVE),
+    "dns-auth": KindTraits("dns", 1, AUTHORITATIVE),
     "database": KindTraits("database", 1,
                            Probe(("pg_isready", "-q", "-h", "127.0.0.1"), 120, "pg_isready"),
                            data_volume="/var/lib/postgresql/data"),
-    "dns-resolver": KindTraits("resolver", 2, dns_answers()),
+    "dns-resolver": KindTraits("resolver", 2, RECURSIVE),
     "app": KindTraits("app", 2, Probe(("curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:{port}/healthz"),
                                       90, "GET /healthz answered 200")),
     "load-balancer": KindTraits("load-balancer", 3,

@@ -1,0 +1,1 @@
+"""Traces: real clients run inside the lab, real evidence read back into typed steps."""

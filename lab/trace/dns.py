@@ -1,0 +1,128 @@
+"""A DNS lookup as the resolver performed it, read from the packets it really sent.
+
+`trace_lookup` runs dig in a client node while the client's resolver records
+its DNS traffic (tcpdump in the resolver's container). Every upstream query and
+its reply becomes a step: which server (node name and address) was asked, what
+it said (answer, referral with NS and glue, NXDOMAIN, no data, no reply) and
+how long it took. A lookup that made no upstream query was answered from cache.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+
+import docker
+
+from lab.runtime import dns as dns_runtime
+
+
+@dataclass
+class DnsStep:
+    server: str            # node name ("?" if the address is no node of the lab)
+    address: str
+    query: str             # the name and type the resolver asked (maybe minimised)
+    outcome: str           # answer | referral | nxdomain | nodata | refused | servfail | no reply
+    authoritative: bool
+    duration_ms: float | None
+    answer: list[str] = field(default_factory=list)
+    ns: list[str] = field(default_factory=list)       # referral: the delegated zone's NS
+    glue: list[str] = field(default_factory=list)     # referral: "host A address"
+    zone: str = ""                                    # referral: the zone delegated
+
+
+@dataclass
+class DnsTrace:
+    name: str
+    type: str
+    client: str
+    resolver: str
+    resolver_address: str
+    status: str
+    answer: list[str]
+    duration_ms: float | None        # as the client saw it (dig, whole milliseconds)
+    resolver_ms: float | None        # from the client's query reaching the resolver to its reply
+    from_cache: bool
+    steps: list[DnsStep]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _outcome(reply: dict) -> str:
+    rcode = reply["rcode"]
+    if rcode == "NXDOMAIN":
+        return "nxdomain"
+    if rcode != "NOERROR":
+        return rcode.lower()
+    if reply["answer"]:
+        return "answer"
+    if any(r["type"] == "NS" for r in reply["authority"]) and not reply["aa"]:
+        return "referral"
+    return "nodata"
+
+
+def _step(query: dict, reply: dict | None, book: dict[str, str]) -> DnsStep:
+    step = DnsStep(server=book.get(query["dst"], "?"), address=query["dst"],
+                   query=f"{query['qname']} {query['qtype']}", outcome="no reply",
+                   authoritative=False, duration_ms=None)
+    if reply is None:
+        return step
+    step.outcome = _outcome(reply)
+    step.authoritative = reply["aa"]
+    step.duration_ms = round((reply["time"] - query["time"]) * 1000, 3)
+    step.answer = [f"{r['name']} {r['type']} {r['data']}" for r in reply["answer"]]
+    ns = [r for r in reply["authority"] if r["type"] == "NS"]
+    if step.outcome == "referral":
+        step.zone = ns[0]["name"]
+        step.ns = [r["data"] for r in ns]
+        step.glue = [f"{r['name']} {r['type']} {r['data']}" for r in reply["additional"]
+                     if r["type"] in ("A", "AAAA")]
+    return step
+
+
+def _reply_to(query: dict, packets: list[dict]) -> dict | None:
+    for packet in packets:
+        if (packet["response"] and packet["src"] == query["dst"] and packet["dst"] == query["src"]
+                and packet["sport"] == query["dport"] and packet["dport"] == query["sport"]
+                and packet["id"] == query["id"]):
+            return packet
+    return None
+
+
+def steps_from_packets(packets: list[dict], resolver_addresses: set[str], book: dict[str, str]) -> list[DnsStep]:
+    """Upstream queries (from the resolver to port 53 elsewhere) paired with their replies."""
+    queries = [p for p in packets if not p["response"] and p["dport"] == 53
+               and p["src"] in resolver_addresses and p["dst"] not in resolver_addresses]
+    return [_step(q, _reply_to(q, packets), book) for q in sorted(queries, key=lambda p: p["time"])]
+
+
+def resolver_time_ms(packets: list[dict], resolver_addresses: set[str], name: str) -> float | None:
+    """How long the resolver took to answer the client's query, from its own packets."""
+    wanted = name.rstrip(".").lower() + "."
+    for query in packets:
+        if (not query["response"] and query["dst"] in resolver_addresses and query["dport"] == 53
+                and query["qname"].lower() == wanted):
+            reply = _reply_to(query, packets)
+            if reply is not None:
+                return round((reply["time"] - query["time"]) * 1000, 3)
+    return None
+
+
+def trace_lookup(client: docker.DockerClient, lab: str, node: str, name: str, rtype: str = "A") -> DnsTrace:
+    """Look name up from node through its resolver, recording what the resolver did."""
+    resolver, address = dns_runtime.resolver_of_node(client, lab, node)
+    book = dns_runtime.address_book(client, lab)
+    mine = {a for a, n in book.items() if n == resolver}
+    capture = uuid.uuid4().hex[:12]
+    dns_runtime.start_capture(client, lab, resolver, capture)
+    try:
+        seen = dns_runtime.dig(client, lab, node, name, rtype)
+    finally:
+        packets = dns_runtime.stop_capture(client, lab, resolver, capture)
+    steps = steps_from_packets(packets, mine, book)
+    return DnsTrace(name=name, type=rtype, client=node, resolver=resolver, resolver_address=address,
+                    status=seen.status or seen.error or "no answer",
+                    answer=[f"{r.name} {r.type} {r.data}" for r in seen.answer],
+                    duration_ms=seen.query_ms, resolver_ms=resolver_time_ms(packets, mine, name),
+                    from_cache=not steps and bool(seen.status), steps=steps)
