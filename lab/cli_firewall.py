@@ -1,3 +1,154 @@
-"""Commands about the firewall part of a lab (filled in by its issue)."""
+"""`lab firewall show NODE` and `lab firewall explain FROM TO [PORT]`."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from lab.cli import main, out
+from lab.cli_runtime import LAB_OPTION, _choose_lab
+from lab.errors import LabError, RuntimeFailure
+from lab.firewall.policy import PolicyRule, node_policy, ports_text
+from lab.plan.model import LABEL_FILE
+from lab.runtime import firewall as runtime_firewall
+from lab.runtime.engine import connect
+from lab.runtime.objects import lab_containers
+from lab.topology import Lab, load_topology
+from lab.topology.model import FORWARDING_KINDS
+
+
+def _running_lab(client, lab_name: str | None) -> Lab:
+    """The topology a running lab was made from (its containers carry the file's path)."""
+    name = _choose_lab(client, lab_name)
+    containers = lab_containers(client, name)
+    if not containers:
+        raise RuntimeFailure(f"lab '{name}' is not running: start it with `lab up`")
+    file = next(iter(containers.values())).labels.get(LABEL_FILE, "")
+    if not file or file.startswith("<") or not Path(file).is_file():
+        raise RuntimeFailure(f"lab '{name}' was made from '{file}', which is not a readable topology file")
+    return load_topology(Path(file))
+
+
+def _node_of(lab: Lab, name: str) -> str:
+    try:
+        return lab.instance(name).node
+    except KeyError:
+        if name in lab.spec.nodes:
+            return name
+        raise LabError(f"lab '{lab.name}' has no node '{name}' (nodes: {', '.join(lab.instance_names())})") from None
+
+
+def _instance_name(lab: Lab, name: str) -> str:
+    node = _node_of(lab, name)
+    return name if name != node else lab.instances_of(node)[0].name
+
+
+def _who(rule: PolicyRule, which: str) -> str:
+    if rule.intent is not None:
+        return rule.intent.from_ if which == "from" else rule.intent.to
+    nets = rule.sources if which == "from" else rule.destinations
+    if which == "to" and rule.not_destination is not None:
+        return f"not {rule.not_destination}"
+    return "any" if nets is None else ",".join(str(n) for n in nets)
+
+
+def _rule_row(rule: PolicyRule, counters) -> dict:
+    packets, size = counters.get((rule.chain, rule.name), (None, None))
+    return {"chain": rule.chain, "name": rule.name, "from": _who(rule, "from"), "to": _who(rule, "to"),
+            "proto": rule.proto or "all", "ports": ports_text(rule.ports) if rule.proto in ("tcp", "udp") else "",
+            "action": rule.action + (" +log" if rule.log else ""), "builtin": rule.builtin,
+            "packets": packets, "bytes": size}
+
+
+@main.group()
+def firewall() -> None:
+    """Firewall and router rules: what they are, and which one decides a flow."""
+
+
+@firewall.command()
+@click.argument("node")
+@LAB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
+def show(node: str, lab_name: str | None, as_json: bool) -> None:
+    """The rules of a router or firewall, in order, with packet and byte counters."""
+    client = connect()
+    lab = _running_lab(client, lab_name)
+    name = _instance_name(lab, node)
+    if lab.instance(name).kind not in FORWARDING_KINDS:
+        raise LabError(f"'{node}' is a {lab.instance(name).kind}: only routers and firewalls have rules")
+    counters = runtime_firewall.read_counters(client, lab.name, name)
+    rows = [_rule_row(rule, counters) for rule in node_policy(lab, lab.instance(name).node)]
+    stale = sorted({n for (_c, n) in counters} - {r["name"] for r in rows})
+    logging = runtime_firewall.logging_status(client, lab.name, name)
+    if as_json:
+        click.echo(json.dumps({"node": name, "rules": rows, "logging": logging, "not_in_topology": stale}, indent=2))
+        return
+    table = Table(title=f"{name}: rules in order (first match decides)")
+    for column in ("#", "chain", "name", "from", "to", "proto", "ports", "action", "packets", "bytes"):
+        table.add_column(column, justify="right" if column in ("#", "packets", "bytes") else "left")
+    for index, row in enumerate(rows, start=1):
+        table.add_row(str(index), row["chain"], row["name"] if not row["builtin"] else f"[dim]{row['name']}[/]",
+                      row["from"], row["to"], row["proto"], row["ports"], row["action"],
+                      "-" if row["packets"] is None else str(row["packets"]),
+                      "-" if row["bytes"] is None else str(row["bytes"]))
+    out.print(table, width=max(out.width, 150))   # never squeeze the columns in a pipe
+    out.print(f"logging: {logging}", highlight=False)
+    if stale or any(row["packets"] is None for row in rows):
+        out.print("[yellow]the node's rules differ from the topology file: run `lab up` to apply it[/]")
+
+
+def _print_explanation(explanation) -> None:
+    port = "" if explanation.port is None else f":{explanation.port}"
+    out.print(f"{explanation.source} -> {explanation.target} ({explanation.address}{port}/{explanation.proto})",
+              highlight=False)
+    out.print(f"  path: {' -> '.join(explanation.path)}", highlight=False)
+    for note in explanation.notes:
+        out.print(f"  nat: {note}", highlight=False)
+    if not explanation.verdicts:
+        out.print("  no firewall on the path: routers forward everything", highlight=False)
+    for verdict in explanation.verdicts:
+        flow = verdict.flow
+        mark = {True: "[green]confirmed[/]", False: "[red]NOT confirmed[/]", None: "not probed"}[verdict.confirmed]
+        out.print(f"  {verdict.firewall} ({verdict.chain}, sees {flow.source} -> {flow.destination}): "
+                  f"rule [bold]{verdict.rule.name}[/] -> {verdict.action}  {mark}", highlight=False)
+        if verdict.rose:
+            rose = ", ".join(f"{name} +{count}" for name, count in sorted(verdict.rose.items()))
+            out.print(f"      counters that rose: {rose}", highlight=False)
+        if verdict.mismatch:
+            out.print(f"      {verdict.mismatch}", highlight=False)
+    if explanation.probe is not None:
+        out.print(f"  probe: {explanation.probe.result} in {explanation.probe.seconds:.2f} s "
+                  f"(expected for '{explanation.expected}')", highlight=False)
+    for problem in explanation.problems:
+        out.print(f"  [red]mismatch:[/] {problem}", highlight=False)
+
+
+@firewall.command()
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO")
+@click.argument("port", required=False, type=click.IntRange(1, 65535))
+@click.option("--proto", type=click.Choice(["tcp", "udp", "icmp"]), default="tcp", show_default=True)
+@click.option("--timeout", type=float, default=2.0, show_default=True, help="Seconds the probe waits.")
+@click.option("--no-probe", is_flag=True, help="Only compute; send nothing.")
+@LAB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain(source: str, target: str, port: int | None, proto: str, timeout: float, no_probe: bool,
+            lab_name: str | None, as_json: bool) -> None:
+    """Which rule of each firewall between FROM and TO decides a flow, confirmed by a probe.
+
+    Exit status 1 when the probe contradicts the computed rule."""
+    if proto != "icmp" and port is None:
+        raise click.UsageError(f"a {proto} flow needs a PORT")
+    client = connect()
+    lab = _running_lab(client, lab_name)
+    explanation = runtime_firewall.explain(client, lab, _instance_name(lab, source), _instance_name(lab, target),
+                                           proto, None if proto == "icmp" else port, timeout, not no_probe)
+    if as_json:
+        click.echo(json.dumps(explanation.as_dict(), indent=2))
+    else:
+        _print_explanation(explanation)
+    if explanation.problems:
+        raise RuntimeFailure(f"{len(explanation.problems)} mismatch(es) between the rules and what happened")

@@ -1,12 +1,36 @@
-"""Config files of routers and firewalls (iptables rules, NAT).
+"""Config files of routers and firewalls: their iptables rules, compiled from the topology.
 
-Not rendered yet: these kinds run their images' stand-in configs.
+Both files are live files: editing rules and running `lab up` copies them into
+the running node and reloads them atomically (iptables-restore); the node is
+not restarted and connections that stay allowed survive (conntrack keeps them).
+
+- iptables.rules          the rule set without LOG lines: lab-init applies it at start,
+                          so the node never runs unfiltered, even on a kernel without LOG.
+- iptables-logging.rules  the same with LOG lines before the rules that ask for `log: true`;
+                          `lab-firewall-load` (services/router) applies it when the kernel
+                          accepts LOG, else keeps the first and says so.
 """
 
 from __future__ import annotations
 
-from lab.plan.model import Rendered
+from lab.firewall.policy import node_policy
+from lab.plan.iptables import render_rules
+from lab.plan.model import LabState, Rendered
+from lab.topology import Instance, Lab
 
-RENDERERS: dict = {}  # kind -> render(lab, instance, state) -> Rendered; kinds: "router", "firewall"
+RULES_FILE = "iptables.rules"
+LOGGING_RULES_FILE = "iptables-logging.rules"
+RELOAD = ("lab-firewall-load",)
 
-__all__ = ["RENDERERS", "Rendered"]
+
+def render(lab: Lab, instance: Instance, state: LabState) -> Rendered:
+    policy = node_policy(lab, instance.node)
+    filtering = instance.kind == "firewall"
+    live = {RULES_FILE: render_rules(policy, filtering, logging=False),
+            LOGGING_RULES_FILE: render_rules(policy, filtering, logging=True)}
+    return Rendered(live_files=live, reload=RELOAD)
+
+
+RENDERERS = {"router": render, "firewall": render}
+
+__all__ = ["RENDERERS", "Rendered", "render"]
