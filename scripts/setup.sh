@@ -54,9 +54,15 @@ ensure_browser() {
   command -v chromium >/dev/null 2>&1 || { log "installing chromium (browser tests)"; apt_install chromium; }
 }
 
+ensure_compose() {
+  # Debian's docker-compose runs the exported compose.yaml in the tests.
+  command -v docker-compose >/dev/null 2>&1 || { log "installing docker-compose"; apt_install docker-compose; }
+}
+
 ensure_docker_engine
 ensure_debootstrap
 ensure_browser
+ensure_compose
 log "installing the lab package (pip install -e '.[test]')"
 python3 -m pip install -q -e '.[test]'
 log "ready: 'lab up' brings the default lab up, 'python3 -m pytest' runs the tests"

@@ -17,6 +17,8 @@ LABEL_KIND = "lab.kind"
 LABEL_NETWORK = "lab.network"
 LABEL_HASH = "lab.hash"
 LABEL_FILE = "lab.file"
+LABEL_PROBE = "lab.probe"      # the readiness probe's words, joined by PROBE_SEPARATOR
+PROBE_SEPARATOR = "\x1f"
 
 
 LIVE_HASH_FILE = "live.hash"  # under /lab: which live files a running node has
@@ -80,6 +82,14 @@ class ContainerPlan:
     labels: Mapping[str, str] = field(default_factory=dict)
     live_files: Mapping[str, str] = field(default_factory=dict)  # path under /lab -> content, reloadable
     reload: tuple[str, ...] = ()     # command that applies changed live files without a restart
+
+    def live_files_marked(self) -> dict[str, str]:
+        """The live files plus the marker saying which version of them the node holds."""
+        return {**self.live_files, LIVE_HASH_FILE: self.live_hash() + "\n"}
+
+    def all_files(self) -> dict[str, str]:
+        """Everything that goes under /lab at creation."""
+        return {**self.files, **self.live_files_marked()}
 
     def live_hash(self) -> str:
         """Changes that are applied in place (live files and how to reload them)."""

@@ -14,6 +14,18 @@ from lab.topology import Instance, Lab
 from lab.topology.model import FORWARDING_KINDS
 
 
+# Installs a node's routes from outside: run with NET_ADMIN in the node's network
+# namespace (a helper container), routes in $LAB_ROUTES as lines of /lab/routes.
+ROUTE_SCRIPT = r"""
+set -e
+while ip route del default 2>/dev/null; do :; done
+printf '%s\n' "$LAB_ROUTES" | while IFS= read -r line; do
+  case "$line" in ''|'#'*) continue ;; esac
+  ip route replace $line || { echo "cannot install route: $line" >&2; exit 1; }
+done
+"""
+
+
 def _first_hops(lab: Lab, source: Instance) -> dict[str, str]:
     """network -> address of the first router toward it, for networks source is not on."""
     routers = [i for i in lab.instances if i.kind in FORWARDING_KINDS and i.name != source.name]

@@ -18,12 +18,12 @@ import docker
 
 from lab.errors import LabError
 from lab.plan import ContainerPlan, Plan
-from lab.plan.model import LABEL_HASH, LIVE_HASH_FILE
+from lab.plan.model import LABEL_HASH, LABEL_LAB, LIVE_HASH_FILE
 from lab.runtime.engine import NodeFailed, engine_call
 from lab.runtime.netns import read_lab_file
 from lab.runtime.images import ensure_images
 from lab.runtime.objects import (create_container, create_network, ensure_volume, lab_containers,
-                                 lab_networks, lab_volumes, live_files_of, network_subnet,
+                                 lab_networks, lab_volumes, network_subnet,
                                  put_lab_files, remove_container, remove_network)
 from lab.runtime.readiness import start_and_wait
 
@@ -91,7 +91,7 @@ def _decide(plan: ContainerPlan, existing, config_hash: str) -> str:
 def _reload(run: _Run, plan: ContainerPlan, container) -> None:
     """Apply changed live files in place: the node keeps running, and its connections."""
     with engine_call(f"updating the config of node '{plan.name}'"):
-        put_lab_files(container, live_files_of(plan))
+        put_lab_files(container, plan.live_files_marked())
         if plan.reload:
             result = container.exec_run(list(plan.reload))
             if result.exit_code != 0:
@@ -191,8 +191,11 @@ def down(client: docker.DockerClient, lab: str, volumes: bool = False,
     events = events or (lambda *_: None)
     report = DownReport()
     containers = lab_containers(client, lab)
+    with engine_call(f"listing the containers of lab '{lab}'"):
+        # every container with the lab's label: nodes, and helpers (compose's route companions)
+        everything = client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})
     with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(remove_container, containers.values()))
+        list(pool.map(remove_container, everything))
     report.containers = sorted(containers)
     for network in lab_networks(client, lab):
         remove_network(network)

@@ -16,16 +16,9 @@ import docker
 import docker.errors
 
 from lab.plan.model import LABEL_LAB
+from lab.plan.routes import ROUTE_SCRIPT
 from lab.runtime.engine import NodeFailed
 
-ROUTE_SCRIPT = r"""
-set -e
-while ip route del default 2>/dev/null; do :; done
-printf '%s\n' "$LAB_ROUTES" | while IFS= read -r line; do
-  case "$line" in ''|'#'*) continue ;; esac
-  ip route replace $line || { echo "cannot install route: $line" >&2; exit 1; }
-done
-"""
 
 
 def needs_outside_routes(container) -> bool:

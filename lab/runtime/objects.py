@@ -16,11 +16,10 @@ import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 
 from lab.errors import RuntimeFailure
-from lab.plan.model import (LABEL_HASH, LABEL_LAB, LABEL_NODE, LIVE_HASH_FILE, ContainerPlan,
+from lab.plan.model import (LABEL_HASH, LABEL_LAB, LABEL_NODE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan,
                             NetworkPlan)
 from lab.runtime.engine import engine_call
 
-LABEL_PROBE = "lab.probe"
 
 
 def lab_filter(lab: str) -> dict:
@@ -92,7 +91,7 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
     """Create (not start) a node's container, attached to all its networks, its files in /lab."""
     networks = list(plan.addresses.items())
     first_network, first_address = networks[0]
-    labels = {**plan.labels, LABEL_HASH: config_hash, LABEL_PROBE: "\x1f".join(plan.probe.command)}
+    labels = {**plan.labels, LABEL_HASH: config_hash, LABEL_PROBE: PROBE_SEPARATOR.join(plan.probe.command)}
     with engine_call(f"creating the container of node '{plan.name}'"):
         container = client.containers.create(
             image, name=plan.docker_name, hostname=plan.name, labels=labels, detach=True,
@@ -103,13 +102,8 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
         )
         for network, address in networks[1:]:
             client.networks.get(network).connect(container, ipv4_address=address)
-        container.put_archive("/", _lab_files_tar({**plan.files, **live_files_of(plan)}))
+        container.put_archive("/", _lab_files_tar(plan.all_files()))
     return container
-
-
-def live_files_of(plan: ContainerPlan) -> dict[str, str]:
-    """The live files plus the marker saying which version of them the node holds."""
-    return {**plan.live_files, LIVE_HASH_FILE: plan.live_hash() + "\n"}
 
 
 def put_lab_files(container, files: Mapping[str, str]) -> None:
@@ -132,7 +126,7 @@ def remove_network(network) -> None:
 
 def probe_command(container) -> list[str]:
     text = container.labels.get(LABEL_PROBE, "")
-    return text.split("\x1f") if text else []
+    return text.split(PROBE_SEPARATOR) if text else []
 
 
 def log_tail(container, lines: int = 20) -> str:

@@ -1,0 +1,1 @@
+"""Other ways to run a lab: renderings of its plan for other tools."""

@@ -1,0 +1,103 @@
+"""A lab's plan as a compose file that plain docker compose (Debian's docker-compose 1.29) runs.
+
+Same images (lab/<service>:latest, made by `lab build`), networks, addresses,
+labels and rendered /lab files (written next to the compose file, mounted at
+/lab). Nodes without NET_ADMIN get their routes from a one-shot companion
+service sharing their network namespace, as `lab up` does; start order follows
+the plan's stages with health checks (the same readiness probes).
+Pure: writes nothing itself; the caller writes the text and the files.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import yaml
+
+from lab.plan.model import LABEL_FILE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan, Plan
+from lab.plan.routes import ROUTE_SCRIPT
+
+COMPOSE_VERSION = "2.4"   # the format with health-gated depends_on that docker-compose 1.29 runs
+HEALTH_INTERVAL = "2s"
+
+
+def compose_files(plan: Plan, files_dir: str) -> dict[str, str]:
+    """Relative path -> content of every node's /lab files, under files_dir."""
+    result = {}
+    for container in plan.containers:
+        for path, content in container.all_files().items():
+            result[str(PurePosixPath(files_dir) / container.name / path)] = content
+    return result
+
+
+def _healthcheck(container: ContainerPlan) -> dict:
+    return {"test": ["CMD", *container.probe.command], "interval": HEALTH_INTERVAL, "timeout": "5s",
+            "retries": max(3, int(container.probe.timeout / 2)), "start_period": "2s"}
+
+
+def _service(plan: Plan, container: ContainerPlan, files_dir: str, previous: list[str], source: str) -> dict:
+    # The file label as the user wrote it: an absolute path would tie the file to one machine.
+    labels = {**container.labels, LABEL_FILE: source, LABEL_PROBE: PROBE_SEPARATOR.join(container.probe.command)}
+    service = {
+        "image": f"lab/{container.service}:latest",
+        "container_name": container.docker_name,
+        "hostname": container.name,
+        "labels": labels,
+        "networks": {_network_key(plan, net): {"ipv4_address": address}
+                     for net, address in container.addresses.items()},
+        "volumes": [f"./{files_dir}/{container.name}:/lab"]
+                   + [f"{volume}:{path}" for volume, path in container.volumes.items()],
+        "healthcheck": _healthcheck(container),
+    }
+    if container.capabilities:
+        service["cap_add"] = list(container.capabilities)
+    if container.sysctls:
+        service["sysctls"] = dict(container.sysctls)
+    if previous:
+        service["depends_on"] = {name: {"condition": "service_healthy"} for name in previous}
+    return service
+
+
+def _route_companion(container: ContainerPlan) -> dict:
+    return {
+        "image": f"lab/{container.service}:latest",
+        "network_mode": f"service:{container.name}",
+        "cap_add": ["NET_ADMIN"],
+        # compose substitutes $VARS in the file itself: $$ keeps the script's own.
+        "entrypoint": ["/bin/sh", "-c", ROUTE_SCRIPT.replace("$", "$$")],
+        "environment": {"LAB_ROUTES": container.files.get("routes", "")},
+        "labels": {"lab.name": container.labels["lab.name"], "lab.role": "route-helper"},
+        "depends_on": {container.name: {"condition": "service_started"}},
+        "restart": "no",
+    }
+
+
+def _network_key(plan: Plan, docker_name: str) -> str:
+    return next(n.name for n in plan.networks if n.docker_name == docker_name)
+
+
+def compose_document(plan: Plan, files_dir: str, source: str) -> dict:
+    services: dict[str, dict] = {}
+    previous: list[str] = []
+    for stage in plan.stages():
+        for container in stage:
+            services[container.name] = _service(plan, container, files_dir, previous, source)
+            if "NET_ADMIN" not in container.capabilities:
+                services[f"{container.name}-routes"] = _route_companion(container)
+        previous = [c.name for c in stage]
+    networks = {n.name: {"name": n.docker_name, "labels": dict(n.labels),
+                         "ipam": {"config": [{"subnet": n.subnet, "gateway": n.gateway}]}}
+                for n in plan.networks}
+    volumes = {volume: {"name": volume, "labels": {"lab.name": plan.lab}}
+               for c in plan.containers for volume in c.volumes}
+    document = {"version": COMPOSE_VERSION, "services": services, "networks": networks}
+    if volumes:
+        document["volumes"] = volumes
+    return document
+
+
+def compose_text(plan: Plan, files_dir: str, source: str) -> str:
+    header = (f"# The lab '{plan.lab}' ({source}) for plain docker compose, made by `lab export compose`.\n"
+              f"# Run: lab build {source} && lab export compose {source} && docker-compose -p {plan.lab} up -d\n"
+              f"# (`lab export compose` also writes each node's /lab files under ./{files_dir}/).\n")
+    return header + yaml.safe_dump(compose_document(plan, files_dir, source), sort_keys=False, width=120)
