@@ -87,7 +87,9 @@ def upstream_servers(lab: Lab, lb: Instance) -> list[str]:
 def _upstream_block(lab: Lab, lb: Instance) -> str:
     spec = lab.spec.nodes[lb.node]
     directive = ALGORITHM_DIRECTIVE[spec.algorithm]
-    body = [directive] if directive else []
+    # Shared memory: every worker sees the same counters, so round robin and
+    # least connections hold across workers, not per worker.
+    body = ["zone lab_upstream 64k;"] + ([directive] if directive else [])
     body += upstream_servers(lab, lb)
     body.append("keepalive 16;")   # reuse connections to the apps: no TCP handshake per request
     return "    upstream lab_upstream {\n" + "".join(f"        {line}\n" for line in body) + "    }\n"

@@ -8,13 +8,14 @@ error; the next request after the database returns works again.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import threading
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Iterator
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -159,6 +160,14 @@ def get_order(order_id: int, db: Session = Depends(session)):
     if row is None:
         raise HTTPException(404, f"no order {order_id}")
     return _order_out(row)
+
+
+@app.get("/api/work")
+async def work(ms: int = Query(default=100, ge=0, le=10_000)) -> dict[str, object]:
+    """Simulated slow work (sleeps ms milliseconds, no database): shows how the load
+    balancer's algorithm treats busy servers."""
+    await asyncio.sleep(ms / 1000)
+    return {"slept_ms": ms, "node": settings.node}
 
 
 @app.get("/healthz")

@@ -1,0 +1,228 @@
+"""The web tier on a real engine, default topology: the laptop reaches the shop over HTTPS
+through the routers, the firewall, the load balancer, an app and the database."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import time
+
+import pytest
+
+from lab.runtime.inspect import start_node, stop_node
+
+from .conftest import LabUnderTest, topology_text
+
+LAB = "it-web"
+NAMES = ("www.shop.test", "store.shop.test", "shop.test")
+REPLICAS = ("app-1", "app-2", "app-3")
+
+
+@pytest.fixture(scope="module")
+def shop(engine, images):
+    lab = LabUnderTest(engine, topology_text("default", LAB))
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down(volumes=True)
+
+
+def lb_address(shop) -> str:
+    return str(shop.lab.instance("lb").address_on("dmz"))
+
+
+def dns_works(shop) -> bool:
+    code, output = shop.exec("laptop", "dig", "+short", "+time=2", "+tries=1", "www.shop.test")
+    return code == 0 and lb_address(shop) in output.split()
+
+
+def resolve_args(shop) -> list[str]:
+    """Empty when the lab's DNS answers for www.shop.test; else pin the names to the lb."""
+    if getattr(shop, "dns_works", None) is None:
+        shop.dns_works = dns_works(shop)   # asked once per lab
+    if shop.dns_works:
+        return []
+    return [arg for name in NAMES for port in (80, 443)
+            for arg in ("--resolve", f"{name}:{port}:{lb_address(shop)}")]
+
+
+def curl(shop, url: str, *args: str, node: str = "laptop") -> tuple[int, dict, str]:
+    """(status, lower-cased headers (repeated ones joined with ', '), body) of one request."""
+    command = ["curl", "-sS", "--max-time", "15", "-D", "-", *resolve_args(shop), *args, url]
+    code, output = shop.exec(node, "sh", "-c", " ".join(f"'{part}'" for part in command) + " 2>&1")
+    assert code == 0, output
+    head, _, body = output.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return status, headers, body
+
+
+def served_by(shop, count: int, path: str = "/healthz", node: str = "laptop") -> list[str]:
+    """Which replica answered each of count requests (all must succeed)."""
+    script = (f"for i in $(seq {count}); do curl -sS -o /dev/null --max-time 15 -w '%{{http_code}} ' "
+              f"-D - {' '.join(resolve_args(shop))} https://www.shop.test{path} "
+              "| tr -d '\\r' | grep -i -E '^x-served-by:|^[0-9]{3} $' | tr '\\n' ' '; echo; done")
+    code, output = shop.exec(node, "sh", "-c", script)
+    assert code == 0, output
+    replicas = []
+    for line in output.strip().splitlines():
+        match = re.search(r"x-served-by: (\S+)\s+200", line, re.IGNORECASE)
+        assert match, f"a request failed: {line!r}"
+        replicas.append(match.group(1))
+    return replicas
+
+
+def test_https_from_the_laptop_reaches_an_app_and_the_database(shop):
+    status, headers, body = curl(shop, "https://www.shop.test/", "--cacert", "/lab/ca.crt")
+    assert status == 200 and "The lab shop" in body and "Lab coat" in body   # products: from the db
+    assert headers["x-served-by"] in REPLICAS
+    app = shop.lab.instance(headers["x-served-by"]).address_on("apps")
+    assert headers["x-upstream-addr"] == f"{app}:8000"
+    timing = headers["server-timing"]
+    for entry in ("lb;", "app;", "db;"):
+        assert entry in timing, timing
+
+
+def test_the_laptop_trusts_the_lab_ca_without_being_told(shop):
+    status, _, _ = curl(shop, "https://store.shop.test/api/products")   # no --cacert, no -k
+    assert status == 200
+
+
+def test_http_redirects_to_https(shop):
+    status, headers, _ = curl(shop, "http://www.shop.test/api/orders?x=1")
+    assert status == 301
+    assert headers["location"] == "https://www.shop.test/api/orders?x=1"
+
+
+def test_traceparent_is_passed_along_and_logged_as_json(shop):
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    sent = f"00-{trace}-00f067aa0ba902b7-01"
+    status, headers, _ = curl(shop, "https://www.shop.test/healthz", "-H", f"traceparent: {sent}")
+    assert status == 200
+    assert headers["traceparent"].startswith(f"00-{trace}-") and headers["traceparent"] != sent
+    code, log = shop.exec("lb", "tail", "-n", "20", "/var/log/nginx/access.json")
+    entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    mine = [e for e in entries if e["client_traceparent"] == sent]
+    assert mine, log
+    for key in ("upstream_addr", "upstream_connect_time", "upstream_response_time", "request_time"):
+        assert mine[-1][key] != "", key
+    assert mine[-1]["traceparent"].startswith(f"00-{trace}-")
+    # The app logs each request as JSON to the engine's log, with its own span of the trace.
+    logs = shop.client.containers.get(f"{shop.name}-{headers['x-served-by']}").logs(tail=50).decode()
+    assert trace in logs
+
+
+def test_round_robin_spreads_30_requests_evenly(shop):
+    counts = collections.Counter(served_by(shop, 30))
+    assert counts == {name: 10 for name in REPLICAS}, counts
+
+
+def _with_algorithm(shop, algorithm: str):
+    text = topology_text("default", LAB).replace("algorithm: round-robin", f"algorithm: {algorithm}")
+    report = shop.up(text)
+    assert "lb" in report.reloaded, report   # applied in place: nginx reloaded, not restarted
+    time.sleep(0.5)   # nginx's old workers finish; new ones hold the new config
+
+
+def test_least_connections_avoids_busy_replicas(shop):
+    _with_algorithm(shop, "least-connections")
+    try:
+        # Two slow requests keep two replicas busy; quick ones must all go to the idle third.
+        busy = f"curl -s -o /dev/null {' '.join(resolve_args(shop))} 'https://www.shop.test/api/work?ms=4000'"
+        code, output = shop.exec("laptop", "sh", "-c", f"({busy} &) ; ({busy} &) ; sleep 0.5; echo started")
+        assert code == 0, output
+        quick = served_by(shop, 6)
+        assert len(set(quick)) == 1, quick
+        time.sleep(4)
+        # Once idle again, least connections falls back to taking turns.
+        assert len(set(served_by(shop, 6))) == 3
+    finally:
+        _with_algorithm(shop, "round-robin")
+
+
+def test_ip_hash_keeps_a_client_on_one_replica(shop):
+    _with_algorithm(shop, "ip-hash")
+    try:
+        assert len(set(served_by(shop, 12))) == 1
+    finally:
+        _with_algorithm(shop, "round-robin")
+
+
+def test_a_stopped_replica_gets_no_traffic_and_returns_when_started(shop):
+    stop_node(shop.client, shop.name, "app-2")
+    try:
+        replicas = served_by(shop, 12)   # every one answered 200 (checked inside)
+        assert "app-2" not in replicas and set(replicas) == {"app-1", "app-3"}
+    finally:
+        start_node(shop.client, shop.name, "app-2")
+    # nginx retries a failed server after fail_timeout (10 s in the default topology).
+    deadline = time.monotonic() + 30
+    while "app-2" not in served_by(shop, 6):
+        assert time.monotonic() < deadline, "app-2 got no traffic 30 s after it started"
+        time.sleep(1)
+
+
+def _started_at(shop, node: str) -> str:
+    container = shop.client.containers.get(f"{shop.name}-{node}")
+    container.reload()
+    return container.attrs["State"]["StartedAt"]
+
+
+def test_database_down_gives_503_json_and_recovers_without_restarting_apps(shop):
+    before = {name: _started_at(shop, name) for name in REPLICAS}
+    stop_node(shop.client, shop.name, "db")
+    try:
+        status, headers, body = curl(shop, "https://www.shop.test/api/orders")
+        assert status == 503 and headers["content-type"] == "application/json"
+        assert json.loads(body)["error"] == "database unavailable"
+        assert "Traceback" not in body
+        status, _, _ = curl(shop, "https://www.shop.test/readyz")
+        assert status == 503
+        status, _, _ = curl(shop, "https://www.shop.test/healthz")   # alive all the same
+        assert status == 200
+    finally:
+        start_node(shop.client, shop.name, "db")
+    for _ in range(3):   # every replica, through the lb's rotation
+        status, _, _ = curl(shop, "https://www.shop.test/readyz")
+        assert status == 200
+        status, _, body = curl(shop, "https://www.shop.test/api/orders")
+        assert status == 200 and isinstance(json.loads(body), list)
+    assert {name: _started_at(shop, name) for name in REPLICAS} == before
+
+
+@pytest.mark.parametrize("version, accepted", [("tls1", False), ("tls1_1", False),
+                                               ("tls1_2", True), ("tls1_3", True)])
+def test_only_tls_1_2_and_1_3_with_a_chain_to_the_lab_ca(shop, version, accepted):
+    # SECLEVEL=0 lets the client offer old versions: a refusal must come from the server.
+    command = (f"echo | openssl s_client -connect {lb_address(shop)}:443 -servername www.shop.test "
+               f"-{version} -cipher 'DEFAULT@SECLEVEL=0' -CAfile /lab/ca.crt -verify_return_error 2>&1")
+    code, output = shop.exec("laptop", "sh", "-c", command)
+    if accepted:
+        assert code == 0, output
+        assert "Verify return code: 0 (ok)" in output
+        assert f"depth=1 O = lab, CN = lab {shop.name} CA" in output
+    else:
+        assert code != 0 and "alert protocol version" in output, output
+
+
+def test_an_order_survives_down_and_up_but_not_down_volumes(shop):
+    status, _, body = curl(shop, "https://www.shop.test/api/orders", "-X", "POST",
+                           "-H", "content-type: application/json",
+                           "-d", '{"product_id": 3, "quantity": 2, "customer": "ada"}')
+    assert status == 201, body
+    order = json.loads(body)["id"]
+    shop.down(volumes=False)
+    shop.up()
+    status, _, body = curl(shop, f"https://www.shop.test/api/orders/{order}")
+    assert status == 200 and json.loads(body)["customer"] == "ada"
+    shop.down(volumes=True)
+    shop.up()
+    status, _, _ = curl(shop, f"https://www.shop.test/api/orders/{order}")
+    assert status == 404
