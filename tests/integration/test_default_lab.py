@@ -56,7 +56,9 @@ def test_names_resolve_only_through_the_labs_resolver(shop):
 
 
 def test_only_routers_and_firewalls_may_change_their_routes(shop):
-    code, _ = shop.exec("laptop", "ip", "route", "add", "198.51.100.0/24", "via", "100.64.10.1")
+    home_router = str(shop.lab.instance("home-router").address_on("home"))
+    fw = str(shop.lab.instance("fw").address_on("backbone"))
+    code, _ = shop.exec("laptop", "ip", "route", "add", "198.51.100.0/24", "via", home_router)
     assert code != 0
-    code, _ = shop.exec("isp-router", "ip", "route", "replace", "198.51.100.0/24", "via", "198.18.0.2")
+    code, _ = shop.exec("isp-router", "ip", "route", "replace", "198.51.100.0/24", "via", fw)
     assert code == 0
