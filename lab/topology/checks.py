@@ -303,6 +303,10 @@ class Checker:
             elif all(up.backup for up in node.upstreams):
                 self.error(("nodes", name, "upstreams"), "every upstream is a backup: at least one "
                            "must be a primary (backup: false)")
+            if node.algorithm == "ip-hash" and any(up.backup for up in node.upstreams):
+                # nginx refuses `backup` with ip_hash: say so here, not in a failed nginx -t.
+                self.error(("nodes", name, "algorithm"), "ip-hash cannot have backup upstreams (nginx "
+                           "does not support it): use round-robin or least-connections, or drop backup")
             for i, upstream in enumerate(node.upstreams):
                 path = ("nodes", name, "upstreams", i)
                 if self.node_ref(path, upstream.node, ("app",), "an upstream"):
