@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from lab.cli import main, out
@@ -94,7 +95,8 @@ def show(node: str, lab_name: str | None, as_json: bool) -> None:
                       row["from"], row["to"], row["proto"], row["ports"], row["action"],
                       "-" if row["packets"] is None else str(row["packets"]),
                       "-" if row["bytes"] is None else str(row["bytes"]))
-    out.print(table, width=max(out.width, 150))   # never squeeze the columns in a pipe
+    # In a pipe the console is 80 columns wide: don't squeeze the rule names into dots.
+    (out if out.is_terminal else Console(width=160)).print(table)
     out.print(f"logging: {logging}", highlight=False)
     if stale or any(row["packets"] is None for row in rows):
         out.print("[yellow]the node's rules differ from the topology file: run `lab up` to apply it[/]")

@@ -61,11 +61,6 @@ def computed_verdicts(lab: Lab, path: FlowPath) -> list[Verdict]:
         verdicts.append(Verdict(hop.instance.name, chain, hop.flow, rule))
         if rule.action not in ALLOWING:
             return verdicts
-    receiver = path.ends_at
-    if receiver is not None and receiver.kind == "firewall" and path.delivered is not None \
-            and not any(h.instance.name == receiver.name for h in path.hops):
-        rule = decide(node_policy(lab, receiver.node), path.delivered, "INPUT")
-        verdicts.append(Verdict(receiver.name, "INPUT", path.delivered, rule))
     return verdicts
 
 

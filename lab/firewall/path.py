@@ -105,41 +105,42 @@ def _masquerade(lab: Lab, router: Instance, flow: Flow, leaves_on: str) -> tuple
     return flow, None
 
 
+def _leave(lab: Lab, at: Instance, destination: IPv4Address) -> tuple[str, IPv4Address | None]:
+    """(network the packet leaves `at` on, gateway or None when the destination is on it)."""
+    network = _network_of(lab, at, destination)
+    if network:
+        return network, None
+    gateway = next_hop(lab, at, destination)
+    network = _network_of(lab, at, gateway) if gateway else None
+    if gateway is None or network is None:
+        raise LabError(f"{at.name} has no route to {destination}")
+    return network, gateway
+
+
 def flow_path(lab: Lab, source: Instance, target: Instance, proto: str, port: int | None) -> FlowPath:
     destination = target_address(lab, source, target)
-    here = source
-    out_network = _network_of(lab, source, destination)
-    gateway = None if out_network else next_hop(lab, source, destination)
-    if out_network is None:
-        if gateway is None:
-            raise LabError(f"{source.name} has no route to {target.name} ({destination})")
-        out_network = _network_of(lab, source, gateway)
+    out_network, gateway = _leave(lab, source, destination)
     first = Flow(source.addresses[out_network], destination, proto, port)
-    flow, hops, notes = first, [], []
+    flow, hops, notes, here = first, [], [], source
     for _ in range(MAX_HOPS):
-        if gateway is None:   # the destination is on this network
-            owner = _owner(lab, flow.destination)
-            return FlowPath(source, target, first, tuple(hops), owner[0] if owner else None, flow,
-                            tuple(notes))
-        owner = _owner(lab, gateway)
-        if owner is None or owner[0].kind not in FORWARDING_KINDS:
-            raise LabError(f"{here.name} routes {flow.destination} via {gateway}, which is no lab router")
-        router, arrives_on = owner
-        flow = replace(flow, dnat=False)
-        flow, dnat_note = _dnat(lab, router, flow)
-        if flow.destination in router.addresses.values():   # for the router itself
-            hops.append(Hop(router, flow, arrives_on, None, tuple(filter(None, [dnat_note]))))
-            return FlowPath(source, target, first, tuple(hops), router, flow, tuple(notes))
-        leaves_on = _network_of(lab, router, flow.destination)
-        gateway = None if leaves_on else next_hop(lab, router, flow.destination)
-        if leaves_on is None:
-            if gateway is None:
-                raise LabError(f"{router.name} has no route to {flow.destination}")
-            leaves_on = _network_of(lab, router, gateway)
+        owner = _owner(lab, gateway or flow.destination)
+        if owner is None:
+            raise LabError(f"{here.name} sends {flow.destination} to {gateway or flow.destination}, "
+                           "which is no lab node")
+        receiver, arrives_on = owner
+        if receiver.kind not in FORWARDING_KINDS:
+            if gateway is not None:
+                raise LabError(f"{here.name} routes {flow.destination} via {gateway}, which is no lab router")
+            return FlowPath(source, target, first, tuple(hops), receiver, flow, tuple(notes))
+        flow, dnat_note = _dnat(lab, receiver, replace(flow, dnat=False))
+        if flow.destination in receiver.addresses.values():   # for the router itself: its INPUT
+            hops.append(Hop(receiver, flow, arrives_on, None, tuple(filter(None, [dnat_note]))))
+            return FlowPath(source, target, first, tuple(hops), receiver, flow, tuple(notes))
+        leaves_on, gateway = _leave(lab, receiver, flow.destination)
         filtered = flow
-        flow, masquerade_note = _masquerade(lab, router, flow, leaves_on)
+        flow, masquerade_note = _masquerade(lab, receiver, flow, leaves_on)
         hop_notes = tuple(filter(None, [dnat_note, masquerade_note]))
         notes += hop_notes
-        hops.append(Hop(router, filtered, arrives_on, leaves_on, hop_notes))
-        here = router
+        hops.append(Hop(receiver, filtered, arrives_on, leaves_on, hop_notes))
+        here = receiver
     raise LabError(f"the path from {source.name} to {target.name} loops (more than {MAX_HOPS} hops)")

@@ -1,0 +1,231 @@
+"""The firewall on a real engine: real connections through real iptables, every result
+matching the rules, explained by the rule whose counter rose."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from lab.cli import main
+from lab.firewall.policy import Flow, decide, node_policy
+from lab.runtime import firewall as runtime_firewall
+
+from .conftest import LabUnderTest, topology_text
+
+SCANNED_PORTS = [*range(1, 1025), 5432, 8000]
+HOLD_RULE = "      - {name: hold-open, from: any, to: lb, proto: tcp, ports: 9000}\n"
+UNRELATED_RULE = "      - {name: unrelated, from: apps, to: resolver, proto: tcp, ports: 853}\n"
+SSH_LINE = "action: reject, log: true}\n"
+
+
+@pytest.fixture(scope="module")
+def shop(engine, images, tmp_path_factory):
+    text = topology_text("default", "it-fw")
+    file = tmp_path_factory.mktemp("fw") / "shop.yaml"
+    file.write_text(text)     # a real file, so `lab firewall` finds the topology like a user's lab
+    lab = LabUnderTest(engine, text, file=str(file))
+    lab.text = text
+    try:
+        lab.up()
+        _listen_if_idle(lab, "lb", 443)   # until the web tier serves 443, a stand-in listens
+        yield lab
+    finally:
+        lab.down()
+
+
+def _listen_if_idle(lab: LabUnderTest, node: str, port: int) -> None:
+    code, listening = lab.exec(node, "ss", "-ltnH")
+    if f":{port} " in listening:
+        return
+    container = lab.client.containers.get(f"{lab.name}-{node}")
+    container.exec_run(["python3", "-m", "http.server", str(port)], detach=True)
+    for _ in range(50):
+        if f":{port} " in lab.exec(node, "ss", "-ltnH")[1]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no listener came up on {node}:{port}")
+
+
+def _address(lab: LabUnderTest, name: str) -> str:
+    return str(lab.lab.instance(name).first_address)
+
+
+# (from, to, proto, port, the rule that must decide at fw, what the client must see)
+MATRIX = [
+    ("laptop", "lb", "tcp", 80, "web-in", "open"),
+    ("laptop", "lb", "tcp", 443, "web-in", "open"),
+    ("laptop", "lb", "tcp", 22, "ssh-in", "refused"),          # REJECT: a RST from the firewall, at once
+    ("laptop", "app-1", "tcp", 8000, "default-deny", "timeout"),
+    ("laptop", "db", "tcp", 5432, "default-deny", "timeout"),
+    ("laptop", "lb", "icmp", None, "ping-lb", "open"),
+    ("laptop", "app-2", "icmp", None, "default-deny", "timeout"),
+    ("lb", "app-1", "tcp", 8000, "lb-to-apps", "open"),
+    ("lb", "app-3", "tcp", 8000, "lb-to-apps", "open"),
+    ("lb", "db", "tcp", 5432, "default-deny", "timeout"),
+    ("app-1", "db", "tcp", 5432, "apps-to-db", "open"),
+    ("app-2", "db", "tcp", 5432, "apps-to-db", "open"),
+    ("app-3", "lb", "tcp", 80, "web-in", "open"),            # web-in is from any: the site too
+    ("app-1", "root-1", "udp", 53, "default-deny", "timeout"),  # apps ask the resolver, not the roots
+    ("db", "app-1", "tcp", 8000, "default-deny", "timeout"),
+    ("app-1", "resolver", "udp", 53, "apps-dns-udp", "open"),
+    ("lb", "resolver", "udp", 53, "site-dns-udp", "open"),
+    ("lb", "resolver", "tcp", 53, "site-dns-tcp", "open"),
+    ("db", "resolver", "udp", 53, "default-deny", "timeout"),
+    ("root-1", "lb", "tcp", 22, "ssh-in", "refused"),
+    ("root-1", "app-1", "tcp", 8000, "default-deny", "timeout"),
+]
+
+
+@pytest.mark.parametrize("source,target,proto,port,rule,result", MATRIX,
+                         ids=[f"{m[0]}-{m[1]}-{m[2]}{m[3] or ''}" for m in MATRIX])
+def test_every_flow_meets_the_rule_that_decides_it(shop, source, target, proto, port, rule, result):
+    explanation = runtime_firewall.explain(shop.client, shop.lab, source, target, proto, port)
+    assert [v.firewall for v in explanation.verdicts] == ["fw"]
+    verdict = explanation.verdicts[0]
+    assert verdict.rule.name == rule
+    assert explanation.probe.result == result, explanation.as_dict()
+    assert verdict.confirmed and verdict.rose.get(rule, 0) >= 1, explanation.as_dict()
+    assert explanation.confirmed, explanation.problems
+
+
+def test_a_denied_flow_waits_and_a_rejected_one_fails_at_once(shop):
+    denied = runtime_firewall.probe(shop.client, shop.name, "laptop", _address(shop, "db"), "tcp", 5432, 1.5)
+    rejected = runtime_firewall.probe(shop.client, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1.5)
+    assert denied.result == "timeout" and denied.seconds >= 1.4
+    assert rejected.result == "refused" and rejected.seconds < 0.5
+
+
+def test_explain_on_the_command_line_names_the_rule_and_the_nat(shop):
+    result = CliRunner().invoke(main, ["firewall", "explain", "laptop", "app-1", "8000", "--lab", shop.name,
+                                       "--timeout", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["path"] == ["laptop", "home-router", "isp-router", "fw", "app-1"]
+    assert data["verdicts"][0]["rule"] == "default-deny" and data["verdicts"][0]["confirmed"]
+    assert data["verdicts"][0]["source"] == str(shop.lab.instance("home-router").address_on("isp"))
+    assert data["probe"]["result"] == "timeout"
+
+
+def test_show_lists_the_rules_in_order_with_counters(shop):
+    runtime_firewall.probe(shop.client, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1)
+    result = CliRunner().invoke(main, ["firewall", "show", "fw", "--lab", shop.name, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    names = [row["name"] for row in data["rules"] if row["chain"] == "FORWARD"]
+    intents = [rule.name for rule in shop.lab.spec.nodes["fw"].rules]
+    assert names == ["established", "icmp-errors", "invalid", *intents, "default-deny"]
+    ssh = next(row for row in data["rules"] if row["name"] == "ssh-in")
+    assert ssh["packets"] >= 1 and ssh["action"] == "reject +log"
+    assert data["logging"] == "on" and not data["not_in_topology"]
+
+
+def test_log_lines_count_the_packets_they_log(shop):
+    runtime_firewall.probe(shop.client, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1)
+    code, saved = shop.exec("fw", "iptables-save", "-c", "-t", "filter")
+    log_line = next(line for line in saved.splitlines() if "ssh-in" in line and "-j LOG" in line)
+    assert int(log_line.split(":")[0].lstrip("[")) >= 1
+
+
+def test_rules_stay_in_force_without_logging_when_the_kernel_refuses_log(shop):
+    # A kernel without LOG refuses the logging file: simulate that with a LOG option no kernel knows.
+    broken = "sed 's/-j LOG /-j LOG --log-level nonsense /' /lab/iptables-logging.rules > /tmp/broken.rules"
+    assert shop.exec("fw", "sh", "-c", f"cp /lab/iptables-logging.rules /tmp/good.rules && {broken} "
+                     "&& cp /tmp/broken.rules /lab/iptables-logging.rules")[0] == 0
+    try:
+        code, output = shop.exec("fw", "lab-firewall-load")
+        assert code == 0, output
+        assert shop.exec("fw", "cat", "/run/lab/firewall-logging")[1].startswith("unavailable")
+        saved = shop.exec("fw", "iptables-save")[1]
+        assert "-j LOG" not in saved and "default-deny" in saved and ":FORWARD DROP" in saved
+        explanation = runtime_firewall.explain(shop.client, shop.lab, "laptop", "lb", "tcp", 22, 1)
+        assert explanation.probe.result == "refused" and explanation.confirmed
+    finally:
+        shop.exec("fw", "sh", "-c", "cp /tmp/good.rules /lab/iptables-logging.rules && lab-firewall-load")
+    assert shop.exec("fw", "cat", "/run/lab/firewall-logging")[1].strip() == "on"
+
+
+def test_servers_see_the_home_routers_address_not_the_laptops(shop):
+    lb = _address(shop, "lb")
+    hold = f"import socket,time; s=socket.create_connection(('{lb}', 80)); time.sleep(6)"
+    shop.client.containers.get(f"{shop.name}-laptop").exec_run(["python3", "-c", hold], detach=True)
+    peers = ""
+    for _ in range(30):
+        peers = shop.exec("lb", "ss", "-tnH", "state", "established", "( sport = :80 )")[1]
+        if peers.strip():
+            break
+        time.sleep(0.1)
+    assert str(shop.lab.instance("home-router").address_on("isp")) + ":" in peers, peers
+    assert _address(shop, "laptop") not in peers
+
+
+def _scan_open_ports(shop, targets: list[str]) -> dict[str, set[int]]:
+    ports = f"1-1024,5432,8000"
+    code, output = shop.exec("laptop", "nmap", "-n", "-Pn", "-sT", "-p", ports, "--max-retries", "1",
+                             "--min-rate", "2000", "--host-timeout", "120s", "-oG", "-", *targets)
+    assert code == 0, output
+    found = {target: set() for target in targets}
+    for line in output.splitlines():
+        if line.startswith("Host:") and "Ports:" in line:
+            host = line.split()[1]
+            entries = line.split("Ports:")[1].split("Ignored State:")[0].split(",")
+            found[host] = {int(e.strip().split("/")[0]) for e in entries if "/open/" in e}
+    return found
+
+
+def test_a_port_scan_from_home_finds_exactly_the_allowed_ports_open(shop):
+    names = ["lb", "app-1", "app-2", "app-3", "db"]
+    targets = {_address(shop, name): name for name in names}
+    found = _scan_open_ports(shop, list(targets))
+    # What the rules allow from home: the firewall sees home-router's address (masquerade).
+    policy = node_policy(shop.lab, "fw")
+    home = shop.lab.instance("home-router").address_on("isp")
+    allowed = {address: {port for port in SCANNED_PORTS
+                         if decide(policy, Flow(home, shop.lab.instance(name).first_address, "tcp", port)).action
+                         == "allow"}
+               for address, name in targets.items()}
+    assert allowed[_address(shop, "lb")] == {80, 443}
+    assert found == allowed
+
+
+def _wait_for(shop, node: str, command: list[str], text: str, seconds: float = 10) -> str:
+    output = ""
+    for _ in range(int(seconds * 10)):
+        output = shop.exec(node, *command)[1]
+        if text in output:
+            return output
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared in {node}: {output!r}")
+
+
+def test_an_established_connection_survives_a_rule_reload(shop):
+    held = shop.text.replace(SSH_LINE, SSH_LINE + HOLD_RULE, 1)
+    edited = held.replace(HOLD_RULE, HOLD_RULE + UNRELATED_RULE, 1)
+    assert held != shop.text and edited != held
+    try:
+        report = shop.up(held)
+        assert report.reloaded == ["fw"] and not report.recreated
+        server = ("import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                  "s.bind(('', 9000)); s.listen(1); c,_=s.accept(); f=open('/tmp/held.log','w')\n"
+                  "for line in c.makefile():\n f.write(line); f.flush()")
+        client = (f"import os,socket,time; s=socket.create_connection(('{_address(shop, 'lb')}', 9000)); "
+                  "s.sendall(b'one\\n')\nwhile not os.path.exists('/tmp/go'): time.sleep(0.1)\n"
+                  "s.sendall(b'two\\n'); time.sleep(2)")
+        shop.client.containers.get(f"{shop.name}-lb").exec_run(["python3", "-c", server], detach=True)
+        _wait_for(shop, "lb", ["ss", "-ltnH"], ":9000 ")
+        shop.client.containers.get(f"{shop.name}-laptop").exec_run(["python3", "-c", client], detach=True)
+        _wait_for(shop, "lb", ["cat", "/tmp/held.log"], "one")
+
+        firewall_id = shop.client.containers.get(f"{shop.name}-fw").id
+        report = shop.up(edited)
+        assert report.reloaded == ["fw"] and not report.recreated
+        assert shop.client.containers.get(f"{shop.name}-fw").id == firewall_id
+        assert "unrelated" in shop.exec("fw", "iptables-save")[1]
+
+        shop.exec("laptop", "touch", "/tmp/go")
+        assert _wait_for(shop, "lb", ["cat", "/tmp/held.log"], "two") == "one\ntwo\n"
+    finally:
+        shop.up(shop.text)
+    assert "hold-open" not in shop.exec("fw", "iptables-save")[1]
