@@ -165,3 +165,18 @@ def test_a_plan_without_state_still_renders_but_holds_no_secret():
     plan = make_plan(lab)
     assert plan.container("db").files["db/password"].strip() == ""
     assert "ca.crt" not in plan.container("laptop").files
+
+
+def test_lab_ca_prints_the_path_of_the_labs_ca(tmp_path):
+    from click.testing import CliRunner
+
+    from lab.cli import main
+
+    topology = tmp_path / "shop.yaml"
+    topology.write_text(DEFAULT)
+    result = CliRunner().invoke(main, ["ca", str(topology)])
+    assert result.exit_code == 0, result.output
+    path = Path(result.output.strip())
+    assert path == state_dir("shop") / "ca.crt"
+    assert x509.load_pem_x509_certificate(path.read_bytes()).extensions.get_extension_for_class(
+        x509.BasicConstraints).value.ca
