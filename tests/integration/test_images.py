@@ -135,7 +135,7 @@ STAND_IN_PROBES = {
     "dns": (["dig", "+time=1", "+tries=1", "@127.0.0.1", "example.", "SOA"], "status: REFUSED"),
     "resolver": (["dig", "+time=1", "+tries=1", "@127.0.0.1", "example.", "A"], "status: NXDOMAIN"),
     "load-balancer": (["curl", "-sS", "http://127.0.0.1/"], "Welcome to nginx"),
-    "app": (["curl", "-sS", "http://127.0.0.1:8000/healthz"], '{"status":"ok"}'),
+    "app": (["curl", "-sS", "http://127.0.0.1:8000/healthz"], '"status":"ok"'),
     "database": (
         ["sh", "-c", 'PGPASSWORD="$(cat /var/lib/postgresql/data/lab-generated-password)" '
          "psql -h 127.0.0.1 -U lab -d lab -tAc 'select 40+2'"],
