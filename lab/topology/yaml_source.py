@@ -87,7 +87,9 @@ class _Builder:
                                              "a key must be a plain name, not a list or mapping",
                                              self.source.file))
                 continue
-            key = self._scalars.construct_object(key_node)
+            # Keys are names: keep what was written, so `on:` or `yes:` stay words
+            # instead of YAML 1.1's booleans, and `80:` stays "80".
+            key = key_node.value if key_node.style is None else self._scalars.construct_object(key_node)
             key = key if isinstance(key, str) else str(key)
             child = (*path, key)
             if key in result:
