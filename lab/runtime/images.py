@@ -184,6 +184,7 @@ def _ensure_folder_image(
     extra = _wheel_target() if name == APP_FOLDER else ""
     tag = f"lab/{name}:{content_hash(folder, parent, extra)}"
     if not force and image_exists(client, tag):
+        tag_latest(client, name, tag)
         return tag
     extras = {"wheels": ensure_wheelhouse(folder / "requirements.txt", report)} if name == APP_FOLDER else {}
     buildargs = {"BASE": base_ref or parent}
@@ -236,12 +237,17 @@ def _build(
         raise ImageBuildError(f"building {tag} failed: the engine said: {e}") from e
     if not image_exists(client, tag):
         raise ImageBuildError(f"building {tag} ended without an image; last output:\n" + "\n".join(tail))
+    tag_latest(client, name, tag)
+    report(name, f"built {tag}")
+
+
+def tag_latest(client: docker.DockerClient, name: str, tag: str) -> None:
+    """lab/<name>:latest always names the image this checkout uses: the exported compose file
+    and people using the docker CLI rely on it."""
     try:
-        # A stable name for people poking around with the docker CLI.
         client.images.get(tag).tag(f"lab/{name}", "latest")
     except docker.errors.DockerException as e:
-        raise ImageBuildError(f"built {tag} but could not tag it lab/{name}:latest: {e}") from e
-    report(name, f"built {tag}")
+        raise ImageBuildError(f"could not tag {tag} as lab/{name}:latest: {e}") from e
 
 
 def _build_lines(
