@@ -42,3 +42,35 @@ def test_cli_check_exit_status_and_junit(make_lab, engine, tmp_path):
     assert "4 passed, 1 failed" in result.output
     failure = ET.parse(junit).getroot().find(".//failure")
     assert failure is not None and "expected web:8000/tcp blocked; saw allowed" in failure.get("message")
+
+
+def test_default_lab_checks_pass_and_each_breakage_fails_its_check(engine, images):
+    from lab.runtime.dns import flush
+
+    from .conftest import LabUnderTest
+
+    text = topology_text("default", "it-checks")
+    lab = LabUnderTest(engine, text)
+    try:
+        lab.up()
+        results = {r.name: r for r in run_checks(engine, lab.lab)}
+        assert all(r.passed for r in results.values()), [r for r in results.values() if not r.passed]
+
+        inspect.stop_node(engine, lab.name, "db")
+        broken = {r.name: r for r in run_checks(engine, lab.lab)}
+        assert not broken["the shop has products in its database"].passed
+        assert not broken["the app servers reach the database"].passed
+        inspect.start_node(engine, lab.name, "db")
+
+        lab.up(text.replace("www:         {A: lb}", "www:         {A: db}"))
+        flush(engine, lab.name, "resolver")
+        moved = {r.name: r for r in run_checks(engine, lab.lab)}["the shop's name resolves to the load balancer"]
+        db_address = str(lab.lab.instance("db").address_on("data"))
+        assert not moved.passed and moved.seen == db_address
+
+        deny = "      - {name: no-web,       from: any,  to: lb,       proto: tcp, ports: 443, action: deny}\n"
+        lab.up(text.replace("      - {name: web-in,", deny + "      - {name: web-in,", 1))
+        blocked = {r.name: r for r in run_checks(engine, lab.lab)}["the web port is open to visitors"]
+        assert not blocked.passed and blocked.expected.endswith("allowed") and blocked.seen.startswith("blocked")
+    finally:
+        lab.down()

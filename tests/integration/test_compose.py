@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -38,7 +39,12 @@ def test_compose_lab_serves_the_shop_like_lab_up(engine, images, compose_cli, tm
     try:
         started = subprocess.run([*run, "up", "-d"], capture_output=True, text=True, timeout=600)
         assert started.returncode == 0, started.stderr[-2000:]
+        # `up -d` returns once the last stage has started; wait for it to be healthy too.
         laptop = engine.containers.get(f"{lab.name}-laptop")
+        deadline = time.monotonic() + 120
+        while laptop.attrs["State"].get("Health", {}).get("Status") != "healthy" and time.monotonic() < deadline:
+            time.sleep(1)
+            laptop.reload()
         result = laptop.exec_run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
                                   "https://www.shop.test/"])
         assert result.output.decode() == "200", result.output.decode()
