@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from lab.errors import LabError
-from lab.topology import default_topology_path, load_topology
+from lab.topology import load_topology
 from lab.topology.schema import topology_schema_text
 
 out = Console(soft_wrap=True)

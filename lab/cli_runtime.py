@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lab.cli import TOPOLOGY_ARG, err, main, out
+from lab.cli import TOPOLOGY_ARG, main, out
 from lab.errors import LabError, RuntimeFailure
 from lab.plan import make_plan
 from lab.runtime import apply, inspect

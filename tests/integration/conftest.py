@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -95,6 +97,17 @@ class LabUnderTest:
 
     def down(self, volumes: bool = True):
         return apply.down(self.client, self.name, volumes=volumes)
+
+
+@contextmanager
+def running_lab(client, text: str, file: str = "<test>") -> Iterator[LabUnderTest]:
+    """A lab brought up from text and removed afterwards (volumes too), whatever happens."""
+    lab = LabUnderTest(client, text, file)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down(volumes=True)
 
 
 @pytest.fixture

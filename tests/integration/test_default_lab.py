@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import LabUnderTest, topology_text
+from .conftest import running_lab, topology_text
 
 
 @pytest.fixture(scope="module")
 def shop(engine, images):
-    lab = LabUnderTest(engine, topology_text("default", "it-shop"))
-    try:
-        lab.up()
+    with running_lab(engine, topology_text("default", "it-shop")) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def test_every_node_runs_at_its_planned_addresses(shop):

@@ -11,19 +11,15 @@ from lab.plan.zones import all_zones
 from lab.runtime import dns as dns_runtime
 from lab.trace.dns import trace_lookup
 
-from .conftest import SHIFT, LabUnderTest, shift_subnets, topology_text
+from .conftest import SHIFT, running_lab, shift_subnets, topology_text
 
 CHECKED_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR")
 
 
 @pytest.fixture(scope="module")
 def shop(engine, images):
-    lab = LabUnderTest(engine, topology_text("default", "it-dns"))
-    try:
-        lab.up()
+    with running_lab(engine, topology_text("default", "it-dns")) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def addr(lab, node):

@@ -12,7 +12,7 @@ import pytest
 
 from lab.runtime.inspect import start_node, stop_node
 
-from .conftest import LabUnderTest, topology_text
+from .conftest import running_lab, topology_text
 
 LAB = "it-web"
 NAMES = ("www.shop.test", "store.shop.test", "shop.test")
@@ -21,12 +21,8 @@ REPLICAS = ("app-1", "app-2", "app-3")
 
 @pytest.fixture(scope="module")
 def shop(engine, images):
-    lab = LabUnderTest(engine, topology_text("default", LAB))
-    try:
-        lab.up()
+    with running_lab(engine, topology_text("default", LAB)) as lab:
         yield lab
-    finally:
-        lab.down(volumes=True)
 
 
 def lb_address(shop) -> str:
