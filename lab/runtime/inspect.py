@@ -129,3 +129,20 @@ def run_in_node(client: docker.DockerClient, lab: str, node: str, command: list[
     with engine_call(f"running a command in node '{node}'"):
         result = container.exec_run(command)
     return result.exit_code, result.output.decode(errors="replace"), time.monotonic() - started
+
+
+def run_in_node_split(client: docker.DockerClient, lab: str, node: str, command: list[str]) -> tuple[int, str, str]:
+    """Run a command in a node: (exit status, stdout, stderr) kept apart."""
+    container = node_container(client, lab, node)
+    with engine_call(f"running a command in node '{node}'"):
+        result = container.exec_run(command, demux=True)
+    stdout, stderr = result.output or (b"", b"")
+    return result.exit_code, (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace")
+
+
+def log_text(client: docker.DockerClient, lab: str, node: str, tail: int = 300) -> str:
+    """The last lines of a node's log, as text (empty when the node is gone)."""
+    try:
+        return b"".join(node_logs(client, lab, node, tail=tail)).decode(errors="replace")
+    except RuntimeFailure:
+        return ""
