@@ -46,7 +46,7 @@ LANE = 150          # horizontal distance between lifelines
 LEFT = 80           # centre of the first lifeline
 HEAD = 60           # height of the row of container boxes
 ROW = 40            # vertical room for one arrow and its two lines of text
-CHAR = 6.6          # average width of a 12px sans-serif character, to size the picture
+CHAR = 7.2          # average width of a 13px sans-serif character, to size the picture
 SVG_TEXT_MAX = 90   # longer details are cut in the picture (the waterfall has them whole)
 
 
@@ -72,25 +72,24 @@ def _data_step(step: Step, parent: Step | None) -> str:
 
 
 def _ends(step: Step, parent: Step | None, client: str) -> tuple[str, str]:
-    """(from, to) of the arrow drawn for a step."""
+    """(from, to) of the arrow drawn for a step: requests go away from the client, the response toward it."""
     if parent is None:
         src, dst = step.node, step.peer or step.node
-        # The response travels toward the client, whichever side the step was recorded on.
-        if step.kind == "transfer" and src == client:
-            src, dst = dst, src
-        return src, dst
+        if (step.kind == "transfer") == (dst == client):
+            return src, dst
+        return dst, src
     if parent.kind in ON_THE_WAY:
         # Routers crossed: each hop comes from the one before it (the first from the sender).
         index = parent.children.index(step)
         return (parent.node if index == 0 else parent.children[index - 1].node), step.node
-    # A child is a server the parent's other side asked (the resolver asking root-1):
-    # it is recorded on the server, so the arrow comes from the asker.
-    asker = parent.peer or parent.node
-    if step.peer and step.peer != step.node:
-        asker = step.peer
-    if step.node == asker and step.peer:      # recorded the other way round: asker in node
-        return step.node, step.peer
-    return asker, step.node
+    if step.peer is None or step.peer == step.node:
+        # A server asked on the parent's behalf, recorded on the server: the far side asked it.
+        return (parent.peer or parent.node), step.node
+    # The side the child shares with its parent is the one asking (resolver -> root-1, lb -> app-1).
+    for side in (parent.node, parent.peer):
+        if side in (step.node, step.peer):
+            return side, step.peer if side == step.node else step.node
+    return step.node, step.peer
 
 
 def _lifelines(trace: Trace) -> list[str]:
@@ -207,10 +206,14 @@ def _waterfall(trace: Trace) -> str:
 
 
 def _legend(trace: Trace) -> str:
-    kinds = [k for k in KIND_MEANINGS if trace.step(k)] or list(KIND_MEANINGS)
-    items = "".join(f'<li><span class="swatch" style="background:{KIND_COLOURS[k]}"></span>'
-                    f'{escape(KIND_MEANINGS[k])}</li>' for k in kinds)
-    return f'<ul class="legend">{items}</ul>'
+    # Every kind is explained, so a trace that stopped early still shows what would have come next.
+    items = []
+    for kind, meaning in KIND_MEANINGS.items():
+        reached = trace.step(kind) is not None
+        note = "" if reached else ' <i class="unreached">(not reached in this trace)</i>'
+        items.append(f'<li class="{"reached" if reached else "unreached"}"><span class="swatch" '
+                     f'style="background:{KIND_COLOURS[kind]}"></span>{escape(meaning)}{note}</li>')
+    return f'<ul class="legend">{"".join(items)}</ul>'
 
 
 def _header(trace: Trace) -> str:
@@ -256,7 +259,7 @@ header.ok { border-color: #2e7d32; background: #eef7ee; } header.failed { border
 .ok .verdict { background: #2e7d32; } .failed .verdict { background: #c62828; }
 h1 { font-size: 1.4em; margin: 8px 0; word-break: break-all; } .summary { font-size: 1.1em; }
 .facts span { margin-right: 22px; } h2 { margin: 22px 0 4px; font-size: 1.15em; } .hint { color: #555; margin: 0 0 8px; }
-svg text { font-size: 12px; fill: #111; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
+svg text { font-size: 13px; fill: #111; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 svg .life { stroke: #bbb; stroke-width: 1.5; stroke-dasharray: 4 4; }
 svg rect.box { fill: #e8eef6; stroke: #6b86a8; } svg rect.client { fill: #cfe0f5; stroke: #4e79a7; stroke-width: 2; }
 svg .msg { stroke-width: 2; } svg .msg.ok { stroke: #333; } svg .msg.failed { stroke: #c62828; stroke-width: 3; }
@@ -273,7 +276,7 @@ svg text.detail { fill: #555; font-style: italic; } svg text.detail.failed { fil
 .tick { position: absolute; font-size: 11px; color: #555; border-left: 1px solid #999; padding-left: 2px; height: 16px; white-space: nowrap; }
 .more { margin-left: 360px; font-size: 0.9em; } .detail { color: #444; } .detail.failed, .bad { color: #c62828; font-weight: bold; }
 details summary { cursor: pointer; color: #335; } pre { background: #f4f4f4; padding: 6px; white-space: pre-wrap; margin: 2px 0; }
-.legend { list-style: none; padding: 0; max-width: 1100px; } .legend li { margin: 4px 0; }
+.legend { list-style: none; padding: 0; max-width: 1100px; } .legend li { margin: 4px 0; } .legend li.unreached { color: #888; }
 .swatch { display: inline-block; width: 14px; height: 14px; margin-right: 8px; vertical-align: middle; border-radius: 3px; }
 """
 

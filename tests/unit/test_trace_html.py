@@ -68,7 +68,44 @@ def blocked_trace() -> Trace:
                  "fw dropped the connection to lb:443 (rule block-https).", steps)
 
 
-TRACES = {"ok": successful_trace, "nxdomain": nxdomain_trace, "blocked": blocked_trace}
+def _web(lb: Step, app: Step, db: Step, status: int) -> list[Step]:
+    """The steps after DNS, recorded the other way round: DNS on the resolver, for the client."""
+    servers = [Step("dns", "root-1 asked for test. A", "root-1", 0.0, 0.6, detail="referral to test.", peer="resolver"),
+               Step("dns", "tld-test asked for shop.test. A", "tld-test", 0.6, 0.5, detail="referral to shop.test.",
+                    peer="resolver"),
+               Step("dns", "ns-shop asked for www.shop.test. A", "ns-shop", 1.1, 0.4, detail="answer", peer="resolver")]
+    return [Step("dns", "DNS lookup of www.shop.test by resolver", "resolver", 0.0, 2.0, True,
+                 "www.shop.test is 198.18.10.10", peer="laptop", children=servers),
+            Step("tcp", "TCP connection to lb", "laptop", 2.0, 1.1, peer="lb"),
+            Step("tls", "TLS handshake with lb", "laptop", 3.1, 5.0, peer="lb", detail="TLSv1.3"),
+            Step("request", "request to lb, waiting for the answer", "laptop", 8.1, 1030.0, status < 500,
+                 f"HTTP {status}", peer="lb"),
+            lb, app, db,
+            Step("transfer", "response from lb to the client", "laptop", 1038.1, 0.5, status < 500, peer="lb")]
+
+
+def dead_upstream_trace() -> Trace:
+    retries = [Step("lb", "lb tries app-1", "lb", 8.5, 0.0, False, "upstream status 502 (connect timed out)", peer="app-1"),
+               Step("lb", "lb tries app-2", "lb", 8.5, 0.0, True, "upstream status 200", peer="app-2")]
+    lb = Step("lb", "lb picks an app server", "lb", 8.5, 1021.0, True, "retried: app-1 (502), then app-2 (200)",
+              peer="app-2", children=retries)
+    app = Step("app", "app-2 handles the request", "app-2", 1020.0, 7.0, True, "answered 200", peer="db")
+    db = Step("db", "db answers app-2's queries", "db", 1022.0, 0.8, True, "0.8 ms of SQL")
+    return Trace("https://www.shop.test/", "shop", "laptop", True, 1038.6, 200,
+                 "laptop got 200 from app-2 via lb after lb retried (app-1 did not answer).", _web(lb, app, db, 200))
+
+
+def database_down_trace() -> Trace:
+    lb = Step("lb", "lb picks an app server", "lb", 8.5, 1021.0, False, "chose app-3 (198.18.20.13:8000)", peer="app-3")
+    app = Step("app", "app-3 handles the request", "app-3", 9.0, 1015.0, False,
+               'answered 503: {"error": "database unavailable"}', peer="db")
+    db = Step("db", "db answers app-3's queries", "db", 9.5, 0.0, False, "did not answer: the app gave up (503)")
+    return Trace("https://www.shop.test/", "shop", "laptop", False, 1038.6, 503,
+                 "app-3 answered 503: the database db did not answer.", _web(lb, app, db, 503))
+
+
+TRACES = {"ok": successful_trace, "nxdomain": nxdomain_trace, "blocked": blocked_trace,
+          "dead-upstream": dead_upstream_trace, "database-down": database_down_trace}
 
 
 def _every_step(trace: Trace):
@@ -98,7 +135,7 @@ def test_every_step_carries_its_kind(name):
     expected = []
     for step in trace.steps:
         expected.append(step.kind)
-        expected += ["dns-server" if step.kind == "dns" else "path-hop"] * len(step.children)
+        expected += [{"dns": "dns-server", "path": "path-hop"}.get(step.kind, f"{step.kind}-part")] * len(step.children)
     assert rows == expected
     arrows = re.findall(r'<g class="arrow[^"]*" data-step="([^"]+)"', page)
     assert arrows == expected                       # one arrow per row in the sequence diagram
@@ -153,7 +190,9 @@ def test_legend_explains_the_steps_of_the_trace():
     page = to_html(successful_trace())
     for words in ("DNS lookup:", "TCP connect:", "TLS handshake:", "Load balancer:", "Database:"):
         assert words in page
-    assert "TLS handshake:" not in to_html(nxdomain_trace())
+    assert "(not reached in this trace)" not in page
+    stopped = to_html(nxdomain_trace())               # what would have come next is still explained
+    assert "TLS handshake:" in stopped and stopped.count("(not reached in this trace)") == 9
 
 
 def test_ticks_are_round():
@@ -169,3 +208,19 @@ def test_routers_sit_on_the_way_and_hops_chain():
     hops = re.findall(r'data-step="path-hop"><line x1="(\d+)"', page)
     # laptop -> home-router, home-router -> isp-router, isp-router -> fw
     assert [int(x) for x in hops] == [80, 830, 980]
+
+
+def _arrows(page: str, kind: str) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in re.findall(rf'data-step="{kind}"><line x1="(\d+)"[^>]*?x2="(\d+)"', page)]
+
+
+def test_arrows_point_away_from_the_client_whichever_side_recorded_them():
+    page = to_html(dead_upstream_trace())
+    lifelines = re.findall(r'<g class="lifeline" data-node="([^"]+)"', page)
+    x = {name: 80 + 150 * i for i, name in enumerate(lifelines)}
+    assert lifelines[:2] == ["laptop", "resolver"]
+    assert _arrows(page, "dns") == [(x["laptop"], x["resolver"] - 8)]          # the laptop asks its resolver
+    assert _arrows(page, "dns-server")[0] == (x["resolver"], x["root-1"] - 8)  # which asks root-1
+    assert _arrows(page, "lb-part") == [(x["lb"], x["app-1"] - 8), (x["lb"], x["app-2"] - 8)]  # retries
+    assert _arrows(page, "transfer") == [(x["lb"], x["laptop"] + 8)]           # the response comes back
+    assert "retried: app-1 (502), then app-2 (200)" in page
