@@ -26,11 +26,9 @@ def _absolute(file: str) -> str:
 
 
 def _resolver_address(lab: Lab, instance: Instance) -> str | None:
-    node = lab.spec.nodes[instance.node]
-    resolvers = [n for n, spec in lab.spec.nodes.items() if spec.kind == "dns-resolver"]
-    chosen = node.resolver or (resolvers[0] if len(resolvers) == 1 else None)
     if instance.kind == "dns-resolver":
         return "127.0.0.1"
+    chosen = lab.resolver_of(instance.node)
     if chosen is None:
         return None
     return str(lab.instances_of(chosen)[0].first_address)

@@ -81,11 +81,7 @@ def render_dns_server(lab: Lab, instance: Instance, state: LabState) -> Rendered
 
 def resolver_of(lab: Lab, node: str) -> str | None:
     """The dns-resolver node a node asks (as lab.plan renders its resolv.conf)."""
-    resolvers = [n for n, spec in lab.spec.nodes.items() if spec.kind == "dns-resolver"]
-    spec = lab.spec.nodes[node]
-    if spec.kind == "dns-resolver":
-        return node
-    return spec.resolver or (resolvers[0] if len(resolvers) == 1 else None)
+    return lab.resolver_of(node)
 
 
 def served_networks(lab: Lab, resolver: str) -> list[IPv4Network]:

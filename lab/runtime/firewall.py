@@ -13,8 +13,7 @@ import docker
 from lab.errors import RuntimeFailure
 from lab.firewall.explain import Counters, Verdict, computed_verdicts, confirm, expected_results, final_action
 from lab.firewall.path import FlowPath, flow_path
-from lab.runtime.engine import engine_call
-from lab.runtime.inspect import node_container
+from lab.runtime.inspect import run_in_node
 from lab.topology import Lab
 
 # Run inside the source node (every lab image has python3): one connection attempt,
@@ -77,10 +76,8 @@ class Explanation:
 
 
 def _exec(client: docker.DockerClient, lab: str, node: str, command: list[str]) -> tuple[int, str]:
-    container = node_container(client, lab, node)
-    with engine_call(f"running {command[0]} in node '{node}'"):
-        result = container.exec_run(command)
-    return result.exit_code, result.output.decode(errors="replace")
+    code, output, _seconds = run_in_node(client, lab, node, command)
+    return code, output
 
 
 def parse_counters(saved: str) -> Counters:

@@ -56,6 +56,15 @@ class Lab:
     def instance_names(self) -> list[str]:
         return [i.name for i in self.instances]
 
+    def resolver_of(self, node: str) -> str | None:
+        """The dns-resolver node a node asks: its own `resolver:`, else the lab's only one
+        (a resolver asks itself). None when there is no such resolver."""
+        spec = self.spec.nodes[node]
+        if spec.kind == "dns-resolver":
+            return node
+        resolvers = [name for name, other in self.spec.nodes.items() if other.kind == "dns-resolver"]
+        return spec.resolver or (resolvers[0] if len(resolvers) == 1 else None)
+
 
 def build_lab(spec: TopologySpec, file: str, addresses: dict, gateways: dict) -> Lab:
     instances = []
