@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from lab.cli import main, out
-from lab.cli_runtime import LAB_OPTION, _choose_lab
+from lab.cli_runtime import LAB_OPTION, choose_lab
 from lab.runtime import dns as dns_runtime
 from lab.runtime.engine import connect
 from lab.trace.dns import DnsTrace, trace_lookup
@@ -60,7 +60,7 @@ def dig_command(name: str, rtype: str, node: str | None, trace: bool, as_json: b
                 lab_name: str | None) -> None:
     """Look NAME up through a node's own resolver, as its programs do."""
     client = connect()
-    lab = _choose_lab(client, lab_name)
+    lab = choose_lab(client, lab_name)
     node = node or dns_runtime.first_client(client, lab)
     rtype = rtype.upper()
     if trace:
@@ -82,7 +82,7 @@ def dns_group() -> None:
 def flush_command(node: str | None, lab_name: str | None) -> None:
     """Empty a resolver's cache (default: every resolver of the lab)."""
     client = connect()
-    lab = _choose_lab(client, lab_name)
+    lab = choose_lab(client, lab_name)
     for resolver in [node] if node else dns_runtime.resolvers(client, lab):
         dns_runtime.flush(client, lab, resolver)
         out.print(f"flushed the cache of {resolver}")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lab.cli import main, out
-from lab.cli_runtime import LAB_OPTION, _choose_lab
+from lab.cli_runtime import LAB_OPTION, choose_lab
 from lab.errors import LabError, RuntimeFailure
 from lab.firewall.policy import PolicyRule, node_policy, ports_text
 from lab.plan.model import LABEL_FILE
@@ -23,7 +23,7 @@ from lab.topology.model import FORWARDING_KINDS
 
 def _running_lab(client, lab_name: str | None) -> Lab:
     """The topology a running lab was made from (its containers carry the file's path)."""
-    name = _choose_lab(client, lab_name)
+    name = choose_lab(client, lab_name)
     containers = lab_containers(client, name)
     if not containers:
         raise RuntimeFailure(f"lab '{name}' is not running: start it with `lab up`")

@@ -46,7 +46,7 @@ class _BuildProgress:
                 out.print(f"      [dim]{image}: {line[:110]}[/]", highlight=False)
 
 
-def _choose_lab(client, lab_name: str | None) -> str:
+def choose_lab(client, lab_name: str | None) -> str:
     if lab_name:
         return lab_name
     labs = [entry["lab"] for entry in inspect.list_labs(client)]
@@ -99,7 +99,7 @@ def _print_up_summary(name: str, report: apply.UpReport) -> None:
 def down(file: Path | None, lab_name: str | None, volumes: bool) -> None:
     """Remove a lab's containers and networks (data volumes are kept unless --volumes)."""
     client = connect()
-    name = lab_name or (load_topology(file).name if file else _choose_lab(client, None))
+    name = lab_name or (load_topology(file).name if file else choose_lab(client, None))
     report = apply.down(client, name, volumes=volumes)
     kept = "" if volumes else "; data volumes kept (--volumes deletes them)"
     out.print(f"lab '{name}' is down: {len(report.containers)} containers, {len(report.networks)} networks "
@@ -113,7 +113,7 @@ def down(file: Path | None, lab_name: str | None, volumes: bool) -> None:
 def status(lab_name: str | None, as_json: bool) -> None:
     """Every node of a lab: kind, addresses, state and health (its readiness probe, run now)."""
     client = connect()
-    name = _choose_lab(client, lab_name)
+    name = choose_lab(client, lab_name)
     rows = inspect.lab_status(client, name)
     if as_json:
         click.echo(json.dumps({"lab": name, "nodes": [row.as_dict() for row in rows]}, indent=2))
@@ -154,7 +154,7 @@ def list_labs(as_json: bool) -> None:
 def exec_command(lab_name: str | None, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND in NODE: lab exec laptop -- curl -sI https://www.shop.test/"""
     client = connect()
-    sys.exit(inspect.exec_in_node(client, _choose_lab(client, lab_name), node, list(command)))
+    sys.exit(inspect.exec_in_node(client, choose_lab(client, lab_name), node, list(command)))
 
 
 @main.command()
@@ -165,7 +165,7 @@ def exec_command(lab_name: str | None, node: str, command: tuple[str, ...]) -> N
 def logs(lab_name: str | None, node: str, follow: bool, tail: str) -> None:
     """Print a node's log."""
     client = connect()
-    for chunk in inspect.node_logs(client, _choose_lab(client, lab_name), node, follow,
+    for chunk in inspect.node_logs(client, choose_lab(client, lab_name), node, follow,
                                    int(tail) if tail.isdigit() else "all"):
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
@@ -177,7 +177,7 @@ def logs(lab_name: str | None, node: str, follow: bool, tail: str) -> None:
 def stop(lab_name: str | None, node: str) -> None:
     """Stop one node (to break things on purpose); `lab start NODE` brings it back."""
     client = connect()
-    inspect.stop_node(client, _choose_lab(client, lab_name), node)
+    inspect.stop_node(client, choose_lab(client, lab_name), node)
     out.print(f"node '{node}' stopped", highlight=False)
 
 
@@ -187,7 +187,7 @@ def stop(lab_name: str | None, node: str) -> None:
 def start(lab_name: str | None, node: str) -> None:
     """Start a stopped node and wait until it is ready."""
     client = connect()
-    seconds = inspect.start_node(client, _choose_lab(client, lab_name), node)
+    seconds = inspect.start_node(client, choose_lab(client, lab_name), node)
     out.print(f"node '{node}' started, ready in {seconds:.1f} s", highlight=False)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from lab.cli import main, out
-from lab.cli_runtime import LAB_OPTION, _choose_lab
+from lab.cli_runtime import LAB_OPTION, choose_lab
 from lab.errors import LabError
 from lab.runtime.engine import connect
 from lab.topology import load_topology
@@ -55,7 +55,7 @@ def _running_topology(client, file: Path | None, lab_name: str | None):
         return load_topology(file)
     from lab.runtime.inspect import list_labs
 
-    name = _choose_lab(client, lab_name)
+    name = choose_lab(client, lab_name)
     entry = next((e for e in list_labs(client) if e["lab"] == name), None)
     if entry is None or not entry["file"] or not Path(entry["file"]).is_file():
         raise LabError(f"cannot find the topology file of lab '{name}': give it with --file")

@@ -20,11 +20,10 @@ from lab.errors import LabError
 from lab.plan import ContainerPlan, Plan
 from lab.plan.model import LABEL_HASH, LABEL_LAB, LIVE_HASH_FILE
 from lab.runtime.engine import NodeFailed, engine_call
-from lab.runtime.netns import read_lab_file
 from lab.runtime.images import ensure_images
 from lab.runtime.objects import (create_container, create_network, ensure_volume, lab_containers,
-                                 lab_networks, lab_volumes, network_subnet,
-                                 put_lab_files, remove_container, remove_network)
+                                 lab_networks, lab_volumes, network_subnet, put_lab_files,
+                                 read_lab_file, remove_container, remove_network)
 from lab.runtime.readiness import start_and_wait
 
 WORKERS = 8

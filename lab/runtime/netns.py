@@ -9,33 +9,19 @@ starts, so nothing ever runs on the engine's routes.
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 import docker
 import docker.errors
 
 from lab.plan.model import LABEL_LAB
 from lab.plan.routes import ROUTE_SCRIPT
 from lab.runtime.engine import NodeFailed
+from lab.runtime.objects import read_lab_file
 
 
 
 def needs_outside_routes(container) -> bool:
     capabilities = container.attrs.get("HostConfig", {}).get("CapAdd") or []
     return not any(cap.upper().removeprefix("CAP_") == "NET_ADMIN" for cap in capabilities)
-
-
-def read_lab_file(container, path: str) -> str:
-    """A file the planner put under /lab, read back from the container."""
-    try:
-        stream, _ = container.get_archive(f"/lab/{path}")
-    except docker.errors.NotFound:
-        return ""
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-        member = tar.next()
-        handle = tar.extractfile(member) if member else None
-        return handle.read().decode() if handle else ""
 
 
 def install_routes(client: docker.DockerClient, container, node: str) -> None:

@@ -134,3 +134,15 @@ def log_tail(container, lines: int = 20) -> str:
         return container.logs(tail=lines).decode(errors="replace")
     except docker.errors.APIError:
         return ""
+
+
+def read_lab_file(container, path: str) -> str:
+    """A file the planner put under /lab, read back from the container."""
+    try:
+        stream, _ = container.get_archive(f"/lab/{path}")
+    except docker.errors.NotFound:
+        return ""
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.next()
+        handle = tar.extractfile(member) if member else None
+        return handle.read().decode() if handle else ""

@@ -266,7 +266,25 @@ class Checker:
                 for i in replica_names(name, getattr(node, "replicas", 1))]
 
     def check_expectations(self) -> None:
-        _check_expectations(self)
+        spec = self.spec
+        for i, check in enumerate(spec.checks):
+            path = ("checks", i)
+            if check.from_ is not None and check.from_ not in self.instance_names:
+                self.error((*path, "from"), f"unknown node '{check.from_}'{suggest(check.from_, self.instance_names)}")
+            if check.reach is not None and check.reach not in self.instance_names:
+                self.error((*path, "reach"), f"unknown node '{check.reach}'{suggest(check.reach, self.instance_names)}")
+            if check.flow is not None:
+                target, _, port = check.flow.rpartition(":")
+                if not port.isdigit() or not 1 <= int(port) <= 65535 or target not in self.instance_names:
+                    self.error((*path, "flow"), f"'{check.flow}' is not NODE:PORT with a known node"
+                                  f"{suggest(target, self.instance_names)}")
+                if check.expect not in (None, "allowed", "blocked"):
+                    self.error((*path, "expect"), "a flow is expected to be 'allowed' or 'blocked'")
+            if check.sql is not None:
+                if check.on is None:
+                    self.error(path, "an sql check needs 'on: DATABASE_NODE'")
+                else:
+                    self.node_ref((*path, "on"), check.on, ("database",), "an sql check's 'on'")
 
     def kinds_present(self) -> set[str]:
         return {node.kind for node in self.spec.nodes.values()}
@@ -318,28 +336,6 @@ class Checker:
             path = ("nodes", name, "database")
             if database is not None and self.node_ref(path, database, ("database",), "an app's database"):
                 self.must_reach(path, name, database, "it stores its data there")
-
-
-def _check_expectations(checker: Checker) -> None:
-    spec = checker.spec
-    for i, check in enumerate(spec.checks):
-        path = ("checks", i)
-        if check.from_ is not None and check.from_ not in checker.instance_names:
-            checker.error((*path, "from"), f"unknown node '{check.from_}'{suggest(check.from_, checker.instance_names)}")
-        if check.reach is not None and check.reach not in checker.instance_names:
-            checker.error((*path, "reach"), f"unknown node '{check.reach}'{suggest(check.reach, checker.instance_names)}")
-        if check.flow is not None:
-            target, _, port = check.flow.rpartition(":")
-            if not port.isdigit() or not 1 <= int(port) <= 65535 or target not in checker.instance_names:
-                checker.error((*path, "flow"), f"'{check.flow}' is not NODE:PORT with a known node"
-                              f"{suggest(target, checker.instance_names)}")
-            if check.expect not in (None, "allowed", "blocked"):
-                checker.error((*path, "expect"), "a flow is expected to be 'allowed' or 'blocked'")
-        if check.sql is not None:
-            if check.on is None:
-                checker.error(path, "an sql check needs 'on: DATABASE_NODE'")
-            else:
-                checker.node_ref((*path, "on"), check.on, ("database",), "an sql check's 'on'")
 
 
 def _a(noun: str) -> str:
