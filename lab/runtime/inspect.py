@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Iterator
@@ -122,8 +123,6 @@ def exec_in_node(client: docker.DockerClient, lab: str, node: str, command: list
 
 def run_in_node(client: docker.DockerClient, lab: str, node: str, command: list[str]) -> tuple[int, str, float]:
     """Run a command in a node and capture it: (exit status, stdout+stderr, seconds)."""
-    import time
-
     container = node_container(client, lab, node)
     started = time.monotonic()
     with engine_call(f"running a command in node '{node}'"):

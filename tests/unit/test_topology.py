@@ -3,6 +3,7 @@
 from ipaddress import IPv4Address
 
 import pytest
+from pydantic import ValidationError
 
 from lab.topology import TopologyError, load_text, load_topology
 from lab.topology.schema import SCHEMA_FILE, topology_schema_text
@@ -79,7 +80,7 @@ def test_ports_accept_one_a_list_and_a_range(root):
 
 def test_a_model_is_immutable():
     lab = load_text(MINI)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         lab.spec.name = "other"
 
 
