@@ -13,7 +13,7 @@ from lab.cli import main
 from lab.firewall.policy import Flow, decide, node_policy
 from lab.runtime import firewall as runtime_firewall
 
-from .conftest import LabUnderTest, topology_text
+from .conftest import LabUnderTest, running_lab, topology_text
 
 SCANNED_PORTS = [*range(1, 1025), 5432, 8000]
 HOLD_RULE = "      - {name: hold-open, from: any, to: lb, proto: tcp, ports: 9000}\n"
@@ -26,27 +26,9 @@ def shop(engine, images, tmp_path_factory):
     text = topology_text("default", "it-fw")
     file = tmp_path_factory.mktemp("fw") / "shop.yaml"
     file.write_text(text)     # a real file, so `lab firewall` finds the topology like a user's lab
-    lab = LabUnderTest(engine, text, file=str(file))
-    lab.text = text
-    try:
-        lab.up()
-        _listen_if_idle(lab, "lb", 443)   # until the web tier serves 443, a stand-in listens
+    with running_lab(engine, text, str(file)) as lab:
+        lab.text = text
         yield lab
-    finally:
-        lab.down()
-
-
-def _listen_if_idle(lab: LabUnderTest, node: str, port: int) -> None:
-    code, listening = lab.exec(node, "ss", "-ltnH")
-    if f":{port} " in listening:
-        return
-    container = lab.client.containers.get(f"{lab.name}-{node}")
-    container.exec_run(["python3", "-m", "http.server", str(port)], detach=True)
-    for _ in range(50):
-        if f":{port} " in lab.exec(node, "ss", "-ltnH")[1]:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"no listener came up on {node}:{port}")
 
 
 def _address(lab: LabUnderTest, name: str) -> str:
@@ -162,7 +144,7 @@ def test_servers_see_the_home_routers_address_not_the_laptops(shop):
 
 
 def _scan_open_ports(shop, targets: list[str]) -> dict[str, set[int]]:
-    ports = f"1-1024,5432,8000"
+    ports = "1-1024,5432,8000"
     code, output = shop.exec("laptop", "nmap", "-n", "-Pn", "-sT", "-p", ports, "--max-retries", "1",
                              "--min-rate", "2000", "--host-timeout", "120s", "-oG", "-", *targets)
     assert code == 0, output
