@@ -1,4 +1,4 @@
-"""`lab graph` and `lab export`: a topology drawn, or rendered for other tools (no running lab needed)."""
+"""`lab graph`: draw a topology (no running lab needed)."""
 
 from __future__ import annotations
 
@@ -26,32 +26,3 @@ def graph(file: Path | None, fmt: str, output: Path | None) -> None:
         return
     output.write_text(text, encoding="utf-8")
     out.print(f"wrote {output} ({fmt})", highlight=False)
-
-
-@main.group(name="export")
-def export_group() -> None:
-    """Render a lab for other tools."""
-
-
-@export_group.command(name="compose")
-@TOPOLOGY_ARG
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("compose.yaml"),
-              show_default=True, help="The compose file to write.")
-@click.option("--no-files", is_flag=True, help="Write only the compose file, not the nodes' /lab files.")
-def export_compose(file: Path | None, output: Path, no_files: bool) -> None:
-    """Write a compose file (and each node's /lab files beside it) for plain docker compose."""
-    from lab.export.compose import compose_files, compose_text
-    from lab.plan import make_plan
-    from lab.state import ensure_lab_state
-
-    lab = load_topology(file)
-    plan = make_plan(lab, ensure_lab_state(lab))
-    files_dir = f"compose.d/{lab.name}"
-    source = str(file) if file else "topology/default.yaml"
-    output.write_text(compose_text(plan, files_dir, source), encoding="utf-8")
-    if not no_files:
-        for relative, content in compose_files(plan, files_dir).items():
-            target = output.parent / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
-    out.print(f"wrote {output}" + ("" if no_files else f" and {output.parent / files_dir}/"), highlight=False)
