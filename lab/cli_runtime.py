@@ -10,8 +10,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lab.cli import TOPOLOGY_ARG, main, out
-from lab.errors import LabError, RuntimeFailure
+from lab.cli import TOPOLOGY_ARG, err, main, out
+from lab.errors import LabError, RuntimeFailure, UsageError
+from lab.interrupts import shielded, stop_on_signals
+from lab.lock import lab_writer
 from lab.plan import make_plan
 from lab.runtime import apply, inspect
 from lab.runtime.engine import connect
@@ -47,9 +49,12 @@ class _BuildProgress:
 
 
 def choose_lab(client, lab_name: str | None) -> str:
-    if lab_name:
-        return lab_name
+    """The lab a command acts on: the one named with --lab (it must exist), else the only
+    lab running, else the default topology's."""
     labs = [entry["lab"] for entry in inspect.list_labs(client)]
+    if lab_name is not None:
+        _check_lab_name(lab_name, labs)
+        return lab_name
     if len(labs) == 1:
         return labs[0]
     try:
@@ -63,6 +68,20 @@ def choose_lab(client, lab_name: str | None) -> str:
     return default
 
 
+def _check_lab_name(lab_name: str, labs: list[str]) -> None:
+    if not lab_name.strip():
+        raise UsageError("--lab needs a lab's name (`lab ls` lists the labs on this engine)")
+    if lab_name not in labs:
+        running = ", ".join(labs) or "none"
+        raise UsageError(f"no lab named '{lab_name}' on this engine (labs: {running}); `lab ls` lists them")
+
+
+def _interrupted(name: str, error: KeyboardInterrupt, what: str) -> None:
+    signal_name = error.args[0] if error.args else "SIGINT"
+    err.print(f"lab '{name}': interrupted by {signal_name}; {what}", highlight=False)
+    sys.exit(getattr(error, "exit_code", 130))
+
+
 @main.command()
 @TOPOLOGY_ARG
 @click.option("--check", "then_check", is_flag=True, help="Then run the topology's checks (exit 1 if any fails).")
@@ -70,11 +89,15 @@ def choose_lab(client, lab_name: str | None) -> str:
 def up(file: Path | None, then_check: bool, junit: Path | None) -> None:
     """Bring a lab up, or change a running one to match its topology."""
     lab = load_topology(file)
-    plan = make_plan(lab, ensure_lab_state(lab))
     client = connect()
-    out.print(f"lab '{lab.name}' from {lab.file}: {len(plan.containers)} nodes, {len(plan.networks)} networks",
-              highlight=False)
-    report = apply.up(client, plan, _print_event, _BuildProgress())
+    with lab_writer(lab.name, "up"), stop_on_signals():
+        try:
+            plan = make_plan(lab, ensure_lab_state(lab))
+            out.print(f"lab '{lab.name}' from {lab.file}: {len(plan.containers)} nodes, "
+                      f"{len(plan.networks)} networks", highlight=False)
+            report = apply.up(client, plan, _print_event, _BuildProgress())
+        except KeyboardInterrupt as error:
+            _interrupted(lab.name, error, "this run's changes were undone: the lab is as it was")
     _print_up_summary(lab.name, report)
     if then_check:
         from lab.cli_check import check_lab  # the check commands build on this module's
@@ -87,7 +110,8 @@ def _print_up_summary(name: str, report: apply.UpReport) -> None:
     if not report.changed:
         out.print(f"lab '{name}' is up to date: nothing changed ({report.seconds:.1f} s)", highlight=False)
         return
-    parts = [f"{len(getattr(report, key))} {key}" for key in ("created", "recreated", "reloaded", "started", "removed", "unchanged")
+    parts = [f"{len(getattr(report, key))} {key}" for key in ("created", "recreated", "reloaded", "started",
+                                                              "repaired", "removed", "unchanged")
              if getattr(report, key)]
     out.print(f"lab '{name}' is up: {', '.join(parts)} in {report.seconds:.1f} s", highlight=False)
 
@@ -99,8 +123,12 @@ def _print_up_summary(name: str, report: apply.UpReport) -> None:
 def down(file: Path | None, lab_name: str | None, volumes: bool) -> None:
     """Remove a lab's containers and networks (data volumes are kept unless --volumes)."""
     client = connect()
+    if lab_name is not None:
+        _check_lab_name(lab_name, [lab_name] if inspect.lab_exists(client, lab_name) else [])
     name = lab_name or (load_topology(file).name if file else choose_lab(client, None))
-    report = apply.down(client, name, volumes=volumes)
+    notice = lambda: err.print("lab down is finishing, please wait (nothing is left half-removed)")  # noqa: E731
+    with lab_writer(name, "down"), shielded(notice):
+        report = apply.down(client, name, volumes=volumes)
     kept = "" if volumes else "; data volumes kept (--volumes deletes them)"
     out.print(f"lab '{name}' is down: {len(report.containers)} containers, {len(report.networks)} networks "
               f"removed{', ' + str(len(report.volumes)) + ' volumes deleted' if volumes else ''}{kept}",
@@ -177,7 +205,9 @@ def logs(lab_name: str | None, node: str, follow: bool, tail: str) -> None:
 def stop(lab_name: str | None, node: str) -> None:
     """Stop one node (to break things on purpose); `lab start NODE` brings it back."""
     client = connect()
-    inspect.stop_node(client, choose_lab(client, lab_name), node)
+    name = choose_lab(client, lab_name)
+    with lab_writer(name, f"stop {node}"):
+        inspect.stop_node(client, name, node)
     out.print(f"node '{node}' stopped", highlight=False)
 
 
@@ -187,7 +217,9 @@ def stop(lab_name: str | None, node: str) -> None:
 def start(lab_name: str | None, node: str) -> None:
     """Start a stopped node and wait until it is ready."""
     client = connect()
-    seconds = inspect.start_node(client, choose_lab(client, lab_name), node)
+    name = choose_lab(client, lab_name)
+    with lab_writer(name, f"start {node}"):
+        seconds = inspect.start_node(client, name, node)
     out.print(f"node '{node}' started, ready in {seconds:.1f} s", highlight=False)
 
 

@@ -16,3 +16,13 @@ class RuntimeFailure(LabError):
     """The engine or a node failed while applying or inspecting a lab."""
 
     exit_code = 1
+
+
+class UsageError(LabError):
+    """The command line asks for something that cannot be: an unknown lab, an empty name."""
+
+    exit_code = 2
+
+
+class LabBusy(RuntimeFailure):
+    """Another command is changing the same lab right now."""

@@ -1,14 +1,19 @@
 """`lab up` and `lab down`: make the engine match a plan, or remove a lab.
 
-Up compares each planned container with what runs (a hash of its rendered
-config is stored as a label), creates what is missing, recreates what changed,
-starts what was stopped and leaves the rest alone. Stages start in order and
-each stage's containers start in parallel; a node counts as up only when its
-kind's probe passes. If anything fails, what this run created is removed.
+Up is a transaction. It builds images and checks that the plan can apply
+before it changes anything; then it compares each planned container with what
+runs (a hash of its rendered config is a label), creates what is missing,
+replaces what changed (the old container is kept aside until its successor is
+ready), reloads live files in place and starts what was stopped. Nodes of a
+stage change in parallel; a node counts as up only when its kind's probe
+passes. If anything fails, or a signal arrives, the workers are stopped and
+every change is undone, newest first, so the lab is left as it was.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,35 +21,24 @@ from typing import Callable
 
 import docker
 
-from lab.errors import LabError
+from lab.errors import RuntimeFailure
+from lab.interrupts import shielded
 from lab.plan import ContainerPlan, Plan
-from lab.plan.model import LABEL_HASH, LABEL_LAB, LIVE_HASH_FILE
-from lab.runtime.engine import NodeFailed, engine_call
+from lab.runtime.engine import ENGINE_ERRORS, NodeFailed, engine_call
 from lab.runtime.images import ensure_images
-from lab.runtime.objects import (create_container, create_network, ensure_volume, lab_containers,
-                                 lab_networks, lab_volumes, network_subnet, put_lab_files,
-                                 read_lab_file, remove_container, remove_network)
-from lab.runtime.readiness import start_and_wait
+from lab.runtime.netns import LABEL_ROLE, ROUTE_HELPER
+from lab.runtime.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
+                                     retire)
+from lab.runtime.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
+                                 is_node, lab_containers, lab_networks, lab_volumes, network_subnet,
+                                 remove_container, remove_network, rename_container, stop_gently)
+from lab.runtime.preflight import check_plan_can_apply
+from lab.runtime.readiness import Cancelled
+from lab.runtime.transaction import Events, Transaction
+
+__all__ = ["UpReport", "DownReport", "up", "down", "WORKERS"]
 
 WORKERS = 8
-Events = Callable[[str, str, str], None]   # (event, subject, detail)
-
-
-@dataclass
-class UpReport:
-    created: list[str] = field(default_factory=list)
-    recreated: list[str] = field(default_factory=list)
-    reloaded: list[str] = field(default_factory=list)
-    started: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    networks_created: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.recreated or self.reloaded or self.started or self.removed
-                    or self.networks_created)
 
 
 @dataclass
@@ -54,94 +48,115 @@ class DownReport:
     volumes: list[str] = field(default_factory=list)
 
 
-class _Run:
-    """What one `up` made, so a failure can take exactly that back."""
-
-    def __init__(self, client: docker.DockerClient, plan: Plan, events: Events):
-        self.client, self.plan, self.events = client, plan, events
-        self.made_containers: list = []
-        self.made_networks: list = []
-        self.made_volumes: list[str] = []
-        self.report = UpReport()
-
-    def rollback(self) -> None:
-        self.events("rollback", self.plan.lab, "removing what this run created")
-        with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(remove_container, self.made_containers))
-        for network in self.made_networks:
-            remove_network(network)
-        for name in self.made_volumes:
-            try:
-                self.client.volumes.get(name).remove()
-            except docker.errors.APIError:
-                pass
+def _tidy_leftovers(client: docker.DockerClient, lab: str, events: Events) -> None:
+    """Remove what an interrupted or killed earlier command left: stopped helpers, and
+    retired containers (put back under their node's name when no successor took it)."""
+    containers = all_lab_containers(client, lab)
+    nodes = {c.name for c in containers if is_node(c)}
+    for container in containers:
+        if container.name.endswith(RETIRED_SUFFIX):
+            own_name = container.name.removesuffix(RETIRED_SUFFIX)
+            if own_name in nodes:
+                remove_container(container)
+            else:
+                rename_container(container, own_name)
+            events("removed" if own_name in nodes else "rollback", own_name, "left by an interrupted run: tidied")
+        elif not is_node(container) and (container.labels.get(LABEL_ROLE) == ROUTE_HELPER
+                                         or container.status != "running"):
+            remove_container(container)
 
 
-def _decide(plan: ContainerPlan, existing, config_hash: str) -> str:
-    if existing is None:
-        return "create"
-    if existing.labels.get(LABEL_HASH) != config_hash:
-        return "recreate"
-    if read_lab_file(existing, LIVE_HASH_FILE).strip() != plan.live_hash():
-        return "reload" if existing.status == "running" else "recreate"
-    return "keep" if existing.status == "running" else "start"
-
-
-def _reload(run: _Run, plan: ContainerPlan, container) -> None:
-    """Apply changed live files in place: the node keeps running, and its connections."""
-    with engine_call(f"updating the config of node '{plan.name}'"):
-        put_lab_files(container, plan.live_files_marked())
-        if plan.reload:
-            result = container.exec_run(list(plan.reload))
-            if result.exit_code != 0:
-                raise NodeFailed(plan.name, f"reloading its config failed ({' '.join(plan.reload)})",
-                                 result.output.decode(errors="replace"))
-    run.report.reloaded.append(plan.name)
-    run.events("ready", plan.name, "config reloaded in place")
-
-
-def _sync_networks(run: _Run, existing_containers: dict) -> set[str]:
-    """Create missing networks; replace those whose subnet changed. Returns replaced names."""
-    current = {n.name: n for n in lab_networks(run.client, run.plan.lab)}
+def _sync_networks(change: NodeChange, plan: Plan, existing: dict) -> set[str]:
+    """Create missing networks (undone on failure); replace those whose subnet changed.
+    Returns the engine names of replaced networks."""
+    current = {n.name: n for n in lab_networks(change.client, plan.lab)}
     replaced = set()
-    for net in run.plan.networks:
+    for net in plan.networks:
         found = current.get(net.docker_name)
         if found is not None and network_subnet(found) != net.subnet:
-            for container in existing_containers.values():
+            # A new subnet means new addresses for everything on it: those nodes are made anew.
+            for container in existing.values():
                 if net.docker_name in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}):
-                    remove_container(container)
+                    remove_container(container, grace=STOP_GRACE_SECONDS)
             remove_network(found)
             replaced.add(net.docker_name)
             found = None
         if found is None:
-            run.made_networks.append(create_network(run.client, net))
-            run.report.networks_created.append(net.name)
-            run.events("network", net.name, net.subnet)
+            made = create_network(change.client, net)
+            change.txn.undo_with(net.name, "removing the network made by this run", lambda m=made: remove_network(m))
+            change.report.networks_created.append(net.name)
+            change.events("network", net.name, net.subnet)
     return replaced
 
 
-def _bring_up(run: _Run, plan: ContainerPlan, action: str, existing, image: str, config_hash: str) -> None:
-    if action == "keep":
-        run.report.unchanged.append(plan.name)
-        return
-    if action == "reload":
-        _reload(run, plan, existing)
-        return
-    if action == "start":
-        seconds = start_and_wait(run.client, existing, plan.name, plan.probe)
-        run.report.started.append(plan.name)
-        run.events("ready", plan.name, f"started, ready in {seconds:.1f} s")
-        return
-    if existing is not None:
-        remove_container(existing)
-    for volume, _path in plan.volumes.items():
-        if ensure_volume(run.client, volume, run.plan.lab):
-            run.made_volumes.append(volume)
-    container = create_container(run.client, plan, image, config_hash)
-    run.made_containers.append(container)
-    seconds = start_and_wait(run.client, container, plan.name, plan.probe)
-    (run.report.recreated if action == "recreate" else run.report.created).append(plan.name)
-    run.events("ready", plan.name, f"{'recreated' if action == 'recreate' else 'created'}, ready in {seconds:.1f} s")
+def _retire_removed_nodes(change: NodeChange, plan: Plan, existing: dict) -> None:
+    """Nodes no longer in the topology: stopped now, removed only when the run succeeds."""
+    planned = {c.name for c in plan.containers}
+    for name, container in existing.items():
+        if name in planned:
+            continue
+        if container.status == "running":
+            stop_gently(container)
+            change.txn.undo_with(name, "starting it again", restart_previous(change, container, name))
+        change.txn.after_commit(name, "no longer in the topology", lambda c=container: remove_container(c))
+        change.report.removed.append(name)
+
+
+def _bring_up_node(change: NodeChange, plan, action: str, found, image: str, config_hash: str) -> None:
+    try:
+        bring_up(change, plan, action, found, image, config_hash)
+    except ENGINE_ERRORS as error:   # an engine error is this node's failure, said in words
+        raise NodeFailed(plan.name, f"the engine refused a change ({getattr(error, 'explanation', None) or error})") from error
+
+
+@dataclass(frozen=True)
+class _Decision:
+    plan: ContainerPlan
+    action: str
+    found: object        # the existing container, or None
+    image: str
+    config_hash: str
+
+
+def _decide_all(plan: Plan, images: dict, existing: dict, replaced: set[str]) -> dict[str, _Decision]:
+    decisions = {}
+    for container_plan in plan.containers:
+        image = images[container_plan.kind]
+        config_hash = container_plan.config_hash(image)
+        found = existing.get(container_plan.name)
+        if found is not None and set(container_plan.addresses) & replaced:
+            found = None  # removed with its network
+        decisions[container_plan.name] = _Decision(container_plan, decide(container_plan, found, config_hash),
+                                                   found, image, config_hash)
+    return decisions
+
+
+def _retire_address_holders(change: NodeChange, decisions: dict[str, _Decision]) -> None:
+    """A node being recreated whose address another node now wants is put aside first:
+    otherwise the newcomer, started in parallel, finds its address still in use."""
+    wanted = {(net, address): name for name, d in decisions.items() for net, address in d.plan.addresses.items()}
+    for name, decision in decisions.items():
+        if decision.action != "recreate" or decision.found is None:
+            continue
+        if any(wanted.get(pair, name) != name for pair in held_addresses(decision.found)):
+            retire(change, decision.plan, decision.found)
+
+
+def _run_stage(pool: ThreadPoolExecutor, change: NodeChange, stage: list[_Decision]) -> None:
+    jobs = [pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image, d.config_hash)
+            for d in stage]
+    pending = set(jobs)
+    while pending:   # short waits, so a signal reaches the main thread at once
+        done, pending = concurrent.futures.wait(pending, timeout=0.2,
+                                                return_when=concurrent.futures.FIRST_EXCEPTION)
+        if any(job.exception() for job in done):
+            change.cancel.set()      # the others stop waiting on their probes
+            concurrent.futures.wait(pending)
+            break
+    errors = [job.exception() for job in jobs if job.exception() is not None]
+    real = [error for error in errors if not isinstance(error, Cancelled)]
+    if errors:
+        raise (real or errors)[0]
 
 
 def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
@@ -149,53 +164,65 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
     events = events or (lambda *_: None)
     started = time.monotonic()
     images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
-    run = _Run(client, plan, events)
+    check_plan_can_apply(client, plan)
+    _tidy_leftovers(client, plan.lab, events)
+    change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event())
+    pool = ThreadPoolExecutor(WORKERS)
     try:
         existing = lab_containers(client, plan.lab)
-        planned = {c.name for c in plan.containers}
-        for name, container in existing.items():
-            if name not in planned:
-                remove_container(container)
-                run.report.removed.append(name)
-                events("removed", name, "no longer in the topology")
-        replaced = _sync_networks(run, existing)
-        with ThreadPoolExecutor(WORKERS) as pool:
-            for stage in plan.stages():
-                jobs = []
-                for container_plan in stage:
-                    image = images[container_plan.kind]
-                    config_hash = container_plan.config_hash(image)
-                    found = existing.get(container_plan.name)
-                    if found is not None and set(container_plan.addresses) & replaced:
-                        found = None  # removed with its network
-                    action = _decide(container_plan, found, config_hash)
-                    jobs.append(pool.submit(_bring_up, run, container_plan, action, found, image, config_hash))
-                for job in jobs:   # wait for the whole stage; the first error wins
-                    job.exception()
-                for job in jobs:
-                    job.result()
-        for network in lab_networks(client, plan.lab):
-            if network.name not in {n.docker_name for n in plan.networks}:
-                remove_network(network)
-    except (LabError, KeyboardInterrupt):
-        run.rollback()
+        _retire_removed_nodes(change, plan, existing)
+        replaced = _sync_networks(change, plan, existing)
+        decisions = _decide_all(plan, images, existing, replaced)
+        _retire_address_holders(change, decisions)
+        for stage in plan.stages():
+            _run_stage(pool, change, [decisions[c.name] for c in stage])
+    except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
+        _roll_back(change, pool, error)
         raise
-    run.report.seconds = time.monotonic() - started
-    return run.report
+    pool.shutdown(wait=True)
+    change.txn.commit(events)
+    for network in lab_networks(client, plan.lab):
+        if network.name not in {n.docker_name for n in plan.networks}:
+            remove_network(network)
+    change.report.seconds = time.monotonic() - started
+    return change.report
+
+
+def _roll_back(change: NodeChange, pool: ThreadPoolExecutor, error: BaseException) -> None:
+    """Stop the workers, then undo every change; signals meanwhile only print a notice."""
+    notice = lambda: change.events("rollback", change.lab, "rolling back, please wait")  # noqa: E731
+    with shielded(notice):
+        change.cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if not change.txn.has_changes:
+            return
+        change.events("rollback", change.lab, f"undoing this run's changes ({_why(error)})")
+        failures = change.txn.rollback(change.events)
+    if failures:
+        listed = "\n".join(f"  - {failure}" for failure in failures)
+        raise RuntimeFailure(f"{_why(error)}; the rollback could not undo everything:\n{listed}\n"
+                             "run `lab up` again to repair the lab, or `lab down` to remove it") from error
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return f"interrupted by {error.args[0] if error.args else 'SIGINT'}"
+    return str(error).splitlines()[0]
 
 
 def down(client: docker.DockerClient, lab: str, volumes: bool = False,
          events: Events | None = None) -> DownReport:
-    """Remove every container and network of a lab; data volumes only when asked."""
+    """Remove every container and network of a lab; data volumes only when asked.
+
+    Each main process gets a clean shutdown (its image's stop signal, then up to
+    STOP_GRACE_SECONDS) before its container is removed: PostgreSQL stops without
+    needing crash recovery at its next start."""
     events = events or (lambda *_: None)
     report = DownReport()
-    containers = lab_containers(client, lab)
-    with engine_call(f"listing the containers of lab '{lab}'"):
-        # every container with the lab's label: nodes, and helpers (compose's route companions)
-        everything = client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})
+    everything = all_lab_containers(client, lab)   # nodes, retired nodes and helpers
     with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(remove_container, everything))
-    report.containers = sorted(containers)
+        list(pool.map(lambda c: remove_container(c, grace=STOP_GRACE_SECONDS), everything))
+    report.containers = sorted(c.labels.get("lab.node", c.name) for c in everything if is_node(c))
     for network in lab_networks(client, lab):
         remove_network(network)
         report.networks.append(network.name)

@@ -15,7 +15,8 @@ import docker
 from lab.errors import RuntimeFailure
 from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, Probe
 from lab.runtime.engine import engine_call
-from lab.runtime.objects import lab_containers, probe_command
+from lab.runtime.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
+                                 probe_command, stop_gently)
 from lab.runtime.readiness import probe_passes, start_and_wait
 
 
@@ -59,11 +60,14 @@ def lab_status(client: docker.DockerClient, lab: str) -> list[NodeStatus]:
 
 
 def list_labs(client: docker.DockerClient) -> list[dict]:
-    """Every lab on this engine: name, containers, running, topology file."""
+    """Every lab on this engine that has nodes: name, containers, running, topology file.
+
+    Helpers and retired containers are not counted: leftovers alone are no lab."""
     with engine_call("listing labs"):
-        containers = client.containers.list(all=True, filters={"label": LABEL_LAB})
+        # Containers of other labs vanish while we list: skipped, not an error.
+        containers = client.containers.list(all=True, filters={"label": LABEL_LAB}, ignore_removed=True)
     labs: dict[str, dict] = {}
-    for container in containers:
+    for container in filter(is_node, containers):
         name = container.labels[LABEL_LAB]
         entry = labs.setdefault(name, {"lab": name, "containers": 0, "running": 0,
                                        "file": container.labels.get(LABEL_FILE, "")})
@@ -80,10 +84,14 @@ def node_container(client: docker.DockerClient, lab: str, node: str):
     return containers[node]
 
 
-def stop_node(client: docker.DockerClient, lab: str, node: str, timeout: int = 5) -> None:
-    container = node_container(client, lab, node)
-    with engine_call(f"stopping node '{node}'"):
-        container.stop(timeout=timeout)
+def stop_node(client: docker.DockerClient, lab: str, node: str) -> None:
+    """Stop a node the way `down` does: its main process gets a clean shutdown first."""
+    stop_gently(node_container(client, lab, node))
+
+
+def lab_exists(client: docker.DockerClient, lab: str) -> bool:
+    """Anything of the lab on the engine: a container (even a leftover), network or volume."""
+    return bool(all_lab_containers(client, lab) or lab_networks(client, lab) or lab_volumes(client, lab))
 
 
 def start_node(client: docker.DockerClient, lab: str, node: str) -> float:

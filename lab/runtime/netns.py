@@ -14,8 +14,11 @@ import docker.errors
 
 from lab.plan.model import LABEL_LAB
 from lab.plan.routes import ROUTE_SCRIPT
-from lab.runtime.engine import NodeFailed
-from lab.runtime.objects import read_lab_file
+from lab.runtime.engine import ENGINE_ERRORS, NodeFailed
+from lab.runtime.objects import read_lab_file, remove_container
+
+LABEL_ROLE = "lab.role"
+ROUTE_HELPER = "route-helper"
 
 
 
@@ -25,18 +28,29 @@ def needs_outside_routes(container) -> bool:
 
 
 def install_routes(client: docker.DockerClient, container, node: str) -> None:
-    """Give a running node without NET_ADMIN the routes in its /lab/routes."""
+    """Give a running node without NET_ADMIN the routes in its /lab/routes.
+
+    The helper is removed by this function whatever happens (a failure, an
+    interrupt): it is created, run and removed under one try/finally, never
+    left in state Created for `lab down` to find."""
     if not needs_outside_routes(container):
         return
     routes = read_lab_file(container, "routes")
+    helper = None
     try:
-        client.containers.run(
+        helper = client.containers.create(
             container.image.id, entrypoint=["/bin/sh", "-c", ROUTE_SCRIPT], command=[],
             environment={"LAB_ROUTES": routes}, network_mode=f"container:{container.id}",
-            cap_add=["NET_ADMIN"], remove=True, detach=False,
-            labels={LABEL_LAB: container.labels.get(LABEL_LAB, ""), "lab.role": "route-helper"})
-    except docker.errors.ContainerError as error:
-        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else str(error.stderr)
-        raise NodeFailed(node, f"its routes could not be installed: {stderr.strip()}") from error
-    except docker.errors.APIError as error:
-        raise NodeFailed(node, f"its routes could not be installed: {error.explanation}") from error
+            cap_add=["NET_ADMIN"], detach=True,
+            labels={LABEL_LAB: container.labels.get(LABEL_LAB, ""), LABEL_ROLE: ROUTE_HELPER})
+        helper.start()
+        status = helper.wait(timeout=60).get("StatusCode", 1)
+        if status != 0:
+            stderr = helper.logs(stdout=False, stderr=True).decode(errors="replace").strip()
+            raise NodeFailed(node, f"its routes could not be installed: {stderr or f'exit {status}'}")
+    except ENGINE_ERRORS as error:
+        raise NodeFailed(node, "its routes could not be installed: "
+                         f"{getattr(error, 'explanation', None) or error}") from error
+    finally:
+        if helper is not None:
+            remove_container(helper)

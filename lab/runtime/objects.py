@@ -18,8 +18,12 @@ from docker.types import IPAMConfig, IPAMPool
 from lab.errors import RuntimeFailure
 from lab.plan.model import (LABEL_HASH, LABEL_LAB, LABEL_NODE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan,
                             NetworkPlan)
-from lab.runtime.engine import engine_call
+from lab.runtime.engine import ENGINE_ERRORS, engine_call
 
+# A container being replaced keeps running under this suffix until its successor is
+# ready (so a failed `up` can put it back); it is never a node of the lab.
+RETIRED_SUFFIX = ".previous"
+STOP_GRACE_SECONDS = 10     # a node's main process gets this long to exit cleanly
 
 
 def lab_filter(lab: str) -> dict:
@@ -28,10 +32,24 @@ def lab_filter(lab: str) -> dict:
 
 def lab_containers(client: docker.DockerClient, lab: str) -> dict[str, docker.models.containers.Container]:
     """node name -> container, for every container of the lab (running or not)."""
+    return {c.labels[LABEL_NODE]: c for c in all_lab_containers(client, lab) if is_node(c)}
+
+
+def all_lab_containers(client: docker.DockerClient, lab: str) -> list:
+    """Every container labelled with the lab: nodes, retired nodes and helpers."""
     with engine_call(f"listing the containers of lab '{lab}'"):
-        found = client.containers.list(all=True, filters=lab_filter(lab))
-    # Only node containers: short-lived helpers carry the lab's label but no node.
-    return {c.labels[LABEL_NODE]: c for c in found if LABEL_NODE in c.labels}
+        # Another lab may remove containers while we list: those are skipped, not errors.
+        return client.containers.list(all=True, filters=lab_filter(lab), ignore_removed=True)
+
+
+def is_node(container) -> bool:
+    """A node's container: has a node label and carries its node's own name.
+
+    Short-lived helpers carry the lab's label but no node; a retired container
+    (being replaced) carries its node's label under another name."""
+    node = container.labels.get(LABEL_NODE)
+    lab = container.labels.get(LABEL_LAB)
+    return bool(node) and container.name == f"{lab}-{node}"
 
 
 def lab_networks(client: docker.DockerClient, lab: str) -> list:
@@ -110,18 +128,71 @@ def put_lab_files(container, files: Mapping[str, str]) -> None:
     container.put_archive("/", _lab_files_tar(files))
 
 
-def remove_container(container) -> None:
+def stop_gently(container, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Ask the main process to exit (its image's stop signal), kill it after grace seconds."""
     try:
-        container.remove(force=True, v=False)
-    except docker.errors.NotFound:
-        pass  # already gone: removing twice is fine
-
-
-def remove_network(network) -> None:
-    try:
-        network.remove()
+        container.stop(timeout=int(grace))
     except docker.errors.NotFound:
         pass
+    except docker.errors.APIError as error:
+        if error.status_code != 409:   # 409: already stopping or being removed
+            raise RuntimeFailure(f"stopping container {container.name}: {error.explanation}") from error
+
+
+def remove_container(container, grace: float | None = None) -> None:
+    """Remove a container (stopping it gently first when grace is given); gone already is fine."""
+    if grace is not None:
+        stop_gently(container, grace)
+    for attempt in range(20):
+        try:
+            container.remove(force=True, v=False)
+            return
+        except docker.errors.NotFound:
+            return  # already gone: removing twice is fine
+        except docker.errors.APIError as error:
+            # 409: the engine is already removing it (another command, or a race): wait for that.
+            if error.status_code != 409 or attempt == 19:
+                raise RuntimeFailure(f"removing container {container.name}: {error.explanation}") from error
+            time.sleep(0.25)
+
+
+def _disconnect_leftovers(network) -> None:
+    try:
+        network.reload()
+    except docker.errors.NotFound:
+        return
+    for endpoint in (network.attrs.get("Containers") or {}).values():
+        try:
+            network.disconnect(endpoint.get("Name", ""), force=True)
+        except docker.errors.APIError:
+            pass   # gone meanwhile, or a stale endpoint the engine cannot name
+
+
+def remove_network(network, attempts: int = 8) -> None:
+    """Remove a network; gone already is fine. Endpoints still attached (an engine race when
+    many containers leave at once, or a container attached by hand) are disconnected and
+    the removal retried, before giving up with a sentence a user can act on."""
+    for attempt in range(attempts):
+        try:
+            network.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as error:
+            if error.status_code not in (403, 409):
+                raise RuntimeFailure(f"removing network {network.name}: {error.explanation}") from error
+        _disconnect_leftovers(network)
+        time.sleep(0.25 * (attempt + 1))
+    raise RuntimeFailure(
+        f"the engine still counts endpoints on network {network.name} though nothing of the lab "
+        "is attached (a known Docker 20.10 race after many containers leave at once): restart the "
+        "engine (`systemctl restart docker`), then run `lab down` again")
+
+
+def rename_container(container, name: str) -> None:
+    with engine_call(f"renaming container {container.name} to {name}"):
+        container.rename(name)
+        container.reload()
 
 
 def probe_command(container) -> list[str]:
@@ -132,7 +203,7 @@ def probe_command(container) -> list[str]:
 def log_tail(container, lines: int = 20) -> str:
     try:
         return container.logs(tail=lines).decode(errors="replace")
-    except docker.errors.APIError:
+    except ENGINE_ERRORS:
         return ""
 
 
@@ -142,6 +213,8 @@ def read_lab_file(container, path: str) -> str:
         stream, _ = container.get_archive(f"/lab/{path}")
     except docker.errors.NotFound:
         return ""
+    except docker.errors.APIError as error:
+        raise RuntimeFailure(f"reading /lab/{path} of {container.name}: {error.explanation}") from error
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         member = tar.next()
         handle = tar.extractfile(member) if member else None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
-import docker.errors
 
 from lab.plan.model import Probe
+from lab.errors import RuntimeFailure
 from lab.runtime.engine import ENGINE_ERRORS, NodeFailed
 from lab.runtime.netns import install_routes
 from lab.runtime.objects import log_tail, probe_command
@@ -14,20 +15,30 @@ from lab.runtime.objects import log_tail, probe_command
 POLL_SECONDS = 0.2
 
 
+class Cancelled(RuntimeFailure):
+    """Waiting stopped because the run is being cancelled (another node failed, or a signal)."""
+
+
+def _check_cancel(cancel: threading.Event | None, node: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"node '{node}': stopped waiting, the run is being cancelled")
+
+
 def probe_passes(container, command: list[str]) -> bool:
     if not command:
         return True
     try:
         return container.exec_run(command, demux=False).exit_code == 0
-    except docker.errors.APIError:
+    except ENGINE_ERRORS:
         return False  # e.g. the container is restarting: not ready
 
 
-def wait_until_ready(container, node: str, probe: Probe) -> float:
+def wait_until_ready(container, node: str, probe: Probe, cancel: threading.Event | None = None) -> float:
     """Seconds until the probe passed; NodeFailed if the container exits or time runs out."""
     started = time.monotonic()
     command = list(probe.command) or probe_command(container)
     while True:
+        _check_cancel(cancel, node)
         try:
             container.reload()
         except ENGINE_ERRORS as error:
@@ -44,8 +55,9 @@ def wait_until_ready(container, node: str, probe: Probe) -> float:
         time.sleep(POLL_SECONDS)
 
 
-def start_and_wait(client, container, node: str, probe: Probe) -> float:
+def start_and_wait(client, container, node: str, probe: Probe, cancel: threading.Event | None = None) -> float:
     """Start a node, give it its routes if it cannot set them itself, wait until ready."""
+    _check_cancel(cancel, node)
     started = time.monotonic()
     try:
         container.start()
@@ -54,5 +66,5 @@ def start_and_wait(client, container, node: str, probe: Probe) -> float:
         raise NodeFailed(node, f"the engine could not start it: {getattr(error, 'explanation', error)}",
                          log_tail(container)) from error
     install_routes(client, container, node)
-    wait_until_ready(container, node, probe)
+    wait_until_ready(container, node, probe, cancel)
     return time.monotonic() - started
