@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,6 +18,7 @@ from typing import Iterator
 import pytest
 
 from lab.errors import LabError
+from lab.plan.model import LABEL_LAB
 from lab.plan import make_plan
 from lab.runtime import apply
 from lab.runtime.engine import connect
@@ -122,3 +125,20 @@ def make_lab(engine, images):
     yield factory
     for lab in made:
         apply.down(engine, lab.name, volumes=True)
+
+
+def labelled(client, lab: str) -> dict[str, list[str]]:
+    """Everything the engine holds with the lab's label (nodes, helpers, networks)."""
+    label = {"label": f"{LABEL_LAB}={lab}"}
+    return {"containers": sorted(c.name for c in client.containers.list(all=True, filters=label)),
+            "networks": sorted(n.name for n in client.networks.list(filters=label))}
+
+
+def ids(client, lab: str) -> dict[str, str]:
+    return {c.name: c.id for c in client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})}
+
+
+def lab_cli(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}
+    return subprocess.Popen([sys.executable, "-m", "lab", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, **kwargs)

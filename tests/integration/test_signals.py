@@ -1,0 +1,185 @@
+"""One writer per lab, signals during `lab up`, leftovers and other labs, on a real engine.
+
+Each test checks what the program says against what the engine shows: container
+ids, the live files inside a node, the lab's own checks, the list of objects
+left with the lab's label.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.checks import run_checks
+from lab.plan.model import LABEL_LAB
+from lab.runtime import apply
+from lab.topology import load_text
+
+from .conftest import LabUnderTest, ids, lab_cli, labelled, topology_text
+
+
+def _up_file(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(topology_text("minimal", name))
+    return path
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.5])
+def test_two_ups_at_once_one_succeeds_one_is_refused(engine, images, tmp_path, gap):
+    file = _up_file(tmp_path, f"it-twice{int(gap * 10)}")
+    lab = load_text(file.read_text(), str(file))
+    try:
+        first = lab_cli("up", str(file))
+        time.sleep(gap)
+        second = lab_cli("up", str(file))
+        outputs = [p.communicate(timeout=300)[0] for p in (first, second)]
+        codes = sorted(p.returncode for p in (first, second))
+        assert codes == [0, 1], outputs
+        refusal = next(o for o, p in zip(outputs, (first, second)) if p.returncode == 1)
+        assert "is busy" in refusal and "`lab up` (pid" in refusal
+        assert "Traceback" not in "".join(outputs)
+    finally:
+        apply.down(engine, lab.name, volumes=True)
+    assert labelled(engine, lab.name) == {"containers": [], "networks": []}
+
+
+def _signal_when(process: subprocess.Popen, marker: str, signals: list[int]) -> str:
+    """Read the command's output until marker appears, then send the signals (0.3 s apart)."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            for number in signals:
+                process.send_signal(number)
+                time.sleep(0.3)
+            break
+    seen.append(process.communicate(timeout=300)[0])
+    return "".join(seen)
+
+
+@pytest.mark.parametrize("signals, marker", [
+    ([signal.SIGINT], "+ network"),
+    ([signal.SIGINT, signal.SIGINT], "ready    root-1"),
+    ([signal.SIGTERM], "ready    resolver"),
+    ([signal.SIGHUP], "ready    app-"),
+], ids=["sigint-early", "double-sigint", "sigterm", "sighup"])
+def test_a_signal_during_up_rolls_back_and_the_next_up_is_healthy(engine, images, tmp_path, signals, marker):
+    name = f"it-sig{signals[-1]}{len(signals)}"
+    file = tmp_path / "lab.yaml"
+    file.write_text(topology_text("default", name))
+    lab = load_text(file.read_text(), str(file))
+    try:
+        process = lab_cli("up", str(file))
+        output = _signal_when(process, marker, signals)
+        assert process.returncode == 128 + signals[0], output
+        assert f"interrupted by {signal.Signals(signals[0]).name}" in output
+        if len(signals) > 1:
+            assert "rolling back, please wait" in output
+        assert "Traceback" not in output
+        assert labelled(engine, lab.name) == {"containers": [], "networks": []}, output
+        again = lab_cli("up", str(file))
+        assert again.wait(timeout=300) == 0, again.stdout.read()
+        assert all(r.passed for r in run_checks(engine, lab))
+    finally:
+        apply.down(engine, lab.name, volumes=True)
+    assert labelled(engine, lab.name) == {"containers": [], "networks": []}
+
+
+def test_after_sigkill_the_next_up_repairs_the_lab(engine, images, tmp_path):
+    file = tmp_path / "lab.yaml"
+    file.write_text(topology_text("default", "it-kill"))
+    lab = load_text(file.read_text(), str(file))
+    try:
+        process = lab_cli("up", str(file))
+        for line in process.stdout:
+            if "ready    resolver" in line:
+                process.kill()   # no handler runs: whatever was half made stays
+                break
+        process.wait(timeout=60)
+        assert labelled(engine, lab.name)["containers"], "the kill came too late to test anything"
+        again = lab_cli("up", str(file))
+        output = again.communicate(timeout=300)[0]
+        assert again.returncode == 0, output
+        failed = [r.as_dict() for r in run_checks(engine, lab) if not r.passed]
+        assert not failed, output
+    finally:
+        apply.down(engine, lab.name, volumes=True)
+    left = labelled(engine, lab.name)
+    assert left == {"containers": [], "networks": []}
+
+
+def test_postgres_stops_cleanly_on_down(engine, images):
+    text = ("name: it-pg\nnetworks:\n  data: {subnet: 198.19.120.0/24}\n"
+            "nodes:\n  db:\n    kind: database\n    networks: [data]\n")
+    from .conftest import shift_subnets
+    lab = LabUnderTest(engine, shift_subnets(text))
+    try:
+        lab.up()
+        lab.down(volumes=False)
+        lab.up()
+        log = engine.containers.get(f"{lab.name}-db").logs().decode(errors="replace")
+        assert "database system was shut down at" in log, log
+        assert "automatic recovery" not in log and "not properly shut down" not in log, log
+    finally:
+        lab.down(volumes=True)
+
+
+def test_leftover_helpers_make_no_lab_and_up_removes_them(engine, images, tmp_path):
+    name = "it-phantom"
+    helper = engine.containers.create("lab/base:latest", command=["true"],
+                                      labels={LABEL_LAB: name, "lab.role": "route-helper"})
+    try:
+        listing = subprocess.run([sys.executable, "-m", "lab", "ls", "--json"], capture_output=True, text=True)
+        assert name not in listing.stdout
+        file = _up_file(tmp_path, name)
+        up = subprocess.run([sys.executable, "-m", "lab", "up", str(file)], capture_output=True, text=True)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert helper.id not in ids(engine, name).values()
+    finally:
+        apply.down(engine, name, volumes=True)
+    assert labelled(engine, name) == {"containers": [], "networks": []}
+
+
+def test_another_lab_coming_and_going_never_breaks_this_labs_commands(engine, images, tmp_path):
+    steady = _up_file(tmp_path, "it-steady")
+    busy_text = re.sub(r"\b(100\.64|198\.19)\.(\d+)\.", lambda m: f"{m.group(1)}.{int(m.group(2)) + 1}.",
+                       topology_text("minimal", "it-churn"))   # its own subnets
+    busy = LabUnderTest(engine, busy_text)
+    steady_lab = load_text(steady.read_text(), str(steady))
+    stop = threading.Event()
+    churn_errors: list[BaseException] = []
+
+    def churn() -> None:
+        while not stop.is_set():
+            try:
+                busy.up()
+                busy.down()
+            except BaseException as error:   # noqa: BLE001 - reported by the test
+                churn_errors.append(error)
+                return
+
+    assert subprocess.run([sys.executable, "-m", "lab", "up", str(steady)], capture_output=True).returncode == 0
+    worker = threading.Thread(target=churn)
+    worker.start()
+    failures = []
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            for args in (["ls"], ["status", "--lab", steady_lab.name], ["status", "--lab", steady_lab.name, "--json"]):
+                result = subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True)
+                if result.returncode != 0:
+                    failures.append((args, result.stdout + result.stderr))
+    finally:
+        stop.set()
+        worker.join(timeout=120)
+        busy.down()
+        apply.down(engine, steady_lab.name, volumes=True)
+    assert not failures, failures[:3]
+    assert not churn_errors, churn_errors
