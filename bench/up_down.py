@@ -31,6 +31,7 @@ from lab.runtime.apply import WORKERS  # noqa: E402
 from lab.runtime.engine import connect  # noqa: E402
 from lab.runtime.images import ensure_images  # noqa: E402
 from lab.runtime.objects import create_network, remove_container, remove_network  # noqa: E402
+from lab.state import ensure_lab_state  # noqa: E402
 from lab.topology import load_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +110,7 @@ def remove_lab_images(client) -> None:
 
 def measure(client, name: str, text: str, cold: bool) -> dict:
     lab = load_text(text, name)
-    plan = make_plan(lab)
+    plan = make_plan(lab, ensure_lab_state(lab))
     row = {"topology": name, "nodes": len(plan.containers), "cold": None}
     if cold:
         apply.down(client, lab.name, volumes=True)

@@ -183,3 +183,12 @@ def test_another_lab_coming_and_going_never_breaks_this_labs_commands(engine, im
         apply.down(engine, steady_lab.name, volumes=True)
     assert not failures, failures[:3]
     assert not churn_errors, churn_errors
+
+
+@pytest.mark.parametrize("args", [["status", "--lab", ""], ["down", "--lab", ""], ["down", "--lab", "it-no-such-lab"],
+                                  ["stop", "web", "--lab", "it-no-such-lab"], ["logs", "web", "--lab", "it-no-such-lab"]])
+def test_an_empty_or_unknown_lab_is_a_usage_error(engine, args):
+    result = subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "lab" in result.stderr and ("needs a lab's name" in result.stderr or "no lab named" in result.stderr)
