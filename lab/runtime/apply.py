@@ -75,6 +75,8 @@ def _sync_networks(change: NodeChange, plan: Plan, existing: dict) -> set[str]:
         found = current.get(net.docker_name)
         if found is not None and network_subnet(found) != net.subnet:
             # A new subnet means new addresses for everything on it: those nodes are made anew.
+            # Not undone on failure: two networks cannot share the name (docs/lifecycle.md).
+            change.events("removed", net.name, f"subnet changed to {net.subnet}: the network and its nodes are made anew")
             for container in existing.values():
                 if net.docker_name in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}):
                     remove_container(container, grace=STOP_GRACE_SECONDS)
