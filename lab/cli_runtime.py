@@ -151,10 +151,11 @@ def status(lab_name: str | None, as_json: bool) -> None:
         return
     table = Table(title=f"lab {name}")
     for column in ("node", "kind", "addresses", "state", "health"):
-        table.add_column(column)
+        # Names and states are never cut; addresses go one per line, each "network address" whole.
+        table.add_column(column, no_wrap=column != "addresses")
     for row in rows:
         colour = "green" if row.health == "ready" else "red"
-        addresses = ", ".join(f"{net} {address}" for net, address in row.addresses.items())
+        addresses = "\n".join(f"{net} {address}" for net, address in row.addresses.items())
         table.add_row(row.node, row.kind, addresses, row.state, f"[{colour}]{row.health}[/]")
     out.print(table)
 

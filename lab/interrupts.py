@@ -32,30 +32,27 @@ def _raise_interrupted(signum, _frame):
     raise Interrupted(signum)
 
 
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
 @contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Within the block, SIGINT, SIGTERM and SIGHUP raise Interrupted in the main thread."""
-    if not _in_main_thread():
+def _handling(handler) -> Iterator[None]:
+    """Within the block, the stop signals go to handler (main thread only: Python's rule)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _raise_interrupted) for s in SIGNALS}
+    previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
-@contextmanager
-def shielded(notice: Callable[[], None]) -> Iterator[None]:
+def stop_on_signals():
+    """Within the block, SIGINT, SIGTERM and SIGHUP raise Interrupted in the main thread."""
+    return _handling(_raise_interrupted)
+
+
+def shielded(notice: Callable[[], None]):
     """Within the block, signals do not interrupt: the first one calls notice()."""
-    if not _in_main_thread():
-        yield
-        return
     told = []
 
     def tell(_signum, _frame):
@@ -63,9 +60,4 @@ def shielded(notice: Callable[[], None]) -> Iterator[None]:
             told.append(True)
             notice()
 
-    previous = {s: signal.signal(s, tell) for s in SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    return _handling(tell)

@@ -166,7 +166,7 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
     events = events or (lambda *_: None)
     started = time.monotonic()
     images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
-    check_plan_can_apply(client, plan)
+    check_plan_can_apply(client, plan, {c.name for c in all_lab_containers(client, plan.lab)})
     _tidy_leftovers(client, plan.lab, events)
     change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event())
     pool = ThreadPoolExecutor(WORKERS)

@@ -69,8 +69,9 @@ def _subnets(network) -> list:
     return found
 
 
-def _foreign_addresses(client: docker.DockerClient, plan: Plan) -> list[str]:
-    """Addresses of the plan already held, on the lab's own networks, by containers not of the lab."""
+def _foreign_addresses(client: docker.DockerClient, plan: Plan, ours: set[str]) -> list[str]:
+    """Addresses of the plan already held, on the lab's own networks, by containers not of the lab
+    (ours: the names of every container with the lab's label)."""
     wanted = {(net, address): c.name for c in plan.containers for net, address in c.addresses.items()}
     problems = []
     for network_plan in plan.networks:
@@ -84,17 +85,17 @@ def _foreign_addresses(client: docker.DockerClient, plan: Plan) -> list[str]:
             address = (endpoint.get("IPv4Address") or "").split("/")[0]
             name = endpoint.get("Name", "")
             node = wanted.get((network_plan.docker_name, address))
-            if node and not name.startswith(f"{plan.lab}-"):
+            if node and name not in ours:
                 problems.append(f"address {address} of node {node} on network '{network_plan.name}' is "
                                 f"held by container '{name}', which is not part of this lab: "
                                 f"disconnect it (docker network disconnect {network.name} {name})")
     return problems
 
 
-def check_plan_can_apply(client: docker.DockerClient, plan: Plan) -> None:
+def check_plan_can_apply(client: docker.DockerClient, plan: Plan, ours: set[str]) -> None:
     """RuntimeFailure listing every reason the plan cannot be applied, before any change."""
     problems = _taken_container_names(client, plan) + _network_problems(client, plan)
-    problems += _foreign_addresses(client, plan)
+    problems += _foreign_addresses(client, plan, ours)
     if problems:
         listed = "\n".join(f"  - {problem}" for problem in problems)
         raise RuntimeFailure(f"lab '{plan.lab}' cannot be brought up; nothing was changed:\n{listed}")

@@ -126,3 +126,24 @@ def test_live_files_are_applied_in_place_without_a_restart(make_lab, engine):
     assert engine.containers.get(f"{lab.name}-router").id == before
     assert lab.exec("router", "cat", "/run/lab/applied") == (0, "two\n")
     assert not apply.up(engine, with_live(lab.plan, "two\n")).changed
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_status_is_readable_at_any_width(make_lab, width):
+    import os
+    import subprocess
+    import sys
+
+    lab = make_lab(topology_text("minimal", f"it-width{width}"))
+    lab.up()
+    result = subprocess.run([sys.executable, "-m", "lab", "status", "--lab", lab.name], capture_output=True,
+                            text=True, env={**os.environ, "COLUMNS": str(width)})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width
+    text = result.stdout
+    for instance in lab.lab.instances:   # every name and every "network address" pair whole
+        assert instance.name in text
+        for network, address in instance.addresses.items():
+            assert f"{network} {address}" in text
+    assert text.count("ready") >= 3 and "running" in text
