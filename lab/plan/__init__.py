@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import MappingProxyType
 
+from lab.plan.dependencies import dependencies
 from lab.plan.kinds import traits
 from lab.plan.model import (LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE,
                             ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
@@ -86,6 +87,7 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
         labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NODE: instance.name,
                                  LABEL_KIND: instance.kind, LABEL_FILE: _absolute(lab.file)}),
         live_files=MappingProxyType(dict(rendered.live_files)), reload=tuple(rendered.reload),
+        depends_on=dependencies(lab, instance),
     )
 
 

@@ -82,6 +82,7 @@ class ContainerPlan:
     labels: Mapping[str, str] = field(default_factory=dict)
     live_files: Mapping[str, str] = field(default_factory=dict)  # path under /lab -> content, reloadable
     reload: tuple[str, ...] = ()     # command that applies changed live files without a restart
+    depends_on: tuple[str, ...] = ()  # instances that must be ready before this one starts
 
     def live_files_marked(self) -> dict[str, str]:
         """The live files plus the marker saying which version of them the node holds."""
@@ -120,7 +121,8 @@ class Plan:
         raise KeyError(name)
 
     def stages(self) -> list[list[ContainerPlan]]:
-        """Containers grouped by start stage, lowest first."""
+        """Containers grouped by start stage, lowest first (for targets that only know
+        stages, such as compose; `lab up` follows each container's depends_on instead)."""
         numbers = sorted({c.stage for c in self.containers})
         return [[c for c in self.containers if c.stage == n] for n in numbers]
 

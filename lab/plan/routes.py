@@ -26,7 +26,7 @@ done
 """
 
 
-def _first_hops(lab: Lab, source: Instance) -> dict[str, str]:
+def first_hops(lab: Lab, source: Instance) -> dict[str, str]:
     """network -> address of the first router toward it, for networks source is not on."""
     routers = [i for i in lab.instances if i.kind in FORWARDING_KINDS and i.name != source.name]
     hops: dict[str, str] = {}
@@ -48,7 +48,7 @@ def _first_hops(lab: Lab, source: Instance) -> dict[str, str]:
 
 def routes_for(lab: Lab, instance: Instance) -> list[str]:
     """`ip route replace` arguments for one instance, default route first."""
-    hops = _first_hops(lab, instance)
+    hops = first_hops(lab, instance)
     lines = []
     internet = lab.spec.internet
     if internet and internet not in instance.addresses and internet in hops:

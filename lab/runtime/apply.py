@@ -4,9 +4,9 @@ Up is a transaction. It builds images and checks that the plan can apply
 before it changes anything; then it compares each planned container with what
 runs (a hash of its rendered config is a label), creates what is missing,
 replaces what changed (the old container is kept aside until its successor is
-ready), reloads live files in place and starts what was stopped. Nodes of a
-stage change in parallel; a node counts as up only when its kind's probe
-passes. If anything fails, or a signal arrives, the workers are stopped and
+ready), reloads live files in place and starts what was stopped. Each node
+changes as soon as the nodes it depends on are ready (plan/dependencies.py);
+a node counts as up only when its kind's probe passes. If anything fails, or a signal arrives, the workers are stopped and
 every change is undone, newest first, so the lab is left as it was.
 """
 
@@ -144,21 +144,37 @@ def _retire_address_holders(change: NodeChange, decisions: dict[str, _Decision])
             retire(change, decision.plan, decision.found)
 
 
-def _run_stage(pool: ThreadPoolExecutor, change: NodeChange, stage: list[_Decision]) -> None:
-    jobs = [pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image, d.config_hash)
-            for d in stage]
-    pending = set(jobs)
-    while pending:   # short waits, so a signal reaches the main thread at once
-        done, pending = concurrent.futures.wait(pending, timeout=0.2,
-                                                return_when=concurrent.futures.FIRST_EXCEPTION)
-        if any(job.exception() for job in done):
-            change.cancel.set()      # the others stop waiting on their probes
-            concurrent.futures.wait(pending)
-            break
+def _first_real_error(jobs) -> BaseException:
     errors = [job.exception() for job in jobs if job.exception() is not None]
     real = [error for error in errors if not isinstance(error, Cancelled)]
-    if errors:
-        raise (real or errors)[0]
+    return (real or errors)[0]
+
+
+def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str, _Decision]) -> None:
+    """Change every node, each as soon as the nodes it depends on are ready (the critical
+    path decides the time). The first failure stops the others waiting and is raised."""
+    waiting = dict(decisions)
+    running: dict[concurrent.futures.Future, str] = {}
+    finished: list[concurrent.futures.Future] = []
+    ready: set[str] = set()
+    while waiting or running:
+        for name, d in list(waiting.items()):
+            if all(dependency in ready for dependency in d.plan.depends_on if dependency in decisions):
+                job = pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image, d.config_hash)
+                running[job] = name
+                del waiting[name]
+        if not running:
+            raise RuntimeFailure(f"the nodes {', '.join(sorted(waiting))} wait on each other: "
+                                 "a dependency cycle, which is a bug in the planner")
+        # Short waits, so a signal reaches the main thread at once.
+        done, _ = concurrent.futures.wait(running, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED)
+        for job in done:
+            ready.add(running.pop(job))
+            finished.append(job)
+        if any(job.exception() for job in done):
+            change.cancel.set()      # the others stop waiting on their probes
+            concurrent.futures.wait(running)
+            raise _first_real_error(finished + list(running))
 
 
 def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
@@ -176,8 +192,7 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
         replaced = _sync_networks(change, plan, existing)
         decisions = _decide_all(plan, images, existing, replaced)
         _retire_address_holders(change, decisions)
-        for stage in plan.stages():
-            _run_stage(pool, change, [decisions[c.name] for c in stage])
+        _run_graph(pool, change, decisions)
     except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
         _roll_back(change, pool, error)
         raise

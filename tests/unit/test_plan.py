@@ -42,6 +42,42 @@ def test_start_order_puts_dependencies_first(root):
     assert stage["db"] < stage["app-1"] < stage["lb"]
 
 
+def test_each_node_depends_only_on_what_it_uses_and_the_routers_on_the_way(root):
+    plan = make_plan(default_lab(root))
+    needs = {c.name: set(c.depends_on) for c in plan.containers}
+    # nothing to wait for: forwarding nodes, DNS servers, the database, the load balancer
+    for name in ("home-router", "isp-router", "fw", "root-1", "tld-test", "ns-shop", "db", "lb"):
+        assert needs[name] == set(), name
+    assert needs["resolver"] == {"root-1", "isp-router"}        # primes from the root, via the ISP's router
+    assert needs["app-1"] == {"db", "fw"}                       # its database, through the firewall
+    assert needs["laptop"] == {"resolver", "home-router"}       # its resolver, through the home router
+
+
+def test_routers_on_route_follow_the_planned_routes_hop_by_hop(root):
+    from lab.plan.dependencies import routers_on_route
+
+    lab = default_lab(root)
+    laptop, db, lb = (lab.instance(name) for name in ("laptop", "db", "lb"))
+    assert routers_on_route(lab, laptop, db) == ["home-router", "isp-router", "fw"]
+    assert routers_on_route(lab, lb, db) == ["fw"]
+    assert routers_on_route(lab, db, db) == []
+
+
+def test_dependencies_form_no_cycle_in_a_generated_lab():
+    text = "name: g\nnetworks:\n" + "".join(f"  n{i}: {{subnet: 198.19.{i}.0/24}}\n" for i in range(4))
+    text += "nodes:\n" + "".join(f"  r{i}:\n    kind: router\n    networks: [n{i}, n{i + 1}]\n" for i in range(3))
+    text += "".join(f"  c{i}:\n    kind: client\n    networks: [n{i % 4}]\n" for i in range(6))
+    plan = make_plan(load_text(text, "<gen>"))
+    ready: set[str] = set()
+    pending = {c.name: set(c.depends_on) for c in plan.containers}
+    while pending:
+        runnable = [name for name, deps in pending.items() if deps <= ready]
+        assert runnable, f"cycle among {pending}"
+        for name in runnable:
+            ready.add(name)
+            del pending[name]
+
+
 def test_only_routers_and_firewalls_get_net_admin_and_forwarding(root):
     for container in make_plan(default_lab(root)).containers:
         forwards = container.kind in ("router", "firewall")
