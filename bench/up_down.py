@@ -12,12 +12,15 @@ For each topology it measures, in one run:
 The generated topologies (25, 50, 100 nodes) show how `lab up` grows with the size of a lab.
 
 Usage: python3 bench/up_down.py [--cold] [--sizes 25,50,100]
+       python3 bench/up_down.py --sizes 100 --cycles 20   # up/down 20 times, counting failures
 Traffic: none leaves the engine; the labs use 198.18.0.0/15 and 100.64.0.0/10 only.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lab.errors import LabError  # noqa: E402
 from lab.plan import make_plan  # noqa: E402
 from lab.runtime import apply  # noqa: E402
 from lab.runtime.apply import WORKERS  # noqa: E402
@@ -118,41 +122,100 @@ def measure(client, name: str, text: str, cold: bool) -> dict:
         row["cold"] = timed(lambda: apply.up(client, plan))
         apply.down(client, lab.name, volumes=True)
     images = ensure_images(client, sorted({c.kind for c in plan.containers}))
-    row["warm"] = timed(lambda: apply.up(client, plan))
+    ready_times: list[tuple[str, float]] = []
+    row["warm"] = timed(lambda: apply.up(client, plan, _ready_times(plan, ready_times)))
+    row["per_kind"] = ready_times
     row["unchanged"] = timed(lambda: apply.up(client, plan))
     row["down"] = timed(lambda: apply.down(client, lab.name, volumes=True))
+    # Second floor: the real services, all started at once with no ordering at all.
+    unordered = dataclasses.replace(plan, containers=tuple(dataclasses.replace(c, depends_on=())
+                                                           for c in plan.containers))
+    row["unordered"] = timed(lambda: apply.up(client, unordered))
+    apply.down(client, lab.name, volumes=True)
     row["floor_up"], row["floor_down"] = floor(client, plan, images)
     return row
+
+
+def _ready_times(plan, into: list):
+    """An events callback keeping (kind, seconds from start to ready) of each node."""
+    kinds = {c.name: c.kind for c in plan.containers}
+
+    def record(event: str, subject: str, detail: str) -> None:
+        if event == "ready" and "ready in" in detail:
+            into.append((kinds.get(subject, "?"), float(detail.rsplit("ready in ", 1)[1].split()[0])))
+    return record
+
+
+def print_kinds(rows: list[dict]) -> None:
+    """Where the seconds go: each kind's time from start to ready (median, max), per topology."""
+    print(f"\n{'topology':<10} {'kind':<14} {'nodes':>5} {'median ready':>13} {'max ready':>10}")
+    for row in rows:
+        by_kind: dict[str, list[float]] = {}
+        for kind, seconds in row["per_kind"]:
+            by_kind.setdefault(kind, []).append(seconds)
+        for kind, times in sorted(by_kind.items()):
+            print(f"{row['topology']:<10} {kind:<14} {len(times):>5} {statistics.median(times):>13.2f} "
+                  f"{max(times):>10.2f}")
 
 
 def print_table(rows: list[dict]) -> None:
     def seconds(value):
         return "-" if value is None else f"{value:6.1f}"
 
-    header = (f"{'topology':<10} {'nodes':>5} {'cold up':>8} {'warm up':>8} {'floor up':>9} {'ratio':>6} "
+    header = (f"{'topology':<10} {'nodes':>5} {'cold up':>8} {'warm up':>8} {'unordered':>9} {'floor up':>9} {'ratio':>6} "
               f"{'no-op up':>9} {'down':>6} {'floor down':>11} {'ratio':>6}")
     print(header)
     print("-" * len(header))
     for row in rows:
         print(f"{row['topology']:<10} {row['nodes']:>5} {seconds(row['cold']):>8} {seconds(row['warm']):>8} "
+              f"{seconds(row['unordered']):>9} "
               f"{seconds(row['floor_up']):>9} {row['warm'] / row['floor_up']:>5.1f}x {seconds(row['unchanged']):>9} "
               f"{seconds(row['down']):>6} {seconds(row['floor_down']):>11} {row['down'] / row['floor_down']:>5.1f}x")
-    print("\nseconds; ratio = lab / floor. Cold up includes making the Debian base image and building "
+    print("\nseconds; ratio = warm up / floor up, down / floor down. Unordered: the same nodes with "
+          "no dependencies at all, all started at once (the best any ordering could do).")
+    print("Cold up includes making the Debian base image and building "
           "every image.\nFloor: the same networks and number of containers from the same images, "
           f"plain `sleep infinity`, {WORKERS} workers.")
+
+
+def cycles(client, size: int, count: int) -> None:
+    """Up and down of one generated lab, count times: every failure counts (the engine's
+    endpoint race shows here, if removal ever trips it)."""
+    lab = load_text(generated_topology(size), f"gen-{size}")
+    plan = make_plan(lab, ensure_lab_state(lab))
+    failures, ups, downs = [], [], []
+    for number in range(1, count + 1):
+        try:
+            ups.append(timed(lambda: apply.up(client, plan)))
+            downs.append(timed(lambda: apply.down(client, lab.name, volumes=True)))
+        except LabError as error:
+            failures.append(f"cycle {number}: {str(error).splitlines()[0]}")
+            apply.down(client, lab.name, volumes=True)
+        print(f"  cycle {number}: {len(failures)} failures", file=sys.stderr)
+    print(f"{'topology':<10} {'nodes':>5} {'cycles':>6} {'failures':>8} {'median up':>10} {'median down':>12}")
+    print(f"gen-{size:<6} {len(plan.containers):>5} {count:>6} {len(failures):>8} "
+          f"{statistics.median(ups or [0]):>10.1f} {statistics.median(downs or [0]):>12.1f}")
+    for failure in failures:
+        print(f"  - {failure}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold", action="store_true", help="also measure a cold up (deletes the lab images)")
     parser.add_argument("--sizes", default="25,50,100", help="generated topology sizes")
+    parser.add_argument("--cycles", type=int, default=0,
+                        help="instead of the table: up and down the largest size this many times, counting failures")
     args = parser.parse_args()
     client = connect(timeout=600)
+    if args.cycles:
+        cycles(client, max(int(s) for s in args.sizes.split(",") if s), args.cycles)
+        return
     rows = [measure(client, "default", (ROOT / "topology" / "default.yaml").read_text(), args.cold)]
     for size in [int(s) for s in args.sizes.split(",") if s]:
         rows.append(measure(client, f"gen-{size}", generated_topology(size), False))
         print(f"  measured {size} nodes", file=sys.stderr)
     print_table(rows)
+    print_kinds(rows)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from lab.runtime.transaction import Events, Transaction
 
 __all__ = ["UpReport", "DownReport", "up", "down", "WORKERS"]
 
-WORKERS = 8
+WORKERS = 16   # threads mostly wait on probes; the engine, not this number, sets the pace
 
 
 @dataclass

@@ -12,7 +12,9 @@ from lab.runtime.engine import ENGINE_ERRORS, NodeFailed
 from lab.runtime.netns import install_routes
 from lab.runtime.objects import log_tail, probe_command
 
-POLL_SECONDS = 0.2
+# Polls start fast (most services are ready within a second) and back off to a gentle pace.
+FIRST_POLL_SECONDS = 0.03
+MAX_POLL_SECONDS = 0.25
 
 
 class Cancelled(RuntimeFailure):
@@ -37,6 +39,7 @@ def wait_until_ready(container, node: str, probe: Probe, cancel: threading.Event
     """Seconds until the probe passed; NodeFailed if the container exits or time runs out."""
     started = time.monotonic()
     command = list(probe.command) or probe_command(container)
+    pause = FIRST_POLL_SECONDS
     while True:
         _check_cancel(cancel, node)
         try:
@@ -52,7 +55,8 @@ def wait_until_ready(container, node: str, probe: Probe, cancel: threading.Event
         if time.monotonic() - started > probe.timeout:
             raise NodeFailed(node, f"not ready after {probe.timeout:.0f} s (waiting for: {probe.what})",
                              log_tail(container))
-        time.sleep(POLL_SECONDS)
+        time.sleep(pause)
+        pause = min(pause * 1.5, MAX_POLL_SECONDS)
 
 
 def start_and_wait(client, container, node: str, probe: Probe, cancel: threading.Event | None = None) -> float:
