@@ -2,11 +2,10 @@
 
 A node waits only for the nodes its own start-up and readiness probe use:
 the resolver for the root servers it primes from, an app for its database, a
-client for its resolver; and for each of those, the routers and firewalls its
+client for its resolver, a load balancer for its upstreams; and for each of those, the routers and firewalls its
 packets cross on the way there (followed hop by hop along the routes the
 planner computed, so the graph and the routing agree). Everything else starts
-at once: routers, DNS servers, the database and the load balancer (which
-retries its upstreams) need nothing.
+at once: routers, DNS servers and the database need nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +23,10 @@ def _services_needed(lab: Lab, instance: Instance) -> list[Instance]:
     if instance.kind == "client":
         resolver = lab.resolver_of(instance.node)
         return list(lab.instances_of(resolver)) if resolver else []
+    if instance.kind == "load-balancer":
+        # Its readiness probe sends a request through it: upstreams not yet listening would be
+        # marked failed (max_fails) and the first real request after `up` answered 502.
+        return [target for upstream in spec.upstreams for target in lab.instances_of(upstream.node)]
     return []
 
 

@@ -45,9 +45,10 @@ def test_start_order_puts_dependencies_first(root):
 def test_each_node_depends_only_on_what_it_uses_and_the_routers_on_the_way(root):
     plan = make_plan(default_lab(root))
     needs = {c.name: set(c.depends_on) for c in plan.containers}
-    # nothing to wait for: forwarding nodes, DNS servers, the database, the load balancer
-    for name in ("home-router", "isp-router", "fw", "root-1", "tld-test", "ns-shop", "db", "lb"):
+    # nothing to wait for: forwarding nodes, DNS servers, the database
+    for name in ("home-router", "isp-router", "fw", "root-1", "tld-test", "ns-shop", "db"):
         assert needs[name] == set(), name
+    assert needs["lb"] == {"app-1", "app-2", "app-3", "fw"}     # its upstreams, through the firewall
     assert needs["resolver"] == {"root-1", "isp-router"}        # primes from the root, via the ISP's router
     assert needs["app-1"] == {"db", "fw"}                       # its database, through the firewall
     assert needs["laptop"] == {"resolver", "home-router"}       # its resolver, through the home router
