@@ -24,8 +24,7 @@ def _services_needed(lab: Lab, instance: Instance) -> list[Instance]:
         resolver = lab.resolver_of(instance.node)
         return list(lab.instances_of(resolver)) if resolver else []
     if instance.kind == "load-balancer":
-        # Its readiness probe sends a request through it: upstreams not yet listening would be
-        # marked failed (max_fails) and the first real request after `up` answered 502.
+        # Ready means able to serve: its upstreams are up (its probe itself never goes upstream).
         return [target for upstream in spec.upstreams for target in lab.instances_of(upstream.node)]
     return []
 

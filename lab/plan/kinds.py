@@ -54,8 +54,8 @@ KIND_TRAITS: dict[str, KindTraits] = {
                                       90, "GET /healthz answered 200")),
     "load-balancer": KindTraits("load-balancer", 3,
                                 Probe(("sh", "-c", "nginx -t -q -c /lab/etc/nginx.conf && "
-                                       "curl -sk -o /dev/null https://127.0.0.1/"),
-                                      60, "nginx -t passed and HTTPS on port 443 answered")),
+                                       "curl -sfk -o /dev/null https://127.0.0.1/.lab/ready"),
+                                      60, "nginx -t passed and HTTPS on port 443 answered (by nginx itself)")),
     "client": KindTraits("client", 4, Probe(("sh", "-c", "test -e /run/lab/init-done && "
                                              "{ test ! -s /lab/ca.crt || test -e /run/lab/ca-trusted; }"),
                                             30, "routes, resolver and the lab CA installed")),

@@ -115,6 +115,18 @@ PROXY_LOCATION = """
         }
 """
 
+# The readiness probe's own answer, from nginx itself and only to the node itself: probing
+# never sends a request upstream, so it never marks an upstream failed (max_fails).
+READY_PATH = "/.lab/ready"
+READY_LOCATION = f"""
+        location = {READY_PATH} {{
+            allow 127.0.0.1;
+            deny all;
+            access_log off;
+            return 204;
+        }}
+"""
+
 NO_UPSTREAM_LOCATION = """
         location / {
             default_type application/json;
@@ -150,7 +162,7 @@ def render_nginx_conf(lab: Lab, lb: Instance, server_names: list[str]) -> str:
         "        ssl_protocols TLSv1.2 TLSv1.3;\n"
         "        ssl_prefer_server_ciphers off;\n"
         "        ssl_session_cache shared:lab_tls:1m;\n"
-        f"{location}"
+        f"{READY_LOCATION}{location}"
         "    }\n"
         "}\n"
     )
