@@ -76,7 +76,7 @@ def schema() -> None:
 
 
 # Each module registers its commands on `main` when imported.
-from lab import (cli_check, cli_dns, cli_export, cli_firewall, cli_graph, cli_runtime,  # noqa: E402,F401
+from lab import (cli_capture, cli_check, cli_dns, cli_export, cli_firewall, cli_graph, cli_runtime,  # noqa: E402,F401
                  cli_trace, cli_web)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,164 @@
+"""Packet capture from outside a node: `lab capture NODE [NETWORK]`.
+
+A short-lived helper joins the node's network namespace with only NET_RAW and
+NET_ADMIN (the node itself needs no capture tool and no capability), runs
+tcpdump there and streams pcap on its stdout. The stream is read through the
+engine's attach connection, not the log driver, so the bytes arrive exactly as
+tcpdump wrote them. The helper carries the lab's label and is removed by the
+code that made it whatever happens; `lab down` would find a leftover anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import BinaryIO, Callable
+
+import docker
+import docker.errors
+
+from lab.errors import RuntimeFailure, UsageError
+from lab.plan.model import LABEL_LAB
+from lab.runtime.engine import ENGINE_ERRORS, engine_call
+from lab.runtime.images import ensure_images
+from lab.runtime.inspect import node_container
+from lab.runtime.netns import LABEL_ROLE
+from lab.runtime.objects import remove_container
+
+CAPTURE_KIND = "router"     # its image carries tcpdump
+CAPTURE_ROLE = "capture"
+SNAPLEN = 262144
+
+# Picks the interface that holds the node's address on the asked network ("any" without one),
+# then becomes tcpdump: pcap (or, for people, one line a packet) on stdout, packet by packet.
+CAPTURE_SCRIPT = r"""
+dev=any
+if [ -n "$LAB_ADDRESS" ]; then
+  dev=$(ip -o -4 addr show | awk -v a="$LAB_ADDRESS/" 'index($4, a) == 1 {print $2; exit}')
+  [ -n "$dev" ] || { echo "no interface holds $LAB_ADDRESS" >&2; exit 3; }
+fi
+echo "capturing on $dev" >&2
+if [ "$LAB_FORMAT" = text ]; then
+  exec tcpdump -i "$dev" -n -l -s "$LAB_SNAPLEN" $LAB_COUNT "$@"
+fi
+exec tcpdump -i "$dev" -U -s "$LAB_SNAPLEN" -w - $LAB_COUNT "$@"
+"""
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    lab: str
+    node: str
+    network: str | None = None        # topology network name; None: every interface
+    bpf: str = ""                     # a tcpdump filter expression
+    duration: float | None = None     # seconds; None: until stopped
+    packets: int | None = None        # stop after this many packets
+    text: bool = False                # tcpdump's one line a packet instead of pcap
+
+
+@dataclass
+class CaptureResult:
+    interface: str
+    bytes_written: int
+    seconds: float
+
+
+def _address_on(container, lab: str, network: str) -> str:
+    networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    info = networks.get(f"{lab}-{network}")
+    if info is None:
+        known = ", ".join(sorted(name.removeprefix(f"{lab}-") for name in networks)) or "none"
+        raise UsageError(f"node '{container.labels.get('lab.node')}' is not on network '{network}' "
+                         f"(its networks: {known})")
+    return (info.get("IPAMConfig") or {}).get("IPv4Address") or info.get("IPAddress") or ""
+
+
+def _start_helper(client: docker.DockerClient, request: CaptureRequest, node) -> tuple:
+    image = ensure_images(client, [CAPTURE_KIND])[CAPTURE_KIND]
+    address = _address_on(node, request.lab, request.network) if request.network else ""
+    environment = {"LAB_ADDRESS": address, "LAB_SNAPLEN": str(SNAPLEN),
+                   "LAB_FORMAT": "text" if request.text else "pcap",
+                   "LAB_COUNT": f"-c {request.packets}" if request.packets else ""}
+    with engine_call(f"starting a capture helper in node '{request.node}'"):
+        helper = client.containers.create(
+            image, entrypoint=["/bin/sh", "-c", CAPTURE_SCRIPT, "capture"], command=request.bpf.split(),
+            environment=environment, network_mode=f"container:{node.id}", cap_add=["NET_RAW", "NET_ADMIN"],
+            labels={LABEL_LAB: request.lab, LABEL_ROLE: CAPTURE_ROLE}, detach=True)
+    try:
+        with engine_call("attaching to the capture helper"):
+            stream = client.api.attach(helper.id, stdout=True, stderr=False, stream=True, logs=False)
+            helper.start()
+    except BaseException:
+        remove_container(helper)
+        raise
+    return helper, stream
+
+
+def _stop(helper) -> None:
+    """SIGINT makes tcpdump flush what it holds and exit cleanly."""
+    try:
+        helper.kill(signal="SIGINT")
+    except docker.errors.APIError:
+        pass   # already exited (a packet count reached, or an error)
+
+
+def _why_it_ended(helper) -> str:
+    try:
+        result = helper.wait(timeout=10)
+        stderr = helper.logs(stdout=False, stderr=True).decode(errors="replace").strip()
+    except ENGINE_ERRORS:
+        return ""
+    code = result.get("StatusCode", 0)
+    if code not in (0, 130, 143):   # exited by itself, or by the SIGINT we sent
+        lines = [line for line in stderr.splitlines() if not line.startswith(("capturing on", "tcpdump: listening"))]
+        said = " ".join(lines)[:300]
+        if "syntax error" in said or "can't parse filter" in said:
+            raise UsageError(f"tcpdump cannot read the filter: {said}; see `man pcap-filter` "
+                             "(for example --filter 'port 53')")
+        raise RuntimeFailure(f"the capture failed (tcpdump exit {code}): {said}")
+    return stderr
+
+
+def capture(client: docker.DockerClient, request: CaptureRequest, sink: BinaryIO,
+            should_stop: Callable[[], bool] = lambda: False) -> CaptureResult:
+    """Stream pcap from a node into sink until duration, packet count, should_stop() or an
+    interrupt (KeyboardInterrupt ends the capture cleanly and is not re-raised)."""
+    node = node_container(client, request.lab, request.node)
+    if node.status != "running":
+        raise RuntimeFailure(f"node '{request.node}' is {node.status}: start it first (lab start {request.node})")
+    started = time.monotonic()
+    helper, stream = _start_helper(client, request, node)
+    written = 0
+    timer = _Deadline(helper, request.duration)
+    try:
+        for chunk in stream:
+            sink.write(chunk)
+            sink.flush()
+            written += len(chunk)
+            if should_stop():
+                _stop(helper)
+    except KeyboardInterrupt:
+        _stop(helper)
+    finally:
+        timer.cancel()
+        try:
+            stderr = _why_it_ended(helper)
+        finally:
+            remove_container(helper)
+    interface = next((line.split()[-1] for line in stderr.splitlines() if line.startswith("capturing on")), "?")
+    return CaptureResult(interface, written, time.monotonic() - started)
+
+
+class _Deadline:
+    """Stops the helper after a duration, from a timer thread (the stream read blocks)."""
+
+    def __init__(self, helper, seconds: float | None):
+        self._timer = threading.Timer(seconds, _stop, args=(helper,)) if seconds else None
+        if self._timer:
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer:
+            self._timer.cancel()
