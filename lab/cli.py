@@ -76,8 +76,8 @@ def schema() -> None:
 
 
 # Each module registers its commands on `main` when imported.
-from lab import (cli_capture, cli_check, cli_dns, cli_export, cli_firewall, cli_graph, cli_runtime,  # noqa: E402,F401
-                 cli_trace, cli_web)
+from lab import (cli_capture, cli_check, cli_dns, cli_export, cli_firewall, cli_graph,  # noqa: E402,F401
+                 cli_impair, cli_runtime, cli_trace, cli_web)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

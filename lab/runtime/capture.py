@@ -22,7 +22,7 @@ from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_LAB
 from lab.runtime.engine import ENGINE_ERRORS, engine_call
 from lab.runtime.images import ensure_images
-from lab.runtime.inspect import node_container
+from lab.runtime.inspect import address_on_network, node_container
 from lab.runtime.netns import LABEL_ROLE
 from lab.runtime.objects import remove_container
 
@@ -64,19 +64,9 @@ class CaptureResult:
     seconds: float
 
 
-def _address_on(container, lab: str, network: str) -> str:
-    networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    info = networks.get(f"{lab}-{network}")
-    if info is None:
-        known = ", ".join(sorted(name.removeprefix(f"{lab}-") for name in networks)) or "none"
-        raise UsageError(f"node '{container.labels.get('lab.node')}' is not on network '{network}' "
-                         f"(its networks: {known})")
-    return (info.get("IPAMConfig") or {}).get("IPv4Address") or info.get("IPAddress") or ""
-
-
 def _start_helper(client: docker.DockerClient, request: CaptureRequest, node) -> tuple:
     image = ensure_images(client, [CAPTURE_KIND])[CAPTURE_KIND]
-    address = _address_on(node, request.lab, request.network) if request.network else ""
+    address = address_on_network(node, request.lab, request.network) if request.network else ""
     environment = {"LAB_ADDRESS": address, "LAB_SNAPLEN": str(SNAPLEN),
                    "LAB_FORMAT": "text" if request.text else "pcap",
                    "LAB_COUNT": f"-c {request.packets}" if request.packets else ""}

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import docker
 
-from lab.errors import RuntimeFailure
+from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, Probe
 from lab.runtime.engine import engine_call
 from lab.runtime.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
@@ -82,6 +82,17 @@ def node_container(client: docker.DockerClient, lab: str, node: str):
         known = ", ".join(sorted(containers)) or "none: is the lab up? (lab ls)"
         raise RuntimeFailure(f"lab '{lab}' has no node '{node}' (nodes: {known})")
     return containers[node]
+
+
+def address_on_network(container, lab: str, network: str) -> str:
+    """A node's address on one of its networks (topology name); UsageError if not on it."""
+    networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    info = networks.get(f"{lab}-{network}")
+    if info is None:
+        known = ", ".join(sorted(name.removeprefix(f"{lab}-") for name in networks)) or "none"
+        raise UsageError(f"node '{container.labels.get(LABEL_NODE)}' is not on network '{network}' "
+                         f"(its networks: {known})")
+    return (info.get("IPAMConfig") or {}).get("IPv4Address") or info.get("IPAddress") or ""
 
 
 def stop_node(client: docker.DockerClient, lab: str, node: str) -> None:

@@ -1,0 +1,86 @@
+"""`lab impair` on a running lab: a rate cap that really caps, netem detected, no helper left."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from lab.errors import RuntimeFailure
+from lab.plan.model import LABEL_LAB
+from lab.runtime.impair import NETEM_MISSING, Impairment, impair, netem_available
+
+from .conftest import running_lab, topology_text
+
+BODY_BYTES = 900_000      # under nginx's 1 MB body limit: the whole body is read
+UPLOAD = ("sh", "-c", f"head -c {BODY_BYTES} /dev/zero > /tmp/body && curl -sk -o /dev/null "
+          "-w '%{speed_upload} %{time_connect}' --data-binary @/tmp/body https://www.shop.test/api/orders")
+
+
+@pytest.fixture(scope="module")
+def shop(engine, images):
+    with running_lab(engine, topology_text("default", "it-imp")) as lab:
+        yield lab
+
+
+def upload(shop) -> tuple[float, float]:
+    code, output = shop.exec("laptop", *UPLOAD)
+    assert code == 0, output
+    speed, connect = output.split()
+    return float(speed), float(connect)
+
+
+def tbf_bytes_sent(shop) -> int:
+    """What the kernel's tbf on the laptop's interface counted (read inside the node, no privilege)."""
+    _, text = shop.exec("laptop", "tc", "-s", "qdisc", "show", "dev", "eth0")
+    match = re.search(r"qdisc tbf .*?Sent (\d+) bytes", text, re.S)
+    return int(match.group(1)) if match else 0
+
+
+def test_a_rate_limit_caps_a_transfer_within_15_percent(shop, engine):
+    free, _ = upload(shop)
+    applied = impair(engine, shop.name, "laptop", "home", Impairment(rate="4mbit"))
+    try:
+        assert any("tbf" in q and "rate 4Mbit" in q for q in applied.qdiscs), applied.qdiscs
+        capped, _ = upload(shop)
+        limit = 4_000_000 / 8
+        assert 0.85 * limit <= capped <= 1.15 * limit, (capped, limit)
+        assert free > 3 * capped            # the cap, not the lab, set the pace
+        assert tbf_bytes_sent(shop) >= BODY_BYTES
+    finally:
+        cleared = impair(engine, shop.name, "laptop", "home", Impairment())
+    assert not any("tbf" in q for q in cleared.qdiscs)
+
+
+def test_delay_shows_in_the_tcp_handshake_or_is_refused_in_one_sentence(shop, engine):
+    if not netem_available(engine, shop.name):
+        with pytest.raises(RuntimeFailure) as caught:
+            impair(engine, shop.name, "laptop", "home", Impairment(delay="50ms"))
+        assert NETEM_MISSING in str(caught.value)
+        pytest.skip(f"delay cannot be measured here: {NETEM_MISSING}")
+    impair(engine, shop.name, "laptop", "home", Impairment(delay="50ms"))
+    try:
+        _, connect = upload(shop)
+        assert connect >= 0.05
+    finally:
+        impair(engine, shop.name, "laptop", "home", Impairment())
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--rate", "fast"], "--rate fast"),
+    (["--loss", "lots"], "--loss lots"),
+    (["--jitter", "5ms"], "--jitter needs --delay"),
+])
+def test_values_tc_would_not_understand_are_usage_errors(shop, args, words):
+    result = subprocess.run([sys.executable, "-m", "lab", "impair", "--lab", shop.name, "laptop", "home", *args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_helper_is_left(shop, engine):
+    impair(engine, shop.name, "laptop", "home", None)
+    left = engine.containers.list(all=True, filters={"label": [f"{LABEL_LAB}={shop.name}", "lab.role=impair"]})
+    assert left == []
