@@ -10,6 +10,7 @@ import click
 from lab.cli import err, main
 from lab.cli_runtime import LAB_OPTION, choose_lab
 from lab.errors import UsageError
+from lab.interrupts import stop_on_signals
 from lab.runtime.capture import CaptureRequest, capture
 from lab.runtime.engine import connect
 
@@ -32,14 +33,16 @@ def capture_command(lab_name: str | None, node: str, network: str | None, bpf: s
     """
     client = connect()
     request = CaptureRequest(choose_lab(client, lab_name), node, network, bpf, duration, count, text=output is None)
-    if output is None or output == "-":
-        result = capture(client, request, sys.stdout.buffer)
-    else:
-        path = Path(output)
-        if path.parent and not path.parent.exists():
-            raise UsageError(f"cannot write {output}: the folder {path.parent} does not exist")
-        with path.open("wb") as sink:
-            result = capture(client, request, sink)
+    # SIGTERM and SIGHUP end a capture as Ctrl-C does: cleanly, the helper removed.
+    with stop_on_signals():
+        if output is None or output == "-":
+            result = capture(client, request, sys.stdout.buffer)
+        else:
+            path = Path(output)
+            if path.parent and not path.parent.exists():
+                raise UsageError(f"cannot write {output}: the folder {path.parent} does not exist")
+            with path.open("wb") as sink:
+                result = capture(client, request, sink)
     where = f"{node}:{network}" if network else f"{node} (every interface)"
     written = "" if output is None else f", {result.bytes_written} bytes of pcap to {output}"
     err.print(f"captured on {where} ({result.interface}) for {result.seconds:.1f} s{written}", highlight=False)

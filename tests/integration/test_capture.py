@@ -108,3 +108,14 @@ def test_bad_requests_are_told_plainly(shop, engine, args, words):
     assert result.returncode in (1, 2) and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert capture_helpers(engine, shop.name) == []
+
+
+def test_sigterm_ends_the_capture_as_ctrl_c_does(shop, engine, tmp_path):
+    out = tmp_path / "term.pcap"
+    process = lab_cli("capture", "--lab", shop.name, "laptop", "home", "-w", str(out))
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0 and "bytes of pcap" in output, output
+    assert out.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"
+    assert capture_helpers(engine, shop.name) == []
