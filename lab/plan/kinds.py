@@ -58,7 +58,7 @@ KIND_TRAITS: dict[str, KindTraits] = {
                                       60, "nginx -t passed and HTTPS on port 443 answered (by nginx itself)")),
     "client": KindTraits("client", 4, Probe(("sh", "-c", "test -e /run/lab/init-done && "
                                              "{ test ! -s /lab/ca.crt || test -e /run/lab/ca-trusted; }"),
-                                            30, "routes, resolver and the lab CA installed")),
+                                            60, "routes, resolver and the lab CA installed")),
 }
 
 
