@@ -67,11 +67,10 @@ done < /lab/routes
 """
 
 
-def routes_in_place(container) -> bool:
-    """Whether a node that gets its routes from outside has them all (after a killed run it may not)."""
+def with_routes_check(container, command: list[str]) -> list[str]:
+    """command, preceded (in the same exec: one engine round trip) by the check that a node
+    getting its routes from outside has them all (after a killed run it may not)."""
     if not needs_outside_routes(container):
-        return True
-    try:
-        return container.exec_run(["/bin/sh", "-c", ROUTES_IN_PLACE]).exit_code == 0
-    except ENGINE_ERRORS:
-        return False
+        return command
+    # The check runs in a subshell: its `set --` must not clobber the probe's words in "$@".
+    return ["/bin/sh", "-c", f'( {ROUTES_IN_PLACE} ) || exit 1\n[ "$#" -eq 0 ] || exec "$@"', "check", *command]

@@ -23,7 +23,7 @@ import docker
 from lab.plan import ContainerPlan
 from lab.plan.model import LABEL_HASH, LIVE_HASH_FILE, Probe
 from lab.runtime.engine import NodeFailed, engine_call
-from lab.runtime.netns import install_routes, routes_in_place
+from lab.runtime.netns import install_routes, with_routes_check
 from lab.runtime.objects import (RETIRED_SUFFIX, create_container, ensure_volume, probe_command,
                                  put_lab_files, read_lab_file, remove_container, rename_container,
                                  stop_gently)
@@ -144,7 +144,7 @@ def _apply_live_files(container, plan: ContainerPlan, files: dict[str, str] | No
 
 def _keep(change: NodeChange, plan: ContainerPlan, container) -> bool:
     """True when the running node is ready, or was repaired; False when it must be recreated."""
-    if routes_in_place(container) and probe_passes(container, list(plan.probe.command)):
+    if probe_passes(container, with_routes_check(container, list(plan.probe.command))):
         with change.report_lock:
             change.report.unchanged.append(plan.name)
         return True
