@@ -16,3 +16,9 @@ class RuntimeFailure(LabError):
     """The engine or a node failed while applying or inspecting a lab."""
 
     exit_code = 1
+
+
+class UsageError(LabError):
+    """A command given arguments it cannot use (a bad URL, an unknown node): exit 2."""
+
+    exit_code = 2
