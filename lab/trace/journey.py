@@ -25,9 +25,10 @@ from lab.runtime.inspect import log_text, run_in_node_split
 from lab.topology import Lab
 from lab.trace.dns import lookup_from_packets
 from lab.trace.model import Step, Trace
-from lab.trace.outcome import Evidence, FirewallDecision, classify
+from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
 from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
-from lab.trace.web import RequestOptions, curl_command, find_log_line, parse_curl, upstream_attempts
+from lab.trace.web import (RequestOptions, certificate_probe, curl_command, find_log_line, parse_certificate_names,
+                           parse_curl, upstream_attempts)
 
 MAX_REDIRECTS = 5
 
@@ -116,6 +117,10 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
                                                v.confirmed) for v in verdicts]
     if owner is not None and curl.status:
         _read_server_logs(client, lab, trace_id, owner.name, evidence)
+    if tls_failed(evidence) and evidence.address:
+        _, text, _ = run_in_node_split(client, lab.name, source,
+                                       certificate_probe(evidence.address, target.port, target.host))
+        evidence.certificate_names = parse_certificate_names(text)
     outcome = classify(evidence)
     trace = Trace(url=target.url, lab=lab.name, client=source, ok=outcome.ok, total_ms=round(curl.total_ms, 3),
                   status=curl.status, summary="", trace_id=trace_id, outcome=outcome.as_dict())

@@ -49,6 +49,7 @@ class Evidence:
     app_line: dict | None = None
     database: str | None = None   # the app's database in the topology
     names: dict[str, str] = field(default_factory=dict)   # address -> node
+    certificate_names: list[str] = field(default_factory=list)   # read by a second probe after a TLS failure
 
 
 @dataclass
@@ -144,13 +145,18 @@ TLS_PROBLEMS = (
 )
 
 
+def tls_failed(e: Evidence) -> bool:
+    curl = e.curl
+    return e.https and not curl.status and (curl.exit_code in TLS_EXITS or curl.verify_ok is False)
+
+
 def _tls(e: Evidence) -> Outcome | None:
     curl = e.curl
-    if not e.https or curl.status or (curl.exit_code not in TLS_EXITS and curl.verify_ok is not False):
+    if not tls_failed(e):
         return None
     peer = e.target or e.address or e.host
     category = next((name for name, phrases in TLS_PROBLEMS if curl.said(*phrases)), "tls.failed")
-    names = curl.certificate_names
+    names = e.certificate_names or curl.certificate_names
     carries = f"; the certificate names {', '.join(names)}" if names else ""
     problem = curl.error.removeprefix("SSL certificate problem: ").removeprefix("SSL: ")
     if category == "tls.untrusted":

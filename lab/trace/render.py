@@ -10,6 +10,7 @@ the next one.
 from __future__ import annotations
 
 from rich.console import Group
+from rich.padding import Padding
 from rich.text import Text
 
 from lab.trace.model import DERIVED, Step, Trace
@@ -46,21 +47,21 @@ def _rows(step: Step, depth: int = 0):
         yield from _rows(child, depth + 1)
 
 
-def lines(trace: Trace, width: int = 80) -> list[Text]:
+def lines(trace: Trace, width: int = 80) -> list:
     verdict = Text("OK", style="green") if trace.ok else Text("FAILED", style="red")
     head = Text(f"{trace.url} from {trace.client}: ")
     head.append_text(verdict)
-    head.append(f", {_ms(trace.total_ms)} ms (HTTP {trace.status or 'none'}; trace id {trace.trace_id})")
+    head.append(f", {_ms(trace.total_ms)} ms, HTTP {trace.status or 'none'}")
     span = max([trace.total_ms] + [s.start_ms + s.duration_ms for s in trace.steps]) or 1.0
-    out = [head, Text(trace.summary, style="bold" if trace.ok else "bold red"),
-           Text(f"  {'step':<12} {'node':<12} {'start':>7} {'+time':>8} ms source")]
+    out: list = [head, Text(trace.summary, style="bold" if trace.ok else "bold red"),
+                 Text(f"trace id {trace.trace_id}", style="dim"),
+                 Text(f"  {'step':<10} {'node':<12} {'start':>7} {'+time':>8} ms source")]
     for top in trace.steps:
         for step, depth in _rows(top):
             out.append(_heading(step, depth, span, width))
             if step.detail:
                 detail = Text(step.detail, style="" if step.ok else "red")
-                detail.pad_left(4 + 2 * depth)
-                out.append(detail)
+                out.append(Padding(detail, (0, 0, 0, 4 + 2 * depth), expand=False))
     return out
 
 

@@ -62,7 +62,7 @@ def dns_step(dns: DnsTrace, client_ms: float, outcome: Outcome) -> Step:
                 "answer": f"answer {', '.join(asked.answer)}"}.get(asked.outcome, asked.outcome.upper())
         parent.children.append(_inside(parent, Step(
             "dns", f"{dns.resolver} asks {asked.server}: {asked.query}", asked.server, start, duration,
-            ok=asked.outcome in ("answer", "referral", "nodata"), detail=said, peer=dns.resolver,
+            ok=asked.outcome in ("answer", "referral", "nodata"), detail=f"{asked.query}? {said}", peer=dns.resolver,
             evidence=[f"query to {asked.address}:53 and its reply, captured on {dns.resolver}"])))
         at = start + duration
     return parent
@@ -110,8 +110,9 @@ def _tls_step(evidence: Evidence, outcome: Outcome, start: float, end: float) ->
         evidence_lines.append(f"client hello to server hello: {server_hello - hello:.1f} ms (the server's part); "
                               f"the rest of the {end - start:.1f} ms is the client's own work "
                               "(loading its CA bundle, verifying)")
-    if curl.certificate_names:
-        evidence_lines.append(f"names in the certificate: {', '.join(curl.certificate_names)}")
+    names = evidence.certificate_names or curl.certificate_names
+    if names:
+        evidence_lines.append(f"names in the certificate: {', '.join(names)}")
     return Step("tls", f"TLS handshake with {target}", evidence.client, start, end - start, not failed, detail,
                 evidence_lines, peer=target)
 
@@ -162,7 +163,8 @@ def server_steps(evidence: Evidence, outcome: Outcome, request: Step) -> list[St
     if evidence.lb:
         lb = _lb_step(evidence, outcome, timing, parent)
         steps.append(lb)
-        parent = lb
+        # after retries, the app that answered did so within the last attempt
+        parent = lb.children[-1] if lb.children and lb.children[-1].ok else lb
     if evidence.app:
         steps.extend(_app_steps(evidence, outcome, timing, parent))
     return steps
@@ -187,10 +189,14 @@ def _app_steps(evidence: Evidence, outcome: Outcome, timing: dict, parent: Step)
     db_failed = outcome.step == "db"
     detail = outcome.reason if db_failed else \
         f"{queries if queries is not None else 'its'} statement(s), {db_ms:.1f} ms of SQL"
+    notes = [f"{evidence.app}'s own log line for this trace: db_queries={queries}, db_ms={db_ms}, "
+             f"db_error={line.get('db_error')}"]
+    if db_failed and not db_ms:
+        # No statement ran: the app spent its time waiting for the database, then gave up.
+        db_ms = app.duration_ms
+        notes.append("no statement ran: the time shown is the app's, spent waiting for the database")
     db = Step("db", f"{evidence.database} answers {evidence.app}'s queries", evidence.database, 0.0, db_ms,
-              not db_failed, detail,
-              [f"{evidence.app}'s own log line for this trace: db_queries={queries}, db_ms={db_ms}, "
-               f"db_error={line.get('db_error')}"])
+              not db_failed, detail, notes)
     return [app, _centred(app, db)]
 
 
@@ -228,7 +234,7 @@ def _lb_step(evidence: Evidence, outcome: Outcome, timing: dict, parent: Step) -
             spent = attempt.response_ms or 0.0
             lb.children.append(_inside(lb, Step(
                 "lb", f"{evidence.lb} tries {name(attempt.address)}", evidence.lb, at, spent,
-                attempt.status.startswith(("2", "3", "4")), attempt_failure(attempt),
+                attempt.status.startswith(("2", "3", "4")), f"{name(attempt.address)}: {attempt_failure(attempt)}",
                 [f"upstream_status {attempt.status}, upstream_connect_time {attempt.connect_ms}, "
                  f"upstream_response_time {attempt.response_ms} (ms)"], peer=name(attempt.address))))
             at += spent

@@ -172,6 +172,22 @@ def _read_verbose_line(result: CurlResult, line: str) -> None:
         result.verify_ok = False
 
 
+def certificate_probe(address: str, port: int, host: str) -> list[str]:
+    """A second, verification-free TLS connection that only reads the server's certificate
+    (after a failed handshake curl shows none): openssl prints its subject and names."""
+    return ["sh", "-c", f"openssl s_client -connect {address}:{port} -servername {host} </dev/null 2>/dev/null"
+                        " | openssl x509 -noout -subject -ext subjectAltName"]
+
+
+def parse_certificate_names(text: str) -> list[str]:
+    """'X509v3 Subject Alternative Name: \n    DNS:a, DNS:b, IP Address:1.2.3.4' -> ['a', 'b', '1.2.3.4']"""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if "Subject Alternative Name" in line and i + 1 < len(lines):
+            return [name.split(":", 1)[1].strip() for name in lines[i + 1].split(",") if ":" in name]
+    return []
+
+
 def server_timing(header: str) -> dict[str, float]:
     """'lb;desc="nginx";dur=3, app;dur=2.1' -> {'lb': 3.0, 'app': 2.1}"""
     timings = {}
