@@ -128,9 +128,14 @@ def lookup_from_packets(packets: list[dict], client: str, resolver: tuple[str, s
     mine = {a for a, n in book.items() if n == resolver[0]}
     query, reply = client_query(packets, mine, name)
     steps = steps_from_packets(packets, mine, book)
-    if query is not None:   # only what the resolver asked after our client's query reached it
-        steps = [s for s, p in zip(steps, _upstream(packets, mine)) if p["time"] >= query["time"]]
-        for step, sent in zip(steps, [p for p in _upstream(packets, mine) if p["time"] >= query["time"]]):
+    if query is not None:
+        # Only what the resolver asked for this name (or, minimised, a parent of it) after the
+        # client's query reached it: not the lookups of a search domain the stub tried next.
+        wanted = "." + name.rstrip(".").lower() + "."
+        related = [(s, p) for s, p in zip(steps, _upstream(packets, mine))
+                   if p["time"] >= query["time"] and wanted.endswith("." + p["qname"].lower().lstrip("."))]
+        steps = [s for s, _ in related]
+        for step, sent in related:
             step.after_ms = round((sent["time"] - query["time"]) * 1000, 3)
     answer = [f"{r['name']} {r['type']} {r['data']}" for r in reply["answer"]] if reply else []
     return DnsTrace(name=name, type="A", client=client, resolver=resolver[0], resolver_address=resolver[1],

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from lab.errors import LabError, UsageError
-from lab.firewall.explain import computed_verdicts, confirm
+from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counter_deltas
 from lab.firewall.path import flow_path
+from lab.firewall.policy import node_policy
 from lab.runtime import dns as dns_runtime
 from lab.runtime.firewall import read_counters
 from lab.runtime.inspect import log_text, run_in_node_split
@@ -115,6 +116,8 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
         verdicts = [confirm(v, before[v.firewall], after[v.firewall]) for v in computed_verdicts(lab, path)]
         evidence.firewalls = [FirewallDecision(v.firewall, v.rule.name, v.action, v.rose.get(v.rule.name, 0),
                                                v.confirmed) for v in verdicts]
+    elif evidence.address and (curl.connected_ms is None or curl.status):
+        evidence.firewalls = _decisions_seen(lab, before, after)
     if owner is not None and curl.status:
         _read_server_logs(client, lab, trace_id, owner.name, evidence)
     if tls_failed(evidence) and evidence.address:
@@ -132,6 +135,21 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
         trace.steps.extend(client_steps(evidence, outcome, path))
     trace.summary = summary_of(trace)
     return trace
+
+
+def _decisions_seen(lab: Lab, before: dict, after: dict) -> list[FirewallDecision]:
+    """For an address no node has (so no path to compute): the deciding rule whose counter
+    rose on each firewall, as the counters alone tell it."""
+    decisions = []
+    for firewall in before:
+        rose = {name: n for name, n in counter_deltas(before[firewall], after[firewall], "FORWARD").items()
+                if name not in STATE_RULES}
+        if rose:
+            rule = max(rose, key=rose.get)
+            policy = {r.name: r for r in node_policy(lab, lab.instance(firewall).node)}
+            action = policy[rule].action if rule in policy else "allow"
+            decisions.append(FirewallDecision(firewall, rule, action, rose[rule], True))
+    return decisions
 
 
 def _read_server_logs(client, lab: Lab, trace_id: str, target: str, evidence: Evidence) -> None:

@@ -126,7 +126,7 @@ def _connect(e: Evidence) -> Outcome | None:
         rule = _decided(e, "deny")
         if rule:
             return Outcome(False, "tcp.dropped", "firewall", rule.firewall,
-                           f"dropped by {rule.firewall}: rule '{rule.rule}' drops tcp/{e.port}; "
+                           f"dropped by {rule.firewall}: rule '{rule.rule}' drops tcp/{e.port}{outside}; "
                            f"no answer in {spent}")
         return Outcome(False, "tcp.timeout", "tcp", peer, f"no answer from {peer}{outside} in {spent}")
     if curl.exit_code == RESOLVE_FAILED:

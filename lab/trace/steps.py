@@ -250,9 +250,10 @@ def summary_of(trace: Trace) -> str:
         return f"{status}stopped at {outcome['step']} on {outcome['node']}: {outcome['reason']}"
     app, lb, dns = trace.step("app"), trace.step("lb"), trace.step("dns")
     cached = " (DNS from cache)" if dns and "cache" in dns.detail else ""
-    via = f" via {lb.node}" if lb else ""
+    via = f" via {lb.node}" if lb and app else ""
     server = app.node if app else outcome["node"] or "the server"
-    return f"{trace.status} from {server}{via} in {trace.total_ms:.1f} ms{cached}"
+    moved = f", redirect to {outcome['location']}" if outcome.get("location") else ""
+    return f"{trace.status} from {server}{via} in {trace.total_ms:.1f} ms{cached}{moved}"
 
 
 def request_of(curl: CurlResult) -> str:
