@@ -12,6 +12,7 @@ lab.trace.outcome turns all of it into one outcome; lab.trace.steps into steps.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -53,6 +54,8 @@ def parse_target(url: str) -> Target:
         raise UsageError(f"'{url}' is not an http:// or https:// URL (for example https://www.shop.test/)")
     if ":" in parts.hostname:
         raise UsageError(f"'{url}' names an IPv6 address: the lab has IPv4 only")
+    if not re.fullmatch(r"[a-z0-9_.-]+", parts.hostname):
+        raise UsageError(f"'{url}' has a host name with characters DNS names cannot have: '{parts.hostname}'")
     if port == 0:
         raise UsageError(f"'{url}' has port 0 (ports are 1-65535)")
     return Target(url, parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -175,7 +176,8 @@ def _read_verbose_line(result: CurlResult, line: str) -> None:
 def certificate_probe(address: str, port: int, host: str) -> list[str]:
     """A second, verification-free TLS connection that only reads the server's certificate
     (after a failed handshake curl shows none): openssl prints its subject and names."""
-    return ["sh", "-c", f"openssl s_client -connect {address}:{port} -servername {host} </dev/null 2>/dev/null"
+    connect, name = shlex.quote(f"{address}:{port}"), shlex.quote(host)
+    return ["sh", "-c", f"openssl s_client -connect {connect} -servername {name} </dev/null 2>/dev/null"
                         " | openssl x509 -noout -subject -ext subjectAltName"]
 
 
