@@ -212,8 +212,15 @@ def _body_reason(curl: CurlResult) -> str:
     return f": {text[:120]}" if text.startswith("{") else ""
 
 
+def is_group(attempt: Attempt) -> bool:
+    """nginx logs the upstream group's name instead of an address when no server was left to try."""
+    return ":" not in attempt.address
+
+
 def attempt_failure(attempt: Attempt) -> str:
     """What nginx's access log says about one upstream attempt, in words."""
+    if is_group(attempt):
+        return "no server left to try (the others are marked down after recent failures)"
     if attempt.connect_ms is None and attempt.status == "504":
         return f"connect timed out after {attempt.response_ms or 0:.0f} ms"
     if attempt.connect_ms is None and attempt.status == "502":
@@ -231,7 +238,10 @@ def _attempt_text(attempt: Attempt, names: dict[str, str]) -> str:
 
 
 def _upstream_category(attempts: list[Attempt]) -> str:
-    last = attempts[-1]
+    tried = [a for a in attempts if not is_group(a)]
+    if not tried:
+        return "upstream.none-live"
+    last = tried[-1]
     if last.connect_ms is None:
         return "upstream.timeout" if last.status == "504" else "upstream.refused"
     return "upstream.read-timeout" if last.status == "504" else "upstream.broken"

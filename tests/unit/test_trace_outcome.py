@@ -193,3 +193,12 @@ def test_a_redirect_is_ok_and_names_where_it_leads():
     curl = recorded("redirect")
     assert curl.status == 301 and curl.timings["redirect_url"] == "https://www.shop.test/"
     assert classify(evidence("redirect", https=False, port=80)).ok
+
+
+def test_a_group_name_in_the_lb_log_means_no_server_was_left_to_try():
+    line = ('{"status":502,"upstream_addr":"198.18.60.13:8000, 198.18.60.12:8000, lab_upstream",'
+            '"upstream_status":"504, 504, 502","upstream_connect_time":"-, -, -",'
+            '"upstream_response_time":"1.001, 1.001, 0.000","request_time":2.002}')
+    outcome = classify(_http(502, line))
+    assert (outcome.category, outcome.step, outcome.node) == ("upstream.timeout", "lb", "lb")
+    assert "lab_upstream: no server left to try" in outcome.reason
