@@ -9,8 +9,9 @@ the next one.
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.console import Group
-from rich.padding import Padding
 from rich.text import Text
 
 from lab.trace.model import DERIVED, Step, Trace
@@ -59,12 +60,14 @@ def lines(trace: Trace, width: int = 80) -> list:
     for top in trace.steps:
         for step, depth in _rows(top):
             out.append(_heading(step, depth, span, width))
-            if step.detail:
-                detail = Text(step.detail, style="" if step.ok else "red")
-                out.append(Padding(detail, (0, 0, 0, 4 + 2 * depth), expand=False))
+            indent = " " * (4 + 2 * depth)
+            # wrapped here, at spaces only (a word is never cut), so no line ends in padding
+            for line in textwrap.wrap(step.detail, width, initial_indent=indent, subsequent_indent=indent,
+                                      break_long_words=False, break_on_hyphens=False):
+                out.append(Text(line, style="" if step.ok else "red"))
     return out
 
 
 def waterfall(trace: Trace, width: int = 80) -> Group:
-    """The stacked waterfall; Rich wraps the detail lines at spaces, never inside a word."""
+    """The stacked waterfall, every line at most width columns (unless one word is longer)."""
     return Group(*lines(trace, width))
