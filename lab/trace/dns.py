@@ -45,6 +45,7 @@ class DnsTrace:
     resolver_ms: float | None        # from the client's query reaching the resolver to its reply
     from_cache: bool
     steps: list[DnsStep]
+    client_span_ms: float | None = None   # from the client's first query reaching the resolver to its last reply
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -138,10 +139,15 @@ def lookup_from_packets(packets: list[dict], client: str, resolver: tuple[str, s
         for step, sent in related:
             step.after_ms = round((sent["time"] - query["time"]) * 1000, 3)
     answer = [f"{r['name']} {r['type']} {r['data']}" for r in reply["answer"]] if reply else []
+    asked = [p for p in packets if p["dst"] in mine and p["dport"] == 53 and not p["response"]
+             and p["src"] not in mine and p["qname"].lower().startswith(name.rstrip(".").lower() + ".")]
+    answered = [p for p in packets if p["src"] in mine and p["response"] and p["sport"] == 53
+                and any(q["src"] == p["dst"] and q["id"] == p["id"] for q in asked)]
+    span = round((answered[-1]["time"] - asked[0]["time"]) * 1000, 3) if asked and answered else None
     return DnsTrace(name=name, type="A", client=client, resolver=resolver[0], resolver_address=resolver[1],
                     status=reply["rcode"] if reply else "", answer=answer, duration_ms=round(client_ms, 3),
                     resolver_ms=round((reply["time"] - query["time"]) * 1000, 3) if reply else None,
-                    from_cache=reply is not None and not steps, steps=steps)
+                    from_cache=reply is not None and not steps, steps=steps, client_span_ms=span)
 
 
 def _upstream(packets: list[dict], resolver_addresses: set[str]) -> list[dict]:

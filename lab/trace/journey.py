@@ -133,7 +133,11 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
     if curl.timings.get("redirect_url"):
         trace.outcome["location"] = curl.timings["redirect_url"]
     if evidence.dns is not None:
-        trace.steps.append(dns_step(evidence.dns, curl.lookup_ms, outcome))
+        # curl reports ~0.1 ms for a lookup that failed, whatever the wait: the resolver's own
+        # packets (the client's queries, search domains included, and their replies) bound it
+        waited = curl.lookup_ms if curl.exit_code != 6 else max(curl.lookup_ms, evidence.dns.client_span_ms or 0.0)
+        trace.steps.append(dns_step(evidence.dns, waited, outcome))
+        trace.total_ms = round(max(trace.total_ms, waited), 3)
     if outcome.step != "dns":
         trace.steps.extend(client_steps(evidence, outcome, path))
     trace.summary = summary_of(trace)

@@ -54,8 +54,9 @@ def lines(trace: Trace, width: int = 80) -> list:
     head.append_text(verdict)
     head.append(f", {_ms(trace.total_ms)} ms, HTTP {trace.status or 'none'}")
     span = max([trace.total_ms] + [s.start_ms + s.duration_ms for s in trace.steps]) or 1.0
-    out: list = [head, Text(trace.summary, style="bold" if trace.ok else "bold red"),
-                 Text(f"trace id {trace.trace_id}", style="dim"),
+    summary = [Text(line, style="bold" if trace.ok else "bold red")
+               for line in textwrap.wrap(trace.summary, width, break_long_words=False, break_on_hyphens=False)]
+    out: list = [head, *summary, Text(f"trace id {trace.trace_id}", style="dim"),
                  Text(f"  {'step':<10} {'node':<12} {'start':>7} {'+time':>8} ms source")]
     for top in trace.steps:
         for step, depth in _rows(top):

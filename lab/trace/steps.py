@@ -46,7 +46,8 @@ def dns_step(dns: DnsTrace, client_ms: float, outcome: Outcome) -> Step:
     addresses = ", ".join(record.split()[-1] for record in dns.answer) or "no address"
     detail = outcome.reason if failed else f"{dns.name} is {addresses}" + \
         (" (from the resolver's cache)" if dns.from_cache else "")
-    evidence = [f"the client's stub resolver waited {client_ms:.1f} ms (curl time_namelookup)",
+    evidence = [f"the client waited {client_ms:.1f} ms for its stub resolver (curl time_namelookup; after a "
+                "failed lookup, from its first query to the last reply, in the resolver's packets)",
                 f"{dns.resolver} ({dns.resolver_address}) answered the client's query "
                 + (f"in {dns.resolver_ms:.1f} ms" if dns.resolver_ms is not None else "never")
                 + f" and sent {len(dns.steps)} queries upstream (its own packets, tcpdump in its container)"]
@@ -221,6 +222,8 @@ def _lb_step(evidence: Evidence, outcome: Outcome, timing: dict, parent: Step) -
         detail = "retried: " + ", then ".join(f"{name(a.address)} ({attempt_failure(a)})" for a in attempts)
     elif attempts:
         detail = f"chose {name(attempts[0].address)} ({attempts[0].address})"
+    elif line and not evidence.app:
+        detail = f"answered {line.get('status', evidence.curl.status)} itself (no app server asked)"
     else:
         detail = f"upstream {evidence.curl.headers.get('x-upstream-addr', 'unknown')}"
     lb = _centred(parent, Step("lb", f"{evidence.lb} picks an app server", evidence.lb, 0.0, duration, not failed,

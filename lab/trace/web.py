@@ -44,6 +44,7 @@ class CurlResult:
     error: str = ""
     events: dict[str, float] = field(default_factory=dict)  # event -> ms since curl started (verbose)
     verbose: list[str] = field(default_factory=list)        # curl's '*' lines, without timestamps
+    verbose_span_ms: float = 0.0         # from curl's first timestamped verbose line to its last
 
     def ms(self, key: str) -> float:
         return float(self.timings.get(key) or 0) * 1000
@@ -55,7 +56,9 @@ class CurlResult:
 
     @property
     def total_ms(self) -> float:
-        return self.ms("time_total")
+        """curl's time_total; when a lookup fails curl reports about 0.1 ms whatever the wait
+        was, so its own timestamped lines (which span the wait) are the floor."""
+        return max(self.ms("time_total"), self.verbose_span_ms)
 
     @property
     def connected_ms(self) -> float | None:
@@ -110,6 +113,8 @@ def parse_curl(exit_code: int, stdout: str, stderr: str) -> CurlResult:
     lines = [_unstamped(line.rstrip("\r")) for line in stderr.splitlines()]
     for _, line in lines:
         _read_verbose_line(result, line)
+    stamps = [at for at, _ in lines if at is not None]
+    result.verbose_span_ms = round((stamps[-1] - stamps[0]) * 1000, 3) if stamps else 0.0
     result.events = _events(lines, result.total_ms)
     if result.exit_code != 0:
         errors = [line for _, line in lines if line.startswith("curl:")]

@@ -148,6 +148,7 @@ def test_nxdomain_stops_at_dns_and_names_the_server_that_said_so(engine, shop):
     result = trace(engine, shop, "https://nothing.shop.test/")
     assert outcome(result) == ("dns.nxdomain", "dns", "ns-shop") and not result.ok
     assert [s.kind for s in result.steps] == ["dns"]
+    assert result.step("dns").duration_ms == result.total_ms > 0.1   # the wait, not curl's 0.1 ms after a failure
     seen = dig(engine, shop.name, "laptop", "nothing.shop.test")
     assert seen.status == "NXDOMAIN" and any("shop.test" in r.name for r in seen.authority)
 
