@@ -117,7 +117,7 @@ def test_a_cold_trace_is_observed_end_to_end_and_its_times_add_up(engine, shop):
     for kind in ("lb", "app", "db"):
         step = result.step(kind)
         assert request.start_ms <= step.start_ms <= step.start_ms + step.duration_ms <= \
-            request.start_ms + request.duration_ms + 0.01
+            request.start_ms + request.duration_ms + 0.01, [(s.kind, s.start_ms, s.duration_ms) for s in result.steps]
     assert "matches www.shop.test" in result.step("tls").detail
 
 
