@@ -17,7 +17,7 @@ from lab.topology import Instance, Lab
 from lab.trace.dns import DnsTrace
 from lab.trace.model import DERIVED, OBSERVED, Step, Trace
 from lab.trace.outcome import Evidence, Outcome, attempt_failure
-from lab.trace.web import CurlResult, server_timing
+from lab.trace.web import server_timing
 
 PAST = {"allow": "allowed", "deny": "dropped", "reject": "rejected"}
 
@@ -258,6 +258,3 @@ def summary_of(trace: Trace) -> str:
     moved = f", redirect to {outcome['location']}" if outcome.get("location") else ""
     return f"{trace.status} from {server}{via} in {trace.total_ms:.1f} ms{cached}{moved}"
 
-
-def request_of(curl: CurlResult) -> str:
-    return str(curl.timings.get("method") or "GET")

@@ -13,7 +13,6 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime
 
 CURL_MARK = "__lab_curl__"
 CONNECT_TIMEOUT_S = 3
