@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -25,10 +26,13 @@ from lab.runtime import dns as dns_runtime
 from lab.runtime.firewall import read_counters
 from lab.runtime.inspect import log_text, run_in_node_split
 from lab.topology import Lab
+from lab.topology.model import FORWARDING_KINDS
 from lab.trace.dns import lookup_from_packets
 from lab.trace.model import Step, Trace
 from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
 from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
+from lab.trace.wire import (Packet, client_syn, hop_view, parse_packets, start_command, stop_command,
+                            tls_on_the_wire)
 from lab.trace.web import (RequestOptions, certificate_probe, curl_command, find_log_line, parse_certificate_names,
                            parse_curl, upstream_attempts)
 
@@ -92,17 +96,22 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
     firewalls = [i.name for i in lab.instances if i.kind == "firewall"]
     before = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
     command = curl_command(target.url, f"00-{trace_id}-{secrets.token_hex(8)}-01", options)
-    if _is_address(target.host):
-        code, out, err = run_in_node_split(client, lab.name, source, command)
-        packets, resolver = [], None
-    else:
-        resolver = dns_runtime.resolver_of_node(client, lab.name, source)
-        capture = secrets.token_hex(6)
-        dns_runtime.start_capture(client, lab.name, resolver[0], capture)
-        try:
+    capture = secrets.token_hex(6)
+    watchers = _start_wire(client, lab, [source, *(i.name for i in lab.instances if i.kind in FORWARDING_KINDS)],
+                           capture, target.port)
+    try:
+        if _is_address(target.host):
             code, out, err = run_in_node_split(client, lab.name, source, command)
-        finally:
-            packets = dns_runtime.stop_capture(client, lab.name, resolver[0], capture)
+            packets, resolver = [], None
+        else:
+            resolver = dns_runtime.resolver_of_node(client, lab.name, source)
+            dns_runtime.start_capture(client, lab.name, resolver[0], capture)
+            try:
+                code, out, err = run_in_node_split(client, lab.name, source, command)
+            finally:
+                packets = dns_runtime.stop_capture(client, lab.name, resolver[0], capture)
+    finally:
+        wire = _stop_wire(client, lab, watchers, capture)
     after = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
     curl = parse_curl(code, out, err)
     evidence = Evidence(client=source, host=target.host, port=target.port, https=target.scheme == "https",
@@ -112,6 +121,7 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
         evidence.dns = lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms)
     evidence.address = curl.timings.get("remote_ip") or _resolved(evidence) or \
         (target.host if _is_address(target.host) else None)
+    _read_wire(evidence, wire, source, target.port)
     owner = owner_of(lab, evidence.address) if evidence.address else None
     evidence.target = owner.name if owner else None
     path = flow_path(lab, lab.instance(source), owner, "tcp", target.port) if owner else None
@@ -142,6 +152,41 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
         trace.steps.extend(client_steps(evidence, outcome, path))
     trace.summary = summary_of(trace)
     return trace
+
+
+def _start_wire(client, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:
+    """Start tcpdump on the client and every router and firewall, at once; the nodes where it runs."""
+    def start(node: str) -> tuple[str, int]:
+        command = start_command(capture, port, client=node == nodes[0])
+        return node, run_in_node_split(client, lab.name, node, command)[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return [node for node, code in pool.map(start, dict.fromkeys(nodes)) if code == 0]
+
+
+def _stop_wire(client, lab: Lab, nodes: list[str], capture: str) -> dict[str, list[Packet]]:
+    def stop(node: str) -> tuple[str, list[Packet]]:
+        return node, parse_packets(run_in_node_split(client, lab.name, node, stop_command(capture))[1])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(stop, nodes))
+
+
+def _read_wire(evidence: Evidence, wire: dict[str, list[Packet]], source: str, port: int) -> None:
+    """Each router's view of the connection (in path order: the order its SYN reached them) and
+    the TLS handshake's parts, from the client's packets."""
+    remote = evidence.address
+    mine = wire.get(source, [])
+    local_port = int(evidence.curl.timings.get("local_port") or 0)
+    syn = client_syn(mine, local_port, remote, port) if local_port else \
+        next((p for p in reversed(mine) if p.syn and p.direction == "Out" and p.dst == remote and p.dport == port), None)
+    if syn is None or syn.seq is None:
+        return
+    evidence.syn_at = syn.time
+    views = [hop_view(node, packets, syn.seq) for node, packets in wire.items() if node != source]
+    evidence.hops = sorted((v for v in views if v.seen), key=lambda v: v.syn_in.time)
+    if evidence.https:
+        evidence.tls_wire = tls_on_the_wire(mine, syn)
 
 
 def _decisions_seen(lab: Lab, before: dict, after: dict) -> list[FirewallDecision]:

@@ -50,6 +50,13 @@ class Evidence:
     database: str | None = None   # the app's database in the topology
     names: dict[str, str] = field(default_factory=dict)   # address -> node
     certificate_names: list[str] = field(default_factory=list)   # read by a second probe after a TLS failure
+    hops: list = field(default_factory=list)      # lab.trace.wire.HopView of each router crossed, in order
+    tls_wire: object | None = None                # lab.trace.wire.TlsOnTheWire, from the client's packets
+    syn_at: float | None = None                   # when the client's SYN left (wire clock, seconds of the day)
+
+    def on_curl_clock(self, moment: float) -> float:
+        """A wire time as ms on the trace's axis: the client's SYN left when curl's connect began."""
+        return self.curl.lookup_ms + (moment - (self.syn_at or moment)) * 1000
 
 
 @dataclass

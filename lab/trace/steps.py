@@ -69,13 +69,48 @@ def dns_step(dns: DnsTrace, client_ms: float, outcome: Outcome) -> Step:
     return parent
 
 
-def path_step(path: FlowPath, start: float, duration: float) -> Step:
-    hops = [hop.instance.name for hop in path.hops]
-    notes = [note for hop in path.hops for note in hop.notes] + list(path.notes)
-    route = " → ".join([path.source.name, *hops, path.target.name])
-    return Step("path", f"packets cross {len(hops)} routers", path.source.name, start, duration, True, route,
-                ["computed from the lab's routes (lab/plan/routes.py), the same ones the nodes run", *notes],
-                peer=path.target.name, source=DERIVED)
+def path_step(evidence: Evidence, path: FlowPath | None, start: float, duration: float) -> Step | None:
+    """The routers crossed: observed when every hop's own capture saw this connection's SYN."""
+    views = evidence.hops
+    if path is not None:
+        names = [hop.instance.name for hop in path.hops]
+        by_name = {view.node: view for view in views}
+        views = [by_name[name] for name in names if name in by_name]
+        observed = len(views) == len(names) and all(view.seen for view in views)
+    else:   # an address no node has: only the wire can tell the way
+        names = [view.node for view in views]
+        observed = bool(views)
+    if path is None and not views:
+        return None
+    target = path.target.name if path else (evidence.address or evidence.host)
+    route = " → ".join([evidence.client, *names, target])
+    notes = [note for hop in path.hops for note in hop.notes] + list(path.notes) if path else []
+    how = ["each router's own capture (tcpdump in its container) saw this connection's SYN, matched by its "
+           "sequence number"] if observed else \
+        ["computed from the lab's routes (lab/plan/routes.py), the same ones the nodes run", *notes]
+    step = Step("path", f"packets cross {len(names)} routers", evidence.client, start, duration, True, route, how,
+                peer=target, source=OBSERVED if observed else DERIVED)
+    if observed:
+        step.children = [_inside(step, _hop_step(view, evidence, start)) for view in views]
+        step.ok = all(child.ok for child in step.children)
+    return step
+
+
+def _hop_step(view, evidence: Evidence, fallback: float) -> Step:
+    at = evidence.on_curl_clock(view.syn_in.time) if evidence.syn_at is not None else fallback
+    spent = (view.syn_out.time - view.syn_in.time) * 1000 if view.syn_out else 0.0
+    arrived = f"SYN in on {view.syn_in.interface} from {view.syn_in.src}:{view.syn_in.sport}"
+    if view.syn_out:
+        went = f"out on {view.syn_out.interface} to {view.syn_out.dst}:{view.syn_out.dport}"
+        nat = view.nat()
+        back = "; the SYN-ACK came back through here" if view.answered else "; no SYN-ACK came back"
+        detail = f"{arrived}, {went}{f' ({nat})' if nat else ''}{back}"
+    elif view.refused:
+        detail = f"{arrived}; refused here: a RST went back"
+    else:
+        detail = f"{arrived}; it went no further: dropped here"
+    return Step("path", f"{view.node} forwards", view.node, at, spent, view.syn_out is not None, detail,
+                [f"tcpdump on {view.node}: this connection's SYN (matched by its sequence number) and replies"])
 
 
 def firewall_steps(evidence: Evidence, outcome: Outcome, start: float, duration: float) -> list[Step]:
@@ -106,16 +141,28 @@ def _tls_step(evidence: Evidence, outcome: Outcome, start: float, end: float) ->
         detail = (f"{curl.tls_version}, {curl.cipher}; certificate for {evidence.host}{matched} "
                   f"(subject {curl.subject}), issued by {curl.issuer}, verified")
     evidence_lines = ["curl -v: SSL connection, certificate subject, subjectAltName match, issuer, verify result"]
-    hello, server_hello = curl.events.get("tls_start"), curl.events.get("server_hello")
-    if hello is not None and server_hello is not None:
-        evidence_lines.append(f"client hello to server hello: {server_hello - hello:.1f} ms (the server's part); "
-                              f"the rest of the {end - start:.1f} ms is the client's own work "
-                              "(loading its CA bundle, verifying)")
     names = evidence.certificate_names or curl.certificate_names
     if names:
         evidence_lines.append(f"names in the certificate: {', '.join(names)}")
-    return Step("tls", f"TLS handshake with {target}", evidence.client, start, end - start, not failed, detail,
+    step = Step("tls", f"TLS handshake with {target}", evidence.client, start, end - start, not failed, detail,
                 evidence_lines, peer=target)
+    wire, at = evidence.tls_wire, evidence.on_curl_clock
+    if wire is not None and evidence.syn_at is not None:
+        step.children = [_inside(step, child) for child in (
+            Step("tls", f"{evidence.client} prepares its ClientHello", evidence.client, start,
+                 max(at(wire.hello_at) - start, 0.0), True,
+                 f"{max(at(wire.hello_at) - start, 0.0):.1f} ms from the connection to the ClientHello leaving",
+                 ["curl's connect time; tcpdump on the client: the ClientHello leaving"]),
+            Step("tls", f"{target} answers the ClientHello", target, at(wire.hello_at), wire.server_ms, True,
+                 f"ServerHello to Finished arrived {wire.server_ms:.1f} ms after the ClientHello left",
+                 ["tcpdump on the client: the ClientHello leaving, the server's flight arriving"],
+                 peer=evidence.client),
+            Step("tls", f"{evidence.client} checks the certificate", evidence.client, at(wire.flight_at),
+                 wire.client_work_ms, not failed,
+                 f"{wire.client_work_ms:.1f} ms of the client's own work (its CA bundle, verification) "
+                 "before its Finished left" if not failed else outcome.reason,
+                 ["tcpdump on the client: the server's flight arriving, the client's next packet leaving"]))]
+    return step
 
 
 def client_steps(evidence: Evidence, outcome: Outcome, path: FlowPath | None) -> list[Step]:
@@ -123,7 +170,8 @@ def client_steps(evidence: Evidence, outcome: Outcome, path: FlowPath | None) ->
     curl, target = evidence.curl, evidence.target or evidence.address
     looked, connected, end = curl.lookup_ms, curl.connected_ms, curl.total_ms
     connect_end = connected if connected is not None else end
-    steps = [path_step(path, looked, connect_end - looked)] if path else []
+    route = path_step(evidence, path, looked, connect_end - looked)
+    steps = [route] if route else []
     steps += firewall_steps(evidence, outcome, looked, connect_end - looked)
     tcp_failed = outcome.step in ("tcp", "firewall")
     steps.append(Step("tcp", f"TCP connection to {target}", evidence.client, looked, connect_end - looked,

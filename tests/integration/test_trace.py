@@ -28,7 +28,7 @@ from lab.runtime.dns import dig, flush
 from lab.runtime.firewall import read_counters
 from lab.state import ensure_ca, state_dir
 from lab.trace.journey import trace_url
-from lab.trace.model import DERIVED, OBSERVED
+from lab.trace.model import OBSERVED
 from lab.trace.web import RequestOptions
 
 from .conftest import ROOT, running_lab, topology_text
@@ -91,9 +91,18 @@ def outcome(result) -> tuple:
     return result.outcome["category"], result.outcome["step"], result.outcome["node"]
 
 
+def received(shop, node: str) -> int:
+    """Packets a node's interfaces received, from the kernel's own counters (independent of tcpdump)."""
+    code, out = shop.exec(node, "sh", "-c", "cat /sys/class/net/eth*/statistics/rx_packets")
+    assert code == 0, out
+    return sum(int(n) for n in out.split())
+
+
 def test_a_cold_trace_is_observed_end_to_end_and_its_times_add_up(engine, shop):
     flush(engine, shop.name, "resolver")
+    before = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
     result = trace(engine, shop)
+    after = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
     assert result.ok and result.status == 200, result.summary
     assert [s.kind for s in result.steps] == ["dns", "path", "firewall", "tcp", "tls", "request", "lb", "app",
                                               "db", "transfer"]
@@ -101,9 +110,20 @@ def test_a_cold_trace_is_observed_end_to_end_and_its_times_add_up(engine, shop):
     asked = [c.node for c in dns.children]
     assert sorted(set(asked), key=asked.index) == ["root-1", "tld-test", "ns-shop"], asked
     assert "from the resolver's cache" not in dns.detail
-    # every step is read from this request, except the route, computed from the topology (and says so)
-    assert {s.kind for s in every_step(result) if s.source == DERIVED} == {"path"}
-    assert all(s.source == OBSERVED for s in every_step(result) if s.kind != "path")
+    # every step is read from this request: nothing is derived from the topology
+    assert all(s.source == OBSERVED for s in every_step(result)), \
+        [s.title for s in every_step(result) if s.source != OBSERVED]
+    # one child per router, in path order, each seen on its own wire; the kernel counted at least as much
+    hops = result.step("path").children
+    assert [h.node for h in hops] == ["home-router", "isp-router", "fw"]
+    assert "became" in hops[0].detail and "became" not in hops[1].detail   # the masquerade, seen on the wire
+    for hop in hops:   # it received at least the SYN and the SYN-ACK
+        assert "the SYN-ACK came back through here" in hop.detail
+        assert after[hop.node] - before[hop.node] >= 2, (hop.node, hop.detail)
+    # the TLS handshake split on the wire: the server's part is small, the client's own work is the rest
+    tls = result.step("tls")
+    server = next(c for c in tls.children if c.node == "lb")
+    assert server.duration_ms < tls.duration_ms and "ServerHello" in server.detail
     # parents contain their children; the client steps tile the header's total
     for parent in every_step(result):
         for child in parent.children:
@@ -189,6 +209,8 @@ def test_a_name_outside_the_lab_nodes_still_shows_the_firewall_that_counted_it(e
     assert f"no node of the lab has {shop.nowhere}" in result.summary
     assert after[("FORWARD", "default-deny")][0] > before[("FORWARD", "default-deny")][0]
     assert result.step("firewall").source == OBSERVED
+    hops = result.step("path").children             # no node has the address: the wire alone tells the way
+    assert [h.node for h in hops] == ["home-router", "isp-router", "fw"] and "dropped here" in hops[-1].detail
 
 
 def test_a_client_that_does_not_trust_the_lab_ca_fails_at_tls(engine, shop):
@@ -358,5 +380,5 @@ def test_cli_json_is_versioned_and_html_is_written(engine, shop, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["schema"] == "lab.trace/2" and data["status"] == 200 and data["outcome"]["ok"]
-    assert {step["source"] for step in data["steps"]} == {"observed", "derived"}
-    assert 'data-source="derived"' in page.read_text()
+    assert {step["source"] for step in data["steps"]} == {"observed"}
+    assert 'data-source="observed"' in page.read_text()
