@@ -50,7 +50,7 @@ def start_command(capture_id: str, port: int, client: bool = False) -> list[str]
     base = f"/tmp/lab-trace-{capture_id}"
     wanted = f"tcp port {int(port)} and ({WITH_DATA if client else CONTROL})"
     return ["sh", "-c", f"command -v tcpdump >/dev/null || exit 3; "
-                        f"setsid tcpdump -i any -nn -U -s 128 -w {base}.pcap '{wanted}' 2> {base}.log "
+                        f"setsid tcpdump -i any -nn -U --immediate-mode -s 128 -w {base}.pcap '{wanted}' 2> {base}.log "
                         f"< /dev/null & echo $! > {base}.pid; "
                         f"for i in $(seq 150); do grep -q listening {base}.log && exit 0; sleep 0.02; done; exit 1"]
 
