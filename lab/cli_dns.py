@@ -29,14 +29,15 @@ def _show_answer(answer: dns_runtime.DigAnswer, node: str) -> None:
 
 
 def _show_trace(trace: DnsTrace) -> None:
+    """The resolver's work as a tree, wrapped at word boundaries (readable at 80 columns)."""
     source = "the resolver's cache (no server asked)" if trace.from_cache else \
         f"{len(trace.steps)} queries by the resolver"
+    at_resolver = f"{trace.resolver_ms} ms at the resolver" if trace.resolver_ms is not None else "no reply"
     tree = Tree(f"[bold]{trace.name} {trace.type}[/] from {trace.client} via {trace.resolver} "
-                f"({trace.resolver_address}): {trace.status}, {trace.resolver_ms} ms at the resolver, "
-                f"answered from {source}")
+                f"({trace.resolver_address})\n{trace.status}, {at_resolver}; answered from {source}")
     for step in trace.steps:
         when = f"{step.duration_ms} ms" if step.duration_ms is not None else "no reply"
-        branch = tree.add(f"asked [bold]{step.server}[/] ({step.address}) {step.query}: "
+        branch = tree.add(f"asked [bold]{step.server}[/] ({step.address}): {step.query}? "
                           f"[bold]{step.outcome}[/]{' (authoritative)' if step.authoritative else ''}, {when}")
         if step.outcome == "referral":
             branch.add(f"delegates {step.zone} to NS {', '.join(step.ns)}")
@@ -46,7 +47,7 @@ def _show_trace(trace: DnsTrace) -> None:
             branch.add(record)
     for record in trace.answer:
         tree.add(f"[green]answer[/] {record}")
-    out.print(tree)
+    out.print(tree, soft_wrap=False)
 
 
 @main.command("dig")

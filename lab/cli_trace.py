@@ -10,7 +10,7 @@ import click
 
 from lab.cli import main, out
 from lab.cli_runtime import LAB_OPTION, choose_lab
-from lab.errors import LabError
+from lab.errors import LabError, UsageError
 from lab.runtime.engine import connect
 from lab.topology import load_topology
 
@@ -18,34 +18,53 @@ from lab.topology import load_topology
 @main.command()
 @click.argument("url")
 @click.option("--from", "source", metavar="NODE", help="Client node to run the request from (default: the first).")
+@click.option("-X", "--method", metavar="METHOD", help="HTTP method (default GET, or POST with -d).")
+@click.option("-d", "--data", metavar="DATA", help="Request body to send (as curl --data-raw).")
+@click.option("-H", "--header", "headers", metavar="'NAME: VALUE'", multiple=True, help="Extra request header.")
+@click.option("-L", "--follow", is_flag=True, help="Follow a redirect: trace the request it leads to as well.")
+@click.option("--max-time", type=click.FloatRange(0.5, 120), default=20.0, show_default=True,
+              help="Give the whole request this many seconds.")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, path_type=Path),
               help="The lab's topology file (default: the running lab's own).")
 @LAB_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON (schema lab.trace/1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON (schema lab.trace/2).")
 @click.option("--html", "html", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML page with a sequence diagram and the waterfall.")
-def trace(url: str, source: str | None, file: Path | None, lab_name: str | None, as_json: bool,
+def trace(url: str, source: str | None, method: str | None, data: str | None, headers: tuple[str, ...],
+          follow: bool, max_time: float, file: Path | None, lab_name: str | None, as_json: bool,
           html: Path | None) -> None:
     """Run URL from a client node and show each step with the container that did it and its time."""
-    from lab.trace.journey import trace_url
+    from lab.trace.journey import parse_target, trace_url
     from lab.trace.render import waterfall
+    from lab.trace.web import RequestOptions
 
+    parse_target(url)   # a bad URL is a usage error before anything runs
+    bad = [h for h in headers if ":" not in h]
+    if bad:
+        raise UsageError(f"header '{bad[0]}' has no ':' (give -H 'Name: value')")
     client = connect()
     lab = _running_topology(client, file, lab_name)
-    if source is not None and source not in lab.instance_names():
-        raise LabError(f"lab '{lab.name}' has no node '{source}' (nodes: {', '.join(lab.instance_names())})")
-    result = trace_url(client, lab, url, source)
+    options = RequestOptions(method=method.upper() if method else None, data=data, headers=list(headers),
+                             max_time=max_time)
+    result = trace_url(client, lab, url, source, options, follow)
+    chain = [result]
+    while chain[-1].redirected_to is not None:
+        chain.append(chain[-1].redirected_to)
     if html is not None:
         from lab.trace.html import to_html
 
-        html.write_text(to_html(result), encoding="utf-8")
+        html.write_text(to_html(chain[-1] if len(chain) > 1 else result), encoding="utf-8")
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
-        out.print(waterfall(result))
+        width = out.width
+        for number, one in enumerate(chain):
+            if number:
+                out.print(f"\nfollowing the redirect to {one.url}", highlight=False)
+            out.print(waterfall(one, width), soft_wrap=False)
         if html is not None:
             out.print(f"wrote {html}", highlight=False)
-    if not result.ok:
+    if not chain[-1].ok:
         sys.exit(1)
 
 

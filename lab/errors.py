@@ -19,7 +19,7 @@ class RuntimeFailure(LabError):
 
 
 class UsageError(LabError):
-    """The command line asks for something that cannot be: an unknown lab, an empty name."""
+    """The command line asks for something that cannot be (an unknown lab or node, a bad URL): exit 2."""
 
     exit_code = 2
 

@@ -29,6 +29,7 @@ class DnsStep:
     ns: list[str] = field(default_factory=list)       # referral: the delegated zone's NS
     glue: list[str] = field(default_factory=list)     # referral: "host A address"
     zone: str = ""                                    # referral: the zone delegated
+    after_ms: float | None = None   # sent this long after the client's query reached the resolver
 
 
 @dataclass
@@ -40,10 +41,11 @@ class DnsTrace:
     resolver_address: str
     status: str
     answer: list[str]
-    duration_ms: float | None        # as the client saw it (dig, whole milliseconds)
+    duration_ms: float | None        # as the client saw it (dig: whole milliseconds; a trace: curl's own lookup time)
     resolver_ms: float | None        # from the client's query reaching the resolver to its reply
     from_cache: bool
     steps: list[DnsStep]
+    client_span_ms: float | None = None   # from the client's first query reaching the resolver to its last reply
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -92,9 +94,7 @@ def _reply_to(query: dict, packets: list[dict]) -> dict | None:
 
 def steps_from_packets(packets: list[dict], resolver_addresses: set[str], book: dict[str, str]) -> list[DnsStep]:
     """Upstream queries (from the resolver to port 53 elsewhere) paired with their replies."""
-    queries = [p for p in packets if not p["response"] and p["dport"] == 53
-               and p["src"] in resolver_addresses and p["dst"] not in resolver_addresses]
-    return [_step(q, _reply_to(q, packets), book) for q in sorted(queries, key=lambda p: p["time"])]
+    return [_step(q, _reply_to(q, packets), book) for q in _upstream(packets, resolver_addresses)]
 
 
 def resolver_time_ms(packets: list[dict], resolver_addresses: set[str], name: str) -> float | None:
@@ -107,6 +107,53 @@ def resolver_time_ms(packets: list[dict], resolver_addresses: set[str], name: st
             if reply is not None:
                 return round((reply["time"] - query["time"]) * 1000, 3)
     return None
+
+
+def client_query(packets: list[dict], resolver_addresses: set[str], name: str,
+                 rtype: str = "A") -> tuple[dict | None, dict | None]:
+    """The client's own query for name (to the resolver) and the resolver's reply to it."""
+    wanted = name.rstrip(".").lower() + "."
+    queries = [p for p in packets if not p["response"] and p["dst"] in resolver_addresses and p["dport"] == 53
+               and p["qname"].lower() == wanted and p["qtype"] == rtype]
+    for query in queries:
+        reply = _reply_to(query, packets)
+        if reply is not None:
+            return query, reply
+    return (queries[0] if queries else None), None
+
+
+def lookup_from_packets(packets: list[dict], client: str, resolver: tuple[str, str], book: dict[str, str],
+                        name: str, client_ms: float) -> DnsTrace:
+    """The lookup a client's stub resolver made (during a request), told from the resolver's packets:
+    the client's query and the answer it got, and every upstream query the resolver made for it."""
+    mine = {a for a, n in book.items() if n == resolver[0]}
+    query, reply = client_query(packets, mine, name)
+    steps = steps_from_packets(packets, mine, book)
+    if query is not None:
+        # Only what the resolver asked for this name (or, minimised, a parent of it) after the
+        # client's query reached it: not the lookups of a search domain the stub tried next.
+        wanted = "." + name.rstrip(".").lower() + "."
+        related = [(s, p) for s, p in zip(steps, _upstream(packets, mine))
+                   if p["time"] >= query["time"] and wanted.endswith("." + p["qname"].lower().lstrip("."))]
+        steps = [s for s, _ in related]
+        for step, sent in related:
+            step.after_ms = round((sent["time"] - query["time"]) * 1000, 3)
+    answer = [f"{r['name']} {r['type']} {r['data']}" for r in reply["answer"]] if reply else []
+    asked = [p for p in packets if p["dst"] in mine and p["dport"] == 53 and not p["response"]
+             and p["src"] not in mine and p["qname"].lower().startswith(name.rstrip(".").lower() + ".")]
+    answered = [p for p in packets if p["src"] in mine and p["response"] and p["sport"] == 53
+                and any(q["src"] == p["dst"] and q["id"] == p["id"] for q in asked)]
+    span = round((answered[-1]["time"] - asked[0]["time"]) * 1000, 3) if asked and answered else None
+    return DnsTrace(name=name, type="A", client=client, resolver=resolver[0], resolver_address=resolver[1],
+                    status=reply["rcode"] if reply else "", answer=answer, duration_ms=round(client_ms, 3),
+                    resolver_ms=round((reply["time"] - query["time"]) * 1000, 3) if reply else None,
+                    from_cache=reply is not None and not steps, steps=steps, client_span_ms=span)
+
+
+def _upstream(packets: list[dict], resolver_addresses: set[str]) -> list[dict]:
+    queries = [p for p in packets if not p["response"] and p["dport"] == 53
+               and p["src"] in resolver_addresses and p["dst"] not in resolver_addresses]
+    return sorted(queries, key=lambda p: p["time"])
 
 
 def trace_lookup(client: docker.DockerClient, lab: str, node: str, name: str, rtype: str = "A") -> DnsTrace:

@@ -39,6 +39,10 @@ KIND_MEANINGS = {
     "db": "Database: the time the application spent waiting for PostgreSQL.",
     "transfer": "Transfer: the body of the response travels back to the client.",
 }
+SOURCE_MEANINGS = {
+    "observed": "read from the running system for this very request (packets, counters, logs with its trace id)",
+    "derived": "computed from the lab's configuration, not seen on the wire",
+}
 CHILD_KINDS = {"dns": "dns-server", "path": "path-hop"}   # data-step of a child row
 ON_THE_WAY = {"path"}   # kinds whose children lie between the step's node and its peer
 
@@ -190,8 +194,10 @@ def _row(step: Step, parent: Step | None, span: float) -> str:
         lines = "\n".join(escape(line) for line in step.evidence)
         evidence = (f'<details><summary>evidence ({len(step.evidence)}): where this was read</summary>'
                     f'<pre>{lines}</pre></details>')
-    detail = f'<div class="detail {state}">{escape(step.detail)}</div>' if step.detail else ""
-    return (f'<div class="step{child} {state}" data-step="{escape(_data_step(step, parent))}">'
+    known = escape(step.source)
+    detail = (f'<div class="detail {state}"><span class="source {known}" title="{SOURCE_MEANINGS.get(step.source, "")}">'
+              f'{known}</span> {escape(step.detail)}</div>')
+    return (f'<div class="step{child} {state}" data-step="{escape(_data_step(step, parent))}" data-source="{known}">'
             f'<div class="row"><div class="title">{mark}{escape(step.title)}</div>'
             f'<div class="node">{escape(step.node)}</div>'
             f'<div class="track"><div class="bar" style="left:{left:.3f}%;width:{width:.3f}%;'
@@ -274,7 +280,9 @@ svg text.detail { fill: #555; font-style: italic; } svg text.detail.failed { fil
 .failed .bar { outline: 2px solid #c62828; } .dur { text-align: right; font-variant-numeric: tabular-nums; }
 .axis .track { background: none; height: 18px; border-bottom: 1px solid #999; }
 .tick { position: absolute; font-size: 11px; color: #555; border-left: 1px solid #999; padding-left: 2px; height: 16px; white-space: nowrap; }
-.more { margin-left: 360px; font-size: 0.9em; } .detail { color: #444; } .detail.failed, .bad { color: #c62828; font-weight: bold; }
+.more { margin-left: 360px; font-size: 0.9em; }
+.source { font-size: 0.8em; padding: 0 4px; border-radius: 3px; background: #e8f5e9; color: #2e7d32; }
+.source.derived { background: #fff3e0; color: #e65100; } .detail { color: #444; } .detail.failed, .bad { color: #c62828; font-weight: bold; }
 details summary { cursor: pointer; color: #335; } pre { background: #f4f4f4; padding: 6px; white-space: pre-wrap; margin: 2px 0; }
 .legend { list-style: none; padding: 0; max-width: 1100px; } .legend li { margin: 4px 0; } .legend li.unreached { color: #888; }
 .swatch { display: inline-block; width: 14px; height: 14px; margin-right: 8px; vertical-align: middle; border-radius: 3px; }

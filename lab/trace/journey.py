@@ -1,31 +1,68 @@
 """`lab trace URL`: run a real request from a client node and tell its journey from evidence.
 
-The DNS step comes from the resolver's own packets (lab.trace.dns). The
-request is a real curl in the client, with the address the lookup returned and
-a W3C traceparent of ours; its timings, TLS details and response headers come
-from curl itself. The path is computed from the lab's routes (lab.firewall.path)
-and the firewalls' decisions are confirmed by the rule counters read before and
-after the request. The lb's choice comes from its own JSON log line for our
-trace id, and the app's and database's times from Server-Timing.
+The request is a real curl in the client, resolving the name through the node's
+own stub resolver while the resolver records its DNS packets (lab.trace.dns), with
+a W3C traceparent of ours. Its timings, exit code, TLS details and response headers
+come from curl itself. The firewalls' rule counters are read before and after, so
+the rule that decided is the one whose counter rose; the path is computed from the
+lab's routes (marked derived). The lb's choice and attempts come from its own JSON
+log line for our trace id, the app's and database's work from the app's own line.
+lab.trace.outcome turns all of it into one outcome; lab.trace.steps into steps.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
-import time
-from urllib.parse import urlsplit
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
-from lab.errors import LabError
-from lab.firewall.explain import computed_verdicts, confirm
+from lab.errors import LabError, UsageError
+from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counter_deltas
 from lab.firewall.path import flow_path
+from lab.firewall.policy import node_policy
+from lab.runtime import dns as dns_runtime
 from lab.runtime.firewall import read_counters
-from lab.runtime.inspect import run_in_node_split
+from lab.runtime.inspect import log_text, run_in_node_split
 from lab.topology import Lab
-from lab.trace.dns import trace_lookup
+from lab.topology.model import FORWARDING_KINDS
+from lab.trace.dns import lookup_from_packets
 from lab.trace.model import Step, Trace
-from lab.trace.steps import (dns_step, owner_of, path_step, request_steps, summary_of,
-                             firewall_steps)
-from lab.trace.web import curl_command, parse_curl
+from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
+from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
+from lab.trace.wire import (Packet, client_syn, hop_view, parse_packets, start_command, stop_command,
+                            tls_on_the_wire)
+from lab.trace.web import (RequestOptions, certificate_probe, curl_command, find_log_line, parse_certificate_names,
+                           parse_curl, upstream_attempts)
+
+MAX_REDIRECTS = 5
+
+
+@dataclass
+class Target:
+    url: str
+    scheme: str
+    host: str
+    port: int
+
+
+def parse_target(url: str) -> Target:
+    """The URL's parts, or a UsageError saying what is wrong with it (never a traceback)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise UsageError(f"'{url}' has a bad port or address: {error} (ports are 1-65535)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"'{url}' is not an http:// or https:// URL (for example https://www.shop.test/)")
+    if ":" in parts.hostname:
+        raise UsageError(f"'{url}' names an IPv6 address: the lab has IPv4 only")
+    if not re.fullmatch(r"[a-z0-9_.-]+", parts.hostname):
+        raise UsageError(f"'{url}' has a host name with characters DNS names cannot have: '{parts.hostname}'")
+    if port == 0:
+        raise UsageError(f"'{url}' has port 0 (ports are 1-65535)")
+    return Target(url, parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
 
 
 def default_client(lab: Lab) -> str:
@@ -35,57 +72,171 @@ def default_client(lab: Lab) -> str:
     return clients[0]
 
 
-def trace_url(client, lab: Lab, url: str, source: str | None = None) -> Trace:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LabError(f"'{url}' is not an http:// or https:// URL")
+def trace_url(client, lab: Lab, url: str, source: str | None = None, options: RequestOptions | None = None,
+              follow: bool = False) -> Trace:
+    """Trace one request; with follow, a redirect's target is traced too (trace.redirected_to)."""
+    target = parse_target(url)
     source = source or default_client(lab)
-    lab.instance(source)  # unknown node: KeyError -> reported by the CLI
-    host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    if source not in lab.instance_names():
+        raise UsageError(f"lab '{lab.name}' has no node '{source}' (nodes: {', '.join(lab.instance_names())})")
+    trace = _trace_one(client, lab, target, source, options or RequestOptions())
+    last, hops = trace, 0
+    while follow and last.status in (301, 302, 303, 307, 308) and hops < MAX_REDIRECTS:
+        location = last.outcome.get("location") or ""
+        if not location:
+            break
+        last.redirected_to = _trace_one(client, lab, parse_target(urljoin(last.url, location)), source,
+                                        options or RequestOptions())
+        last, hops = last.redirected_to, hops + 1
+    return trace
+
+
+def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOptions) -> Trace:
     trace_id = secrets.token_hex(16)
-    trace = Trace(url=url, lab=lab.name, client=source, ok=False, total_ms=0.0, status=None, summary="",
-                  trace_id=trace_id)
-    address, dns_ms = _lookup(client, lab, source, host, trace)
-    if address is None:
-        return _finish(trace, dns_ms)
-    target = owner_of(lab, address)
-    path = flow_path(lab, lab.instance(source), target, "tcp", port) if target else None
-    firewalls = [hop.instance.name for hop in path.hops if hop.kind == "firewall"] if path else []
+    firewalls = [i.name for i in lab.instances if i.kind == "firewall"]
     before = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
-    code, out, err = run_in_node_split(client, lab.name, source, curl_command(
-        url, host, port, address, f"00-{trace_id}-{secrets.token_hex(8)}-01"))
-    curl = parse_curl(code, out, err)
+    command = curl_command(target.url, f"00-{trace_id}-{secrets.token_hex(8)}-01", options)
+    capture = secrets.token_hex(6)
+    watchers = _start_wire(client, lab, [source, *(i.name for i in lab.instances if i.kind in FORWARDING_KINDS)],
+                           capture, target.port)
+    try:
+        if _is_address(target.host):
+            code, out, err = run_in_node_split(client, lab.name, source, command)
+            packets, resolver = [], None
+        else:
+            resolver = dns_runtime.resolver_of_node(client, lab.name, source)
+            dns_runtime.start_capture(client, lab.name, resolver[0], capture)
+            try:
+                code, out, err = run_in_node_split(client, lab.name, source, command)
+            finally:
+                packets = dns_runtime.stop_capture(client, lab.name, resolver[0], capture)
+    finally:
+        wire = _stop_wire(client, lab, watchers, capture)
     after = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
-    verdicts = [confirm(v, before[v.firewall], after[v.firewall]) for v in computed_verdicts(lab, path)] if path else []
-    trace.status = curl.status
+    curl = parse_curl(code, out, err)
+    evidence = Evidence(client=source, host=target.host, port=target.port, https=target.scheme == "https",
+                        curl=curl, names={str(a): i.name for i in lab.instances for a in i.addresses.values()})
+    if resolver is not None:
+        book = dns_runtime.address_book(client, lab.name)
+        evidence.dns = lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms)
+    evidence.address = curl.timings.get("remote_ip") or _resolved(evidence) or \
+        (target.host if _is_address(target.host) else None)
+    _read_wire(evidence, wire, source, target.port)
+    owner = owner_of(lab, evidence.address) if evidence.address else None
+    evidence.target = owner.name if owner else None
+    path = flow_path(lab, lab.instance(source), owner, "tcp", target.port) if owner else None
     if path:
-        trace.steps.append(path_step(lab, path, dns_ms, curl))
-    trace.steps.extend(firewall_steps(verdicts, dns_ms, curl))
-    trace.steps.extend(request_steps(client, lab, trace_id, source, target.name if target else address, curl,
-                                     dns_ms, parts.scheme == "https"))
-    return _finish(trace, dns_ms + curl.ms("time_total"))
-
-
-def _lookup(client, lab: Lab, source: str, host: str, trace: Trace) -> tuple[str | None, float]:
-    """The DNS step; the address to connect to, or None when the name did not resolve."""
-    if _is_address(host):
-        return host, 0.0
-    started = time.monotonic()
-    dns = trace_lookup(client, lab.name, source, host, "A")
-    dns_ms = dns.duration_ms if dns.duration_ms is not None else (time.monotonic() - started) * 1000
-    step = dns_step(dns, dns_ms)
-    trace.steps.append(step)
-    # answer records read "www.shop.test. A 198.18.10.10" (a CNAME chain comes first)
-    addresses = [record.split()[-1] for record in dns.answer
-                 if len(record.split()) >= 3 and record.split()[-2] == "A" and _is_address(record.split()[-1])]
-    return (addresses[0] if step.ok and addresses else None), dns_ms
-
-
-def _finish(trace: Trace, total_ms: float) -> Trace:
-    trace.total_ms = round(total_ms, 2)
-    trace.ok = bool(trace.steps) and all(step.ok for step in trace.steps)
+        verdicts = [confirm(v, before[v.firewall], after[v.firewall]) for v in computed_verdicts(lab, path)]
+        evidence.firewalls = [FirewallDecision(v.firewall, v.rule.name, v.action, v.rose.get(v.rule.name, 0),
+                                               v.confirmed) for v in verdicts]
+    elif evidence.address and (curl.connected_ms is None or curl.status):
+        evidence.firewalls = _decisions_seen(lab, before, after)
+    if owner is not None and curl.status:
+        _read_server_logs(client, lab, trace_id, owner.name, evidence)
+    if tls_failed(evidence) and evidence.address:
+        _, text, _ = run_in_node_split(client, lab.name, source,
+                                       certificate_probe(evidence.address, target.port, target.host))
+        evidence.certificate_names = parse_certificate_names(text)
+    outcome = classify(evidence)
+    trace = Trace(url=target.url, lab=lab.name, client=source, ok=outcome.ok, total_ms=round(curl.total_ms, 3),
+                  status=curl.status, summary="", trace_id=trace_id, outcome=outcome.as_dict())
+    if curl.timings.get("redirect_url"):
+        trace.outcome["location"] = curl.timings["redirect_url"]
+    if evidence.dns is not None:
+        # curl reports ~0.1 ms for a lookup that failed, whatever the wait: the resolver's own
+        # packets (the client's queries, search domains included, and their replies) bound it
+        waited = curl.lookup_ms if curl.exit_code != 6 else max(curl.lookup_ms, evidence.dns.client_span_ms or 0.0)
+        trace.steps.append(dns_step(evidence.dns, waited, outcome))
+        trace.total_ms = round(max(trace.total_ms, waited), 3)
+    if outcome.step != "dns":
+        trace.steps.extend(client_steps(evidence, outcome, path))
     trace.summary = summary_of(trace)
     return trace
+
+
+def _start_wire(client, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:
+    """Start tcpdump on the client and every router and firewall, at once; the nodes where it runs."""
+    def start(node: str) -> tuple[str, int]:
+        command = start_command(capture, port, client=node == nodes[0])
+        return node, run_in_node_split(client, lab.name, node, command)[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return [node for node, code in pool.map(start, dict.fromkeys(nodes)) if code == 0]
+
+
+def _stop_wire(client, lab: Lab, nodes: list[str], capture: str) -> dict[str, list[Packet]]:
+    def stop(node: str) -> tuple[str, list[Packet]]:
+        return node, parse_packets(run_in_node_split(client, lab.name, node, stop_command(capture))[1])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(stop, nodes))
+
+
+def _read_wire(evidence: Evidence, wire: dict[str, list[Packet]], source: str, port: int) -> None:
+    """Each router's view of the connection (in path order: the order its SYN reached them) and
+    the TLS handshake's parts, from the client's packets."""
+    remote = evidence.address
+    mine = wire.get(source, [])
+    local_port = int(evidence.curl.timings.get("local_port") or 0)
+    syn = client_syn(mine, local_port, remote, port) if local_port else \
+        next((p for p in reversed(mine) if p.syn and p.direction == "Out" and p.dst == remote and p.dport == port), None)
+    if syn is None or syn.seq is None:
+        return
+    evidence.syn_at = syn.time
+    views = [hop_view(node, packets, syn.seq) for node, packets in wire.items() if node != source]
+    evidence.hops = sorted((v for v in views if v.seen), key=lambda v: v.syn_in.time)
+    if evidence.https:
+        evidence.tls_wire = tls_on_the_wire(mine, syn)
+
+
+def _decisions_seen(lab: Lab, before: dict, after: dict) -> list[FirewallDecision]:
+    """For an address no node has (so no path to compute): the deciding rule whose counter
+    rose on each firewall, as the counters alone tell it."""
+    decisions = []
+    for firewall in before:
+        rose = {name: n for name, n in counter_deltas(before[firewall], after[firewall], "FORWARD").items()
+                if name not in STATE_RULES}
+        if rose:
+            rule = max(rose, key=rose.get)
+            policy = {r.name: r for r in node_policy(lab, lab.instance(firewall).node)}
+            action = policy[rule].action if rule in policy else "allow"
+            decisions.append(FirewallDecision(firewall, rule, action, rose[rule], True))
+    return decisions
+
+
+def _read_server_logs(client, lab: Lab, trace_id: str, target: str, evidence: Evidence) -> None:
+    """The lb's and the app's own log lines for our trace id (who answered, and what it did)."""
+    if lab.instance(target).kind == "load-balancer":
+        evidence.lb = target
+        evidence.lb_line = find_log_line(log_text(client, lab.name, target), trace_id)
+        evidence.attempts = upstream_attempts(evidence.lb_line) if evidence.lb_line else []
+        candidates = [evidence.names.get(a.address.rsplit(":", 1)[0]) for a in evidence.attempts]
+    else:
+        candidates = [target]
+    served_by = evidence.curl.headers.get("x-served-by")
+    for name in dict.fromkeys([served_by, *reversed(candidates)]):
+        if name and name in lab.instance_names():
+            line = find_log_line(log_text(client, lab.name, name), trace_id)
+            if line is not None:
+                evidence.app, evidence.app_line = name, line
+                evidence.database = _database_of(lab, name)
+                return
+
+
+def _database_of(lab: Lab, instance: str) -> str | None:
+    node = lab.spec.nodes.get(lab.instance(instance).node)
+    database = getattr(node, "database", None)
+    replicas = lab.instances_of(database) if database else []
+    return replicas[0].name if replicas else None
+
+
+def _resolved(evidence: Evidence) -> str | None:
+    """The first A record of the lookup ('www.shop.test. A 198.18.10.10'; a CNAME chain comes first)."""
+    for record in evidence.dns.answer if evidence.dns else []:
+        fields = record.split()
+        if len(fields) >= 3 and fields[-2] == "A" and _is_address(fields[-1]):
+            return fields[-1]
+    return None
 
 
 def _is_address(text: str) -> bool:
@@ -93,4 +244,4 @@ def _is_address(text: str) -> bool:
     return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
 
 
-__all__ = ["trace_url", "default_client", "Step"]
+__all__ = ["trace_url", "default_client", "parse_target", "Step"]

@@ -1,19 +1,26 @@
 """A traced request, as data: the steps of the journey with who did them, when, and the evidence.
 
 The JSON form (Trace.as_dict) is versioned by SCHEMA: a consumer checks
-`schema == "lab.trace/1"`; fields are only ever added within a version.
+`schema == "lab.trace/2"`; fields are only ever added within a version.
+Version 2 added each step's `source` (observed or derived) and the trace's
+`outcome` (category, failing step, node, reason: lab.trace.outcome).
 
-Times are milliseconds from the start of the trace (the moment the client began
-its DNS lookup). `start_ms` + `duration_ms` of the client-side steps (dns, tcp,
-tls, request, transfer) tile the client's measured total; server-side steps
-(lb, app, db) nest inside the request step, each with its own measured time.
+Times are milliseconds from the start of the trace (the moment the client's curl
+started, its stub resolver's lookup first). `start_ms` + `duration_ms` of the
+client-side steps (dns, tcp, tls, request, transfer) tile the client's measured
+total, which is the header's total; every child lies inside its parent, and the
+server-side steps (lb, app, db) nest inside the request step, each with its own
+measured time.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-SCHEMA = "lab.trace/1"
+SCHEMA = "lab.trace/2"
+# How a step is known: read from the running system for this very request (packets,
+# counters, log lines with our trace id, curl's own clock), or computed from configuration.
+OBSERVED, DERIVED = "observed", "derived"
 # The order a journey is told in; a failed trace stops at the step that failed.
 STEP_KINDS = ("dns", "path", "firewall", "tcp", "tls", "request", "lb", "app", "db", "transfer")
 
@@ -30,6 +37,7 @@ class Step:
     evidence: list[str] = field(default_factory=list)   # where it was read: log lines, counters, headers
     peer: str | None = None     # the other side of the step, for the sequence diagram
     children: list["Step"] = field(default_factory=list)  # e.g. each DNS server asked
+    source: str = OBSERVED      # OBSERVED or DERIVED
 
 
 @dataclass
@@ -43,6 +51,8 @@ class Trace:
     summary: str                # one sentence: what happened, or where and why it stopped
     steps: list[Step] = field(default_factory=list)
     trace_id: str = ""          # the W3C trace id sent with the request (find it in the logs)
+    outcome: dict = field(default_factory=dict)   # lab.trace.outcome.Outcome.as_dict()
+    redirected_to: "Trace | None" = None          # -L: the request the redirect led to
     schema: str = SCHEMA
 
     def as_dict(self) -> dict:

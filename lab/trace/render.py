@@ -1,21 +1,45 @@
-"""A trace on the terminal: a waterfall, one line per step, on the client's time axis."""
+"""A trace on the terminal, readable at any width (80 columns and up).
+
+Stacked, like `git log` or `kubectl describe`: one heading line per step (kind,
+node, when, how long, observed or derived, and a bar on the shared time axis that
+takes whatever width is left), then what happened, wrapped at word boundaries and
+indented under it. Nothing is cut: a detail longer than the line continues on
+the next one.
+"""
 
 from __future__ import annotations
 
-from rich.table import Table
+import textwrap
+
+from rich.console import Group
 from rich.text import Text
 
-from lab.trace.model import Step, Trace
+from lab.trace.model import DERIVED, Step, Trace
 
-BAR_WIDTH = 40
+MIN_BAR = 10
 
 
-def _bar(step: Step, total: float) -> Text:
-    scale = BAR_WIDTH / total if total > 0 else 0
-    start = min(int(step.start_ms * scale), BAR_WIDTH - 1)
-    length = max(1, min(int(round(step.duration_ms * scale)), BAR_WIDTH - start))
-    colour = "green" if step.ok else "red"
-    return Text(" " * start + "█" * length + " " * (BAR_WIDTH - start - length), style=colour)
+def _bar(step: Step, span: float, width: int) -> Text:
+    scale = width / span if span > 0 else 0
+    start = min(int(step.start_ms * scale), width - 1)
+    length = max(1, min(int(round(step.duration_ms * scale)), width - start))
+    return Text("·" * start + "█" * length + "·" * (width - start - length), style="green" if step.ok else "red")
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value < 10_000 else f"{value:.0f}"
+
+
+def _heading(step: Step, depth: int, span: float, width: int) -> Text:
+    name = ("  " * depth) + (step.kind if depth == 0 else "↳ " + step.kind)
+    mark = "✓" if step.ok else "✗"
+    known = "derived" if step.source == DERIVED else "observed"
+    left = f"{mark} {name:<10} {step.node:<12} {_ms(step.start_ms):>7} +{_ms(step.duration_ms):>7} ms {known:<8} "
+    text = Text(left, style="" if step.ok else "red")
+    room = width - len(left)
+    if room >= MIN_BAR:
+        text.append_text(_bar(step, span, room))
+    return text
 
 
 def _rows(step: Step, depth: int = 0):
@@ -24,16 +48,27 @@ def _rows(step: Step, depth: int = 0):
         yield from _rows(child, depth + 1)
 
 
-def waterfall(trace: Trace) -> Table:
-    verdict = "[green]OK[/]" if trace.ok else "[red]FAILED[/]"
-    table = Table(title=f"{trace.url} from {trace.client}: {verdict} {trace.total_ms:.1f} ms",
-                  caption=trace.summary, caption_justify="left")
-    for column in ("step", "node", "time", "ms", "what happened"):
-        table.add_column(column, no_wrap=column in ("time",))
+def lines(trace: Trace, width: int = 80) -> list:
+    verdict = Text("OK", style="green") if trace.ok else Text("FAILED", style="red")
+    head = Text(f"{trace.url} from {trace.client}: ")
+    head.append_text(verdict)
+    head.append(f", {_ms(trace.total_ms)} ms, HTTP {trace.status or 'none'}")
     span = max([trace.total_ms] + [s.start_ms + s.duration_ms for s in trace.steps]) or 1.0
+    summary = [Text(line, style="bold" if trace.ok else "bold red")
+               for line in textwrap.wrap(trace.summary, width, break_long_words=False, break_on_hyphens=False)]
+    out: list = [head, *summary, Text(f"trace id {trace.trace_id}", style="dim"),
+                 Text(f"  {'step':<10} {'node':<12} {'start':>7} {'+time':>8} ms source")]
     for top in trace.steps:
         for step, depth in _rows(top):
-            name = ("  " * depth) + (step.kind if depth == 0 else "↳")
-            table.add_row(name, step.node, _bar(step, span), f"{step.duration_ms:.1f}",
-                          Text(step.detail, style="" if step.ok else "red"))
-    return table
+            out.append(_heading(step, depth, span, width))
+            indent = " " * (4 + 2 * depth)
+            # wrapped here, at spaces only (a word is never cut), so no line ends in padding
+            for line in textwrap.wrap(step.detail, width, initial_indent=indent, subsequent_indent=indent,
+                                      break_long_words=False, break_on_hyphens=False):
+                out.append(Text(line, style="" if step.ok else "red"))
+    return out
+
+
+def waterfall(trace: Trace, width: int = 80) -> Group:
+    """The stacked waterfall, every line at most width columns (unless one word is longer)."""
+    return Group(*lines(trace, width))

@@ -1,29 +1,25 @@
 """Turning evidence into the steps of a trace: who did what, when, and how we know.
 
-Client-side steps (dns, tcp, tls, request, transfer) are placed on the
-client's own clock, so they tile its measured total. Server-side steps (lb,
-app, db) carry the time each server measured itself, drawn centred inside the
-step that contains them (their exact start is not observable from outside).
+Client-side steps (dns, tcp, tls, request, transfer) are placed on curl's own
+clock (its timings, or its timestamped verbose lines where curl reports 0 after
+an error), so they tile its measured total. Server-side steps (lb, app, db) carry
+the time each server measured itself, drawn centred inside the step that
+contains them (their exact start is not observable from outside), and never
+longer than it. Which step failed, and why, comes from lab.trace.outcome.
 """
 
 from __future__ import annotations
 
-import json
 from ipaddress import IPv4Address
 
-from lab.firewall.explain import Verdict
 from lab.firewall.path import FlowPath
-from lab.runtime.inspect import log_text
 from lab.topology import Instance, Lab
 from lab.trace.dns import DnsTrace
-from lab.trace.model import Step, Trace
-from lab.trace.web import CurlResult, find_log_line, server_timing, upstream_attempts
+from lab.trace.model import DERIVED, OBSERVED, Step, Trace
+from lab.trace.outcome import Evidence, Outcome, attempt_failure
+from lab.trace.web import server_timing
 
-
-PAST = {"allow": "allowed", "deny": "denied", "reject": "rejected"}
-# Where a failed journey really stopped: the origin of an error before the steps it broke.
-ORIGIN_ORDER = ("dns", "firewall", "tcp", "tls", "db", "app", "lb", "request", "transfer", "path")
-CONNECT_TIMEOUT_MS = 3000.0   # curl --connect-timeout 3 (lab.trace.web.curl_command)
+PAST = {"allow": "allowed", "deny": "dropped", "reject": "rejected"}
 
 
 def owner_of(lab: Lab, address: str) -> Instance | None:
@@ -31,178 +27,282 @@ def owner_of(lab: Lab, address: str) -> Instance | None:
     return next((i for i in lab.instances if wanted in i.addresses.values()), None)
 
 
-def _name_of(lab: Lab, address: str) -> str:
-    owner = owner_of(lab, address.rsplit(":", 1)[0]) if address else None
-    return owner.name if owner else address
+def _inside(parent: Step, child: Step) -> Step:
+    """Clamp a child into its parent's span (server clocks and ours differ by a little)."""
+    child.duration_ms = round(min(child.duration_ms, parent.duration_ms), 3)
+    latest = parent.start_ms + parent.duration_ms - child.duration_ms
+    child.start_ms = round(min(max(child.start_ms, parent.start_ms), latest), 3)
+    return child
 
 
-def dns_step(dns: DnsTrace, dns_ms: float) -> Step:
-    children, at = [], 0.0
+def _centred(parent: Step, step: Step) -> Step:
+    step.duration_ms = min(step.duration_ms, parent.duration_ms)
+    step.start_ms = parent.start_ms + (parent.duration_ms - step.duration_ms) / 2
+    return _inside(parent, step)
+
+
+def dns_step(dns: DnsTrace, client_ms: float, outcome: Outcome) -> Step:
+    failed = outcome.step == "dns"
+    addresses = ", ".join(record.split()[-1] for record in dns.answer) or "no address"
+    detail = outcome.reason if failed else f"{dns.name} is {addresses}" + \
+        (" (from the resolver's cache)" if dns.from_cache else "")
+    evidence = [f"the client waited {client_ms:.1f} ms for its stub resolver (curl time_namelookup; after a "
+                "failed lookup, from its first query to the last reply, in the resolver's packets)",
+                f"{dns.resolver} ({dns.resolver_address}) answered the client's query "
+                + (f"in {dns.resolver_ms:.1f} ms" if dns.resolver_ms is not None else "never")
+                + f" and sent {len(dns.steps)} queries upstream (its own packets, tcpdump in its container)"]
+    parent = Step("dns", f"DNS lookup of {dns.name} by {dns.resolver}", dns.resolver, 0.0, round(client_ms, 3),
+                  not failed, detail, evidence, peer=dns.client)
+    # The client's query took about half of what the resolver did not account for to reach it.
+    offset = max(client_ms - (dns.resolver_ms or 0.0), 0.0) / 2
+    at = offset
     for asked in dns.steps:
         duration = asked.duration_ms or 0.0
+        start = offset + asked.after_ms if asked.after_ms is not None else at
         said = {"referral": f"referral to {asked.zone} (NS {', '.join(asked.ns)}; glue {', '.join(asked.glue)})",
                 "answer": f"answer {', '.join(asked.answer)}"}.get(asked.outcome, asked.outcome.upper())
-        children.append(Step("dns", f"{asked.server} asked for {asked.query}", asked.server, at, duration,
-                             ok=asked.outcome in ("answer", "referral", "nodata"), detail=said,
-                             peer=dns.resolver))
-        at += duration
-    addresses = ", ".join(record.split()[-1] for record in dns.answer) or "no address"
-    ok = dns.status == "NOERROR" and bool(dns.answer)
-    if ok:
-        detail = f"{dns.name} is {addresses}" + (" (from the resolver's cache)" if dns.from_cache else "")
+        parent.children.append(_inside(parent, Step(
+            "dns", f"{dns.resolver} asks {asked.server}: {asked.query}", asked.server, start, duration,
+            ok=asked.outcome in ("answer", "referral", "nodata"), detail=f"{asked.query}? {said}", peer=dns.resolver,
+            evidence=[f"query to {asked.address}:53 and its reply, captured on {dns.resolver}"])))
+        at = start + duration
+    return parent
+
+
+def path_step(evidence: Evidence, path: FlowPath | None, start: float, duration: float) -> Step | None:
+    """The routers crossed: observed when every hop's own capture saw this connection's SYN."""
+    views = evidence.hops
+    if path is not None:
+        names = [hop.instance.name for hop in path.hops]
+        by_name = {view.node: view for view in views}
+        views = [by_name[name] for name in names if name in by_name]
+        observed = len(views) == len(names) and all(view.seen for view in views)
+    else:   # an address no node has: only the wire can tell the way
+        names = [view.node for view in views]
+        observed = bool(views)
+    if path is None and not views:
+        return None
+    target = path.target.name if path else (evidence.address or evidence.host)
+    route = " → ".join([evidence.client, *names, target])
+    notes = [note for hop in path.hops for note in hop.notes] + list(path.notes) if path else []
+    how = ["each router's own capture (tcpdump in its container) saw this connection's SYN, matched by its "
+           "sequence number"] if observed else \
+        ["computed from the lab's routes (lab/plan/routes.py), the same ones the nodes run", *notes]
+    step = Step("path", f"packets cross {len(names)} routers", evidence.client, start, duration, True, route, how,
+                peer=target, source=OBSERVED if observed else DERIVED)
+    if observed:
+        step.children = [_inside(step, _hop_step(view, evidence, start)) for view in views]
+        step.ok = all(child.ok for child in step.children)
+    return step
+
+
+def _hop_step(view, evidence: Evidence, fallback: float) -> Step:
+    at = evidence.on_curl_clock(view.syn_in.time) if evidence.syn_at is not None else fallback
+    spent = (view.syn_out.time - view.syn_in.time) * 1000 if view.syn_out else 0.0
+    arrived = f"SYN in on {view.syn_in.interface} from {view.syn_in.src}:{view.syn_in.sport}"
+    if view.syn_out:
+        went = f"out on {view.syn_out.interface} to {view.syn_out.dst}:{view.syn_out.dport}"
+        nat = view.nat()
+        back = "; the SYN-ACK came back through here" if view.answered else "; no SYN-ACK came back"
+        detail = f"{arrived}, {went}{f' ({nat})' if nat else ''}{back}"
+    elif view.refused:
+        detail = f"{arrived}; refused here: a RST went back"
     else:
-        said_it = next((c.node for c in children if c.detail in ("NXDOMAIN", "SERVFAIL", "REFUSED")), None)
-        detail = f"{dns.name}: {dns.status}" + (f" from {said_it}" if said_it else " (from the resolver's cache)"
-                                               if dns.from_cache else "")
-    evidence = [f"{dns.resolver} ({dns.resolver_address}) sent {len(dns.steps)} queries upstream "
-                "(its own packets, captured with tcpdump in its container)"]
-    if dns.resolver_ms is not None:
-        evidence.append(f"the resolver answered in {dns.resolver_ms:.1f} ms; the client waited {dns_ms:.1f} ms")
-    return Step("dns", f"DNS lookup of {dns.name} by {dns.resolver}", dns.resolver, 0.0, dns_ms, ok, detail,
-                evidence, peer=dns.client, children=children)
+        detail = f"{arrived}; it went no further: dropped here"
+    return Step("path", f"{view.node} forwards", view.node, at, spent, view.syn_out is not None, detail,
+                [f"tcpdump on {view.node}: this connection's SYN (matched by its sequence number) and replies"])
 
 
-def path_step(lab: Lab, path: FlowPath, dns_ms: float, curl: CurlResult) -> Step:
-    hops = [hop.instance.name for hop in path.hops]
-    notes = [note for hop in path.hops for note in hop.notes] + list(path.notes)
-    route = " → ".join([path.source.name, *hops, path.target.name])
-    return Step("path", f"packets cross {len(hops)} routers", path.source.name, dns_ms + curl.ms("time_namelookup"),
-                max(curl.ms("time_connect") - curl.ms("time_namelookup"), 0.0), True, route,
-                ["computed from the lab's routes (lab/plan/routes.py), the same ones the nodes run", *notes],
-                peer=path.target.name)
-
-
-def firewall_steps(verdicts: list[Verdict], dns_ms: float, curl: CurlResult) -> list[Step]:
+def firewall_steps(evidence: Evidence, outcome: Outcome, start: float, duration: float) -> list[Step]:
     steps = []
-    for verdict in verdicts:
-        flow = verdict.flow
-        ok = verdict.action == "allow"
-        rose = verdict.rose.get(verdict.rule.name, 0)
-        detail = (f"rule '{verdict.rule.name}' {'allowed' if ok else PAST[verdict.action]} "
-                  f"{flow.proto}/{flow.port} from {flow.source} to {flow.destination}")
-        evidence = [f"counter of rule '{verdict.rule.name}' rose by {rose} packet(s) (iptables-save -c, "
-                    "read before and after the request)"]
-        if verdict.mismatch:
-            evidence.append(verdict.mismatch)
-        # The decision is taken on the first packet: it lasts as long as the connect did
-        # (or the client's whole connect timeout when nothing came back).
-        duration = curl.ms("time_connect") or CONNECT_TIMEOUT_MS
-        steps.append(Step("firewall", f"firewall {verdict.firewall} decides", verdict.firewall, dns_ms, duration,
-                          ok and verdict.confirmed is not False, detail, evidence))
+    for decision in evidence.firewalls:
+        stopped = outcome.step == "firewall" and outcome.node == decision.firewall
+        mismatch = decision.confirmed is False
+        detail = (f"rule '{decision.rule}' {PAST.get(decision.action, decision.action)} "
+                  f"tcp/{evidence.port}")
+        if mismatch:
+            detail += " (computed; its counter did not rise)"
+        steps.append(Step("firewall", f"firewall {decision.firewall} decides", decision.firewall, start, duration,
+                          decision.action == "allow" and not stopped and not mismatch,
+                          outcome.reason if stopped else detail,
+                          [f"counter of rule '{decision.rule}' rose by {decision.rose} packet(s) "
+                           "(iptables-save -c, read before and after the request)"],
+                          source=OBSERVED if decision.confirmed else DERIVED))
     return steps
 
 
-def request_steps(client, lab: Lab, trace_id: str, source: str, target: str, curl: CurlResult, t0: float,
-                  https: bool) -> list[Step]:
-    connect, tls_done = curl.ms("time_connect"), curl.ms("time_appconnect")
-    ip = curl.timings.get("remote_ip", "")
-    if connect == 0:
-        return [Step("tcp", f"TCP connection to {target}", source, t0, CONNECT_TIMEOUT_MS, False,
-                     curl.error or "no connection", [f"curl: {curl.error}"], peer=target)]
-    steps = [Step("tcp", f"TCP connection to {target}", source, t0 + curl.ms("time_namelookup"),
-                  connect - curl.ms("time_namelookup"), True, f"connected to {ip}:{curl.timings.get('remote_port')}",
-                  ["curl time_connect"], peer=target)]
-    sent_at = connect
-    if https:
-        ok = tls_done > 0 and curl.verify_ok is not False
-        detail = (f"{curl.tls_version}, {curl.cipher}; certificate {curl.subject}, issued by {curl.issuer}"
-                  if ok else curl.error or "TLS failed")
-        steps.append(Step("tls", f"TLS handshake with {target}", source, t0 + connect,
-                          max(tls_done - connect, 0.0), ok, detail,
-                          ["curl -v: SSL connection, subject, issuer, verify result"], peer=target))
-        if not ok:
+def _tls_step(evidence: Evidence, outcome: Outcome, start: float, end: float) -> Step:
+    curl, target = evidence.curl, evidence.target or evidence.address
+    failed = outcome.step == "tls"
+    if failed:
+        detail = outcome.reason
+    else:
+        matched = f" matches {curl.matched}" if curl.matched else ""
+        detail = (f"{curl.tls_version}, {curl.cipher}; certificate for {evidence.host}{matched} "
+                  f"(subject {curl.subject}), issued by {curl.issuer}, verified")
+    evidence_lines = ["curl -v: SSL connection, certificate subject, subjectAltName match, issuer, verify result"]
+    names = evidence.certificate_names or curl.certificate_names
+    if names:
+        evidence_lines.append(f"names in the certificate: {', '.join(names)}")
+    step = Step("tls", f"TLS handshake with {target}", evidence.client, start, end - start, not failed, detail,
+                evidence_lines, peer=target)
+    wire, at = evidence.tls_wire, evidence.on_curl_clock
+    if wire is not None and evidence.syn_at is not None:
+        step.children = [_inside(step, child) for child in (
+            Step("tls", f"{evidence.client} prepares its ClientHello", evidence.client, start,
+                 max(at(wire.hello_at) - start, 0.0), True,
+                 f"{max(at(wire.hello_at) - start, 0.0):.1f} ms from the connection to the ClientHello leaving",
+                 ["curl's connect time; tcpdump on the client: the ClientHello leaving"]),
+            Step("tls", f"{target} answers the ClientHello", target, at(wire.hello_at), wire.server_ms, True,
+                 f"ServerHello to Finished arrived {wire.server_ms:.1f} ms after the ClientHello left",
+                 ["tcpdump on the client: the ClientHello leaving, the server's flight arriving"],
+                 peer=evidence.client),
+            Step("tls", f"{evidence.client} checks the certificate", evidence.client, at(wire.flight_at),
+                 wire.client_work_ms, not failed,
+                 f"{wire.client_work_ms:.1f} ms of the client's own work (its CA bundle, verification) "
+                 "before its Finished left" if not failed else outcome.reason,
+                 ["tcpdump on the client: the server's flight arriving, the client's next packet leaving"]))]
+    return step
+
+
+def client_steps(evidence: Evidence, outcome: Outcome, path: FlowPath | None) -> list[Step]:
+    """tcp, tls, request and transfer on curl's clock, with the path and firewalls beside tcp."""
+    curl, target = evidence.curl, evidence.target or evidence.address
+    looked, connected, end = curl.lookup_ms, curl.connected_ms, curl.total_ms
+    connect_end = connected if connected is not None else end
+    route = path_step(evidence, path, looked, connect_end - looked)
+    steps = [route] if route else []
+    steps += firewall_steps(evidence, outcome, looked, connect_end - looked)
+    tcp_failed = outcome.step in ("tcp", "firewall")
+    steps.append(Step("tcp", f"TCP connection to {target}", evidence.client, looked, connect_end - looked,
+                      not tcp_failed, outcome.reason if tcp_failed else
+                      f"connected to {curl.timings.get('remote_ip')}:{curl.timings.get('remote_port')}",
+                      [f"curl: {curl.error}" if tcp_failed else "curl time_connect"], peer=target))
+    if connected is None:
+        return steps
+    sent_at = connected
+    if evidence.https:
+        tls_end = curl.tls_done_ms if outcome.step != "tls" and curl.tls_done_ms else end
+        steps.append(_tls_step(evidence, outcome, connected, tls_end))
+        if outcome.step == "tls":
             return steps
-        sent_at = tls_done
-    first_byte = curl.ms("time_starttransfer")
+        sent_at = tls_end
     status = curl.status
-    steps.append(Step("request", f"request to {target}, waiting for the answer", source,
-                      t0 + sent_at, max(first_byte - sent_at, 0.0), bool(status) and status < 500,
-                      f"HTTP {status}" if status else curl.error, [f"curl time_starttransfer {first_byte:.1f} ms"],
-                      peer=target))
+    first_byte = curl.ms("time_starttransfer") or end
+    method = evidence.curl.timings.get("method") or "GET"
+    steps.append(Step("request", f"{method} to {target}, waiting for the answer", evidence.client, sent_at,
+                      first_byte - sent_at, bool(status) and status < 400,
+                      f"HTTP {status}" if status else outcome.reason,
+                      [f"curl time_starttransfer {first_byte:.1f} ms"], peer=target))
     if status:
-        steps.extend(_server_steps(client, lab, trace_id, target, curl, steps[-1]))
-        steps.append(Step("transfer", f"response from {target} to the client", source,
-                          t0 + first_byte, max(curl.ms("time_total") - first_byte, 0.0), status < 500,
+        request = steps[-1]
+        steps.extend(server_steps(evidence, outcome, request))
+        steps.append(Step("transfer", f"response from {target} to the client", evidence.client, first_byte,
+                          end - first_byte, status < 400,
                           f"{status}, {int(curl.timings.get('size_download') or 0)} bytes", ["curl size_download"],
                           peer=target))
     return steps
 
 
-def _centred(parent: Step, duration: float) -> float:
-    return parent.start_ms + max(parent.duration_ms - duration, 0.0) / 2
-
-
-def _server_steps(client, lab: Lab, trace_id: str, target: str, curl: CurlResult, request: Step) -> list[Step]:
+def server_steps(evidence: Evidence, outcome: Outcome, request: Step) -> list[Step]:
+    curl = evidence.curl
     timing = server_timing(curl.headers.get("server-timing", ""))
-    served_by = curl.headers.get("x-served-by", "")
     steps: list[Step] = []
     parent = request
-    if lab.instance(target).kind == "load-balancer":
-        lb = _lb_step(client, lab, trace_id, target, curl, timing, parent)
+    if evidence.lb:
+        lb = _lb_step(evidence, outcome, timing, parent)
         steps.append(lb)
-        parent = lb
-    if served_by:
-        app_ms = timing.get("app", 0.0)
-        app_log = find_log_line(log_text(client, lab.name, served_by), trace_id)
-        app = Step("app", f"{served_by} handles the request", served_by, _centred(parent, app_ms), app_ms,
-                   curl.status < 500, f"answered {curl.status}" + _error_text(curl),
-                   [f"X-Served-By: {served_by}", f"Server-Timing app;dur={app_ms}",
-                    f"its own log line for this trace: {json.dumps(app_log) if app_log else 'not found'}"],
-                   peer=_database_of(lab, served_by))
-        steps.append(app)
-        database = _database_of(lab, served_by)
-        if database:
-            db_ms = timing.get("db", 0.0)
-            ok = curl.status != 503
-            steps.append(Step("db", f"{database} answers {served_by}'s queries", database, _centred(app, db_ms), db_ms,
-                              ok, f"{db_ms:.1f} ms of SQL" if ok else "did not answer: the app gave up (503)",
-                              [f"Server-Timing db;dur={db_ms} (SQLAlchemy events in {served_by})"]))
+        # after retries, the app that answered did so within the last attempt
+        parent = lb.children[-1] if lb.children and lb.children[-1].ok else lb
+    if evidence.app:
+        steps.extend(_app_steps(evidence, outcome, timing, parent))
     return steps
 
 
-def _lb_step(client, lab: Lab, trace_id: str, lb: str, curl: CurlResult, timing: dict, parent: Step) -> Step:
-    line = find_log_line(log_text(client, lab.name, lb), trace_id) or {}
-    attempts = upstream_attempts(line) if line else []
-    duration = timing.get("lb", float(line.get("request_time", 0) or 0) * 1000)
-    if len(attempts) > 1:
-        tried = ", then ".join(f"{_name_of(lab, address)} ({status or 'no answer'})" for address, status in attempts)
-        detail = f"retried: {tried}"
+def _app_steps(evidence: Evidence, outcome: Outcome, timing: dict, parent: Step) -> list[Step]:
+    line = evidence.app_line or {}
+    app_ms = float(line.get("app_ms") or timing.get("app", 0.0))
+    status = line.get("status") or evidence.curl.status
+    failed = outcome.step == "app"
+    app = _centred(parent, Step(
+        "app", f"{evidence.app} handles the request", evidence.app, 0.0, app_ms, not failed and outcome.step != "db",
+        outcome.reason if failed else f"answered {status}",
+        [f"X-Served-By: {evidence.curl.headers.get('x-served-by', '')}",
+         f"its own log line for this trace: {line if line else 'not found'}"],
+        peer=evidence.database if _ran_sql(line, timing) else None,
+        source=OBSERVED if line else DERIVED))
+    if not (evidence.database and _ran_sql(line, timing)):
+        return [app]
+    db_ms = float(line.get("db_ms") or timing.get("db", 0.0))
+    queries = line.get("db_queries")
+    db_failed = outcome.step == "db"
+    detail = outcome.reason if db_failed else \
+        f"{queries if queries is not None else 'its'} statement(s), {db_ms:.1f} ms of SQL"
+    notes = [f"{evidence.app}'s own log line for this trace: db_queries={queries}, db_ms={db_ms}, "
+             f"db_error={line.get('db_error')}"]
+    if db_failed and not db_ms:
+        # No statement ran: the app spent its time waiting for the database, then gave up.
+        db_ms = app.duration_ms
+        notes.append("no statement ran: the time shown is the app's, spent waiting for the database")
+    db = Step("db", f"{evidence.database} answers {evidence.app}'s queries", evidence.database, 0.0, db_ms,
+              not db_failed, detail, notes)
+    return [app, _centred(app, db)]
+
+
+def _ran_sql(line: dict, timing: dict) -> bool:
+    """Did SQL run for this request, by the app's own record (older apps: its Server-Timing)?"""
+    if "db_queries" in line:
+        return bool(line["db_queries"]) or bool(line.get("db_error"))
+    return timing.get("db", 0.0) > 0
+
+
+def _lb_step(evidence: Evidence, outcome: Outcome, timing: dict, parent: Step) -> Step:
+    line, attempts, names = evidence.lb_line or {}, evidence.attempts, evidence.names
+
+    def name(address: str) -> str:
+        return names.get(address.rsplit(":", 1)[0], address)
+
+    duration = float(line.get("request_time") or 0) * 1000 or timing.get("lb", 0.0)
+    failed = outcome.step == "lb"
+    if failed:
+        detail = outcome.reason
+    elif len(attempts) > 1:
+        detail = "retried: " + ", then ".join(f"{name(a.address)} ({attempt_failure(a)})" for a in attempts)
     elif attempts:
-        detail = f"chose {_name_of(lab, attempts[0][0])} ({attempts[0][0]})"
+        detail = f"chose {name(attempts[0].address)} ({attempts[0].address})"
+    elif line and not evidence.app:
+        detail = f"answered {line.get('status', evidence.curl.status)} itself (no app server asked)"
     else:
-        detail = f"upstream {curl.headers.get('x-upstream-addr', 'unknown')}"
-    ok = bool(curl.status) and curl.status < 500
-    children = [Step("lb", f"{lb} tries {_name_of(lab, address)}", lb, parent.start_ms, 0.0,
-                     status.startswith(("2", "3", "4")), f"upstream status {status or 'none'}",
-                     peer=_name_of(lab, address)) for address, status in attempts] if len(attempts) > 1 else []
-    evidence = [f"X-Upstream-Addr: {curl.headers.get('x-upstream-addr', '')}",
-                f"its access log line for this trace: {json.dumps(line) if line else 'not found'}"]
-    final = _name_of(lab, attempts[-1][0]) if attempts else None
-    return Step("lb", f"{lb} picks an app server", lb, _centred(parent, duration), duration, ok, detail,
-                evidence, peer=final, children=children)
-
-
-def _database_of(lab: Lab, instance: str) -> str | None:
-    try:
-        node = lab.spec.nodes[lab.instance(instance).node]
-    except KeyError:
-        return None
-    database = getattr(node, "database", None)
-    return lab.instances_of(database)[0].name if database and lab.instances_of(database) else None
-
-
-def _error_text(curl: CurlResult) -> str:
-    if curl.status and curl.status >= 400 and curl.body.strip().startswith("{"):
-        return f": {curl.body.strip()[:160]}"
-    return ""
+        detail = f"upstream {evidence.curl.headers.get('x-upstream-addr', 'unknown')}"
+    lb = _centred(parent, Step("lb", f"{evidence.lb} picks an app server", evidence.lb, 0.0, duration, not failed,
+                               detail, [f"X-Upstream-Addr: {evidence.curl.headers.get('x-upstream-addr', '')}",
+                                        f"its access log line for this trace: {line if line else 'not found'}"],
+                               peer=name(attempts[-1].address) if attempts else evidence.app,
+                               source=OBSERVED if line else DERIVED))
+    if len(attempts) > 1 or failed:
+        at = lb.start_ms
+        for attempt in attempts:
+            spent = attempt.response_ms or 0.0
+            lb.children.append(_inside(lb, Step(
+                "lb", f"{evidence.lb} tries {name(attempt.address)}", evidence.lb, at, spent,
+                attempt.status.startswith(("2", "3", "4")), f"{name(attempt.address)}: {attempt_failure(attempt)}",
+                [f"upstream_status {attempt.status}, upstream_connect_time {attempt.connect_ms}, "
+                 f"upstream_response_time {attempt.response_ms} (ms)"], peer=name(attempt.address))))
+            at += spent
+    return lb
 
 
 def summary_of(trace: Trace) -> str:
-    failed = sorted((step for step in trace.steps if not step.ok), key=lambda s: ORIGIN_ORDER.index(s.kind))
-    if failed:
+    outcome = trace.outcome
+    if not outcome:
+        return ""
+    if not outcome["ok"]:
         status = f"HTTP {trace.status}; " if trace.status else ""
-        return f"{status}stopped at {failed[0].kind} on {failed[0].node}: {failed[0].detail}"
+        return f"{status}stopped at {outcome['step']} on {outcome['node']}: {outcome['reason']}"
     app, lb, dns = trace.step("app"), trace.step("lb"), trace.step("dns")
     cached = " (DNS from cache)" if dns and "cache" in dns.detail else ""
-    via = f" via {lb.node}" if lb else ""
-    return f"{trace.status} from {app.node if app else 'the server'}{via} in {trace.total_ms:.1f} ms{cached}"
+    via = f" via {lb.node}" if lb and app else ""
+    server = app.node if app else outcome["node"] or "the server"
+    moved = f", redirect to {outcome['location']}" if outcome.get("location") else ""
+    return f"{trace.status} from {server}{via} in {trace.total_ms:.1f} ms{cached}{moved}"
+

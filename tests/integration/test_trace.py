@@ -1,23 +1,37 @@
-"""`lab trace` on the default lab: the journey told from evidence, and told truthfully.
+"""`lab trace` on a running default lab: a truth matrix of breakages.
 
-Truth checks: the upstream the trace names is the replica whose own log holds
-the request; the firewall rule it names is the one whose counter rose; the DNS
-servers it names are the ones that answered the resolver.
+For each breakage the trace's outcome (category), failing step, node and reason are
+asserted, and what it says is checked against an independent observation: a plain
+curl's exit code and time, a dig, the rule counters read separately, the app's and
+the lb's own logs, a wall clock around the trace. One lab for the module (one
+bring-up); each breakage is undone before the next test.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
 
 from lab.cli import main
+from lab.pki import issue_server_cert
 from lab.runtime import inspect
-from lab.runtime.dns import flush
+from lab.runtime.dns import dig, flush
+from lab.runtime.firewall import read_counters
+from lab.state import ensure_ca, state_dir
 from lab.trace.journey import trace_url
+from lab.trace.model import OBSERVED
+from lab.trace.web import RequestOptions
 
-from .conftest import running_lab, topology_text
+from .conftest import ROOT, running_lab, topology_text
 
 CLIENT_STEPS = ("dns", "tcp", "tls", "request", "transfer")
 
@@ -25,50 +39,123 @@ CLIENT_STEPS = ("dns", "tcp", "tls", "request", "transfer")
 @pytest.fixture(scope="module")
 def shop(engine, images, tmp_path_factory):
     text = topology_text("default", "it-trace")
+    # a name pointing at an address of the site's network that no node has
+    lb_address = next(line for line in text.splitlines() if "networks: {dmz:" in line).split(":")[-1].strip(" }")
+    nowhere = lb_address.rsplit(".", 1)[0] + ".99"
+    text = text.replace("      _https._tcp:", f"      nowhere:     {{A: {nowhere}}}\n      _https._tcp:", 1)
     file = tmp_path_factory.mktemp("trace") / "shop.yaml"
     file.write_text(text)
     with running_lab(engine, text, str(file)) as lab:
-        lab.file = file
+        lab.file, lab.nowhere = file, nowhere
         yield lab
 
 
-def trace(engine, shop, url="https://www.shop.test/"):
-    return trace_url(engine, shop.lab, url)
+def trace(engine, shop, url="https://www.shop.test/", source=None, **options):
+    return trace_url(engine, shop.lab, url, source, RequestOptions(**options) if options else None)
 
 
-def test_a_cold_trace_walks_every_step_and_accounts_for_the_total(engine, shop):
+def timed(engine, shop, url, source=None):
+    began = time.monotonic()
+    result = trace(engine, shop, url, source)
+    return result, (time.monotonic() - began) * 1000
+
+
+def plain_curl(shop, node: str, url: str) -> tuple[int, float]:
+    """An independent measure: curl's own exit code and total time, nothing of lab.trace."""
+    code, out = shop.exec(node, "curl", "-s", "-o", "/dev/null", "--connect-timeout", "3", "-w", "%{time_total}", url)
+    return code, float(out.strip() or 0) * 1000
+
+
+def served_again(shop, seconds: float = 30) -> None:
+    """After replicas come back, nginx still skips them until its fail_timeout ends: wait for that."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _ in range(3):   # round robin: three answers in a row from live replicas
+            code, out = shop.exec("laptop", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                  "https://www.shop.test/api/work?ms=0")
+            if out.strip() != "200":
+                break
+        else:
+            return
+        time.sleep(1)
+    raise AssertionError("the lb did not serve the shop again")
+
+
+def every_step(result):
+    for step in result.steps:
+        yield step
+        yield from step.children
+
+
+def outcome(result) -> tuple:
+    return result.outcome["category"], result.outcome["step"], result.outcome["node"]
+
+
+def received(shop, node: str) -> int:
+    """Packets a node's interfaces received, from the kernel's own counters (independent of tcpdump)."""
+    code, out = shop.exec(node, "sh", "-c", "cat /sys/class/net/eth*/statistics/rx_packets")
+    assert code == 0, out
+    return sum(int(n) for n in out.split())
+
+
+def test_a_cold_trace_is_observed_end_to_end_and_its_times_add_up(engine, shop):
     flush(engine, shop.name, "resolver")
+    before = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
     result = trace(engine, shop)
+    after = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
     assert result.ok and result.status == 200, result.summary
-    kinds = [s.kind for s in result.steps]
-    assert kinds == ["dns", "path", "firewall", "tcp", "tls", "request", "lb", "app", "db", "transfer"]
+    assert [s.kind for s in result.steps] == ["dns", "path", "firewall", "tcp", "tls", "request", "lb", "app",
+                                              "db", "transfer"]
     dns = result.step("dns")
-    asked = [c.node for c in dns.children]   # the resolver may ask one server more than once
+    asked = [c.node for c in dns.children]
     assert sorted(set(asked), key=asked.index) == ["root-1", "tld-test", "ns-shop"], asked
-    assert all(c.ok for c in dns.children)   # every server named did answer
     assert "from the resolver's cache" not in dns.detail
-    assert result.step("path").detail == "laptop → home-router → isp-router → fw → lb"
-    # the client-side steps tile the measured total
-    end = max(s.start_ms + s.duration_ms for s in result.steps if s.kind in CLIENT_STEPS)
-    assert abs(end - result.total_ms) < 1.0
-    assert result.step("tls").detail.startswith(("TLSv1.3", "TLSv1.2"))
+    # every step is read from this request: nothing is derived from the topology
+    assert all(s.source == OBSERVED for s in every_step(result)), \
+        [s.title for s in every_step(result) if s.source != OBSERVED]
+    # one child per router, in path order, each seen on its own wire; the kernel counted at least as much
+    hops = result.step("path").children
+    assert [h.node for h in hops] == ["home-router", "isp-router", "fw"]
+    assert "became" in hops[0].detail and "became" not in hops[1].detail   # the masquerade, seen on the wire
+    for hop in hops:   # it received at least the SYN and the SYN-ACK
+        assert "the SYN-ACK came back through here" in hop.detail
+        assert after[hop.node] - before[hop.node] >= 2, (hop.node, hop.detail)
+    # the TLS handshake split on the wire: the server's part is small, the client's own work is the rest
+    tls = result.step("tls")
+    server = next(c for c in tls.children if c.node == "lb")
+    assert server.duration_ms < tls.duration_ms and "ServerHello" in server.detail
+    # parents contain their children; the client steps tile the header's total
+    for parent in every_step(result):
+        for child in parent.children:
+            assert parent.start_ms <= child.start_ms
+            assert child.start_ms + child.duration_ms <= parent.start_ms + parent.duration_ms + 0.01
+    client = [s for s in result.steps if s.kind in CLIENT_STEPS]
+    for before, after in zip(client, client[1:]):
+        assert before.start_ms + before.duration_ms == pytest.approx(after.start_ms, abs=0.01)
+    assert client[-1].start_ms + client[-1].duration_ms == pytest.approx(result.total_ms, abs=0.01)
+    request = result.step("request")
+    for kind in ("lb", "app", "db"):
+        step = result.step(kind)
+        assert request.start_ms <= step.start_ms <= step.start_ms + step.duration_ms <= \
+            request.start_ms + request.duration_ms + 0.01, [(s.kind, s.start_ms, s.duration_ms) for s in result.steps]
+    assert "matches www.shop.test" in result.step("tls").detail
 
 
-def test_the_trace_names_the_replica_whose_log_holds_the_request(engine, shop):
+def test_the_replica_named_is_the_one_whose_log_holds_the_request(engine, shop):
     result = trace(engine, shop)
     served_by = result.step("app").node
     assert served_by in result.step("lb").detail
-    log = inspect.log_text(engine, shop.name, served_by)
-    assert result.trace_id in log
+    assert result.trace_id in inspect.log_text(engine, shop.name, served_by)
     others = [f"app-{i}" for i in (1, 2, 3) if f"app-{i}" != served_by]
     assert all(result.trace_id not in inspect.log_text(engine, shop.name, other) for other in others)
 
 
 def test_the_rule_named_is_the_one_whose_counter_rose(engine, shop):
+    before = read_counters(engine, shop.name, "fw")
     firewall = trace(engine, shop).step("firewall")
-    assert firewall.node == "fw" and "rule 'web-in' allowed" in firewall.detail
-    assert "counter of rule 'web-in' rose by" in firewall.evidence[0]
-    assert "rose by 0" not in firewall.evidence[0]
+    after = read_counters(engine, shop.name, "fw")
+    assert firewall.node == "fw" and firewall.detail == "rule 'web-in' allowed tcp/443"
+    assert after[("FORWARD", "web-in")][0] > before[("FORWARD", "web-in")][0]
 
 
 def test_two_traces_in_a_row_show_the_dns_cache(engine, shop):
@@ -77,20 +164,104 @@ def test_two_traces_in_a_row_show_the_dns_cache(engine, shop):
     assert "from the resolver's cache" in second.detail and second.children == []
 
 
-def test_nxdomain_stops_at_dns_and_names_the_server(engine, shop):
+def test_nxdomain_stops_at_dns_and_names_the_server_that_said_so(engine, shop):
     result = trace(engine, shop, "https://nothing.shop.test/")
-    assert not result.ok and [s.kind for s in result.steps] == ["dns"]
-    assert "NXDOMAIN from ns-shop" in result.summary
+    assert outcome(result) == ("dns.nxdomain", "dns", "ns-shop") and not result.ok
+    assert [s.kind for s in result.steps] == ["dns"]
+    assert result.step("dns").duration_ms == result.total_ms > 0.1   # the wait, not curl's 0.1 ms after a failure
+    seen = dig(engine, shop.name, "laptop", "nothing.shop.test")
+    assert seen.status == "NXDOMAIN" and any("shop.test" in r.name for r in seen.authority)
 
 
-def test_a_blocked_port_stops_at_the_firewall_and_names_the_rule(engine, shop):
-    result = trace(engine, shop, "http://db.shop.test:5432/")
-    assert not result.ok and result.status is None
-    assert "stopped at firewall on fw: rule 'default-deny' denied" in result.summary
-    assert "rose by 0" not in result.step("firewall").evidence[0]
+def test_an_unknown_tld_is_nxdomain_from_the_root(engine, shop):
+    flush(engine, shop.name, "resolver")
+    result = trace(engine, shop, "https://www.shop.nope/")
+    assert outcome(result) == ("dns.nxdomain", "dns", "root-1"), result.summary
+    assert dig(engine, shop.name, "laptop", "www.shop.nope").status == "NXDOMAIN"
 
 
-def test_a_dead_upstream_shows_the_retry_on_another(engine, shop):
+def test_a_reject_rule_is_refused_at_once_by_the_rule(engine, shop):
+    before = read_counters(engine, shop.name, "fw")
+    result = trace(engine, shop, "http://www.shop.test:22/")
+    after = read_counters(engine, shop.name, "fw")
+    assert outcome(result) == ("tcp.refused", "firewall", "fw") and result.status is None
+    assert "rule 'ssh-in' rejects tcp/22" in result.summary
+    assert after[("FORWARD", "ssh-in")][0] > before[("FORWARD", "ssh-in")][0]
+    tcp = result.step("tcp")
+    assert not tcp.ok and tcp.duration_ms < 100 and result.total_ms < 100
+    code, plain_ms = plain_curl(shop, "laptop", "http://www.shop.test:22/")
+    assert code == 7 and plain_ms < 100        # curl: "Couldn't connect" (refused), quickly
+
+
+def test_a_drop_rule_is_a_timeout_with_the_rule_and_its_real_length(engine, shop):
+    result, wall_ms = timed(engine, shop, "http://db.shop.test:5432/")
+    assert outcome(result) == ("tcp.dropped", "firewall", "fw")
+    assert "rule 'default-deny' drops tcp/5432" in result.summary
+    tcp = result.step("tcp")
+    assert 2900 < tcp.duration_ms < 3500 and tcp.duration_ms < wall_ms   # curl's 3 s connect timeout, measured
+
+
+def test_a_name_outside_the_lab_nodes_still_shows_the_firewall_that_counted_it(engine, shop):
+    before = read_counters(engine, shop.name, "fw")
+    result = trace(engine, shop, "https://nowhere.shop.test/")
+    after = read_counters(engine, shop.name, "fw")
+    assert outcome(result) == ("tcp.dropped", "firewall", "fw"), result.summary
+    assert f"no node of the lab has {shop.nowhere}" in result.summary
+    assert after[("FORWARD", "default-deny")][0] > before[("FORWARD", "default-deny")][0]
+    assert result.step("firewall").source == OBSERVED
+    hops = result.step("path").children             # no node has the address: the wire alone tells the way
+    assert [h.node for h in hops] == ["home-router", "isp-router", "fw"] and "dropped here" in hops[-1].detail
+
+
+def test_a_client_that_does_not_trust_the_lab_ca_fails_at_tls(engine, shop):
+    code, _ = plain_curl(shop, "app-1", "https://www.shop.test/")
+    if code == 0:
+        pytest.skip("app-1 trusts the lab CA in this lab, so there is no untrusted client to trace from")
+    assert code == 60                          # independent: curl's "peer certificate cannot be authenticated"
+    result = trace(engine, shop, source="app-1")
+    assert outcome(result) == ("tls.untrusted", "tls", "lb"), result.summary
+    assert "app-1 does not trust the certificate lb presented" in result.summary
+    assert "www.shop.test" in result.summary   # the names the certificate carries
+    tcp, tls = result.step("tcp"), result.step("tls")
+    assert tcp.ok and not tls.ok and tls.start_ms == pytest.approx(tcp.start_ms + tcp.duration_ms)
+    assert tls.start_ms + tls.duration_ms == pytest.approx(result.total_ms)
+
+
+@contextmanager
+def swapped_certificate(engine, shop, names):
+    """The lb serves a certificate of the lab's CA for other names, then its own again."""
+    container = engine.containers.get(f"{shop.name}-lb")
+    original = {name: container.exec_run(["cat", f"/lab/tls/{name}"]).output for name in ("server.crt", "server.key")}
+
+    def install(files: dict[str, bytes]):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o600
+                tar.addfile(info, io.BytesIO(data))
+        container.put_archive("/lab/tls", buffer.getvalue())
+        assert container.exec_run(["nginx", "-s", "reload"]).exit_code == 0
+        time.sleep(0.5)
+
+    issued = issue_server_cert(ensure_ca(state_dir(shop.name), shop.name), names)
+    install({"server.crt": issued.cert_pem.encode(), "server.key": issued.key_pem.encode()})
+    try:
+        yield
+    finally:
+        install(original)
+
+
+def test_a_certificate_for_other_names_is_a_name_mismatch(engine, shop):
+    with swapped_certificate(engine, shop, ["elsewhere.test"]):
+        code, _ = plain_curl(shop, "laptop", "https://www.shop.test/")
+        result = trace(engine, shop)
+    assert code == 60
+    assert outcome(result) == ("tls.name-mismatch", "tls", "lb"), result.summary
+    assert "is not for www.shop.test" in result.summary and "elsewhere.test" in result.summary
+
+
+def test_a_stopped_replica_shows_the_retry_on_another(engine, shop):
     inspect.stop_node(engine, shop.name, "app-1")
     try:
         retried = None
@@ -101,20 +272,105 @@ def test_a_dead_upstream_shows_the_retry_on_another(engine, shop):
                 retried = result
                 break
         assert retried is not None, "no request was retried on another replica"
-        assert "app-1" in retried.step("lb").detail and retried.step("app").node != "app-1"
+        lb = retried.step("lb")
+        assert lb.children[0].peer == "app-1" and not lb.children[0].ok
+        assert "app-1 (connect timed out after" in lb.detail and retried.step("app").node != "app-1"
+        assert 900 < lb.children[0].duration_ms < 1500    # nginx's 1 s proxy_connect_timeout, as it logged it
     finally:
         inspect.start_node(engine, shop.name, "app-1")
+        served_again(shop)
 
 
-def test_a_stopped_database_shows_the_503_and_where_it_came_from(engine, shop):
+def test_all_replicas_stopped_is_the_lb_own_504(engine, shop):
+    for app in ("app-1", "app-2", "app-3"):
+        inspect.stop_node(engine, shop.name, app)
+    try:
+        result, wall_ms = timed(engine, shop, "https://www.shop.test/")
+    finally:
+        for app in ("app-1", "app-2", "app-3"):
+            inspect.start_node(engine, shop.name, app)
+        served_again(shop)
+    # nginx may skip a replica it marked down after an earlier failure (max_fails): then it logs
+    # the group's name for that attempt and answers 502 instead of 504
+    assert outcome(result) == ("upstream.timeout", "lb", "lb"), result.summary
+    assert "answered" in result.summary and "itself: no app server answered" in result.summary
+    assert result.step("app") is None and result.step("db") is None
+    tried = [c.peer for c in result.step("lb").children if c.peer.startswith("app-")]
+    assert tried and set(tried) <= {"app-1", "app-2", "app-3"}
+    line = next(json.loads(l) for l in inspect.log_text(engine, shop.name, "lb").splitlines()
+                if result.trace_id in l and l.startswith("{"))
+    assert line["status"] == result.status and set(line["upstream_connect_time"].split(", ")) == {"-"}
+    assert all(c.duration_ms > 900 for c in result.step("lb").children if c.peer.startswith("app-"))
+    assert result.total_ms < wall_ms
+
+
+def test_a_stopped_database_is_read_from_the_app_own_record(engine, shop):
     inspect.stop_node(engine, shop.name, "db")
     try:
         result = trace(engine, shop, "https://www.shop.test/api/products")
-        assert not result.ok and result.status == 503
-        assert result.summary.startswith("HTTP 503; stopped at db on db")
-        assert "database unavailable" in result.step("app").detail
     finally:
         inspect.start_node(engine, shop.name, "db")
+    assert outcome(result) == ("db.unavailable", "db", "db") and result.status == 503, result.summary
+    app = result.step("app").node
+    line = next(json.loads(l[l.index("{"):]) for l in inspect.log_text(engine, shop.name, app).splitlines()
+                if result.trace_id in l)
+    assert line["status"] == 503 and line["db_error"] and line["db_error"].split(":")[0] in result.summary
+
+
+def test_a_path_without_sql_has_no_database_step(engine, shop):
+    result = trace(engine, shop, "https://www.shop.test/api/work?ms=1")
+    assert result.ok and result.step("app") and result.step("db") is None
+    app = result.step("app").node
+    line = next(json.loads(l[l.index("{"):]) for l in inspect.log_text(engine, shop.name, app).splitlines()
+                if result.trace_id in l)
+    assert line["db_queries"] == 0
+
+
+def test_a_post_creates_an_order_and_the_sql_shows(engine, shop):
+    result = trace(engine, shop, "https://www.shop.test/api/orders", data='{"product_id": 2}',
+                   headers=["Content-Type: application/json"])
+    assert result.ok and result.status == 201, result.summary
+    assert result.step("request").title.startswith("POST")
+    app, db = result.step("app"), result.step("db")
+    assert db is not None and "statement(s)" in db.detail
+    code, out = shop.exec("db", "runuser", "-u", "postgres", "--", "psql", "-d", "shop", "-tAc",
+                          "select served_by from orders order by id desc limit 1")
+    assert code == 0 and out.strip() == app.node
+
+
+def test_http_redirect_followed_is_two_requests(engine, shop):
+    result = trace_url(engine, shop.lab, "http://www.shop.test/", follow=True)
+    assert result.status == 301 and result.step("app") is None and result.outcome["node"] == "lb"
+    assert result.redirected_to is not None and result.redirected_to.url == "https://www.shop.test/"
+    assert result.redirected_to.status == 200 and result.redirected_to.step("tls") is not None
+
+
+def run_cli(shop, *args: str, columns: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": str(columns), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", "from lab.cli import main; main()", *args, "--lab", shop.name],
+                          env=env, text=True,
+                          capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_output_fits_the_terminal_and_keeps_key_words_whole(shop, columns):
+    traced = run_cli(shop, "trace", "http://www.shop.test:22/", "-f", str(shop.file), columns=columns)
+    assert traced.returncode == 1, traced.stderr
+    lines = traced.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= columns
+    assert any("rule 'ssh-in' rejects tcp/22" in line for line in lines)
+    run_cli(shop, "dig", "www.shop.test", columns=columns)
+    cached = run_cli(shop, "dig", "www.shop.test", "--trace", columns=columns)
+    assert cached.returncode == 0, cached.stderr
+    assert max(len(line) for line in cached.stdout.splitlines()) <= columns
+    assert any("from the resolver's cache" in line for line in cached.stdout.splitlines())
+
+
+def test_usage_errors_exit_2_in_one_line(shop):
+    result = CliRunner().invoke(main, ["trace", "https://www.shop.test/", "--from", "nosuch", "--lab", shop.name,
+                                       "-f", str(shop.file)])
+    assert result.exit_code == 2 and "has no node 'nosuch'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_cli_json_is_versioned_and_html_is_written(engine, shop, tmp_path):
@@ -123,5 +379,6 @@ def test_cli_json_is_versioned_and_html_is_written(engine, shop, tmp_path):
                                        "--json", "--html", str(page)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["schema"] == "lab.trace/1" and data["status"] == 200
-    assert "www.shop.test" in page.read_text()
+    assert data["schema"] == "lab.trace/2" and data["status"] == 200 and data["outcome"]["ok"]
+    assert {step["source"] for step in data["steps"]} == {"observed"}
+    assert 'data-source="observed"' in page.read_text()

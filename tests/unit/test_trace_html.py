@@ -224,3 +224,12 @@ def test_arrows_point_away_from_the_client_whichever_side_recorded_them():
     assert _arrows(page, "lb-part") == [(x["lb"], x["app-1"] - 8), (x["lb"], x["app-2"] - 8)]  # retries
     assert _arrows(page, "transfer") == [(x["lb"], x["laptop"] + 8)]           # the response comes back
     assert "retried: app-1 (502), then app-2 (200)" in page
+
+
+def test_each_row_says_whether_it_was_observed_or_derived():
+    trace = successful_trace()
+    trace.steps[1].source = "derived"                 # the path, computed from the routes
+    page = to_html(trace)
+    sources = re.findall(r'data-step="[^"]+" data-source="([^"]+)"', page)
+    assert len(sources) == sum(1 for _ in _every_step(trace))
+    assert sources.count("derived") == 1 and '<span class="source derived"' in page

@@ -2,7 +2,8 @@
 
 from lab.trace.model import SCHEMA, Step, Trace
 from lab.trace.steps import summary_of
-from lab.trace.web import CURL_MARK, find_log_line, parse_curl, server_timing, upstream_attempts
+from lab.trace.web import (CURL_MARK, Attempt, find_log_line, parse_certificate_names, parse_curl, server_timing,
+                           upstream_attempts)
 
 VERBOSE = """* Connected to www.shop.test (198.18.10.10) port 443
 * SSL connection using TLSv1.3 / TLS_AES_256_GCM_SHA384
@@ -38,16 +39,37 @@ def test_the_lb_log_line_of_a_trace_and_its_retries():
            '{"upstream_addr":"198.18.20.11:8000, 198.18.20.12:8000","upstream_status":"504, 200",'
            '"traceparent":"00-bbb-2-01"}\n')
     line = find_log_line(log, "bbb")
-    assert upstream_attempts(line) == [("198.18.20.11:8000", "504"), ("198.18.20.12:8000", "200")]
+    assert upstream_attempts(line) == [Attempt("198.18.20.11:8000", "504", None, None),
+                                       Attempt("198.18.20.12:8000", "200", None, None)]
     assert find_log_line(log, "ccc") is None
 
 
-def test_the_summary_names_where_a_journey_really_stopped():
+def test_the_summary_tells_the_outcome_where_the_journey_really_stopped():
     trace = Trace("https://www.shop.test/", "shop", "laptop", False, 3000.0, 503, "", steps=[
         Step("request", "request", "laptop", 10, 3000, ok=False, detail="HTTP 503"),
         Step("app", "app", "app-2", 11, 2990, ok=False, detail="answered 503"),
         Step("db", "db", "db", 12, 0, ok=False, detail="did not answer"),
-    ])
-    assert summary_of(trace) == "HTTP 503; stopped at db on db: did not answer"
-    assert trace.as_dict()["schema"] == SCHEMA == "lab.trace/1"
+    ], outcome={"ok": False, "category": "db.unavailable", "step": "db", "node": "db",
+                "reason": "app-2 could not use db: OperationalError"})
+    assert summary_of(trace) == "HTTP 503; stopped at db on db: app-2 could not use db: OperationalError"
+    data = trace.as_dict()
+    assert data["schema"] == SCHEMA == "lab.trace/2"
+    assert data["outcome"]["step"] == "db" and all(s["source"] == "observed" for s in data["steps"])
     assert trace.nodes == ["laptop", "app-2", "db"]
+
+
+def test_timestamped_verbose_lines_give_times_relative_to_curl_start():
+    stderr = ("10:00:00.000000 *   Trying 198.18.10.10:443...\n"
+              "10:00:00.002000 * Connected to www.shop.test (198.18.10.10) port 443 (#0)\n"
+              "10:00:00.010000 * SSL certificate problem: unable to get local issuer certificate\n"
+              "10:00:00.020000 * Closing connection 0\n")
+    result = parse_curl(60, "\n" + CURL_MARK + '{"exitcode": 60, "time_total": 0.020, "time_connect": 0,'
+                        '"errormsg": "SSL certificate problem: unable to get local issuer certificate"}', stderr)
+    assert result.connected_ms == 2.0 and result.verify_ok is False
+    assert result.error.startswith("SSL certificate problem")
+
+
+def test_certificate_names_from_openssl():
+    text = ("subject=CN = mail.shop.test\nX509v3 Subject Alternative Name: \n"
+            "    DNS:mail.shop.test, DNS:www.shop.test, IP Address:198.18.10.10\n")
+    assert parse_certificate_names(text) == ["mail.shop.test", "www.shop.test", "198.18.10.10"]

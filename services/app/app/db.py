@@ -17,9 +17,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-# Seconds spent in the database by the current request; the list is shared
-# with the worker thread that runs the endpoint, so its additions are seen here.
+# Seconds spent in the database by the current request, one entry per statement; the
+# list is shared with the worker thread that runs the endpoint, so its additions are seen here.
 db_seconds: contextvars.ContextVar[list[float]] = contextvars.ContextVar("db_seconds")
+# The database errors the current request met (the app's own record, logged with the
+# trace id, so `lab trace` reads a database failure from evidence, not from a 503).
+db_errors: contextvars.ContextVar[list[str]] = contextvars.ContextVar("db_errors")
 
 SCHEMA_LOCK = 5_432_001   # advisory lock: replicas starting together create the schema once
 

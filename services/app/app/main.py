@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db import Order, Product, create_schema, make_engine, ping
+from app.db import Order, Product, create_schema, db_errors, make_engine, ping
 from app.settings import Settings
 from app.tracing import path_headers
 
@@ -79,6 +79,10 @@ async def reveal_path(request: Request, call_next):
 async def database_error(request: Request, error: SQLAlchemyError) -> JSONResponse:
     # A short reason only: never a traceback, never the connection string.
     reason = type(getattr(error, "orig", None) or error).__name__
+    errors = db_errors.get(None)
+    if errors is not None:
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()
+        errors.append(f"{reason}: {cause[0][:200]}" if cause else reason)
     return JSONResponse(status_code=503, content={"error": "database unavailable", "reason": reason,
                                                   "served_by": settings.node})
 

@@ -16,7 +16,7 @@ import time
 
 from fastapi import Request
 
-from app.db import db_seconds
+from app.db import db_errors, db_seconds
 
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -32,27 +32,32 @@ def child_traceparent(incoming: str | None) -> tuple[str, str | None]:
 
 async def path_headers(request: Request, call_next, node: str):
     began = time.perf_counter()
-    spent = db_seconds.set([])
+    spent, failed = db_seconds.set([]), db_errors.set([])
     traceparent, parent = child_traceparent(request.headers.get("traceparent"))
     request.state.traceparent = traceparent
     try:
         response = await call_next(request)
         app_ms = (time.perf_counter() - began) * 1000
-        db_ms = sum(db_seconds.get()) * 1000
+        statements, errors = db_seconds.get(), db_errors.get()
     finally:
         db_seconds.reset(spent)
+        db_errors.reset(failed)
+    db_ms = sum(statements) * 1000
     response.headers["Server-Timing"] = (f'app;desc="{node}";dur={app_ms:.1f}, '
                                          f'db;desc="postgresql";dur={db_ms:.1f}')
     response.headers["X-Served-By"] = node
     response.headers["traceparent"] = traceparent
-    _log(request, response.status_code, app_ms, db_ms, traceparent, parent, node)
+    _log(request, response.status_code, app_ms, (db_ms, len(statements), errors), traceparent, parent, node)
     return response
 
 
-def _log(request: Request, status: int, app_ms: float, db_ms: float, traceparent: str,
-         parent: str | None, node: str) -> None:
+def _log(request: Request, status: int, app_ms: float, database: tuple[float, int, list[str]],
+         traceparent: str, parent: str | None, node: str) -> None:
+    db_ms, db_queries, db_errors_seen = database
     line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "node": node, "method": request.method,
             "path": request.url.path, "status": status, "app_ms": round(app_ms, 2),
-            "db_ms": round(db_ms, 2), "traceparent": traceparent, "parent_span": parent,
+            "db_ms": round(db_ms, 2), "db_queries": db_queries,
+            "db_error": db_errors_seen[-1] if db_errors_seen else None,
+            "traceparent": traceparent, "parent_span": parent,
             "client": request.client.host if request.client else None}
     print(json.dumps(line), file=sys.stdout, flush=True)
