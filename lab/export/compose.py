@@ -17,6 +17,7 @@ import yaml
 from lab.plan.model import LABEL_FILE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan, Plan
 from lab.plan.routes import ROUTE_SCRIPT
 from lab.plan.seal import SEAL_FILE, SEALED_BRIDGE_OPTIONS
+from lab.plan.web import SECRET_FILES
 
 COMPOSE_VERSION = "2.4"   # the format with health-gated depends_on that docker-compose 1.29 runs
 HEALTH_INTERVAL = "2s"
@@ -29,6 +30,12 @@ def compose_files(plan: Plan, files_dir: str) -> dict[str, str]:
         for path, content in container.all_files().items():
             result[str(PurePosixPath(files_dir) / container.name / path)] = content
     return result
+
+
+def secret_paths(plan: Plan, files_dir: str) -> set[str]:
+    """Which of compose_files' paths hold a secret (a key, a password): written 0600."""
+    return {str(PurePosixPath(files_dir) / container.name / path)
+            for container in plan.containers for path in container.all_files() if path in SECRET_FILES}
 
 
 def _healthcheck(container: ContainerPlan) -> dict:
