@@ -67,11 +67,18 @@ def _write_public(path: Path, text: str) -> None:
     os.chmod(path, 0o644)
 
 
-def ensure_ca(directory: Path, lab_name: str) -> pki.KeyAndCert:
-    """The lab's CA, made once. Both files must exist: a lone certificate cannot sign."""
+def ca_scope(lab: Lab) -> tuple[list[str], list[str]]:
+    """What the lab's CA may vouch for: names under the lab's zones, addresses in its subnets."""
+    return list(lab.spec.zones), [str(n.subnet) for n in lab.spec.networks.values()]
+
+
+def ensure_ca(directory: Path, lab_name: str, zones: list[str] = (), subnets: list[str] = ()) -> pki.KeyAndCert:
+    """The lab's CA, made once, and again only when the lab's zones or subnets change (or
+    an older CA had no name constraints). Both files must exist: a lone certificate cannot
+    sign. A new CA reissues the server certificates (they no longer chain to the old one)."""
     cert, key = directory / CA_CERT, directory / "ca.key"
-    if not (cert.exists() and key.exists()):
-        ca = pki.make_ca(lab_name)
+    if not (cert.exists() and key.exists()) or not pki.ca_permits_only(cert.read_text(), zones, subnets):
+        ca = pki.make_ca(lab_name, zones, subnets)
         write_private(key, ca.key_pem)
         _write_public(cert, ca.cert_pem)
     return pki.KeyAndCert(key.read_text(), cert.read_text())
@@ -106,7 +113,7 @@ def ensure_lab_state(lab: Lab) -> LabState:
     kinds = {node.kind for node in lab.spec.nodes.values()}
     values: dict[str, str] = {}
     if kinds & {"load-balancer", "client"}:
-        ca = ensure_ca(directory, lab.name)
+        ca = ensure_ca(directory, lab.name, *ca_scope(lab))
         values[CA_CERT] = ca.cert_pem
         for name, node in lab.spec.nodes.items():
             if node.kind == "load-balancer":
