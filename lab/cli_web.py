@@ -27,6 +27,11 @@ def ca(file: Path | None) -> None:
     ensure_lab_state(lab)   # the CA is made at the first `lab up`; asking first makes it now
     path = ca_cert_path(lab.name)
     zones, subnets = pki.ca_constraints(path.read_text())
-    scope = ", ".join([*(f"*.{z}" for z in zones), *subnets]) or "any name (this CA has no name constraints)"
-    click.echo(f"trusting this CA trusts the lab '{lab.name}' for: {scope}", err=True)
+    if zones or subnets:
+        click.echo(f"trusting this CA trusts the lab '{lab.name}' only for\n"
+                   f"  names under: {', '.join(zones) or 'any'}\n"
+                   f"  addresses in: {', '.join(subnets) or 'any'}", err=True)
+    else:
+        click.echo(f"this CA of lab '{lab.name}' has no name constraints: trusting it trusts any name",
+                   err=True)
     click.echo(str(path))

@@ -201,6 +201,6 @@ def test_lab_ca_prints_the_path_of_the_labs_ca(tmp_path):
     assert result.exit_code == 0, result.output
     path = Path(result.stdout.strip())
     assert path == state_dir("shop") / "ca.crt"
-    assert "*.shop.test" in result.stderr and "198.18.10.0/24" in result.stderr
+    assert "names under: test, shop.test" in result.stderr and "198.18.10.0/24" in result.stderr
     assert x509.load_pem_x509_certificate(path.read_bytes()).extensions.get_extension_for_class(
         x509.BasicConstraints).value.ca
