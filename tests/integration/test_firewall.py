@@ -98,7 +98,7 @@ def test_show_lists_the_rules_in_order_with_counters(shop):
     data = json.loads(result.output)
     names = [row["name"] for row in data["rules"] if row["chain"] == "FORWARD"]
     intents = [rule.name for rule in shop.lab.spec.nodes["fw"].rules]
-    assert names == ["established", "icmp-errors", "invalid", *intents, "default-deny"]
+    assert names == ["established", "icmp-errors", "invalid", "engine-gateway", *intents, "default-deny"]
     ssh = next(row for row in data["rules"] if row["name"] == "ssh-in")
     assert ssh["packets"] >= 1 and ssh["action"] == "reject +log"
     assert data["logging"] == "on" and not data["not_in_topology"]
