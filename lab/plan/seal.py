@@ -20,8 +20,11 @@ Firewalls drop forwarded traffic to the gateways with a named filter rule instea
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Iterable
+
+from lab.firewall.policy import PolicyRule
+from lab.plan.iptables import rule_lines
 
 # Docker 20.10 knows no per-network switch for forwarding off the bridge (its
 # `--internal` networks drop routed lab traffic): masquerade is the one to turn off.
@@ -33,19 +36,30 @@ GATEWAY_COMMENT = "seal-engine-gateway"
 DNS_COMMENT = "seal-engine-dns"
 
 
-def _drop(chain: str, address: str, comment: str) -> str:
-    return f"-A {chain} -d {address}/32 -m comment --comment {comment} -j DROP"
+def _hosts(addresses: Iterable) -> tuple[IPv4Network, ...]:
+    return tuple(IPv4Network(f"{a}/32") for a in sorted({IPv4Address(str(a)) for a in addresses}))
+
+
+def seal_policy(gateways: Iterable[IPv4Address], forwards_unfiltered: bool) -> list[PolicyRule]:
+    """The seal of one node as rules of its raw table: what it sends to the engine's DNS
+    and gateways is dropped, and for a plain router what it would forward to a gateway.
+    `lab firewall show` lists them with their counters."""
+    hosts = _hosts(gateways)
+    rules = [PolicyRule(DNS_COMMENT, "raw", "OUTPUT", "deny", destinations=_hosts([EMBEDDED_DNS]),
+                        summary="the engine's embedded DNS"),
+             PolicyRule(GATEWAY_COMMENT, "raw", "OUTPUT", "deny", destinations=hosts,
+                        summary="the engine's host on lab networks")]
+    if forwards_unfiltered:
+        rules.append(PolicyRule(GATEWAY_COMMENT, "raw", "PREROUTING", "deny", destinations=hosts,
+                                summary="forwarding to the engine's host"))
+    return rules
 
 
 def raw_table(gateways: Iterable[IPv4Address], forwards_unfiltered: bool) -> list[str]:
-    """The raw-table section: drop what this node sends (and, for a plain router, what it
-    forwards) to the engine's gateways, and what it sends to the engine's DNS."""
-    addresses = sorted({str(g) for g in gateways}, key=lambda a: IPv4Address(a))
-    lines = ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-             _drop("OUTPUT", EMBEDDED_DNS, DNS_COMMENT)]
-    lines += [_drop("OUTPUT", address, GATEWAY_COMMENT) for address in addresses]
-    if forwards_unfiltered:
-        lines += [_drop("PREROUTING", address, GATEWAY_COMMENT) for address in addresses]
+    """The raw-table section of an iptables-restore file with the seal's rules."""
+    lines = ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    for rule in seal_policy(gateways, forwards_unfiltered):
+        lines += rule_lines(rule, logging=False)
     return lines + ["COMMIT"]
 
 
