@@ -4,6 +4,7 @@ rules are read back; the lab keeps working through its own DNS and web path."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -15,7 +16,12 @@ import pytest
 
 from lab.plan.seal import SEALED_BRIDGE_OPTIONS
 from lab.runtime.helpers import run_helper
+from lab.runtime.inspect import start_node, stop_node
 from lab.runtime.netns import install_routes
+
+from click.testing import CliRunner
+
+from lab.cli import main
 
 from .conftest import running_lab, topology_text
 
@@ -40,14 +46,14 @@ for address in sys.argv[1:]:
 class HostListener:
     """TCP and UDP listeners on the host, bound to one address; counts what arrives."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, port: int = PORT):
         self.address, self.accepted, self.datagrams = address, 0, 0
         self.tcp = socket.socket()
         self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((address, PORT))
+        self.tcp.bind((address, port))
         self.tcp.listen(16)
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((address, PORT))
+        self.udp.bind((address, port))
         for loop in (self._accept, self._receive):
             threading.Thread(target=loop, daemon=True).start()
 
@@ -78,8 +84,12 @@ class HostListener:
 
 
 @pytest.fixture(scope="module")
-def sealed(engine, images):
-    with running_lab(engine, topology_text("default", "it-seal")) as lab:
+def sealed(engine, images, tmp_path_factory):
+    text = topology_text("default", "it-seal")
+    file = tmp_path_factory.mktemp("seal") / "shop.yaml"
+    file.write_text(text)     # a real file, so `lab check --seal` finds the topology like a user's lab
+    with running_lab(engine, text, str(file)) as lab:
+        lab.file = file
         yield lab
 
 
@@ -191,6 +201,16 @@ def test_the_engines_dns_does_not_answer_inside_nodes(sealed):
     assert dropped and int(dropped[0][1:].split(":")[0]) >= 1, saved
 
 
+def test_a_restarted_node_is_sealed_again(sealed):
+    """The engine puts its DNS redirection back when a container starts; `lab start` seals again."""
+    stop_node(sealed.client, sealed.name, "app-2")
+    start_node(sealed.client, sealed.name, "app-2")
+    saved = _in_namespace(sealed, "app-2", "iptables-save")
+    assert "DOCKER_OUTPUT" not in saved and "seal-engine-gateway" in saved
+    code, output = sealed.exec("app-2", "dig", "+time=1", "+tries=1", "@127.0.0.11", f"{sealed.name}-db", "A")
+    assert code == 9, output
+
+
 def test_the_lab_still_works_through_its_own_dns_and_web_path(sealed):
     lb = str(sealed.lab.instance("lb").address_on("dmz"))
     code, answer = sealed.exec("laptop", "dig", "+short", "www.shop.test", "A")
@@ -198,3 +218,48 @@ def test_the_lab_still_works_through_its_own_dns_and_web_path(sealed):
     code, status = sealed.exec("laptop", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                "https://www.shop.test/api/products")
     assert (code, status) == (0, "200")
+
+
+def _seal_check(lab) -> tuple[int, dict]:
+    result = CliRunner().invoke(main, ["check", str(lab.file), "--seal", "--json"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def on_a_probed_port(sealed):
+    """A listener on the data gateway at a port the seal check tries (8080)."""
+    listener = HostListener(str(sealed.lab.gateways["data"]), 8080)
+    yield listener
+    listener.close()
+
+
+def test_the_seal_check_passes_on_the_default_lab(sealed, on_a_probed_port):
+    code, report = _seal_check(sealed)
+    assert on_a_probed_port.accepted == 0
+    failed = [c for c in report["checks"] if not c["passed"]]
+    assert code == 0 and report["passed"] and failed == []
+    nodes = {c["node"] for c in report["checks"]}
+    assert nodes == set(sealed.lab.instance_names())
+    assert {c["name"] for c in report["checks"] if c["node"] == "resolver"} == {
+        "seal-route", "seal-gateway", "seal-engine-dns", "seal-resolver-roots"}
+
+
+def test_the_seal_check_fails_naming_a_node_given_a_route_to_the_gateway(sealed, on_a_probed_port):
+    db = sealed.client.containers.get(f"{sealed.name}-db")
+    gateway = str(sealed.lab.gateways["data"])
+    _in_namespace(sealed, "db", f"iptables -t raw -F && ip route replace default via {gateway}")
+    try:
+        before = on_a_probed_port.accepted
+        code, report = _seal_check(sealed)
+        failed = {(c["node"], c["name"]): c["seen"] for c in report["checks"] if not c["passed"]}
+        assert code == 1 and not report["passed"]
+        assert {node for node, _ in failed} == {"db"}, failed
+        assert "engine's gateway" in failed[("db", "seal-route")]
+        # what the check says it saw, the host saw too: the listener took db's connection
+        assert _wait_for(lambda: on_a_probed_port.accepted == before + 1)
+        assert "answered" in failed[("db", "seal-gateway")]
+    finally:
+        _in_namespace(sealed, "db", "ip route del default || true")
+        install_routes(sealed.client, db, "db")
+    code, _report = _seal_check(sealed)
+    assert code == 0
