@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import click
 
 from lab.cli import TOPOLOGY_ARG, main, out
-from lab.export.compose import compose_files, compose_text
+from lab.export.compose import compose_files, compose_text, secret_paths
 from lab.plan import make_plan
-from lab.state import ensure_lab_state
+from lab.state import ensure_lab_state, private_directory, write_secret_file
 from lab.topology import load_topology
+
+
+def _write_files(base: Path, files: dict[str, str], secrets: set[str]) -> None:
+    """The nodes' /lab files under base, the lab's directory 0700 (other users of the host
+    see nothing); keys and passwords 0600. Each node's directory is its /lab and stays
+    traversable: non-root services read their settings there (the app its db/host)."""
+    for relative, content in files.items():
+        parts = PurePosixPath(relative).parts
+        private_directory(base.joinpath(*parts[:2]))     # compose.d/LAB
+        target = base / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if relative in secrets:
+            write_secret_file(target, content)
+        else:
+            target.write_text(content, encoding="utf-8")
 
 
 @main.group(name="export")
@@ -31,8 +46,5 @@ def export_compose(file: Path | None, output: Path, no_files: bool) -> None:
     source = str(file) if file else "topology/default.yaml"
     output.write_text(compose_text(plan, files_dir, source), encoding="utf-8")
     if not no_files:
-        for relative, content in compose_files(plan, files_dir).items():
-            target = output.parent / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
+        _write_files(output.parent, compose_files(plan, files_dir), secret_paths(plan, files_dir))
     out.print(f"wrote {output}" + ("" if no_files else f" and {output.parent / files_dir}/"), highlight=False)

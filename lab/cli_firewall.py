@@ -14,6 +14,7 @@ from lab.cli_runtime import LAB_OPTION, choose_lab
 from lab.errors import LabError, RuntimeFailure
 from lab.firewall.policy import PolicyRule, node_policy, ports_text
 from lab.plan.model import LABEL_FILE
+from lab.plan.seal import seal_policy
 from lab.runtime import firewall as runtime_firewall
 from lab.runtime.engine import connect
 from lab.runtime.objects import lab_containers
@@ -81,7 +82,9 @@ def show(node: str, lab_name: str | None, as_json: bool) -> None:
     if lab.instance(name).kind not in FORWARDING_KINDS:
         raise LabError(f"'{node}' is a {lab.instance(name).kind}: only routers and firewalls have rules")
     counters = runtime_firewall.read_counters(client, lab.name, name)
-    rows = [_rule_row(rule, counters) for rule in node_policy(lab, lab.instance(name).node)]
+    kind = lab.instance(name).kind
+    rules = node_policy(lab, lab.instance(name).node) + seal_policy(lab.gateways.values(), kind == "router")
+    rows = [_rule_row(rule, counters) for rule in rules]
     stale = sorted({n for (_c, n) in counters} - {r["name"] for r in rows})
     logging = runtime_firewall.logging_status(client, lab.name, name)
     if as_json:

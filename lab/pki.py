@@ -2,7 +2,9 @@
 
 Each lab gets one CA (made at its first `lab up`, kept in its state directory)
 and one server certificate per load balancer, for every name that points at
-it. Keys are ECDSA P-256: small and fast to make, accepted by every TLS 1.2+
+it. The CA is name-constrained (RFC 5280, critical): it can vouch only for names
+under the lab's zones and addresses in the lab's subnets, so a host that trusts
+it (as `lab ca` invites) trusts nothing else because of it. Keys are ECDSA P-256: small and fast to make, accepted by every TLS 1.2+
 client. Nothing here touches the engine or the disk.
 """
 
@@ -55,8 +57,16 @@ def _validity(days: int) -> tuple[dt.datetime, dt.datetime]:
     return now - dt.timedelta(hours=1), now + dt.timedelta(days=days)
 
 
-def make_ca(lab_name: str) -> KeyAndCert:
-    """A self-signed CA that may sign server certificates only (path length 0)."""
+def _permitted(zones: list[str], subnets: list[str]) -> list[x509.GeneralName]:
+    labels = [z.strip(".").lower() for z in zones]
+    # A lab that serves the root zone owns every name: then only addresses are constrained.
+    names: list[x509.GeneralName] = [] if "" in labels else [x509.DNSName(z) for z in labels]
+    return names + [x509.IPAddress(ipaddress.ip_network(s)) for s in subnets]
+
+
+def make_ca(lab_name: str, zones: list[str] = (), subnets: list[str] = ()) -> KeyAndCert:
+    """A self-signed CA that may sign server certificates only (path length 0), and only
+    for names under zones and addresses in subnets (when given)."""
     key = _new_key()
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "lab"),
                          x509.NameAttribute(NameOID.COMMON_NAME, f"lab {lab_name} CA")])
@@ -70,9 +80,34 @@ def make_ca(lab_name: str) -> KeyAndCert:
                                          content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False,
                                          encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    return KeyAndCert(_key_pem(key), _cert_pem(cert))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    permitted = _permitted(list(zones), list(subnets))
+    if permitted:
+        cert = cert.add_extension(x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None),
+                                  critical=True)
+    return KeyAndCert(_key_pem(key), _cert_pem(cert.sign(key, hashes.SHA256())))
+
+
+def ca_permits_only(ca_cert_pem: str, zones: list[str], subnets: list[str]) -> bool:
+    """True when the CA is constrained to exactly these zones and subnets."""
+    cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return not _permitted(list(zones), list(subnets))
+    return set(constraints.permitted_subtrees or ()) == set(_permitted(list(zones), list(subnets)))
+
+
+def ca_constraints(ca_cert_pem: str) -> tuple[list[str], list[str]]:
+    """(DNS zones, subnets) a CA may vouch for; both empty when it is unconstrained."""
+    cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
+    try:
+        permitted = cert.extensions.get_extension_for_class(x509.NameConstraints).value.permitted_subtrees
+    except x509.ExtensionNotFound:
+        return [], []
+    permitted = permitted or []
+    return ([n.value for n in permitted if isinstance(n, x509.DNSName)],
+            [str(n.value) for n in permitted if isinstance(n, x509.IPAddress)])
 
 
 def _alt_names(names: list[str], addresses: list[str]) -> list[x509.GeneralName]:

@@ -41,27 +41,45 @@ def ca_cert_path(lab_name: str) -> Path:
     return state_dir(lab_name) / CA_CERT
 
 
-def _write_private(path: Path, text: str) -> None:
+def private_directory(path: Path) -> None:
+    """A directory only its owner may enter (0700), even if it existed before."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def write_secret_file(path: Path, text: str) -> None:
     """Write a secret: created 0600 from the start, never readable by others even briefly."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
     os.chmod(path, 0o600)
 
 
+def write_private(path: Path, text: str) -> None:
+    """A secret in a directory only its owner may enter."""
+    private_directory(path.parent)
+    write_secret_file(path, text)
+
+
 def _write_public(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(path.parent)
     path.write_text(text)
     os.chmod(path, 0o644)
 
 
-def ensure_ca(directory: Path, lab_name: str) -> pki.KeyAndCert:
-    """The lab's CA, made once. Both files must exist: a lone certificate cannot sign."""
+def ca_scope(lab: Lab) -> tuple[list[str], list[str]]:
+    """What the lab's CA may vouch for: names under the lab's zones, addresses in its subnets."""
+    return list(lab.spec.zones), [str(n.subnet) for n in lab.spec.networks.values()]
+
+
+def ensure_ca(directory: Path, lab_name: str, zones: list[str] = (), subnets: list[str] = ()) -> pki.KeyAndCert:
+    """The lab's CA, made once, and again only when the lab's zones or subnets change (or
+    an older CA had no name constraints). Both files must exist: a lone certificate cannot
+    sign. A new CA reissues the server certificates (they no longer chain to the old one)."""
     cert, key = directory / CA_CERT, directory / "ca.key"
-    if not (cert.exists() and key.exists()):
-        ca = pki.make_ca(lab_name)
-        _write_private(key, ca.key_pem)
+    if not (cert.exists() and key.exists()) or not pki.ca_permits_only(cert.read_text(), zones, subnets):
+        ca = pki.make_ca(lab_name, zones, subnets)
+        write_private(key, ca.key_pem)
         _write_public(cert, ca.cert_pem)
     return pki.KeyAndCert(key.read_text(), cert.read_text())
 
@@ -75,7 +93,7 @@ def ensure_server_cert(directory: Path, ca: pki.KeyAndCert, node: str,
         if pki.cert_covers(current, names, addresses) and pki.signed_by(current, ca.cert_pem):
             return pki.KeyAndCert(key.read_text(), current)
     issued = pki.issue_server_cert(ca, names, addresses)
-    _write_private(key, issued.key_pem)
+    write_private(key, issued.key_pem)
     _write_public(cert, issued.cert_pem)
     return issued
 
@@ -84,18 +102,18 @@ def ensure_password(directory: Path, node: str) -> str:
     path = directory / "db" / f"{node}.password"
     if not path.exists():
         # URL- and shell-safe characters: the password travels in files, never in a command line.
-        _write_private(path, secrets.token_urlsafe(24) + "\n")
+        write_private(path, secrets.token_urlsafe(24) + "\n")
     return path.read_text().strip()
 
 
 def ensure_lab_state(lab: Lab) -> LabState:
     """The lab's keys and passwords, made on first use and reused after."""
     directory = state_dir(lab.name)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(directory)
     kinds = {node.kind for node in lab.spec.nodes.values()}
     values: dict[str, str] = {}
     if kinds & {"load-balancer", "client"}:
-        ca = ensure_ca(directory, lab.name)
+        ca = ensure_ca(directory, lab.name, *ca_scope(lab))
         values[CA_CERT] = ca.cert_pem
         for name, node in lab.spec.nodes.items():
             if node.kind == "load-balancer":

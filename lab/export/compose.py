@@ -16,6 +16,8 @@ import yaml
 
 from lab.plan.model import LABEL_FILE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan, Plan
 from lab.plan.routes import ROUTE_SCRIPT
+from lab.plan.seal import SEAL_FILE, SEALED_BRIDGE_OPTIONS
+from lab.plan.web import SECRET_FILES
 
 COMPOSE_VERSION = "2.4"   # the format with health-gated depends_on that docker-compose 1.29 runs
 HEALTH_INTERVAL = "2s"
@@ -28,6 +30,12 @@ def compose_files(plan: Plan, files_dir: str) -> dict[str, str]:
         for path, content in container.all_files().items():
             result[str(PurePosixPath(files_dir) / container.name / path)] = content
     return result
+
+
+def secret_paths(plan: Plan, files_dir: str) -> set[str]:
+    """Which of compose_files' paths hold a secret (a key, a password): written 0600."""
+    return {str(PurePosixPath(files_dir) / container.name / path)
+            for container in plan.containers for path in container.all_files() if path in SECRET_FILES}
 
 
 def _healthcheck(container: ContainerPlan) -> dict:
@@ -65,7 +73,8 @@ def _route_companion(container: ContainerPlan) -> dict:
         "cap_add": ["NET_ADMIN"],
         # compose substitutes $VARS in the file itself: $$ keeps the script's own.
         "entrypoint": ["/bin/sh", "-c", ROUTE_SCRIPT.replace("$", "$$")],
-        "environment": {"LAB_ROUTES": container.files.get("routes", "")},
+        "environment": {"LAB_ROUTES": container.files.get("routes", ""),
+                        "LAB_SEAL": container.files.get(SEAL_FILE, "")},
         "labels": {"lab.name": container.labels["lab.name"], "lab.role": "route-helper"},
         "depends_on": {container.name: {"condition": "service_started"}},
         "restart": "no",
@@ -86,6 +95,7 @@ def compose_document(plan: Plan, files_dir: str, source: str) -> dict:
                 services[f"{container.name}-routes"] = _route_companion(container)
         previous = [c.name for c in stage]
     networks = {n.name: {"name": n.docker_name, "labels": dict(n.labels),
+                         "driver_opts": dict(SEALED_BRIDGE_OPTIONS),
                          "ipam": {"config": [{"subnet": n.subnet, "gateway": n.gateway}]}}
                 for n in plan.networks}
     volumes = {volume: {"name": volume, "labels": {"lab.name": plan.lab}}

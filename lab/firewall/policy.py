@@ -12,6 +12,8 @@ Order of a firewall's FORWARD chain, and why:
                 that traceroute and path-MTU discovery need, even when conntrack holds
                 no state for the packet inside (it would call them INVALID);
   invalid       what conntrack cannot place is dropped;
+  engine-gateway  the engine's host address on every lab network is no part of the
+                lab: `to: apps` means the nodes on apps, never the host (see lab/plan/seal.py);
   publish-*     port forwards (DNAT) of this firewall;
   intent rules  in the order written: the first match decides;
   default-deny  everything else, as a rule of its own so its counter shows what it stopped.
@@ -28,6 +30,7 @@ from lab.topology.model import BUILTIN_RULE_NAMES, PUBLISH_RULE_PREFIX, Firewall
 BUILTIN_NAMES = BUILTIN_RULE_NAMES
 PUBLISH_PREFIX = PUBLISH_RULE_PREFIX
 MASQUERADE_PREFIX = "masquerade-"
+ENGINE_GATEWAY = "engine-gateway"
 TRACEROUTE_PORTS = ((33434, 33534),)   # the ports `traceroute` (UDP) probes
 ICMP_ERRORS = ("destination-unreachable", "time-exceeded")
 ALLOWING = ("allow", "accept")
@@ -123,6 +126,9 @@ def _forward_chain(lab: Lab, node: str) -> list[PolicyRule]:
                    summary="ICMP errors traceroute and path-MTU discovery need"),
         PolicyRule("invalid", "filter", "FORWARD", "deny", states=("INVALID",),
                    summary="packets conntrack cannot place"),
+        PolicyRule(ENGINE_GATEWAY, "filter", "FORWARD", "deny",
+                   destinations=tuple(_host(g) for g in sorted(lab.gateways.values())),
+                   summary="the engine's host on lab networks: never part of the lab"),
     ]
     for forward in spec.forwards:
         target = _target_address(lab, forward)

@@ -16,6 +16,7 @@ from lab.plan.model import (LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LA
                             ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
 from lab.plan.render import render_kind
 from lab.plan.routes import routes_for
+from lab.plan.seal import SEAL_FILE, render_seal_rules
 from lab.topology import Instance, Lab
 
 __all__ = ["ContainerPlan", "LabState", "NetworkPlan", "Plan", "Probe", "Rendered", "make_plan",
@@ -72,6 +73,8 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
     routes = "".join(f"{line}\n" for line in routes_for(lab, instance))
     files = {"env": render_env(lab, instance, dict(rendered.env)), "routes": routes,
              "resolv.conf": render_resolv_conf(lab, instance), **rendered.files}
+    if not kind.forwards:   # routers and firewalls load the seal with their own rules
+        files[SEAL_FILE] = render_seal_rules(lab.gateways.values())
     volumes = {}
     if kind.data_volume:
         volumes[docker_name(lab.name, f"{instance.name}-data")] = kind.data_volume

@@ -16,6 +16,7 @@ from __future__ import annotations
 from lab.firewall.policy import node_policy
 from lab.plan.iptables import render_rules
 from lab.plan.model import LabState, Rendered
+from lab.plan.seal import raw_table
 from lab.topology import Instance, Lab
 
 RULES_FILE = "iptables.rules"
@@ -26,8 +27,11 @@ RELOAD = ("lab-firewall-load",)
 def render(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     policy = node_policy(lab, instance.node)
     filtering = instance.kind == "firewall"
-    live = {RULES_FILE: render_rules(policy, filtering, logging=False),
-            LOGGING_RULES_FILE: render_rules(policy, filtering, logging=True)}
+    # A firewall filters forwarded traffic to the engine's gateways itself (rule
+    # engine-gateway); a plain router drops it in the raw table.
+    seal = "\n".join(raw_table(lab.gateways.values(), forwards_unfiltered=not filtering)) + "\n"
+    live = {RULES_FILE: render_rules(policy, filtering, logging=False) + seal,
+            LOGGING_RULES_FILE: render_rules(policy, filtering, logging=True) + seal}
     return Rendered(live_files=live, reload=RELOAD)
 
 

@@ -5,6 +5,8 @@ HTTP on 80 redirecting to HTTPS on 443 (TLS 1.2 and 1.3 only), a JSON access
 log and headers that reveal the path: the chosen upstream (X-Upstream-Addr),
 the lb's time (Server-Timing, beside the app's own entries) and a W3C
 traceparent passed upstream (made here when the client sent none).
+Every HTTPS response carries Strict-Transport-Security; the apps' API docs
+(/docs, /redoc, /openapi.json) are not published: they answer only inside the site.
 
 nginx.conf is a live file: a changed pool or algorithm is applied with a
 reload, without dropping connections. The certificate and key are normal
@@ -95,9 +97,21 @@ def _upstream_block(lab: Lab, lb: Instance) -> str:
     return "    upstream lab_upstream {\n" + "".join(f"        {line}\n" for line in body) + "    }\n"
 
 
+# A year, as production sites send it. In each location: nginx drops the server's
+# add_header lines in any location that has add_header lines of its own.
+HSTS = '            add_header Strict-Transport-Security "max-age=31536000" always;\n'
+PRIVATE_PATHS = ("docs", "redoc", "openapi.json")
+
+# The API's docs and schema are for the site's own people (from inside, straight to
+# an app server); the Internet side gets the same 404 as for any unknown page.
+PRIVATE_LOCATION = (
+    "\n        location ~ ^/(" + "|".join(p.replace(".", "\\.") for p in PRIVATE_PATHS) + ")(/|$) {\n"
+    + HSTS + "            default_type application/json;\n"
+    "            return 404 '{\"detail\": \"Not Found\"}';\n        }\n")
+
 PROXY_LOCATION = """
         location / {
-            proxy_pass http://lab_upstream;
+""" + HSTS + """            proxy_pass http://lab_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -129,7 +143,7 @@ READY_LOCATION = f"""
 
 NO_UPSTREAM_LOCATION = """
         location / {
-            default_type application/json;
+""" + HSTS + """            default_type application/json;
             return 503 '{"error": "this load balancer has no upstreams"}';
         }
 """
@@ -138,7 +152,7 @@ NO_UPSTREAM_LOCATION = """
 def render_nginx_conf(lab: Lab, lb: Instance, server_names: list[str]) -> str:
     spec = lab.spec.nodes[lb.node]
     names = " ".join(name.rstrip(".") for name in server_names) or "_"
-    location = PROXY_LOCATION if spec.upstreams else NO_UPSTREAM_LOCATION
+    location = PRIVATE_LOCATION + (PROXY_LOCATION if spec.upstreams else NO_UPSTREAM_LOCATION)
     upstream = _upstream_block(lab, lb) if spec.upstreams else ""
     return (
         f"# Rendered by lab for node {lb.name} of lab {lab.name}: edit the topology, not this file.\n"

@@ -9,10 +9,12 @@ lines, so `docker inspect` and process lists do not show them.
 from __future__ import annotations
 
 from lab.plan.model import LabState, Rendered
-from lab.plan.nginx import render_load_balancer
+from lab.plan.nginx import KEY, render_load_balancer
 from lab.topology import Instance, Lab
 
 DB_PORT = 5432
+# Files under /lab that hold a secret: written 0600 wherever they land on the host.
+SECRET_FILES = frozenset({"db/password", KEY})
 
 
 def db_user(database_name: str) -> str:
@@ -70,4 +72,4 @@ def render_client(lab: Lab, instance: Instance, state: LabState) -> Rendered:
 RENDERERS = {"load-balancer": render_load_balancer, "app": render_app,
              "database": render_database, "client": render_client}
 
-__all__ = ["RENDERERS", "Rendered", "db_user"]
+__all__ = ["RENDERERS", "Rendered", "SECRET_FILES", "db_user"]

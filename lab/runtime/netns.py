@@ -14,6 +14,7 @@ import docker.errors
 
 from lab.plan.model import LABEL_LAB
 from lab.plan.routes import ROUTE_SCRIPT
+from lab.plan.seal import SEAL_FILE
 from lab.runtime.engine import ENGINE_ERRORS, NodeFailed
 from lab.runtime.objects import read_lab_file, remove_container
 
@@ -28,7 +29,8 @@ def needs_outside_routes(container) -> bool:
 
 
 def install_routes(client: docker.DockerClient, container, node: str) -> None:
-    """Give a running node without NET_ADMIN the routes in its /lab/routes.
+    """Give a running node without NET_ADMIN the seal in its /lab/seal.rules and the routes
+    in its /lab/routes.
 
     The helper is removed by this function whatever happens (a failure, an
     interrupt): it is created, run and removed under one try/finally, never
@@ -36,11 +38,12 @@ def install_routes(client: docker.DockerClient, container, node: str) -> None:
     if not needs_outside_routes(container):
         return
     routes = read_lab_file(container, "routes")
+    seal = read_lab_file(container, SEAL_FILE)
     helper = None
     try:
         helper = client.containers.create(
             container.image.id, entrypoint=["/bin/sh", "-c", ROUTE_SCRIPT], command=[],
-            environment={"LAB_ROUTES": routes}, network_mode=f"container:{container.id}",
+            environment={"LAB_ROUTES": routes, "LAB_SEAL": seal}, network_mode=f"container:{container.id}",
             cap_add=["NET_ADMIN"], detach=True,
             labels={LABEL_LAB: container.labels.get(LABEL_LAB, ""), LABEL_ROLE: ROUTE_HELPER})
         helper.start()

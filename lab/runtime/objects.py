@@ -18,6 +18,7 @@ from docker.types import IPAMConfig, IPAMPool
 from lab.errors import RuntimeFailure
 from lab.plan.model import (LABEL_HASH, LABEL_LAB, LABEL_NODE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan,
                             NetworkPlan)
+from lab.plan.seal import SEALED_BRIDGE_OPTIONS
 from lab.runtime.engine import ENGINE_ERRORS, engine_call
 
 # A container being replaced keeps running under this suffix until its successor is
@@ -71,6 +72,7 @@ def create_network(client: docker.DockerClient, plan: NetworkPlan):
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=plan.subnet, gateway=plan.gateway)])
     try:
         return client.networks.create(plan.docker_name, driver="bridge", ipam=ipam,
+                                      options=dict(SEALED_BRIDGE_OPTIONS),   # see lab/plan/seal.py
                                       labels=dict(plan.labels), check_duplicate=True)
     except docker.errors.APIError as error:
         hint = ""

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from lab.export.compose import compose_files, compose_text
-from lab.plan import make_plan
+from click.testing import CliRunner
+
+from lab.cli import main
 from lab.runtime import apply
-from lab.state import ensure_lab_state
 from lab.topology import load_text
 
 from .conftest import topology_text
@@ -29,12 +29,13 @@ def compose_cli():
 
 
 def test_compose_lab_serves_the_shop_like_lab_up(engine, images, compose_cli, tmp_path):
-    lab = load_text(topology_text("default", "it-compose"), str(tmp_path / "lab.yaml"))
-    plan = make_plan(lab, ensure_lab_state(lab))
-    (tmp_path / "compose.yaml").write_text(compose_text(plan, "compose.d", "lab.yaml"))
-    for relative, content in compose_files(plan, "compose.d").items():
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / relative).write_text(content)
+    source = tmp_path / "lab.yaml"
+    source.write_text(topology_text("default", "it-compose"))
+    lab = load_text(source.read_text(), str(source))
+    # written by the command a user runs: secrets 0600, the lab's directory 0700
+    exported = CliRunner().invoke(main, ["export", "compose", str(source), "-o", str(tmp_path / "compose.yaml")])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "compose.d" / lab.name / "lb" / "tls" / "server.key").stat().st_mode & 0o777 == 0o600
     run = ["docker-compose", "-p", lab.name, "-f", str(tmp_path / "compose.yaml")]
     try:
         started = subprocess.run([*run, "up", "-d"], capture_output=True, text=True, timeout=600)
@@ -48,6 +49,12 @@ def test_compose_lab_serves_the_shop_like_lab_up(engine, images, compose_cli, tm
         result = laptop.exec_run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
                                   "https://www.shop.test/"])
         assert result.output.decode() == "200", result.output.decode()
+        # sealed like `lab up`: no masquerade, the engine's DNS does not answer
+        options = engine.networks.get(f"{lab.name}-data").attrs["Options"]
+        assert options.get("com.docker.network.bridge.enable_ip_masquerade") == "false"
+        db = engine.containers.get(f"{lab.name}-db")
+        asked = db.exec_run(["dig", "+time=1", "+tries=1", "@127.0.0.11", f"{lab.name}-fw", "A"])
+        assert asked.exit_code == 9, asked.output.decode()
     finally:
         subprocess.run([*run, "down", "-v"], capture_output=True, timeout=300)
         apply.down(engine, lab.name, volumes=True)

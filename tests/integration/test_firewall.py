@@ -98,10 +98,13 @@ def test_show_lists_the_rules_in_order_with_counters(shop):
     data = json.loads(result.output)
     names = [row["name"] for row in data["rules"] if row["chain"] == "FORWARD"]
     intents = [rule.name for rule in shop.lab.spec.nodes["fw"].rules]
-    assert names == ["established", "icmp-errors", "invalid", *intents, "default-deny"]
+    assert names == ["established", "icmp-errors", "invalid", "engine-gateway", *intents, "default-deny"]
     ssh = next(row for row in data["rules"] if row["name"] == "ssh-in")
     assert ssh["packets"] >= 1 and ssh["action"] == "reject +log"
     assert data["logging"] == "on" and not data["not_in_topology"]
+    # the seal's raw-table rules are listed too, with their counters
+    seal = {row["name"]: row["packets"] for row in data["rules"] if row["chain"] == "OUTPUT"}
+    assert set(seal) == {"seal-engine-dns", "seal-engine-gateway"} and None not in seal.values()
 
 
 def test_log_lines_count_the_packets_they_log(shop):

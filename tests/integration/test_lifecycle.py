@@ -45,9 +45,10 @@ def test_up_again_changes_nothing_and_an_edit_recreates_only_that_node(make_lab,
     report = lab.up(edited)
     assert report.recreated == ["web"] and sorted(report.unchanged) == ["client", "router"]
     now = {c.name: c.id for c in leftovers(engine, lab.name)["containers"]}
-    assert now["it-edit-web"] != ids["it-edit-web"]
-    assert now["it-edit-client"] == ids["it-edit-client"]
-    assert now["it-edit-router"] == ids["it-edit-router"]
+    # names carry the test's subnet shift (it-edit-3-web under LAB_TEST_SUBNET_SHIFT=3)
+    assert now[f"{lab.name}-web"] != ids[f"{lab.name}-web"]
+    assert now[f"{lab.name}-client"] == ids[f"{lab.name}-client"]
+    assert now[f"{lab.name}-router"] == ids[f"{lab.name}-router"]
     web = str(lab.lab.instance("web").address_on("server"))
     code, _ = lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8080/healthz")
     assert code == 0

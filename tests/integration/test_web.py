@@ -106,6 +106,64 @@ def test_http_redirects_to_https(shop):
     assert headers["location"] == "https://www.shop.test/api/orders?x=1"
 
 
+def _app_log_line(shop, replica: str, traceparent: str) -> dict:
+    """The JSON line the app logged for the request that got this traceparent back."""
+    logs = shop.client.containers.get(f"{shop.name}-{replica}").logs().decode(errors="replace")
+    lines = [json.loads(line) for line in logs.splitlines() if traceparent in line and line.startswith("{")]
+    assert len(lines) == 1, logs[-2000:]
+    return lines[0]
+
+
+def test_input_the_database_refuses_is_the_requests_fault_not_an_outage(shop):
+    nul = '{"product_id": 1, "customer": "a\\u0000b"}'
+    status, headers, body = curl(shop, "https://www.shop.test/api/orders", "-H", "Content-Type: application/json",
+                                 "--data-binary", nul)
+    answer = json.loads(body)
+    assert status == 400, body
+    assert answer["error"] == "the database refused this request's data" and "NUL" in answer["reason"]
+    assert "Traceback" not in body
+    # the app itself logged a 400 for it (not a 503), and the database is fine
+    logged = _app_log_line(shop, headers["x-served-by"], headers["traceparent"])
+    assert (logged["path"], logged["status"]) == ("/api/orders", 400)
+    assert curl(shop, "https://www.shop.test/api/products")[0] == 200
+    # ids no table can hold are refused before the database is asked
+    status, headers, body = curl(shop, "https://www.shop.test/api/orders/99999999999999999999")
+    assert status == 422 and json.loads(body)["error"] == "invalid request", body
+    assert _app_log_line(shop, headers["x-served-by"], headers["traceparent"])["db_ms"] == 0
+
+
+def test_a_huge_invalid_body_is_not_echoed_back(shop):
+    make = "python3 -c 'import json; print(json.dumps({\"product_id\": \"x\" * 900000}))' > /tmp/big.json"
+    code, output = shop.exec("laptop", "sh", "-c", make)
+    assert code == 0, output
+    status, _, body = curl(shop, "https://www.shop.test/api/orders", "-H", "Content-Type: application/json",
+                           "--data-binary", "@/tmp/big.json")
+    assert status == 422 and len(body) < 1000, (status, len(body))
+    assert json.loads(body)["problems"][0]["loc"] == ["body", "product_id"]
+
+
+def test_https_responses_carry_hsts_and_plain_http_does_not(shop):
+    for path in ("/", "/api/products", "/docs", "/no-such-page"):
+        _status, headers, _ = curl(shop, f"https://www.shop.test{path}")
+        assert headers.get("strict-transport-security") == "max-age=31536000", (path, headers)
+    _status, headers, _ = curl(shop, "http://www.shop.test/")
+    assert "strict-transport-security" not in headers
+
+
+def test_api_docs_answer_inside_the_site_only(shop):
+    def app_lines(path: str) -> int:
+        return sum(shop.client.containers.get(f"{shop.name}-{r}").logs().decode().count(f'"path": "{path}"')
+                   for r in REPLICAS)
+    for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+        before = app_lines(path)
+        status, headers, _ = curl(shop, f"https://www.shop.test{path}")
+        assert status == 404 and "x-upstream-addr" not in headers, (path, status, headers)
+        assert app_lines(path) == before, path       # no app was asked
+    app = shop.lab.instance("app-1").address_on("apps")
+    status, _, body = curl(shop, f"http://{app}:8000/openapi.json", node="lb")
+    assert status == 200 and json.loads(body)["info"]["title"] == "lab shop"
+
+
 def test_traceparent_is_passed_along_and_logged_as_json(shop):
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     sent = f"00-{trace}-00f067aa0ba902b7-01"

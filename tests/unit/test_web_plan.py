@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -73,6 +74,28 @@ def test_tls_only_1_2_and_1_3_and_http_redirects():
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf
     assert "return 301 https://$host$request_uri;" in conf
     assert "listen 443 ssl" in conf
+
+
+def _https_locations(conf: str) -> list[str]:
+    https = conf.split("listen 443 ssl")[1]
+    return ["location" + block.split("\n        }")[0] for block in https.split("location")[1:]]
+
+
+def test_every_https_location_sends_hsts():
+    """nginx drops server-level add_header in a location with its own, so each must say it."""
+    locations = _https_locations(nginx_conf(plan_of()[1]))
+    assert len(locations) == 2
+    for block in locations:
+        assert 'add_header Strict-Transport-Security "max-age=31536000" always;' in block, block
+
+
+def test_api_docs_are_not_published_through_the_lb():
+    private = next(b for b in _https_locations(nginx_conf(plan_of()[1])) if "return 404" in b)
+    pattern = private.split("~ ")[1].split(" {")[0]
+    for path in ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
+        assert re.match(pattern, path), path
+    for path in ("/", "/api/products", "/docsearch", "/openapi.jsonx", "/api/docs"):
+        assert not re.match(pattern, path), path
 
 
 def test_path_headers_and_json_log_fields():
@@ -176,7 +199,8 @@ def test_lab_ca_prints_the_path_of_the_labs_ca(tmp_path):
     topology.write_text(DEFAULT)
     result = CliRunner().invoke(main, ["ca", str(topology)])
     assert result.exit_code == 0, result.output
-    path = Path(result.output.strip())
+    path = Path(result.stdout.strip())
     assert path == state_dir("shop") / "ca.crt"
+    assert "names under: test, shop.test" in result.stderr and "198.18.10.0/24" in result.stderr
     assert x509.load_pem_x509_certificate(path.read_bytes()).extensions.get_extension_for_class(
         x509.BasicConstraints).value.ca

@@ -1,9 +1,12 @@
-"""A small shop: products, orders, an HTML page at /, OpenAPI docs at /docs.
+"""A small shop: products, orders, an HTML page at /, OpenAPI docs at /docs (for the
+site's own people: the load balancer does not publish them).
 
 Each replica names itself (X-Served-By), times itself and its database
 (Server-Timing) and carries the W3C traceparent along (see tracing.py).
 With the database down, every endpoint that needs it answers 503 with a JSON
-error; the next request after the database returns works again.
+error; the next request after the database returns works again. Input the
+database refuses is the request's fault: 400 (409 for a conflict), with the
+reason (see errors.py); invalid requests get 422 without their input echoed.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Iterator
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -24,10 +28,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.db import Order, Product, create_schema, db_errors, make_engine, ping
+from app.errors import short_reason, status_for_database_error, validation_problems
 from app.settings import Settings
 from app.tracing import path_headers
 
 settings = Settings.load()
+ROW_ID_MAX = 2**31 - 1   # the tables' integer keys: larger ids cannot exist
 engine = make_engine(settings.db_url) if settings.db_url else None
 
 
@@ -78,12 +84,26 @@ async def reveal_path(request: Request, call_next):
 @app.exception_handler(SQLAlchemyError)
 async def database_error(request: Request, error: SQLAlchemyError) -> JSONResponse:
     # A short reason only: never a traceback, never the connection string.
-    reason = type(getattr(error, "orig", None) or error).__name__
+    cause = getattr(error, "orig", None)
+    reason = type(cause or error).__name__
     errors = db_errors.get(None)
-    if errors is not None:
-        cause = str(getattr(error, "orig", None) or error).strip().splitlines()
-        errors.append(f"{reason}: {cause[0][:200]}" if cause else reason)
-    return JSONResponse(status_code=503, content={"error": "database unavailable", "reason": reason,
+    if errors is not None:   # the trace's evidence: this request's own database error
+        said = str(cause or error).strip().splitlines()
+        errors.append(f"{reason}: {said[0][:200]}" if said else reason)
+    status = status_for_database_error(cause)
+    if status == 503:
+        return JSONResponse(status_code=503, content={"error": "database unavailable", "reason": reason,
+                                                      "served_by": settings.node})
+    what = "the database refused this request's data" if status == 400 else "this conflicts with stored data"
+    return JSONResponse(status_code=status, content={"error": what, "reason": short_reason(cause),
+                                                     "served_by": settings.node})
+
+
+@app.exception_handler(RequestValidationError)
+async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    # Say where and what, never echo the input: an invalid body may be megabytes.
+    return JSONResponse(status_code=422, content={"error": "invalid request",
+                                                  "problems": validation_problems(list(error.errors())),
                                                   "served_by": settings.node})
 
 
@@ -107,7 +127,7 @@ class ProductOut(BaseModel):
 
 
 class OrderIn(BaseModel):
-    product_id: int
+    product_id: int = Field(ge=1, le=ROW_ID_MAX)
     quantity: int = Field(default=1, ge=1, le=100)
     customer: str = Field(default="guest", min_length=1, max_length=200)
 
@@ -132,7 +152,8 @@ def index(db: Session = Depends(session)) -> str:
     node = html.escape(settings.node)
     return ("<!doctype html><html><head><title>lab shop</title></head><body>"
             f"<h1>The lab shop</h1><ul id='products'>{rows}</ul>"
-            f"<p>Served by <span id='served-by'>{node}</span>. API: <a href='/docs'>/docs</a></p>"
+            f"<p>Served by <span id='served-by'>{node}</span>. API: "
+            "<a href='/api/products'>/api/products</a></p>"
             "</body></html>")
 
 
@@ -159,7 +180,7 @@ def create_order(order: OrderIn, db: Session = Depends(session)):
 
 
 @app.get("/api/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: int, db: Session = Depends(session)):
+def get_order(order_id: int = Path(ge=1, le=ROW_ID_MAX), db: Session = Depends(session)):
     row = db.get(Order, order_id)
     if row is None:
         raise HTTPException(404, f"no order {order_id}")
