@@ -137,7 +137,7 @@ READY_LOCATION = f"""
             allow 127.0.0.1;
             deny all;
             access_log off;
-            return 204;
+{HSTS}            return 204;
         }}
 """
 

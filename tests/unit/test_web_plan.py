@@ -84,7 +84,7 @@ def _https_locations(conf: str) -> list[str]:
 def test_every_https_location_sends_hsts():
     """nginx drops server-level add_header in a location with its own, so each must say it."""
     locations = _https_locations(nginx_conf(plan_of()[1]))
-    assert len(locations) == 2
+    assert len(locations) == 3   # the readiness answer, the private docs, the proxy
     for block in locations:
         assert 'add_header Strict-Transport-Security "max-age=31536000" always;' in block, block
 
