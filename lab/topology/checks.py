@@ -6,6 +6,7 @@ All problems are collected; nothing stops at the first one.
 
 from __future__ import annotations
 
+from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from lab.topology.errors import Problem
@@ -17,6 +18,7 @@ from lab.topology.reach import Reachability
 from lab.topology.structure import suggest
 from lab.topology.yaml_source import PathKey, Source
 
+MIN_PREFIX = 8   # a Docker bridge with more than a /8 is no lab network (0.0.0.0/0 would be all of IPv4)
 TARGET_FIELD = {"CNAME": 0, "NS": 0, "PTR": 0, "MX": 1, "SRV": 3}
 FIELD_COUNT = {"CNAME": 1, "NS": 1, "PTR": 1, "MX": 2, "SRV": 4}
 FIELD_FORMAT = {"MX": "'PREFERENCE HOST', like '10 mail'",
@@ -31,6 +33,9 @@ class Checker:
         self.source = source
         self.problems: list[Problem] = []
         self.reach = Reachability(spec)
+        self.by_kind: dict[str, list[str]] = {}
+        for name, node in spec.nodes.items():
+            self.by_kind.setdefault(node.kind, []).append(name)
 
     def error(self, path: PathKey, message: str, at_key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, at_key))
@@ -50,7 +55,7 @@ class Checker:
 
     # -- helpers -------------------------------------------------------------
     def nodes_of(self, *kinds: str) -> list[str]:
-        return [name for name, node in self.spec.nodes.items() if node.kind in kinds]
+        return [name for kind in kinds for name in self.by_kind.get(kind, ())]
 
     def node_ref(self, path: PathKey, name: str, kinds: tuple[str, ...], role: str) -> bool:
         """Check that name is a node of one of kinds; report and return False otherwise."""
@@ -90,6 +95,9 @@ class Checker:
         for i, (name, network) in enumerate(items):
             path = ("networks", name, "subnet")
             subnet = network.subnet
+            if subnet.prefixlen < MIN_PREFIX:
+                self.error(path, f"{subnet} is too large for a lab network ({subnet.num_addresses:,} "
+                           f"addresses): use a /{MIN_PREFIX} or smaller, like 100.64.0.0/16")
             if subnet.prefixlen > 29:
                 self.error(path, f"{subnet} is too small: a lab network needs at least a /29 "
                            "(room for its nodes and the engine's gateway)")
@@ -120,8 +128,13 @@ class Checker:
                 if address is None:
                     continue
                 for offset in range(count):
-                    mine = address + offset
                     label = name if count == 1 else f"{name}-{offset + 1}"
+                    if int(address) + offset > 0xFFFFFFFF:
+                        self.error(path, f"{label} would get an address past 255.255.255.255 "
+                                   f"({address} + {offset}): start the replicas lower, or leave "
+                                   "the address out")
+                        break
+                    mine = address + offset
                     if mine not in network.subnet:
                         self.error(path, f"{mine} (for {label}) is outside network '{net_name}' "
                                    f"({network.subnet}): pick an address inside it or leave it out")
@@ -260,10 +273,10 @@ class Checker:
                 if self.node_ref(path, forward.to, tuple(self.kinds_present()), "a forward's target"):
                     self.must_reach(path, name, forward.to, "it forwards traffic there")
 
-    @property
-    def instance_names(self) -> list[str]:
-        return [i for name, node in self.spec.nodes.items()
-                for i in replica_names(name, getattr(node, "replicas", 1))]
+    @cached_property
+    def instance_names(self) -> set[str]:
+        return {i for name, node in self.spec.nodes.items()
+                for i in replica_names(name, getattr(node, "replicas", 1))}
 
     def check_expectations(self) -> None:
         spec = self.spec
@@ -275,9 +288,12 @@ class Checker:
                 self.error((*path, "reach"), f"unknown node '{check.reach}'{suggest(check.reach, self.instance_names)}")
             if check.flow is not None:
                 target, _, port = check.flow.rpartition(":")
-                if not port.isdigit() or not 1 <= int(port) <= 65535 or target not in self.instance_names:
-                    self.error((*path, "flow"), f"'{check.flow}' is not NODE:PORT with a known node"
-                                  f"{suggest(target, self.instance_names)}")
+                if not target or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+                    self.error((*path, "flow"), f"'{check.flow}' is not NODE:PORT: write a node and a "
+                               "port from 1 to 65535 in the digits 0-9, like web:8000")
+                elif target not in self.instance_names:
+                    self.error((*path, "flow"), f"'{check.flow}' names no node '{target}'"
+                               f"{suggest(target, self.instance_names)}")
                 if check.expect not in (None, "allowed", "blocked"):
                     self.error((*path, "expect"), "a flow is expected to be 'allowed' or 'blocked'")
             if check.sql is not None:
