@@ -55,6 +55,7 @@ class LimitExceeded(Exception):
 
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.SafeLoader("")
+_STR, _INT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
 _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 
 
@@ -73,12 +74,21 @@ def _yaml11_reading(text: str, tag: str, value: Any) -> str | None:
     return None
 
 
+_DECIMAL = re.compile(r"^(0|-?[1-9][0-9]*)$")
+
+
 def scalar_value(event: yaml.ScalarEvent) -> Any:
     """The Python value of a scalar: explicit tags honoured, YAML 1.1 traps kept as text."""
-    node = yaml.ScalarNode(event.tag, event.value, event.start_mark, event.end_mark, event.style)
     plain = event.style in (None, "")
+    if event.tag is None and not plain:
+        return event.value   # quoted or block text is always a string
+    node = yaml.ScalarNode(event.tag, event.value, event.start_mark, event.end_mark, event.style)
     if event.tag is None or event.tag == "!":
         node.tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (plain, not plain))
+        if node.tag == _STR:
+            return event.value   # the common case, without the constructor's overhead
+        if node.tag == _INT and _DECIMAL.match(event.value):
+            return int(event.value)
     if node.tag.endswith((":merge", ":value")) and plain and event.tag is None:
         return event.value   # `<<` and `=` are only words here; the builder handles `<<`
     try:
