@@ -295,7 +295,8 @@ class Checker:
                     self.error((*path, "flow"), f"'{check.flow}' names no node '{target}'"
                                f"{suggest(target, self.instance_names)}")
                 if check.expect not in (None, "allowed", "blocked"):
-                    self.error((*path, "expect"), "a flow is expected to be 'allowed' or 'blocked'")
+                    self.error((*path, "expect"), f"{_shown(check.expect)} is not what a flow can be: "
+                               "write allowed or blocked")
             if check.sql is not None:
                 if check.on is None:
                     self.error(path, "an sql check needs 'on: DATABASE_NODE'")
@@ -352,6 +353,11 @@ class Checker:
             path = ("nodes", name, "database")
             if database is not None and self.node_ref(path, database, ("database",), "an app's database"):
                 self.must_reach(path, name, database, "it stores its data there")
+
+
+def _shown(value) -> str:
+    text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(value))
+    return f"'{text}'"
 
 
 def _a(noun: str) -> str:

@@ -64,7 +64,7 @@ def _yaml11_reading(text: str, tag: str, value: Any) -> str | None:
     if tag.endswith(":bool") and text.lower() not in TRUE_FALSE:
         return f"the boolean {str(value).lower()}"
     if tag.endswith((":int", ":float")) and ":" in text:
-        return f"the number {value} (base 60)"
+        return f"the base-60 number {value}"
     if tag.endswith(":int") and _OCTAL.match(text):
         return f"the octal number {value}"
     if tag.endswith(":int") and text.lstrip("+-").lower().startswith("0b"):
