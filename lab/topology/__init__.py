@@ -11,6 +11,7 @@ from pathlib import Path
 from lab.topology.addressing import allocate
 from lab.topology.checks import check_meaning
 from lab.topology.errors import Problem, TopologyError
+from lab.topology.flows import check_dns_flows
 from lab.topology.lab import Instance, Lab, build_lab
 from lab.topology.structure import validate_structure
 from lab.topology.yaml_source import Source, parse_yaml, read_yaml
@@ -35,7 +36,11 @@ def _resolve(source: Source) -> Lab:
     addresses, gateways, problems = allocate(spec, source)
     if problems:
         raise TopologyError(problems)
-    return build_lab(spec, source.file, addresses, gateways)
+    lab = build_lab(spec, source.file, addresses, gateways)
+    problems = check_dns_flows(lab, source)
+    if problems:
+        raise TopologyError(problems)
+    return lab
 
 
 def load_text(text: str, file: str = "<text>") -> Lab:
