@@ -151,7 +151,12 @@ def parse_yaml(text: str, file: str) -> Source:
         raise TopologyError([Problem(1, 1, "", f"the file has {len(text):,} characters: a topology "
                                      f"is at most {MAX_BYTES:,}; split the lab or check that this "
                                      "is the right file", file)])
-    builder = _compose(text, source)
+    try:
+        builder = _compose(text, source)
+    except UnicodeEncodeError as error:   # a lone surrogate: only text handed in by a program
+        line, column = _line_column(text, error.start)
+        raise TopologyError([Problem(line, column, "", "this character is not valid Unicode "
+                                     "text: remove it", file)]) from None
     if builder.root is None:
         raise TopologyError([Problem(1, 1, "", "the file is empty: a topology needs at least "
                                      "'name', 'networks' and 'nodes'", file)])
