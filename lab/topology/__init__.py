@@ -29,7 +29,12 @@ __all__ = ["Instance", "Lab", "Problem", "TopologyError", "load_topology", "load
 
 
 def _resolve(source: Source) -> Lab:
-    spec = validate_structure(source)
+    try:
+        spec = validate_structure(source)
+    except TopologyError as error:
+        raise TopologyError([*source.problems, *error.problems]) from None
+    if source.problems:
+        raise TopologyError(source.problems)
     problems = check_meaning(spec, source)
     if problems:
         raise TopologyError(problems)

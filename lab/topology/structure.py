@@ -70,9 +70,14 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
     """Drop pydantic's own steps (union tags, '[key]') so loc matches the file's paths."""
     path: list = []
     node = data
+    tag_skipped = False
     for step in loc:
         if step == "[key]":
             continue
+        if (len(path) == 2 and path[0] == "nodes" and not tag_skipped and isinstance(node, dict)
+                and node.get("kind") == step):
+            tag_skipped = True
+            continue  # the kind tag pydantic inserts, even where it is also a key (database)
         if isinstance(node, dict) and step in node:
             node = node[step]
             path.append(step)
@@ -132,11 +137,19 @@ def _problem(source: Source, error: dict) -> Problem:
     if kind == "missing":
         return source.problem(loc, f"missing required key '{loc[-1]}'", at_key=True,
                               mark_path=loc[:-1] or ())
+    if kind == "union_tag_invalid" and not isinstance(value, dict) or kind == "union_tag_invalid" \
+            and value.get("kind") is None:
+        return source.problem((*loc, "kind"), f"'kind' is empty: say what this node is, one of "
+                              f"{', '.join(KINDS)}")
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag")
         return source.problem((*loc, "kind"), f"unknown kind '{tag}'{suggest(tag, KINDS)} "
                               f"(kinds: {', '.join(KINDS)})")
     if kind == "union_tag_not_found":
+        written = [key for key in value if str(key).lower() == "kind"] if isinstance(value, dict) else []
+        if written:
+            return source.problem((*loc, written[0]), f"'{written[0]}' should be 'kind': keys are "
+                                  "written in lower case", at_key=True)
         return source.problem(loc, f"missing 'kind': say what this node is, one of {', '.join(KINDS)}",
                               at_key=True)
     if kind == "literal_error":

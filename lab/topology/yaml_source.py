@@ -30,11 +30,12 @@ class Source:
     data: Any
     value_marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)   # found while reading (duplicate keys)
 
     def mark(self, path: PathKey, at_key: bool = False) -> tuple[int, int]:
         """Position of the value (or key) at path, falling back to the nearest ancestor."""
         table = self.key_marks if at_key else self.value_marks
-        probe = tuple(path)
+        probe = self._as_written(tuple(path))
         while probe:
             if probe in table:
                 return table[probe]
@@ -42,6 +43,17 @@ class Source:
                 return self.value_marks[probe]  # list items have no key: point at the item
             probe = probe[:-1]
         return self.value_marks.get((), (1, 1))
+
+    def _as_written(self, path: PathKey) -> PathKey:
+        """A path through a list written as names (networks: [lan, dmz]) uses the names;
+        the file has list items: point at the item."""
+        node: Any = self.data
+        for depth, step in enumerate(path):
+            if isinstance(node, list) and isinstance(step, str) and step in node:
+                return (*path[:depth], node.index(step), *path[depth + 1:])
+            node = node.get(step) if isinstance(node, dict) else \
+                node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None
+        return path
 
     def problem(self, path: PathKey, message: str, at_key: bool = False,
                 mark_path: PathKey | None = None) -> Problem:
@@ -145,7 +157,8 @@ def _compose(text: str, source: Source) -> EventBuilder:
 
 
 def parse_yaml(text: str, file: str) -> Source:
-    """Parse YAML text into a Source; raise TopologyError on syntax errors or duplicate keys."""
+    """Parse YAML text into a Source; raise TopologyError on syntax errors and limits.
+    Duplicate keys are kept in source.problems, to be reported with the structure's."""
     source = Source(file=file, data=None)
     if len(text) > MAX_BYTES:
         raise TopologyError([Problem(1, 1, "", f"the file has {len(text):,} characters: a topology "
@@ -160,9 +173,8 @@ def parse_yaml(text: str, file: str) -> Source:
     if builder.root is None:
         raise TopologyError([Problem(1, 1, "", "the file is empty: a topology needs at least "
                                      "'name', 'networks' and 'nodes'", file)])
-    if builder.problems:
-        raise TopologyError(builder.problems)
     source.data = builder.root
+    source.problems = builder.problems   # duplicate keys: reported with the structure's problems
     return source
 
 

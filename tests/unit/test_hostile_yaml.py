@@ -12,17 +12,17 @@ from lab.topology.yaml_compose import MAX_DEPTH, MAX_VALUES
 from lab.topology.yaml_source import MAX_BYTES
 
 VALID = (Path(__file__).resolve().parents[1] / "fixtures" / "valid-small.yaml").read_text()
-SECONDS = 2.0
+SECONDS = 2.0      # CPU seconds of this process: other work on a shared machine does not count
 MEGABYTES = 200
 
 
 def refused(text: str, trace_memory: bool = True) -> list:
     """Load text; return its problems, checking the time (plain run) and memory (traced run,
     ten times slower: left out where the file is long)."""
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(TopologyError) as caught:
         load_text(text, "hostile.yaml")
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert elapsed < SECONDS, f"{elapsed:.1f} s"
     if not trace_memory:
         return caught.value.problems
@@ -99,10 +99,10 @@ def _slash8_lab(clients: int) -> str:
 
 def test_a_slash_8_of_clients_is_allocated_by_arithmetic():
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         lab = load_text(_slash8_lab(300))
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         peak = tracemalloc.get_traced_memory()[1] / 1e6
     finally:
         tracemalloc.stop()
@@ -133,7 +133,7 @@ def test_a_5000_node_topology_validates_in_under_3_seconds(tmp_path):
     lines += [f"  c{i}:\n    kind: client\n    networks: [n{i // 200}]" for i in range(5000)]
     path = tmp_path / "huge.yaml"
     path.write_text("\n".join(lines) + "\n")
-    started = time.perf_counter()
+    started = time.process_time()
     lab = load_topology(path)
-    assert time.perf_counter() - started < 3.0
+    assert time.process_time() - started < 3.0
     assert len(lab.instances) == 5025
