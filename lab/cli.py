@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from lab.errors import LabError
-from lab.topology import load_topology
+from lab.topology import TopologyError, load_topology
 from lab.topology.schema import topology_schema_text
 
 out = Console(soft_wrap=True)
@@ -31,8 +32,9 @@ class LabGroup(click.Group):
             return super().invoke(ctx)
         except LabError as error:
             if ctx.obj and ctx.obj.get("debug"):
-                raise
-            err.print(str(error), markup=False, highlight=False)
+                traceback.print_exc()   # the traceback, and still the documented exit code
+            else:
+                err.print(str(error), markup=False, highlight=False)
             sys.exit(error.exit_code)
 
 
@@ -51,10 +53,19 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 @main.command()
 @TOPOLOGY_ARG
-@click.option("--json", "as_json", is_flag=True, help="Print the resolved lab as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the resolved lab, or the problems ({file, line, column, path, message}), as JSON.")
 def validate(file: Path | None, as_json: bool) -> None:
     """Check a topology file; print every problem with its line and column."""
-    lab = load_topology(file)
+    try:
+        lab = load_topology(file)
+    except TopologyError as error:
+        if not as_json:
+            raise
+        problems = [{"file": p.file, "line": p.line, "column": p.column, "path": p.path,
+                     "message": p.message} for p in error.problems]
+        click.echo(json.dumps({"valid": False, "problems": problems}, indent=2))
+        sys.exit(error.exit_code)
     if as_json:
         data = {"lab": lab.name, "file": lab.file,
                 "networks": {n: str(net.subnet) for n, net in lab.spec.networks.items()},
