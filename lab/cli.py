@@ -24,6 +24,21 @@ err = Console(stderr=True, soft_wrap=True)
 TOPOLOGY_ARG = click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 
 
+class OutputFile(click.Path):
+    """A file to write (-o): its folder must exist, checked before any work (a usage error, exit 2)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        folder = Path(path).parent
+        if not folder.is_dir():
+            self.fail(f"the folder {folder} does not exist: create it first (mkdir -p {folder}) "
+                      "or write somewhere else", param, ctx)
+        return path
+
+
 class LabGroup(click.Group):
     """Turns the project's own errors into a message and an exit code."""
 

@@ -39,3 +39,13 @@ def test_debug_shows_the_traceback_and_keeps_exit_2():
     result = CliRunner().invoke(main, ["--debug", "validate", str(FIXTURES / "cname-loop.yaml")])
     assert result.exit_code == 2
     assert "Traceback" in result.output and "TopologyError" in result.output
+
+
+@pytest.mark.parametrize("command", [["graph"], ["export", "compose", "--no-files"]])
+def test_writing_into_a_missing_folder_is_a_usage_error_before_any_work(tmp_path, command):
+    target = tmp_path / "missing" / "out.txt"
+    topology = Path(__file__).resolve().parents[2] / "topology" / "minimal.yaml"
+    result = CliRunner().invoke(main, [*command, "-o", str(target), str(topology)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"the folder {target.parent} does not exist" in result.output
+    assert not target.parent.exists()
