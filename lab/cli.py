@@ -70,10 +70,13 @@ def main(ctx: click.Context, debug: bool) -> None:
 @TOPOLOGY_ARG
 @click.option("--json", "as_json", is_flag=True,
               help="Print the resolved lab, or the problems ({file, line, column, path, message}), as JSON.")
-def validate(file: Path | None, as_json: bool) -> None:
+@click.option("--deep", is_flag=True, help="Also run the rendered zones through BIND's named-checkzone "
+              "(in a throwaway container of the dns image; needs the engine).")
+def validate(file: Path | None, as_json: bool, deep: bool) -> None:
     """Check a topology file; print every problem with its line and column."""
     try:
         lab = load_topology(file)
+        judged = _deep_checks(lab) if deep else None
     except TopologyError as error:
         if not as_json:
             raise
@@ -91,8 +94,25 @@ def validate(file: Path | None, as_json: bool) -> None:
         return
     nodes = len(lab.spec.nodes)
     out.print(f"{lab.file}: valid: lab '{lab.name}', {len(lab.spec.networks)} networks, "
-              f"{nodes} nodes ({len(lab.instances)} containers), {len(lab.spec.zones)} zones",
+              f"{nodes} nodes ({len(lab.instances)} containers), {len(lab.spec.zones)} zones"
+              + (f"; named-checkzone accepts all {judged} zones" if judged is not None else ""),
               highlight=False)
+
+
+def _deep_checks(lab) -> int:
+    """Run the pre-flight (lab/preflight.py); raise TopologyError with BIND's refusals.
+    Returns how many zones BIND accepted."""
+    from lab.plan.zones import all_zones
+    from lab.preflight import bind_problems
+    from lab.runtime.engine import connect
+    from lab.runtime.images import ensure_images
+    from lab.topology.yaml_source import read_yaml
+    client = connect()
+    image = ensure_images(client, ["dns-auth"])["dns-auth"]
+    problems = bind_problems(lab, read_yaml(lab.file), client, image)
+    if problems:
+        raise TopologyError(problems)
+    return len(all_zones(lab))
 
 
 @main.command()
