@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-from lab.topology.check_refs import check_one, shown as _shown
+from lab.topology.check_refs import check_one
 from lab.topology.errors import Problem
 from lab.topology.model import (BUILTIN_RULE_NAMES, DNS_SERVER_KINDS, FORWARDING_KINDS, PUBLISH_RULE_PREFIX,
                                 RECORD_TYPES, TopologySpec)

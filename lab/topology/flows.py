@@ -31,8 +31,8 @@ class DnsFlows:
     def blocking(self, source: str, target: str):
         """The verdict that stops a DNS query from source to target, or None if it passes."""
         try:
-            path = self.flow_path(self.lab, self.lab.instances_of(source)[0],
-                                  self.lab.instances_of(target)[0], "udp", DNS_PORT)
+            first, second = self.lab.instances_of(source)[0], self.lab.instances_of(target)[0]
+            path = self.flow_path(self.lab, first, second, "udp", DNS_PORT)
         except LabError:
             return None   # no route at all is reported by the reachability checks
         verdicts = self.computed_verdicts(self.lab, path)
