@@ -40,8 +40,10 @@ class DnsFlows:
 
     def need(self, path: PathKey, source: str, target: str, role: str, at_key: bool) -> None:
         verdict = self.blocking(source, target)
-        if verdict is None:
-            return
+        if verdict is not None:
+            self.report(path, source, target, role, verdict, at_key)
+
+    def report(self, path: PathKey, source: str, target: str, role: str, verdict, at_key: bool) -> None:
         line, column = self.source.mark(path, at_key)
         self.problems.append(Problem(line, column, dotted(path), (
             f"'{source}' cannot ask {role} '{target}' (DNS, udp port 53): firewall "
@@ -63,11 +65,26 @@ class DnsFlows:
                         self.need(("zones", zone, "servers", i), name, server,
                                   f"the server of {zone}", at_key=False)
         if spec.zones:
-            for name, node in spec.nodes.items():
-                resolver = self.lab.resolver_of(name)
-                if node.kind == "client" and resolver is not None:
-                    self.need(("nodes", name), name, resolver, "its resolver", at_key=True)
+            self.clients_to_resolvers()
         return self.problems
+
+    def clients_to_resolvers(self) -> None:
+        # A firewall tells clients apart only by the networks they are on, unless a rule
+        # names the client itself: one client per such group is enough (5,000 clients cost
+        # as much as the handful of groups they form).
+        named = {side for node in self.lab.spec.nodes.values() if node.kind == "firewall"
+                 for rule in node.rules for side in (rule.from_, rule.to)}
+        seen: dict[tuple, object] = {}
+        for name, node in self.lab.spec.nodes.items():
+            resolver = self.lab.resolver_of(name) if node.kind == "client" else None
+            if resolver is None:
+                continue
+            group = (name,) if name in named else (tuple(node.networks), resolver)
+            if group not in seen:
+                verdict = self.blocking(name, resolver)
+                seen[group] = verdict
+            if seen[group] is not None:
+                self.report(("nodes", name), name, resolver, "its resolver", seen[group], at_key=True)
 
 
 def check_dns_flows(lab: Lab, source: Source) -> list[Problem]:

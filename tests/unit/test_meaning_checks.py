@@ -109,3 +109,34 @@ def test_every_fixture_is_refused_in_under_2_seconds(case):
     with pytest.raises(TopologyError):
         load_topology(case)
     assert time.process_time() - started < 2.0
+
+
+def _clients_behind_a_firewall(clients: int, rules: str) -> str:
+    lines = ["name: many", "networks:", "  core: {subnet: 198.18.0.0/24}", "  dmz: {subnet: 198.18.1.0/24}",
+             "  home: {subnet: 100.64.0.0/16}", "nodes:",
+             "  fw: {kind: firewall, networks: [core, dmz], rules: [" + rules + "]}",
+             "  gw: {kind: router, networks: [home, core]}",
+             "  resolver: {kind: dns-resolver, networks: [dmz]}",
+             "  root: {kind: dns-root, networks: [dmz]}", "  ns: {kind: dns-auth, networks: [dmz]}"]
+    lines += [f"  c{i}: {{kind: client, networks: [home]}}" for i in range(clients)]
+    lines += ["zones:", "  site.test: {servers: [ns]}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_rule_naming_one_client_is_judged_for_that_client_alone():
+    rules = ("{name: no-c7, from: c7, to: resolver, proto: udp, ports: 53, action: deny}, "
+             "{name: dns, from: any, to: resolver, proto: udp, ports: 53}")
+    problems = problems_of(_clients_behind_a_firewall(20, rules))
+    assert [p.path for p in problems] == ["nodes.c7"]
+    assert "firewall 'fw' drops it (rule 'no-c7')" in problems[0].message
+
+
+def test_5000_clients_behind_a_firewall_validate_in_under_3_seconds():
+    import time
+    text = _clients_behind_a_firewall(5000, "{name: dns, from: home, to: resolver, proto: udp, ports: 53}")
+    started = time.process_time()
+    lab = load_text(text)
+    assert time.process_time() - started < 3.0
+    assert len(lab.instances) == 5005
+    problems = problems_of(text.replace("from: home", "from: dmz"))
+    assert len(problems) == 5000 and problems[0].path == "nodes.c0"
