@@ -8,19 +8,35 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from lab.errors import LabError
-from lab.topology import load_topology
+from lab.topology import TopologyError, load_topology
 from lab.topology.schema import topology_schema_text
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 TOPOLOGY_ARG = click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+
+
+class OutputFile(click.Path):
+    """A file to write (-o): its folder must exist, checked before any work (a usage error, exit 2)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        folder = Path(path).parent
+        if not folder.is_dir():
+            self.fail(f"the folder {folder} does not exist: create it first (mkdir -p {folder}) "
+                      "or write somewhere else", param, ctx)
+        return path
 
 
 class LabGroup(click.Group):
@@ -31,8 +47,9 @@ class LabGroup(click.Group):
             return super().invoke(ctx)
         except LabError as error:
             if ctx.obj and ctx.obj.get("debug"):
-                raise
-            err.print(str(error), markup=False, highlight=False)
+                traceback.print_exc()   # the traceback, and still the documented exit code
+            else:
+                err.print(str(error), markup=False, highlight=False)
             sys.exit(error.exit_code)
 
 
@@ -51,10 +68,22 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 @main.command()
 @TOPOLOGY_ARG
-@click.option("--json", "as_json", is_flag=True, help="Print the resolved lab as JSON.")
-def validate(file: Path | None, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the resolved lab, or the problems ({file, line, column, path, message}), as JSON.")
+@click.option("--deep", is_flag=True, help="Also run the rendered zones through BIND's named-checkzone "
+              "(in a throwaway container of the dns image; needs the engine).")
+def validate(file: Path | None, as_json: bool, deep: bool) -> None:
     """Check a topology file; print every problem with its line and column."""
-    lab = load_topology(file)
+    try:
+        lab = load_topology(file)
+        judged = _deep_checks(lab) if deep else None
+    except TopologyError as error:
+        if not as_json:
+            raise
+        problems = [{"file": p.file, "line": p.line, "column": p.column, "path": p.path,
+                     "message": p.message} for p in error.problems]
+        click.echo(json.dumps({"valid": False, "problems": problems}, indent=2))
+        sys.exit(error.exit_code)
     if as_json:
         data = {"lab": lab.name, "file": lab.file,
                 "networks": {n: str(net.subnet) for n, net in lab.spec.networks.items()},
@@ -65,8 +94,25 @@ def validate(file: Path | None, as_json: bool) -> None:
         return
     nodes = len(lab.spec.nodes)
     out.print(f"{lab.file}: valid: lab '{lab.name}', {len(lab.spec.networks)} networks, "
-              f"{nodes} nodes ({len(lab.instances)} containers), {len(lab.spec.zones)} zones",
+              f"{nodes} nodes ({len(lab.instances)} containers), {len(lab.spec.zones)} zones"
+              + (f"; named-checkzone accepts all {judged} zones" if judged is not None else ""),
               highlight=False)
+
+
+def _deep_checks(lab) -> int:
+    """Run the pre-flight (lab/preflight.py); raise TopologyError with BIND's refusals.
+    Returns how many zones BIND accepted."""
+    from lab.plan.zones import all_zones
+    from lab.preflight import bind_problems
+    from lab.runtime.engine import connect
+    from lab.runtime.images import ensure_images
+    from lab.topology.yaml_source import read_yaml
+    client = connect()
+    image = ensure_images(client, ["dns-auth"])["dns-auth"]
+    problems = bind_problems(lab, read_yaml(lab.file), client, image)
+    if problems:
+        raise TopologyError(problems)
+    return len(all_zones(lab))
 
 
 @main.command()

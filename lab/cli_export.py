@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import click
 
-from lab.cli import TOPOLOGY_ARG, main, out
+from lab.cli import TOPOLOGY_ARG, OutputFile, main, out
 from lab.export.compose import compose_files, compose_text, secret_paths
 from lab.plan import make_plan
 from lab.state import ensure_lab_state, private_directory, write_secret_file
@@ -35,7 +35,7 @@ def export_group() -> None:
 
 @export_group.command(name="compose")
 @TOPOLOGY_ARG
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("compose.yaml"),
+@click.option("-o", "--output", type=OutputFile(), default=Path("compose.yaml"),
               show_default=True, help="The compose file to write.")
 @click.option("--no-files", is_flag=True, help="Write only the compose file, not the nodes' /lab files.")
 def export_compose(file: Path | None, output: Path, no_files: bool) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lab.cli import TOPOLOGY_ARG, main, out
+from lab.cli import TOPOLOGY_ARG, OutputFile, main, out
 from lab.graph import build_graph, to_dot, to_html, to_mermaid
 from lab.topology import load_topology
 
@@ -16,7 +16,7 @@ FORMATS = {"mermaid": to_mermaid, "dot": to_dot, "html": to_html}
 @main.command()
 @TOPOLOGY_ARG
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="mermaid", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", type=OutputFile(),
               help="Write to this file instead of the terminal.")
 def graph(file: Path | None, fmt: str, output: Path | None) -> None:
     """Draw a topology as Mermaid, Graphviz DOT or a self-contained HTML page."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from lab.topology.addressing import allocate
 from lab.topology.checks import check_meaning
 from lab.topology.errors import Problem, TopologyError
+from lab.topology.flows import check_dns_flows
 from lab.topology.lab import Instance, Lab, build_lab
 from lab.topology.structure import validate_structure
 from lab.topology.yaml_source import Source, parse_yaml, read_yaml
@@ -28,14 +29,23 @@ __all__ = ["Instance", "Lab", "Problem", "TopologyError", "load_topology", "load
 
 
 def _resolve(source: Source) -> Lab:
-    spec = validate_structure(source)
+    try:
+        spec = validate_structure(source)
+    except TopologyError as error:
+        raise TopologyError([*source.problems, *error.problems]) from None
+    if source.problems:
+        raise TopologyError(source.problems)
     problems = check_meaning(spec, source)
     if problems:
         raise TopologyError(problems)
     addresses, gateways, problems = allocate(spec, source)
     if problems:
         raise TopologyError(problems)
-    return build_lab(spec, source.file, addresses, gateways)
+    lab = build_lab(spec, source.file, addresses, gateways)
+    problems = check_dns_flows(lab, source)
+    if problems:
+        raise TopologyError(problems)
+    return lab
 
 
 def load_text(text: str, file: str = "<text>") -> Lab:

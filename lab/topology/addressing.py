@@ -20,29 +20,42 @@ HOSTS_BEFORE_SERVERS = 10  # servers start at .10 on subnets large enough to lea
 
 
 class Allocator:
-    """Free host addresses of one subnet, handed out lowest first from a starting offset."""
+    """Free host addresses of one subnet, handed out lowest first from a starting offset.
+
+    Pure arithmetic: nothing lists the subnet's addresses (a /8 has 16 million),
+    and a cursor per search range remembers how far it is known to be full, so
+    handing out N addresses costs about N steps, not N squared.
+    """
 
     def __init__(self, subnet: IPv4Network, taken: set[IPv4Address]):
         self.subnet = subnet
-        self.taken = set(taken) | {subnet.network_address, subnet.broadcast_address}
+        self.first = int(subnet.network_address)
+        self.size = subnet.num_addresses
+        self.taken = {int(a) for a in taken} | {self.first, self.first + self.size - 1}
+        self.cursors: dict[tuple[int, int], int] = {}
+
+    def _scan(self, low: int, high: int) -> IPv4Address | None:
+        offset = self.cursors.get((low, high), low)
+        while offset < high and self.first + offset in self.taken:
+            offset += 1
+        self.cursors[(low, high)] = offset
+        if offset >= high:
+            return None
+        self.taken.add(self.first + offset)
+        return IPv4Address(self.first + offset)
 
     def take(self, start_offset: int = 1) -> IPv4Address | None:
-        first = int(self.subnet.network_address)
-        last = int(self.subnet.broadcast_address)
-        for offset in (*range(start_offset, last - first), *range(1, start_offset)):
-            candidate = IPv4Address(first + offset)
-            if candidate not in self.taken and first < int(candidate) < last:
-                self.taken.add(candidate)
-                return candidate
-        return None
+        last = self.size - 1   # the broadcast address's offset
+        return self._scan(start_offset, last) or self._scan(1, min(start_offset, last))
 
     def take_highest(self) -> IPv4Address | None:
-        for value in range(int(self.subnet.broadcast_address) - 1, int(self.subnet.network_address), -1):
-            candidate = IPv4Address(value)
-            if candidate not in self.taken:
-                self.taken.add(candidate)
-                return candidate
-        return None
+        value = self.first + self.size - 2
+        while value > self.first and value in self.taken:
+            value -= 1
+        if value <= self.first:
+            return None
+        self.taken.add(value)
+        return IPv4Address(value)
 
 
 def allocate(spec: TopologySpec, source: Source) -> tuple[dict, dict, list[Problem]]:

@@ -6,8 +6,10 @@ All problems are collected; nothing stops at the first one.
 
 from __future__ import annotations
 
+from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from lab.topology.check_refs import check_one
 from lab.topology.errors import Problem
 from lab.topology.model import (BUILTIN_RULE_NAMES, DNS_SERVER_KINDS, FORWARDING_KINDS, PUBLISH_RULE_PREFIX,
                                 RECORD_TYPES, TopologySpec)
@@ -16,7 +18,9 @@ from lab.topology.names import (DOMAIN_NAME, NODE_NAME, RECORD_NAME, ROOT, absol
 from lab.topology.reach import Reachability
 from lab.topology.structure import suggest
 from lab.topology.yaml_source import PathKey, Source
+from lab.topology.zone_checks import check_zone_data
 
+MIN_PREFIX = 8   # a Docker bridge with more than a /8 is no lab network (0.0.0.0/0 would be all of IPv4)
 TARGET_FIELD = {"CNAME": 0, "NS": 0, "PTR": 0, "MX": 1, "SRV": 3}
 FIELD_COUNT = {"CNAME": 1, "NS": 1, "PTR": 1, "MX": 2, "SRV": 4}
 FIELD_FORMAT = {"MX": "'PREFERENCE HOST', like '10 mail'",
@@ -31,6 +35,9 @@ class Checker:
         self.source = source
         self.problems: list[Problem] = []
         self.reach = Reachability(spec)
+        self.by_kind: dict[str, list[str]] = {}
+        for name, node in spec.nodes.items():
+            self.by_kind.setdefault(node.kind, []).append(name)
 
     def error(self, path: PathKey, message: str, at_key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, at_key))
@@ -50,7 +57,7 @@ class Checker:
 
     # -- helpers -------------------------------------------------------------
     def nodes_of(self, *kinds: str) -> list[str]:
-        return [name for name, node in self.spec.nodes.items() if node.kind in kinds]
+        return [name for kind in kinds for name in self.by_kind.get(kind, ())]
 
     def node_ref(self, path: PathKey, name: str, kinds: tuple[str, ...], role: str) -> bool:
         """Check that name is a node of one of kinds; report and return False otherwise."""
@@ -80,7 +87,17 @@ class Checker:
                 if instance != name and instance in self.spec.nodes:
                     self.error(("nodes", name), f"its replica '{instance}' would have the same name as "
                                f"node '{instance}': rename one of them", at_key=True)
+            if name == "any":
+                self.error(("nodes", name), "a node named 'any': in firewall rules 'any' means every "
+                           "source, so 'from: any' would be ambiguous; rename the node", at_key=True)
+            elif name in self.spec.networks:
+                self.error(("nodes", name), f"a node named like network '{name}': firewall rules name "
+                           f"nodes and networks alike, so 'from: {name}' would be ambiguous; rename "
+                           "the node", at_key=True)
         for name in self.spec.networks:
+            if name == "any":
+                self.error(("networks", name), "a network named 'any': in firewall rules 'any' means "
+                           "every source; rename the network", at_key=True)
             if not NODE_NAME.match(name):
                 self.error(("networks", name), f"'{name}' is not a usable network name: use "
                            "lower-case letters, digits and '-'", at_key=True)
@@ -90,6 +107,9 @@ class Checker:
         for i, (name, network) in enumerate(items):
             path = ("networks", name, "subnet")
             subnet = network.subnet
+            if subnet.prefixlen < MIN_PREFIX:
+                self.error(path, f"{subnet} is too large for a lab network ({subnet.num_addresses:,} "
+                           f"addresses): use a /{MIN_PREFIX} or smaller, like 100.64.0.0/16")
             if subnet.prefixlen > 29:
                 self.error(path, f"{subnet} is too small: a lab network needs at least a /29 "
                            "(room for its nodes and the engine's gateway)")
@@ -100,9 +120,15 @@ class Checker:
                 if subnet.overlaps(other.subnet):
                     self.error(path, f"{subnet} overlaps network '{other_name}' ({other.subnet}); "
                                "give each network its own subnet")
-        if self.spec.internet is not None and self.spec.internet not in self.spec.networks:
-            self.error(("internet",), f"unknown network '{self.spec.internet}'"
-                       f"{suggest(self.spec.internet, self.spec.networks)}")
+        internet = self.spec.internet
+        if internet is not None and internet not in self.spec.networks:
+            self.error(("internet",), f"unknown network '{internet}'{suggest(internet, self.spec.networks)}")
+        elif internet is not None and len(self.spec.networks) > 1 and not any(
+                internet in node.networks for node in self.spec.nodes.values()
+                if node.kind in FORWARDING_KINDS):
+            self.error(("internet",), f"no router or firewall is on network '{internet}', so it joins "
+                       "no other network and default routes toward it lead nowhere: attach a router "
+                       "to it, or name another network")
 
     def check_attachments(self) -> None:
         owners: dict[IPv4Address, str] = {}
@@ -120,8 +146,13 @@ class Checker:
                 if address is None:
                     continue
                 for offset in range(count):
-                    mine = address + offset
                     label = name if count == 1 else f"{name}-{offset + 1}"
+                    if int(address) + offset > 0xFFFFFFFF:
+                        self.error(path, f"{label} would get an address past 255.255.255.255 "
+                                   f"({address} + {offset}): start the replicas lower, or leave "
+                                   "the address out")
+                        break
+                    mine = address + offset
                     if mine not in network.subnet:
                         self.error(path, f"{mine} (for {label}) is outside network '{net_name}' "
                                    f"({network.subnet}): pick an address inside it or leave it out")
@@ -191,6 +222,7 @@ class Checker:
                                         f"it must ask this server about {zone_name}")
             for record_name, by_type in zone.records.items():
                 self.check_record_set(zone_name, zone_names, record_name, by_type)
+        check_zone_data(self.spec, self.error)
         for name in self.nodes_of("dns-tld", "dns-auth"):
             if name not in served:
                 self.error(("nodes", name), "this DNS server serves no zone: name it in a zone's "
@@ -226,7 +258,7 @@ class Checker:
                            "addresses: use an A record to point at a node)")
         elif rtype in TARGET_FIELD:
             fields = value.split()
-            if len(fields) != FIELD_COUNT[rtype] or not all(f.isdigit() for f in fields[:-1]):
+            if len(fields) != FIELD_COUNT[rtype] or not all(f.isascii() and f.isdigit() for f in fields[:-1]):
                 self.error(path, f"'{value}' is not a {rtype} value: write "
                            f"{FIELD_FORMAT.get(rtype, 'a host name')}")
                 return
@@ -255,36 +287,26 @@ class Checker:
                 if net not in node.networks:
                     self.error(("nodes", name, "masquerade", i), f"'{net}' is not one of this router's "
                                f"networks ({', '.join(node.networks)}): it can only hide a network it is on")
+            published: dict[tuple[int, str], int] = {}
             for i, forward in enumerate(node.forwards):
+                key = (forward.port, forward.proto)
+                if key in published:
+                    self.error(("nodes", name, "forwards", i, "port"), f"port {forward.port}/{forward.proto} "
+                               f"is already forwarded by forwards[{published[key]}]: a router port can "
+                               "lead to one place only; use another port")
+                published.setdefault(key, i)
                 path = ("nodes", name, "forwards", i, "to")
                 if self.node_ref(path, forward.to, tuple(self.kinds_present()), "a forward's target"):
                     self.must_reach(path, name, forward.to, "it forwards traffic there")
 
-    @property
-    def instance_names(self) -> list[str]:
-        return [i for name, node in self.spec.nodes.items()
-                for i in replica_names(name, getattr(node, "replicas", 1))]
+    @cached_property
+    def instance_names(self) -> set[str]:
+        return {i for name, node in self.spec.nodes.items()
+                for i in replica_names(name, getattr(node, "replicas", 1))}
 
     def check_expectations(self) -> None:
-        spec = self.spec
-        for i, check in enumerate(spec.checks):
-            path = ("checks", i)
-            if check.from_ is not None and check.from_ not in self.instance_names:
-                self.error((*path, "from"), f"unknown node '{check.from_}'{suggest(check.from_, self.instance_names)}")
-            if check.reach is not None and check.reach not in self.instance_names:
-                self.error((*path, "reach"), f"unknown node '{check.reach}'{suggest(check.reach, self.instance_names)}")
-            if check.flow is not None:
-                target, _, port = check.flow.rpartition(":")
-                if not port.isdigit() or not 1 <= int(port) <= 65535 or target not in self.instance_names:
-                    self.error((*path, "flow"), f"'{check.flow}' is not NODE:PORT with a known node"
-                                  f"{suggest(target, self.instance_names)}")
-                if check.expect not in (None, "allowed", "blocked"):
-                    self.error((*path, "expect"), "a flow is expected to be 'allowed' or 'blocked'")
-            if check.sql is not None:
-                if check.on is None:
-                    self.error(path, "an sql check needs 'on: DATABASE_NODE'")
-                else:
-                    self.node_ref((*path, "on"), check.on, ("database",), "an sql check's 'on'")
+        for i, check in enumerate(self.spec.checks):
+            check_one(self, i, check)
 
     def kinds_present(self) -> set[str]:
         return {node.kind for node in self.spec.nodes.values()}

@@ -7,6 +7,7 @@ instance with its addresses, and the engine gateway of every network.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from ipaddress import IPv4Address
 from types import MappingProxyType
 from typing import Mapping
@@ -62,8 +63,13 @@ class Lab:
         spec = self.spec.nodes[node]
         if spec.kind == "dns-resolver":
             return node
-        resolvers = [name for name, other in self.spec.nodes.items() if other.kind == "dns-resolver"]
+        resolvers = self._resolvers
         return spec.resolver or (resolvers[0] if len(resolvers) == 1 else None)
+
+    @cached_property
+    def _resolvers(self) -> tuple[str, ...]:
+        # Computed once: resolver_of is asked for every node, and labs can have thousands.
+        return tuple(name for name, other in self.spec.nodes.items() if other.kind == "dns-resolver")
 
 
 def build_lab(spec: TopologySpec, file: str, addresses: dict, gateways: dict) -> Lab:

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from lab.topology.yaml_compose import Yaml11
+
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 FORWARDING_KINDS = ("router", "firewall")
@@ -53,23 +55,73 @@ NodeNetworks = Annotated[
 ]
 
 
+def yaml11_fix(value: Yaml11, wanted: str, example: str) -> str:
+    """What to say about a plain value YAML 1.1 would have changed, in a field wanting `wanted`."""
+    if value.reading.startswith("the octal"):
+        return (f"'{value}' has a leading zero, so YAML 1.1 reads it as {value.reading}: "
+                f"write {value.lstrip('0') or '0'} without the zero")
+    if value.reading.startswith("the boolean"):
+        return f"'{value}' is a yes/no word, not {wanted}: write {example}"
+    return f"'{value}' is not {wanted} (YAML 1.1 would read it as {value.reading}): write {example}"
+
+
+def _whole_number(value: Any) -> Any:
+    # pydantic would take `true` as 1 and a YAML 1.1 `1:30` as 90: say so instead.
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is not a number: write a whole number, like 2")
+    if isinstance(value, Yaml11):
+        raise ValueError(yaml11_fix(value, "a whole number", "one number, in digits"))
+    if isinstance(value, str) and not (value.isascii() and value.strip().isdigit()):
+        raise ValueError(f"{_shown(value)} is not a whole number: write it in digits (0-9), without quotes")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole_number)]
+
+
+def _expectation(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a YAML boolean, not an expectation: write "
+                         f"allowed or blocked for a flow, a status code for http, or quote the text "
+                         f"('{str(value).lower()}') for sql")
+    return value
+
+
+Expectation = Annotated[Union[str, list[str], int, None], BeforeValidator(_expectation)]
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it, control characters escaped (never a Python repr)."""
+    text = str(value)
+    escaped = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return f"'{escaped}'" if isinstance(value, str) else escaped
+
+
+def _port_item(item: Any) -> tuple[int, int]:
+    if isinstance(item, bool):
+        raise ValueError(f"{str(item).lower()} is not a port: use a number like 443 or a range like '8000-8010'")
+    if isinstance(item, Yaml11) and ":" not in item:
+        raise ValueError(yaml11_fix(item, "a port", "a number like 443 or a range like '8000-8010'"))
+    if isinstance(item, int):
+        return item, item
+    # '8000-8010', or iptables' '8000:8010' (a plain 22:23 arrives here as written,
+    # not as YAML 1.1's base-60 number 1343: see yaml_compose).
+    text = item.replace(":", "-", 1) if isinstance(item, str) else ""
+    low_text, _, high_text = text.partition("-")
+    if not all(part.isascii() and part.isdigit() for part in (low_text, high_text or low_text)):
+        raise ValueError(f"{_shown(item)} is not a port: use a number like 443, a list, "
+                         "or a range like '8000-8010'")
+    return int(low_text), int(high_text or low_text)
+
+
 def _parse_ports(value: Any) -> Any:
     # One port, a list of ports, or a "low-high" range, as firewall people write them.
     items = value if isinstance(value, list) else [value]
     ranges = []
     for item in items:
-        if isinstance(item, bool):
-            raise ValueError(f"{item!r} is not a port: use a number like 443 or a range like '8000-8010'")
-        if isinstance(item, int):
-            low = high = item
-        elif isinstance(item, str) and item.replace("-", "", 1).isdigit():
-            low_text, _, high_text = item.partition("-")
-            low, high = int(low_text), int(high_text or low_text)
-        else:
-            raise ValueError(f"{item!r} is not a port: use a number like 443, a list, "
-                             "or a range like '8000-8010'")
+        low, high = _port_item(item)
         if not (1 <= low <= high <= 65535):
-            raise ValueError(f"{item!r} is not a valid port or range: ports go from 1 to "
+            raise ValueError(f"{_shown(item)} is not a valid port or range: ports go from 1 to "
                              "65535, the low end first")
         ranges.append((low, high))
     return tuple(ranges)
@@ -104,7 +156,7 @@ RecordValues = Annotated[
 
 def _parse_subnet(value: Any) -> Any:
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a subnet: write it like 198.18.0.0/24")
+        raise ValueError(f"{_shown(value)} is not a subnet: write it like 198.18.0.0/24")
     try:
         return IPv4Network(value)
     except ValueError:
@@ -141,9 +193,10 @@ class Client(NodeBase):
 class PortForward(Strict):
     """Publish a service on a router's own address (DNAT)."""
 
-    port: int = Field(ge=1, le=65535, description="port on the router")
+    port: Whole = Field(ge=1, le=65535, description="port on the router")
     to: str = Field(description="node that really serves it")
-    to_port: int | None = Field(default=None, ge=1, le=65535, description="default: same port")
+    to_port: Annotated[int, Field(ge=1, le=65535), BeforeValidator(_whole_number)] | None = Field(
+        default=None, description="default: same port")
     proto: Literal["tcp", "udp"] = "tcp"
 
 
@@ -190,7 +243,7 @@ class Resolver(NodeBase):
 
 class Upstream(Strict):
     node: str
-    weight: int = Field(default=1, ge=1, le=100)
+    weight: Whole = Field(default=1, ge=1, le=100)
     backup: bool = False
 
 
@@ -205,14 +258,14 @@ class LoadBalancer(NodeBase):
     upstreams: Annotated[list[Upstream], BeforeValidator(_upstream_entries)] = Field(
         default_factory=list, description="app nodes (replicas expand) or {node, weight, backup}")
     algorithm: Literal["round-robin", "least-connections", "ip-hash"] = "round-robin"
-    max_fails: int = Field(default=1, ge=0, le=100)
-    fail_timeout: int = Field(default=10, ge=1, le=3600, description="seconds")
+    max_fails: Whole = Field(default=1, ge=0, le=100)
+    fail_timeout: Whole = Field(default=10, ge=1, le=3600, description="seconds")
 
 
 class App(NodeBase):
     kind: Literal["app"]
-    replicas: int = Field(default=1, ge=1, le=50)
-    port: int = Field(default=8000, ge=1, le=65535)
+    replicas: Whole = Field(default=1, ge=1, le=50)
+    port: Whole = Field(default=8000, ge=1, le=65535)
     database: str | None = Field(default=None, description="the database node it uses")
 
 
@@ -232,7 +285,7 @@ class Zone(Strict):
 
     servers: list[str] = Field(default_factory=list,
                                description="DNS server nodes; the first is the primary")
-    ttl: int = Field(default=300, ge=0, le=604800)
+    ttl: Whole = Field(default=300, ge=0, le=604800)
     records: dict[str, dict[str, RecordValues]] = Field(
         default_factory=dict, description="name ('@' for the apex) -> type -> value(s)")
 
@@ -255,7 +308,7 @@ class Check(Strict):
     reach: str | None = Field(default=None, description="a node that must answer ping")
     sql: str | None = Field(default=None, description="a query run on a database node ('on')")
     on: str | None = Field(default=None, description="the database node for sql")
-    expect: str | list[str] | int | None = Field(
+    expect: Expectation = Field(
         default=None, description="resolve: values (node names or addresses); flow: allowed|blocked; "
         "http: status code; sql: the first row's first value")
     contains: str | None = Field(default=None, description="http/sql: text the answer must contain")

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lab.topology.errors import Problem, TopologyError
-from lab.topology.model import KINDS, TopologySpec
+from lab.topology.model import KINDS, NAME_PATTERN, TopologySpec
 from lab.topology.yaml_source import Source
 
 
@@ -70,9 +70,14 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
     """Drop pydantic's own steps (union tags, '[key]') so loc matches the file's paths."""
     path: list = []
     node = data
+    tag_skipped = False
     for step in loc:
         if step == "[key]":
             continue
+        if (len(path) == 2 and path[0] == "nodes" and not tag_skipped and isinstance(node, dict)
+                and node.get("kind") == step):
+            tag_skipped = True
+            continue  # the kind tag pydantic inserts, even where it is also a key (database)
         if isinstance(node, dict) and step in node:
             node = node[step]
             path.append(step)
@@ -88,13 +93,36 @@ def _clean_loc(loc: tuple, data: Any) -> tuple:
 
 
 def _describe(value: Any) -> str:
+    """A value as the user wrote it: never a Python repr, control characters escaped."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
     if value is None:
         return "nothing"
-    return repr(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(value))
+    return f"'{text}'" if isinstance(value, str) else text
+
+
+def _plain_message(kind: str, ctx: dict, value: Any) -> str | None:
+    """pydantic's wording for common mistakes, said in the topology's words."""
+    got = _describe(value)
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+        return (f"{got} is not a usable name: use lower-case letters, digits and '-', starting "
+                "with a letter and at most 32 characters (it becomes a host name)")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number here, like 8080; got {got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false here; got {got}"
+    if kind == "string_type":
+        return f"expected a text here; got {got} (put quotes around it if it is meant as text)"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{got} is too small here: the least allowed is {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"{got} is too large here: the most allowed is {ctx.get('le', ctx.get('lt'))}"
+    return None
 
 
 def _problem(source: Source, error: dict) -> Problem:
@@ -109,11 +137,19 @@ def _problem(source: Source, error: dict) -> Problem:
     if kind == "missing":
         return source.problem(loc, f"missing required key '{loc[-1]}'", at_key=True,
                               mark_path=loc[:-1] or ())
+    if kind == "union_tag_invalid" and not isinstance(value, dict) or kind == "union_tag_invalid" \
+            and value.get("kind") is None:
+        return source.problem((*loc, "kind"), f"'kind' is empty: say what this node is, one of "
+                              f"{', '.join(KINDS)}")
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag")
         return source.problem((*loc, "kind"), f"unknown kind '{tag}'{suggest(tag, KINDS)} "
                               f"(kinds: {', '.join(KINDS)})")
     if kind == "union_tag_not_found":
+        written = [key for key in value if str(key).lower() == "kind"] if isinstance(value, dict) else []
+        if written:
+            return source.problem((*loc, written[0]), f"'{written[0]}' should be 'kind': keys are "
+                                  "written in lower case", at_key=True)
         return source.problem(loc, f"missing 'kind': say what this node is, one of {', '.join(KINDS)}",
                               at_key=True)
     if kind == "literal_error":
@@ -125,6 +161,9 @@ def _problem(source: Source, error: dict) -> Problem:
         return source.problem(loc, f"expected a mapping of 'key: value' lines here, got {_describe(value)}")
     if kind in ("list_type", "tuple_type"):
         return source.problem(loc, f"expected a list here, got {_describe(value)}")
+    plain = _plain_message(kind, error.get("ctx", {}), value)
+    if plain:
+        return source.problem(loc, plain)
     message = error["msg"].removeprefix("Value error, ")
     if kind != "value_error":
         message = f"{message[0].lower()}{message[1:]} (got {_describe(value)})"

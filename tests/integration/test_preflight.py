@@ -1,0 +1,36 @@
+"""`lab validate --deep`: BIND's named-checkzone judges the rendered zones, and its refusals
+come back at the topology line that produced them, with nothing left running."""
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lab.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID = (ROOT / "tests" / "fixtures" / "valid-small.yaml").read_text()
+
+
+def preflight_containers(engine) -> list:
+    return engine.containers.list(all=True, filters={"label": "lab.preflight"})
+
+
+def test_a_record_only_bind_refuses_is_reported_at_its_line(engine, images, tmp_path):
+    # An underscore in a host name passes lab's own checks (SRV names use them), but BIND's
+    # check-names refuses it on an A record and would not load the zone at all.
+    topology = tmp_path / "underscore.yaml"
+    topology.write_text(VALID.replace("      www: {A: lb}", "      www: {A: lb}\n      my_host: {A: lb}"))
+    assert CliRunner().invoke(main, ["validate", str(topology)]).exit_code == 0
+    result = CliRunner().invoke(main, ["validate", "--deep", str(topology)])
+    assert result.exit_code == 2, result.output
+    line = next(l for l in result.output.splitlines() if "named-checkzone" in l)
+    assert line.startswith(f"{topology}:35:17: zones.site.test.records.my_host.A: ")
+    assert "bad owner name (check-names)" in line
+    assert preflight_containers(engine) == []
+
+
+def test_the_default_lab_passes_and_every_zone_is_judged(engine, images):
+    result = CliRunner().invoke(main, ["validate", "--deep", str(ROOT / "topology" / "default.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "named-checkzone accepts all 9 zones" in result.output   # 2 written, root, 6 reverse
+    assert preflight_containers(engine) == []
