@@ -130,12 +130,14 @@ def make_lab(engine, images):
 def labelled(client, lab: str) -> dict[str, list[str]]:
     """Everything the engine holds with the lab's label (nodes, helpers, networks)."""
     label = {"label": f"{LABEL_LAB}={lab}"}
-    return {"containers": sorted(c.name for c in client.containers.list(all=True, filters=label)),
+    return {"containers": sorted(c.name for c in client.containers.list(all=True, filters=label,
+                                                                        ignore_removed=True)),
             "networks": sorted(n.name for n in client.networks.list(filters=label))}
 
 
 def ids(client, lab: str) -> dict[str, str]:
-    return {c.name: c.id for c in client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"})}
+    return {c.name: c.id for c in client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"},
+                                                         ignore_removed=True)}
 
 
 def lab_cli(*args: str, **kwargs) -> subprocess.Popen:
