@@ -76,7 +76,7 @@ def validate(file: Path | None, as_json: bool, deep: bool) -> None:
     """Check a topology file; print every problem with its line and column."""
     try:
         lab = load_topology(file)
-        judged = _deep_checks(lab) if deep else None
+        judged = check_zones_with_bind(lab) if deep else None
     except TopologyError as error:
         if not as_json:
             raise
@@ -99,9 +99,10 @@ def validate(file: Path | None, as_json: bool, deep: bool) -> None:
               highlight=False)
 
 
-def _deep_checks(lab) -> int:
-    """Run the pre-flight (lab/preflight.py); raise TopologyError with BIND's refusals.
-    Returns how many zones BIND accepted."""
+def check_zones_with_bind(lab) -> int:
+    """Run the pre-flight (lab/preflight.py); raise TopologyError with BIND's refusals, at the
+    topology lines that made them. Returns how many zones BIND accepted. `lab validate
+    --deep` and `lab up` (before it changes anything) both run it."""
     from lab.plan.zones import all_zones
     from lab.preflight import bind_problems
     from lab.runtime.engine import connect

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lab.cli import TOPOLOGY_ARG, err, main, out
+from lab.cli import TOPOLOGY_ARG, check_zones_with_bind, err, main, out
 from lab.errors import LabError, RuntimeFailure, UsageError
 from lab.interrupts import shielded, stop_on_signals
 from lab.lock import lab_writer
@@ -90,6 +90,8 @@ def up(file: Path | None, then_check: bool, junit: Path | None) -> None:
     """Bring a lab up, or change a running one to match its topology."""
     lab = load_topology(file)
     client = connect()
+    if lab.spec.zones:
+        check_zones_with_bind(lab)   # a zone BIND would refuse stops here, before any change
     with lab_writer(lab.name, "up"), stop_on_signals():
         try:
             plan = make_plan(lab, ensure_lab_state(lab))

@@ -34,3 +34,29 @@ def test_the_default_lab_passes_and_every_zone_is_judged(engine, images):
     assert result.exit_code == 0, result.output
     assert "named-checkzone accepts all 9 zones" in result.output   # 2 written, root, 6 reverse
     assert preflight_containers(engine) == []
+
+
+def test_lab_up_refuses_a_zone_bind_would_refuse_before_changing_the_running_lab(engine, images, tmp_path):
+    import subprocess
+    import sys
+
+    from lab.runtime import apply
+
+    from .conftest import ids, shift_subnets
+
+    good = tmp_path / "lab.yaml"
+    good.write_text(shift_subnets(VALID.replace("name: ", "name: it-pre-", 1)))
+    assert subprocess.run([sys.executable, "-m", "lab", "up", str(good)], capture_output=True).returncode == 0
+    name = next(line.split()[1] for line in good.read_text().splitlines() if line.startswith("name:"))
+    try:
+        before = ids(engine, name)
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(good.read_text().replace("      www: {A: lb}", "      www: {A: lb}\n      my_host: {A: lb}"))
+        result = subprocess.run([sys.executable, "-m", "lab", "up", str(bad)], capture_output=True, text=True)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{bad}:35:17: zones.site.test.records.my_host.A: " in result.stderr
+        assert "bad owner name (check-names)" in result.stderr and "Traceback" not in result.stderr
+        assert ids(engine, name) == before            # nothing of the running lab changed
+        assert preflight_containers(engine) == []
+    finally:
+        apply.down(engine, name, volumes=True)
