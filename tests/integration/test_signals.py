@@ -48,13 +48,17 @@ def test_two_ups_at_once_one_succeeds_one_is_refused(engine, images, tmp_path, g
         # and a down (or a stop) while an up runs is refused the same way, touching nothing
         apply.down(engine, lab.name)
         third = lab_cli("up", str(file))
-        for line in third.stdout:   # the up is under way: it has made a network
-            if "+ network" in line:
+        for line in third.stdout:   # the up is under way: a first node is ready
+            if "ready    " in line:
                 break
-        for command in (["down", "--lab", lab.name], ["stop", "web", "--lab", lab.name]):
-            other = lab_cli(*command)
-            said = other.communicate(timeout=120)[0]
-            assert other.returncode == 1 and "is busy" in said and "`lab up` (pid" in said, said
+        third.send_signal(signal.SIGSTOP)   # frozen mid-up, holding the lock: no race with its end
+        try:
+            for command in (["down", "--lab", lab.name], ["stop", "web", "--lab", lab.name]):
+                other = lab_cli(*command)
+                said = other.communicate(timeout=120)[0]
+                assert other.returncode == 1 and "is busy" in said and "`lab up` (pid" in said, said
+        finally:
+            third.send_signal(signal.SIGCONT)
         assert third.wait(timeout=300) == 0
     finally:
         apply.down(engine, lab.name, volumes=True)
