@@ -91,6 +91,16 @@ def _sync_networks(change: NodeChange, plan: Plan, existing: dict) -> set[str]:
     return replaced
 
 
+def _in_worker(pool: ThreadPoolExecutor, work, *args):
+    """Run work in a worker and wait for it in short slices. A signal interrupts only the
+    waiting: the worker finishes its engine call and records its undo before the rollback
+    (which waits for the workers) runs, so nothing made in that instant is left behind."""
+    job = pool.submit(work, *args)
+    while not concurrent.futures.wait([job], timeout=0.2).done:
+        pass
+    return job.result()
+
+
 def _retire_removed_nodes(change: NodeChange, plan: Plan, existing: dict) -> None:
     """Nodes no longer in the topology: stopped now, removed only when the run succeeds."""
     planned = {c.name for c in plan.containers}
@@ -188,10 +198,10 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
     pool = ThreadPoolExecutor(WORKERS)
     try:
         existing = lab_containers(client, plan.lab)
-        _retire_removed_nodes(change, plan, existing)
-        replaced = _sync_networks(change, plan, existing)
+        _in_worker(pool, _retire_removed_nodes, change, plan, existing)
+        replaced = _in_worker(pool, _sync_networks, change, plan, existing)
         decisions = _decide_all(plan, images, existing, replaced)
-        _retire_address_holders(change, decisions)
+        _in_worker(pool, _retire_address_holders, change, decisions)
         _run_graph(pool, change, decisions)
     except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
         _roll_back(change, pool, error)
