@@ -147,13 +147,13 @@ def test_postgres_stops_cleanly_on_down(engine, images):
 
 
 def test_leftover_helpers_make_no_lab_and_up_removes_them(engine, images, tmp_path):
-    name = "it-phantom"
+    file = _up_file(tmp_path, "it-phantom")
+    name = load_text(file.read_text(), str(file)).name   # with the test run's suffix, if any
     helper = engine.containers.create("lab/base:latest", command=["true"],
                                       labels={LABEL_LAB: name, "lab.role": "route-helper"})
     try:
         listing = subprocess.run([sys.executable, "-m", "lab", "ls", "--json"], capture_output=True, text=True)
-        assert name not in listing.stdout
-        file = _up_file(tmp_path, name)
+        assert f'"lab": "{name}"' not in listing.stdout
         up = subprocess.run([sys.executable, "-m", "lab", "up", str(file)], capture_output=True, text=True)
         assert up.returncode == 0, up.stdout + up.stderr
         assert helper.id not in ids(engine, name).values()
