@@ -31,6 +31,17 @@ def _describe_holder(text: str) -> str:
         return "another `lab` command"
 
 
+def _holder_record(descriptor: int) -> str:
+    """The holder's record; a holder that has just taken the lock may not have written it
+    yet (two commands started together), so wait a moment for it."""
+    for _ in range(20):
+        text = os.pread(descriptor, 4096, 0).decode(errors="replace")
+        if text.strip():
+            return text
+        time.sleep(0.05)
+    return ""
+
+
 @contextmanager
 def lab_writer(lab: str, command: str) -> Iterator[None]:
     """Hold the lab's writer lock for the block; LabBusy if another process holds it."""
@@ -41,7 +52,7 @@ def lab_writer(lab: str, command: str) -> Iterator[None]:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _describe_holder(os.pread(descriptor, 4096, 0).decode(errors="replace"))
+            holder = _describe_holder(_holder_record(descriptor))
             raise LabBusy(f"lab '{lab}' is busy: {holder} is changing it; wait for it to "
                           "finish, then run this command again") from None
         record = json.dumps({"pid": os.getpid(), "command": command, "since": time.time()})
