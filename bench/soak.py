@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab.plan.model import LABEL_LAB  # noqa: E402
-from lab.runtime.engine import connect  # noqa: E402
+from lab.backends.docker.engine import connect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INTERRUPTIONS = [None, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL]

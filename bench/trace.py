@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.runtime.engine import connect  # noqa: E402
-from lab.runtime.inspect import run_in_node  # noqa: E402
+from lab.backends.docker.engine import connect  # noqa: E402
+from lab.backends.docker.inspect import run_in_node  # noqa: E402
 from lab.topology import load_topology  # noqa: E402
 from lab.trace.journey import default_client, trace_url  # noqa: E402
 

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab.errors import LabError  # noqa: E402
 from lab.plan import make_plan  # noqa: E402
-from lab.runtime import apply  # noqa: E402
-from lab.runtime.apply import WORKERS  # noqa: E402
-from lab.runtime.engine import connect  # noqa: E402
-from lab.runtime.images import ensure_images  # noqa: E402
-from lab.runtime.objects import create_network, remove_container, remove_network  # noqa: E402
+from lab.backends.docker import apply  # noqa: E402
+from lab.backends.docker.apply import WORKERS  # noqa: E402
+from lab.backends.docker.engine import connect  # noqa: E402
+from lab.backends.docker.images import ensure_images  # noqa: E402
+from lab.backends.docker.objects import create_network, remove_container, remove_network  # noqa: E402
 from lab.state import ensure_lab_state  # noqa: E402
 from lab.topology import load_text  # noqa: E402
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from lab.checks.probes import judge, probe_for
 from lab.errors import LabError
-from lab.runtime.inspect import run_in_node
+from lab.backends.docker.inspect import run_in_node
 from lab.topology import Lab
 from lab.topology.model import Check
 

@@ -17,7 +17,7 @@ from ipaddress import IPv4Address
 from lab.checks.run import CheckResult
 from lab.errors import LabError
 from lab.plan.seal import EMBEDDED_DNS
-from lab.runtime.inspect import run_in_node
+from lab.backends.docker.inspect import run_in_node
 from lab.topology import Lab
 
 OUTSIDE = "192.0.2.1"                    # TEST-NET-1: only asked about, never sent to

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import docker
 
-from lab.runtime import dns as dns_runtime
+from lab.backends.docker import dns as dns_runtime
 
 
 @dataclass

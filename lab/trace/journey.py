@@ -22,9 +22,9 @@ from lab.errors import LabError, UsageError
 from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counter_deltas
 from lab.firewall.path import flow_path
 from lab.firewall.policy import node_policy
-from lab.runtime import dns as dns_runtime
-from lab.runtime.firewall import read_counters
-from lab.runtime.inspect import log_text, run_in_node_split
+from lab.backends.docker import dns as dns_runtime
+from lab.backends.docker.firewall import read_counters
+from lab.backends.docker.inspect import log_text, run_in_node_split
 from lab.topology import Lab
 from lab.topology.model import FORWARDING_KINDS
 from lab.trace.dns import lookup_from_packets

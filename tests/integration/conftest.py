@@ -20,9 +20,9 @@ import pytest
 from lab.errors import LabError
 from lab.plan.model import LABEL_LAB
 from lab.plan import make_plan
-from lab.runtime import apply
-from lab.runtime.engine import connect
-from lab.runtime.images import ensure_images
+from lab.backends.docker import apply
+from lab.backends.docker.engine import connect
+from lab.backends.docker.images import ensure_images
 from lab.state import ensure_lab_state
 from lab.topology import load_text
 from lab.topology.model import KINDS

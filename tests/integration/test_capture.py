@@ -14,7 +14,7 @@ import time
 import pytest
 
 from lab.plan.model import LABEL_LAB
-from lab.runtime.capture import CaptureRequest, capture
+from lab.backends.docker.capture import CaptureRequest, capture
 
 from .conftest import lab_cli, running_lab, topology_text
 

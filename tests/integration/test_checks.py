@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from lab.checks import run_checks, to_junit_xml
 from lab.cli import main
-from lab.runtime import inspect
+from lab.backends.docker import inspect
 
 from .conftest import topology_text
 
@@ -45,7 +45,7 @@ def test_cli_check_exit_status_and_junit(make_lab, engine, tmp_path):
 
 
 def test_default_lab_checks_pass_and_each_breakage_fails_its_check(engine, images):
-    from lab.runtime.dns import flush
+    from lab.backends.docker.dns import flush
 
     from .conftest import LabUnderTest
 

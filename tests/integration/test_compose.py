@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab.cli import main
-from lab.runtime import apply
+from lab.backends.docker import apply
 from lab.topology import load_text
 
 from .conftest import topology_text

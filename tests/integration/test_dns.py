@@ -8,7 +8,7 @@ import pytest
 
 from lab.plan.dns import zone_file_name
 from lab.plan.zones import all_zones
-from lab.runtime import dns as dns_runtime
+from lab.backends.docker import dns as dns_runtime
 from lab.trace.dns import trace_lookup
 
 from .conftest import SHIFT, running_lab, shift_subnets, topology_text

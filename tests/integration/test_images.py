@@ -15,7 +15,7 @@ import docker
 import docker.errors
 import pytest
 
-from lab.runtime.images import (
+from lab.backends.docker.images import (
     IMAGE_FOR_KIND,
     IMAGE_LABEL,
     ImageBuildError,

@@ -10,7 +10,7 @@ import pytest
 
 from lab.errors import RuntimeFailure
 from lab.plan.model import LABEL_LAB
-from lab.runtime.impair import NETEM_MISSING, Impairment, impair, netem_available
+from lab.backends.docker.impair import NETEM_MISSING, Impairment, impair, netem_available
 
 from .conftest import running_lab, topology_text
 

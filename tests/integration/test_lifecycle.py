@@ -9,8 +9,8 @@ from types import MappingProxyType
 import pytest
 
 from lab.plan.model import LABEL_LAB
-from lab.runtime import apply
-from lab.runtime.engine import NodeFailed
+from lab.backends.docker import apply
+from lab.backends.docker.engine import NodeFailed
 
 from .conftest import topology_text
 
@@ -79,7 +79,7 @@ def test_down_twice_leaves_nothing_labelled(make_lab, engine):
 
 
 def test_stop_and_start_a_node(make_lab, engine):
-    from lab.runtime import inspect
+    from lab.backends.docker import inspect
 
     lab = make_lab(topology_text("minimal", "it-stop"))
     lab.up()

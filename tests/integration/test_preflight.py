@@ -40,7 +40,7 @@ def test_lab_up_refuses_a_zone_bind_would_refuse_before_changing_the_running_lab
     import subprocess
     import sys
 
-    from lab.runtime import apply
+    from lab.backends.docker import apply
 
     from .conftest import ids, shift_subnets
 

@@ -15,9 +15,9 @@ from ipaddress import IPv4Network
 import pytest
 
 from lab.plan.seal import SEALED_BRIDGE_OPTIONS
-from lab.runtime.helpers import run_helper
-from lab.runtime.inspect import start_node, stop_node
-from lab.runtime.netns import install_routes
+from lab.backends.docker.helpers import run_helper
+from lab.backends.docker.inspect import start_node, stop_node
+from lab.backends.docker.netns import install_routes
 
 from click.testing import CliRunner
 

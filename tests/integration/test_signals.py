@@ -19,7 +19,7 @@ import pytest
 
 from lab.checks import run_checks
 from lab.plan.model import LABEL_LAB
-from lab.runtime import apply
+from lab.backends.docker import apply
 from lab.topology import load_text
 
 from .conftest import LabUnderTest, ids, lab_cli, labelled, topology_text

@@ -15,8 +15,8 @@ import pytest
 from lab.checks import run_checks
 from lab.errors import RuntimeFailure
 from lab.plan import make_plan
-from lab.runtime import apply
-from lab.runtime.engine import NodeFailed
+from lab.backends.docker import apply
+from lab.backends.docker.engine import NodeFailed
 from lab.state import ensure_lab_state
 from lab.topology import load_text
 

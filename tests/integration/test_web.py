@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lab.runtime.inspect import start_node, stop_node
+from lab.backends.docker.inspect import start_node, stop_node
 
 from .conftest import running_lab, topology_text
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.runtime import images
-from lab.runtime.images import IMAGE_FOR_KIND, ImageBuildError, content_hash, folders_for, image_tag
+from lab.backends.docker import images
+from lab.backends.docker.images import IMAGE_FOR_KIND, ImageBuildError, content_hash, folders_for, image_tag
 
 ALL_KINDS = {
     "client", "router", "firewall", "dns-root", "dns-tld", "dns-auth",
@@ -108,7 +108,7 @@ def test_unknown_kind_is_a_lab_error():
 
 def test_missing_debootstrap_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch):
     from lab.errors import LabError
-    from lab.runtime.base_image import bootstrap_base_image
+    from lab.backends.docker.base_image import bootstrap_base_image
 
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ImageBuildError) as caught:

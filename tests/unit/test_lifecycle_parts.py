@@ -19,7 +19,7 @@ import pytest
 from lab.errors import LabBusy, RuntimeFailure
 from lab.interrupts import Interrupted, shielded, stop_on_signals
 from lab.lock import lab_writer
-from lab.runtime.transaction import Transaction
+from lab.backends.docker.transaction import Transaction
 
 HOLDER = textwrap.dedent("""
     import sys, time

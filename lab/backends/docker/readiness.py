@@ -8,9 +8,9 @@ import time
 
 from lab.plan.model import Probe
 from lab.errors import RuntimeFailure
-from lab.runtime.engine import ENGINE_ERRORS, NodeFailed
-from lab.runtime.netns import install_routes
-from lab.runtime.objects import log_tail, probe_command
+from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
+from lab.backends.docker.netns import install_routes
+from lab.backends.docker.objects import log_tail, probe_command
 
 # Polls start fast (most services are ready within a second) and back off to a gentle pace.
 FIRST_POLL_SECONDS = 0.03

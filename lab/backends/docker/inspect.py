@@ -14,10 +14,10 @@ import docker
 
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, Probe
-from lab.runtime.engine import engine_call
-from lab.runtime.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
+from lab.backends.docker.engine import engine_call
+from lab.backends.docker.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
                                  probe_command, stop_gently)
-from lab.runtime.readiness import probe_passes, start_and_wait
+from lab.backends.docker.readiness import probe_passes, start_and_wait
 
 
 @dataclass

@@ -28,7 +28,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from lab.runtime.base_image import ImageBuildError, ensure_base_image, image_exists
+from lab.backends.docker.base_image import ImageBuildError, ensure_base_image, image_exists
 from lab.plan.kinds import KIND_TRAITS
 
 # kind -> folder under services/, from the planner's table of kinds (kinds that
@@ -58,7 +58,7 @@ _IGNORED_SUFFIXES = {".pyc", ".pyo", ".swp"}
 def services_dir() -> Path:
     """The services/ folder: a sibling of the lab package, or LAB_SERVICES_DIR."""
     override = os.environ.get("LAB_SERVICES_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "services"
+    return Path(override) if override else Path(__file__).resolve().parents[3] / "services"
 
 
 def cache_dir() -> Path:

@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from lab.cli import err, main
-from lab.cli_runtime import LAB_OPTION, choose_lab
+from lab.cli.runtime import LAB_OPTION, choose_lab
 from lab.errors import UsageError
 from lab.interrupts import stop_on_signals
-from lab.runtime.capture import CaptureRequest, capture
-from lab.runtime.engine import connect
+from lab.backends.docker.capture import CaptureRequest, capture
+from lab.backends.docker.engine import connect
 
 
 @main.command(name="capture")

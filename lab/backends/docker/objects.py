@@ -19,7 +19,7 @@ from lab.errors import RuntimeFailure
 from lab.plan.model import (LABEL_HASH, LABEL_LAB, LABEL_NODE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan,
                             NetworkPlan)
 from lab.plan.seal import SEALED_BRIDGE_OPTIONS
-from lab.runtime.engine import ENGINE_ERRORS, engine_call
+from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
 
 # A container being replaced keeps running under this suffix until its successor is
 # ready (so a failed `up` can put it back); it is never a node of the lab.

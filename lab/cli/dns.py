@@ -9,9 +9,9 @@ from rich.table import Table
 from rich.tree import Tree
 
 from lab.cli import main, out
-from lab.cli_runtime import LAB_OPTION, choose_lab
-from lab.runtime import dns as dns_runtime
-from lab.runtime.engine import connect
+from lab.cli.runtime import LAB_OPTION, choose_lab
+from lab.backends.docker import dns as dns_runtime
+from lab.backends.docker.engine import connect
 from lab.trace.dns import DnsTrace, trace_lookup
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR", "SOA", "ANY")

@@ -12,7 +12,7 @@ from rich.table import Table
 from lab.checks import run_checks, to_junit_xml
 from lab.checks.seal import run_seal_check
 from lab.cli import TOPOLOGY_ARG, main, out
-from lab.runtime.engine import connect
+from lab.backends.docker.engine import connect
 from lab.topology import Lab, load_topology
 
 JUNIT_OPTION = click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),

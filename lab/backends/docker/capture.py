@@ -20,11 +20,11 @@ import docker.errors
 
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_LAB
-from lab.runtime.engine import ENGINE_ERRORS, engine_call
-from lab.runtime.images import ensure_images
-from lab.runtime.inspect import address_on_network, node_container
-from lab.runtime.netns import LABEL_ROLE
-from lab.runtime.objects import remove_container
+from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
+from lab.backends.docker.images import ensure_images
+from lab.backends.docker.inspect import address_on_network, node_container
+from lab.backends.docker.netns import LABEL_ROLE
+from lab.backends.docker.objects import remove_container
 
 CAPTURE_KIND = "router"     # its image carries tcpdump
 CAPTURE_ROLE = "capture"

@@ -22,13 +22,13 @@ import docker
 
 from lab.plan import ContainerPlan
 from lab.plan.model import LABEL_HASH, LIVE_HASH_FILE, Probe
-from lab.runtime.engine import NodeFailed, engine_call
-from lab.runtime.netns import install_routes, with_routes_check
-from lab.runtime.objects import (RETIRED_SUFFIX, create_container, ensure_volume, probe_command,
+from lab.backends.docker.engine import NodeFailed, engine_call
+from lab.backends.docker.netns import install_routes, with_routes_check
+from lab.backends.docker.objects import (RETIRED_SUFFIX, create_container, ensure_volume, probe_command,
                                  put_lab_files, read_lab_file, remove_container, rename_container,
                                  stop_gently)
-from lab.runtime.readiness import probe_passes, start_and_wait, wait_until_ready
-from lab.runtime.transaction import Events, Transaction
+from lab.backends.docker.readiness import probe_passes, start_and_wait, wait_until_ready
+from lab.backends.docker.transaction import Events, Transaction
 
 REPAIR_TIMEOUT = 20.0   # a kept node that fails its probe gets this long to recover
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from lab.errors import LabError
-from lab.runtime.engine import ENGINE_ERRORS
+from lab.backends.docker.engine import ENGINE_ERRORS
 
 Events = Callable[[str, str, str], None]   # (event, subject, detail)
 

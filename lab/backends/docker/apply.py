@@ -24,17 +24,17 @@ import docker
 from lab.errors import RuntimeFailure
 from lab.interrupts import shielded
 from lab.plan import ContainerPlan, Plan
-from lab.runtime.engine import ENGINE_ERRORS, NodeFailed, engine_call
-from lab.runtime.images import ensure_images
-from lab.runtime.netns import LABEL_ROLE, ROUTE_HELPER
-from lab.runtime.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
+from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, engine_call
+from lab.backends.docker.images import ensure_images
+from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER
+from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
                                      retire)
-from lab.runtime.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
+from lab.backends.docker.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
                                  is_node, lab_containers, lab_networks, lab_volumes, network_subnet,
                                  remove_container, remove_network, rename_container, stop_gently)
-from lab.runtime.preflight import check_plan_can_apply
-from lab.runtime.readiness import Cancelled
-from lab.runtime.transaction import Events, Transaction
+from lab.backends.docker.preflight import check_plan_can_apply
+from lab.backends.docker.readiness import Cancelled
+from lab.backends.docker.transaction import Events, Transaction
 
 __all__ = ["UpReport", "DownReport", "up", "down", "WORKERS"]
 

@@ -105,8 +105,8 @@ def check_zones_with_bind(lab) -> int:
     --deep` and `lab up` (before it changes anything) both run it."""
     from lab.plan.zones import all_zones
     from lab.preflight import bind_problems
-    from lab.runtime.engine import connect
-    from lab.runtime.images import ensure_images
+    from lab.backends.docker.engine import connect
+    from lab.backends.docker.images import ensure_images
     from lab.topology.yaml_source import read_yaml
     client = connect()
     image = ensure_images(client, ["dns-auth"])["dns-auth"]
@@ -123,8 +123,8 @@ def schema() -> None:
 
 
 # Each module registers its commands on `main` when imported.
-from lab import (cli_capture, cli_check, cli_dns, cli_export, cli_firewall, cli_graph,  # noqa: E402,F401
-                 cli_impair, cli_runtime, cli_trace, cli_web)
+from lab.cli import (capture, check, dns, export, firewall, graph,  # noqa: E402,F401
+                     impair, runtime, trace, web)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -14,9 +14,9 @@ import docker
 
 from lab.errors import RuntimeFailure
 from lab.plan.model import LABEL_KIND, LABEL_NODE
-from lab.runtime.engine import engine_call
-from lab.runtime.inspect import node_container, run_in_node
-from lab.runtime.objects import lab_containers
+from lab.backends.docker.engine import engine_call
+from lab.backends.docker.inspect import node_container, run_in_node
+from lab.backends.docker.objects import lab_containers
 
 
 @dataclass

@@ -19,11 +19,11 @@ import docker
 
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_LAB
-from lab.runtime.engine import ENGINE_ERRORS, engine_call
-from lab.runtime.images import ensure_images
-from lab.runtime.inspect import address_on_network, node_container
-from lab.runtime.netns import LABEL_ROLE
-from lab.runtime.objects import remove_container
+from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
+from lab.backends.docker.images import ensure_images
+from lab.backends.docker.inspect import address_on_network, node_container
+from lab.backends.docker.netns import LABEL_ROLE
+from lab.backends.docker.objects import remove_container
 
 HELPER_KIND = "router"   # any lab image has tc (iproute2); this one is small
 NETEM_MISSING = ("this machine's kernel has no netem queueing discipline (tc says \"Specified qdisc kind "

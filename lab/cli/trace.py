@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from lab.cli import main, out
-from lab.cli_runtime import LAB_OPTION, choose_lab
+from lab.cli.runtime import LAB_OPTION, choose_lab
 from lab.errors import LabError, UsageError
-from lab.runtime.engine import connect
+from lab.backends.docker.engine import connect
 from lab.topology import load_topology
 
 
@@ -72,7 +72,7 @@ def _running_topology(client, file: Path | None, lab_name: str | None):
     """The topology of the lab to trace: the file given, else the file the running lab was made from."""
     if file is not None:
         return load_topology(file)
-    from lab.runtime.inspect import list_labs
+    from lab.backends.docker.inspect import list_labs
 
     name = choose_lab(client, lab_name)
     entry = next((e for e in list_labs(client) if e["lab"] == name), None)

@@ -13,7 +13,7 @@ import docker
 from lab.errors import RuntimeFailure
 from lab.firewall.explain import Counters, Verdict, computed_verdicts, confirm, expected_results, final_action
 from lab.firewall.path import FlowPath, flow_path
-from lab.runtime.inspect import run_in_node
+from lab.backends.docker.inspect import run_in_node
 from lab.topology import Lab
 
 # Run inside the source node (every lab image has python3): one connection attempt,

@@ -15,9 +15,9 @@ from lab.errors import LabError, RuntimeFailure, UsageError
 from lab.interrupts import shielded, stop_on_signals
 from lab.lock import lab_writer
 from lab.plan import make_plan
-from lab.runtime import apply, inspect
-from lab.runtime.engine import connect
-from lab.runtime.images import ensure_images
+from lab.backends.docker import apply, inspect
+from lab.backends.docker.engine import connect
+from lab.backends.docker.images import ensure_images
 from lab.state import ensure_lab_state
 from lab.topology import load_topology
 
@@ -102,7 +102,7 @@ def up(file: Path | None, then_check: bool, junit: Path | None) -> None:
             _interrupted(lab.name, error, "this run's changes were undone: the lab is as it was")
     _print_up_summary(lab.name, report)
     if then_check:
-        from lab.cli_check import check_lab  # the check commands build on this module's
+        from lab.cli.check import check_lab  # the check commands build on this module's
 
         if not check_lab(lab, junit, as_json=False):
             sys.exit(1)

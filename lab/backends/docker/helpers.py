@@ -9,7 +9,7 @@ from __future__ import annotations
 import docker
 
 from lab.plan.model import LABEL_LAB
-from lab.runtime.engine import engine_call
+from lab.backends.docker.engine import engine_call
 
 
 def run_helper(client: docker.DockerClient, lab: str, network: str, address: str, image: str,

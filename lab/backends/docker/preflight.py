@@ -16,7 +16,7 @@ import docker.errors
 from lab.errors import RuntimeFailure
 from lab.plan import Plan
 from lab.plan.model import LABEL_LAB
-from lab.runtime.engine import engine_call
+from lab.backends.docker.engine import engine_call
 
 
 def _owner(labels: dict | None) -> str | None:

@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from lab.cli import main, out
-from lab.cli_runtime import LAB_OPTION, choose_lab
+from lab.cli.runtime import LAB_OPTION, choose_lab
 from lab.errors import LabError, RuntimeFailure
 from lab.firewall.policy import PolicyRule, node_policy, ports_text
 from lab.plan.model import LABEL_FILE
 from lab.plan.seal import seal_policy
-from lab.runtime import firewall as runtime_firewall
-from lab.runtime.engine import connect
-from lab.runtime.objects import lab_containers
+from lab.backends.docker import firewall as runtime_firewall
+from lab.backends.docker.engine import connect
+from lab.backends.docker.objects import lab_containers
 from lab.topology import Lab, load_topology
 from lab.topology.model import FORWARDING_KINDS
 

@@ -37,7 +37,7 @@ _STEP = "debian"  # the name progress lines are reported under
 
 
 class ImageBuildError(LabError):
-    """An image could not be made (re-exported by lab.runtime.images)."""
+    """An image could not be made (re-exported by lab.backends.docker.images)."""
 
 
 class BaseImageError(ImageBuildError):

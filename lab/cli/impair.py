@@ -7,9 +7,9 @@ import json
 import click
 
 from lab.cli import err, main, out
-from lab.cli_runtime import LAB_OPTION, choose_lab
-from lab.runtime.engine import connect
-from lab.runtime.impair import Impairment, impair
+from lab.cli.runtime import LAB_OPTION, choose_lab
+from lab.backends.docker.engine import connect
+from lab.backends.docker.impair import Impairment, impair
 
 
 @main.command(name="impair")

@@ -15,8 +15,8 @@ import docker.errors
 from lab.plan.model import LABEL_LAB
 from lab.plan.routes import ROUTE_SCRIPT
 from lab.plan.seal import SEAL_FILE
-from lab.runtime.engine import ENGINE_ERRORS, NodeFailed
-from lab.runtime.objects import read_lab_file, remove_container
+from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
+from lab.backends.docker.objects import read_lab_file, remove_container
 
 LABEL_ROLE = "lab.role"
 ROUTE_HELPER = "route-helper"

@@ -1,0 +1,1 @@
+"""Engines a lab runs on. Only lab.backends.docker imports the Docker SDK."""
