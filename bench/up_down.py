@@ -37,28 +37,9 @@ from lab.backends.docker.images import ensure_images  # noqa: E402
 from lab.backends.docker.objects import create_network, remove_container, remove_network  # noqa: E402
 from lab.state import ensure_lab_state  # noqa: E402
 from lab.topology import load_text  # noqa: E402
+from tests.generated import generated_topology  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def generated_topology(nodes: int) -> str:
-    """A chain of networks joined by routers, filled with clients and app servers."""
-    per_network = 12
-    networks = max(2, -(-nodes // per_network))
-    lines = [f"name: bench{nodes}", "networks:"]
-    lines += [f"  n{i}: {{subnet: 198.19.{i}.0/24}}" for i in range(networks)]
-    lines.append("nodes:")
-    count = 0
-    for i in range(networks - 1):
-        lines += [f"  r{i}:", "    kind: router", f"    networks: [n{i}, n{i + 1}]"]
-        count += 1
-    i = 0
-    while count < nodes:
-        kind = "app" if i % 3 == 0 else "client"
-        lines += [f"  h{i}:", f"    kind: {kind}", f"    networks: [n{i % networks}]"]
-        count += 1
-        i += 1
-    return "\n".join(lines) + "\n"
 
 
 def timed(action) -> float:

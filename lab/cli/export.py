@@ -8,6 +8,7 @@ import click
 
 from lab.cli import TOPOLOGY_ARG, OutputFile, main, out
 from lab.export.compose import compose_files, compose_text, secret_paths
+from lab.export.kubernetes import NAMESPACE, manifest_files
 from lab.plan import make_plan
 from lab.state import ensure_lab_state, private_directory, write_secret_file
 from lab.topology import load_topology
@@ -48,3 +49,32 @@ def export_compose(file: Path | None, output: Path, no_files: bool) -> None:
     if not no_files:
         _write_files(output.parent, compose_files(plan, files_dir), secret_paths(plan, files_dir))
     out.print(f"wrote {output}" + ("" if no_files else f" and {output.parent / files_dir}/"), highlight=False)
+
+
+def _namespace(value: str | None) -> str | None:
+    if value is not None and not NAMESPACE.match(value):
+        raise click.BadParameter(f"{value!r} is not a namespace name: use up to 63 lowercase letters, "
+                                 "digits and '-', starting and ending with a letter or digit")
+    return value
+
+
+@export_group.command(name="kubernetes")
+@TOPOLOGY_ARG
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("kubernetes"),
+              show_default=True, help="The directory to write the manifests into (made if missing).")
+@click.option("-n", "--namespace", default=None, callback=lambda _c, _p, value: _namespace(value),
+              help="The lab's namespace. [default: lab-NAME]")
+@click.option("--image-prefix", default="", metavar="REGISTRY/",
+              help="Put before every image name (lab/<service>:latest), for images pushed to a registry.")
+def export_kubernetes(file: Path | None, output: Path, namespace: str | None, image_prefix: str) -> None:
+    """Write Kubernetes manifests (Multus networks, one Deployment per node) for kubectl apply."""
+    lab = load_topology(file)
+    plan = make_plan(lab, ensure_lab_state(lab))
+    source = str(file) if file else "topology/default.yaml"
+    output.mkdir(parents=True, exist_ok=True)
+    written = manifest_files(plan, source, namespace, image_prefix)
+    for name, text in written.items():
+        # Secrets are inside: the directory is the user's alone, like compose.d/.
+        write_secret_file(output / name, text)
+    out.print(f"wrote {len(written)} files to {output}/ (apply in order: kubectl apply -f {output}/)",
+              highlight=False)
