@@ -1,0 +1,123 @@
+"""Copies of one lab for a classroom: the same topology N times on one engine.
+
+Copy k (1, 2, ...) is the topology with the name `NAME-k` and every address of
+the lab's own subnets moved by k strides, so copies run side by side with each
+other and with the original. A stride is per address range: the smallest power
+of two (at least a /24) that holds all of the lab's subnets in that range, so a
+copy's subnets keep their prefix alignment and never overlap another copy's.
+
+The copy is made on the YAML text, not on the model, so that every address the
+author wrote (node addresses, DNS records, firewall rules, checks) moves the same
+way, and the copy is then validated like any topology. Pure: no engine here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, ip_network
+
+from lab.errors import UsageError
+from lab.topology.lab import Lab
+from lab.topology.names import NODE_NAME
+
+# The ranges a lab may take copies from; a lab's subnets must lie in them.
+COPY_RANGES = tuple(ip_network(r) for r in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "198.18.0.0/15"))
+MIN_STRIDE = 256
+NAME_LENGTH = 32   # the longest lab name (lab.topology.names.NODE_NAME)
+
+# An IPv4 literal, maybe with a prefix length, not part of a longer dotted number.
+_ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(/\d{1,2})?(?![\d.])")
+_NAME_LINE = re.compile(r"^name:[ \t]*(\S+)[ \t]*(#.*)?$", re.MULTILINE)
+
+
+class CopyError(UsageError):
+    """The lab cannot be copied as asked (a usage problem: exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Stride:
+    range: IPv4Network
+    step: int          # addresses between one copy's subnets and the next copy's
+    room: int          # how many copies fit in the range after the original
+
+
+def strides(lab: Lab) -> list[Stride]:
+    """One stride per address range the lab's subnets are in; CopyError if a subnet is in none."""
+    grouped: dict[IPv4Network, list[IPv4Network]] = {}
+    for name, network in lab.spec.networks.items():
+        subnet = ip_network(network.subnet)
+        home = next((r for r in COPY_RANGES if subnet.subnet_of(r)), None)
+        if home is None:
+            ranges = ", ".join(str(r) for r in COPY_RANGES)
+            raise CopyError(f"network {name!r} ({subnet}) is outside the ranges copies are made in "
+                            f"({ranges}): move it into one of them to make copies of this lab")
+        grouped.setdefault(home, []).append(subnet)
+    result = []
+    for home, subnets in grouped.items():
+        low = min(int(s.network_address) for s in subnets)
+        high = max(int(s.broadcast_address) for s in subnets)
+        step = max(MIN_STRIDE, 1 << (high - low).bit_length())
+        result.append(Stride(home, step, (int(home.broadcast_address) - high) // step))
+    return result
+
+
+def most_copies(lab: Lab) -> int:
+    return min(s.room for s in strides(lab))
+
+
+def copy_name(lab_name: str, index: int) -> str:
+    return f"{lab_name}-{index}"
+
+
+def _check_request(lab: Lab, count: int) -> list[Stride]:
+    if count < 1:
+        raise CopyError(f"--copies needs a number of copies of 1 or more, not {count}")
+    longest = copy_name(lab.name, count)
+    if len(longest) > NAME_LENGTH or not NODE_NAME.match(longest):
+        raise CopyError(f"the copies' names ({longest}, ...) would be longer than {NAME_LENGTH} "
+                        f"characters: shorten the lab's name {lab.name!r}")
+    found = strides(lab)
+    for stride in found:
+        if stride.room < count:
+            raise CopyError(f"{count} copies of lab {lab.name!r} do not fit in {stride.range}: at most "
+                            f"{stride.room} do (each takes {stride.step} addresses there); ask for fewer "
+                            "copies or use smaller subnets")
+    return found
+
+
+def _mover(lab: Lab, found: list[Stride], index: int):
+    subnets = [ip_network(n.subnet) for n in lab.spec.networks.values()]
+
+    def move(match: re.Match) -> str:
+        address, prefix = match.group(1), match.group(2) or ""
+        try:
+            literal = ip_network(address + prefix, strict=False) if prefix else IPv4Address(address)
+        except ValueError:
+            return match.group(0)
+        inside = any((literal.subnet_of(s) if prefix else literal in s) for s in subnets)
+        if not inside:   # not one of the lab's own addresses (0.0.0.0/0, a comment's range)
+            return match.group(0)
+        first = IPv4Address(address)
+        stride = next(s for s in found if first in s.range)
+        return f"{IPv4Address(int(first) + stride.step * index)}{prefix}"
+
+    return move
+
+
+def copy_text(text: str, lab: Lab, index: int, count: int | None = None) -> str:
+    """Copy number index (1-based) of the topology whose text is text and whose model is lab."""
+    found = _check_request(lab, count or index)
+    if not _NAME_LINE.search(text):
+        raise CopyError("the topology has no top-level 'name:' line to give each copy its own name")
+    renamed = _NAME_LINE.sub(lambda m: f"name: {copy_name(lab.name, index)}", text, count=1)
+    return _ADDRESS.sub(_mover(lab, found, index), renamed)
+
+
+def copy_texts(text: str, lab: Lab, count: int) -> dict[str, str]:
+    """Copy name -> topology text, for copies 1..count."""
+    _check_request(lab, count)
+    return {copy_name(lab.name, i): copy_text(text, lab, i, count) for i in range(1, count + 1)}
