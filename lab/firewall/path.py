@@ -16,7 +16,7 @@ from ipaddress import IPv4Address, IPv4Network
 from lab.errors import LabError
 from lab.firewall.policy import Flow
 from lab.topology.routes import routes_for
-from lab.topology import Instance, Lab
+from lab.topology.lab import Instance, Lab
 from lab.topology.model import FORWARDING_KINDS
 
 MAX_HOPS = 32
