@@ -15,7 +15,7 @@ from lab.errors import LabError, RuntimeFailure
 from lab.firewall.policy import PolicyRule, node_policy, ports_text
 from lab.plan.model import LABEL_FILE
 from lab.plan.seal import seal_policy
-from lab.backends.docker import firewall as runtime_firewall
+from lab.firewall import live as runtime_firewall
 from lab.backends.docker.engine import connect
 from lab.backends.docker.objects import lab_containers
 from lab.topology import Lab, load_topology

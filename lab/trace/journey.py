@@ -23,7 +23,7 @@ from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counte
 from lab.firewall.path import flow_path
 from lab.firewall.policy import node_policy
 from lab.backends.docker import dns as dns_runtime
-from lab.backends.docker.firewall import read_counters
+from lab.firewall.live import read_counters
 from lab.backends.docker.inspect import log_text, run_in_node_split
 from lab.topology import Lab
 from lab.topology.model import FORWARDING_KINDS

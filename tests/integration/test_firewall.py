@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from lab.cli import main
 from lab.firewall.policy import Flow, decide, node_policy
-from lab.backends.docker import firewall as runtime_firewall
+from lab.firewall import live as runtime_firewall
 
 from .conftest import LabUnderTest, running_lab, topology_text
 

@@ -25,7 +25,7 @@ from lab.cli import main
 from lab.pki import KeyAndCert, issue_server_cert
 from lab.backends.docker import inspect
 from lab.backends.docker.dns import dig, flush
-from lab.backends.docker.firewall import read_counters
+from lab.firewall.live import read_counters
 from lab.state import state_dir
 from lab.trace.journey import trace_url
 from lab.trace.model import OBSERVED
