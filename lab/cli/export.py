@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import click
 
-from lab.cli import TOPOLOGY_ARG, OutputFile, main, out
+from lab.cli.common import TOPOLOGY_ARG, OutputFile, out
 from lab.export.compose import compose_files, compose_text, secret_paths
 from lab.plan import make_plan
 from lab.state import ensure_lab_state, private_directory, write_secret_file
@@ -28,7 +28,7 @@ def _write_files(base: Path, files: dict[str, str], secrets: set[str]) -> None:
             target.write_text(content, encoding="utf-8")
 
 
-@main.group(name="export")
+@click.group(name="export")
 def export_group() -> None:
     """Render a lab for other tools."""
 
@@ -48,3 +48,6 @@ def export_compose(file: Path | None, output: Path, no_files: bool) -> None:
     if not no_files:
         _write_files(output.parent, compose_files(plan, files_dir), secret_paths(plan, files_dir))
     out.print(f"wrote {output}" + ("" if no_files else f" and {output.parent / files_dir}/"), highlight=False)
+
+
+COMMANDS = [export_group]
