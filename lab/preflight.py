@@ -14,6 +14,7 @@ import io
 import re
 import tarfile
 
+from lab.backends.protocol import Backend
 from lab.plan.zones import SERIAL_TOKEN, ZoneData, all_zones, zone_file_text
 from lab.topology import Lab
 from lab.topology.errors import Problem
@@ -24,6 +25,7 @@ HEADER_LINES = 2   # zone_file_text: a comment and $TTL, then one record per lin
 BIND_LINE = re.compile(rf"{ZONE_DIR}/(\d+)\.zone:(\d+): (.*)")
 BLOCK = re.compile(r"^== zone (\d+)$\n(.*?)^== exit (\d+)$", re.M | re.S)
 CHECKZONE = "named-checkzone -k fail -i local"   # named's defaults for a primary zone, offline
+CHECKZONE_KIND = "dns-auth"   # its image carries BIND's named-checkzone
 
 
 def _script(zones: list[ZoneData]) -> str:
@@ -43,17 +45,11 @@ def _archive(zones: list[ZoneData]) -> bytes:
     return buffer.getvalue()
 
 
-def run_checkzone(client, image: str, zones: list[ZoneData]) -> dict[int, tuple[int, str]]:
-    """Zone index -> (named-checkzone's exit status, its output), from one throwaway container."""
-    container = client.containers.create(image, [_script(zones)], entrypoint=["sh", "-c"],
-                                         network_mode="none", labels={"lab.preflight": "checkzone"})
-    try:
-        container.put_archive(ZONE_DIR.rsplit("/", 1)[0], _archive(zones))
-        container.start()
-        container.wait(timeout=120)
-        output = container.logs().decode(errors="replace")
-    finally:
-        container.remove(force=True)
+def run_checkzone(backend: Backend, zones: list[ZoneData]) -> dict[int, tuple[int, str]]:
+    """Zone index -> (named-checkzone's exit status, its output), from one throwaway node of
+    the dns image (no network: nothing of a running lab is touched)."""
+    output = backend.run_isolated(CHECKZONE_KIND, ["sh", "-c", _script(zones)], _archive(zones),
+                                  ZONE_DIR.rsplit("/", 1)[0])
     return {int(i): (int(code), text) for i, text, code in BLOCK.findall(output)}
 
 
@@ -71,11 +67,11 @@ def _record_path(lab: Lab, zone: ZoneData, line: int) -> tuple:
     return ("zones", zone.name)
 
 
-def bind_problems(lab: Lab, source: Source, client, image: str) -> list[Problem]:
+def bind_problems(lab: Lab, source: Source, backend: Backend) -> list[Problem]:
     """Every refusal of named-checkzone, placed at the topology line that produced it."""
     zones = list(all_zones(lab).values())
     problems = []
-    for index, (code, text) in sorted(run_checkzone(client, image, zones).items()):
+    for index, (code, text) in sorted(run_checkzone(backend, zones).items()):
         if code == 0:
             continue
         zone = zones[index]

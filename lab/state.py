@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lab import pki
 from lab.plan.model import LabState
-from lab.plan.tls_names import addresses_of, names_pointing_at
+from lab.topology.tls_names import addresses_of, names_pointing_at
 from lab.topology import Lab
 
 CA_CERT = "ca.crt"

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from lab.errors import LabError
 from lab.topology import Lab
 from lab.topology.model import Check
 
@@ -29,11 +30,17 @@ class Verdict:
     seen: str
 
 
+class NoSourceNode(LabError):
+    """A check names no `from:` and the lab has no client to run it from."""
+
+
 def source_node(lab: Lab, check: Check) -> str:
-    if check.from_:
-        return check.from_
-    clients = [i.name for i in lab.instances if i.kind == "client"]
-    return clients[0] if clients else lab.instances[0].name
+    """The check's `from:`, else the lab's default client (Lab.default_client, the one rule)."""
+    source = check.from_ or lab.default_client()
+    if source is None:
+        raise NoSourceNode(f"check '{check.name}' names no `from:` and lab '{lab.name}' has no client "
+                           "node to run it from: add `from: NODE` to the check")
+    return source
 
 
 def _address(lab: Lab, node: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from lab.checks.probes import judge, probe_for
+from lab.checks.probes import NoSourceNode, judge, probe_for
 from lab.errors import LabError
-from lab.backends.docker.inspect import run_in_node
+from lab.backends.protocol import Backend
 from lab.topology import Lab
 from lab.topology.model import Check
 
@@ -26,16 +26,21 @@ class CheckResult:
         return asdict(self)
 
 
-def run_check(client, lab: Lab, check: Check) -> CheckResult:
-    probe = probe_for(lab, check)
+def run_check(backend: Backend, lab: Lab, check: Check) -> CheckResult:
+    """Gather the check's evidence (one command in one node), then judge it (pure)."""
     try:
-        code, output, seconds = run_in_node(client, lab.name, probe.node, probe.command)
+        probe = probe_for(lab, check)
+    except NoSourceNode as error:
+        return CheckResult(check.name, check.kind, "-", False, "a node to run from", str(error), 0.0)
+    try:
+        result = backend.exec(lab.name, probe.node, probe.command)
     except LabError as error:  # e.g. the node is stopped: the check fails, the run goes on
         return CheckResult(check.name, check.kind, probe.node, False, "the check to run", str(error), 0.0)
-    verdict = judge(lab, check, code, output)
-    return CheckResult(check.name, check.kind, probe.node, verdict.passed, verdict.expected, verdict.seen, seconds)
+    verdict = judge(lab, check, result.code, result.output)
+    return CheckResult(check.name, check.kind, probe.node, verdict.passed, verdict.expected, verdict.seen,
+                       result.seconds)
 
 
-def run_checks(client, lab: Lab, workers: int = 4) -> list[CheckResult]:
+def run_checks(backend: Backend, lab: Lab, workers: int = 4) -> list[CheckResult]:
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda check: run_check(client, lab, check), lab.spec.checks))
+        return list(pool.map(lambda check: run_check(backend, lab, check), lab.spec.checks))

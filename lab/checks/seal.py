@@ -14,10 +14,10 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 
+from lab.backends.protocol import Backend
 from lab.checks.run import CheckResult
 from lab.errors import LabError
 from lab.plan.seal import EMBEDDED_DNS
-from lab.backends.docker.inspect import run_in_node
 from lab.topology import Lab
 
 OUTSIDE = "192.0.2.1"                    # TEST-NET-1: only asked about, never sent to
@@ -110,23 +110,23 @@ def judge_root_hints(lab: Lab, node: str, hints: str) -> CheckResult:
     return CheckResult("seal-resolver-roots", "seal", node, passed, "lab roots only", seen, 0.0)
 
 
-def _probe_node(client, lab: Lab, node: str) -> list[CheckResult]:
+def _probe_node(backend: Backend, lab: Lab, node: str) -> list[CheckResult]:
     gateways = sorted((str(g) for g in lab.gateways.values()), key=IPv4Address)
     try:
-        code, output, _ = run_in_node(client, lab.name, node, ["python3", "-c", PROBE_SCRIPT, OUTSIDE,
-                                                               EMBEDDED_DNS, *gateways])
+        output = backend.exec(lab.name, node, ["python3", "-c", PROBE_SCRIPT, OUTSIDE, EMBEDDED_DNS,
+                                               *gateways]).output
         report = json.loads(output.strip().splitlines()[-1])
     except (LabError, ValueError, IndexError) as error:
         return [CheckResult("seal-probe", "seal", node, False, "the seal probe to run", str(error)[:120], 0.0)]
     results = [judge_route(lab, node, report["route"]), judge_gateways(node, report["gateways"]),
                judge_engine_dns(node, report["engine_dns"])]
     if lab.instance(node).kind == "dns-resolver":
-        _code, hints, _ = run_in_node(client, lab.name, node, ["cat", "/lab/etc/root.hints"])
+        hints = backend.exec(lab.name, node, ["cat", "/lab/etc/root.hints"]).output
         results.append(judge_root_hints(lab, node, hints))
     return results
 
 
-def run_seal_check(client, lab: Lab, workers: int = 4) -> list[CheckResult]:
+def run_seal_check(backend: Backend, lab: Lab, workers: int = 4) -> list[CheckResult]:
     with ThreadPoolExecutor(workers) as pool:
-        per_node = pool.map(lambda name: _probe_node(client, lab, name), lab.instance_names())
+        per_node = pool.map(lambda name: _probe_node(backend, lab, name), lab.instance_names())
     return [result for results in per_node for result in results]

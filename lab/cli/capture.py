@@ -7,15 +7,14 @@ from pathlib import Path
 
 import click
 
-from lab.cli import err, main
-from lab.cli.runtime import LAB_OPTION, choose_lab
+from lab.backends import open_backend
+from lab.backends.protocol import CaptureRequest
+from lab.cli.common import LAB_OPTION, choose_lab, err
 from lab.errors import UsageError
 from lab.interrupts import stop_on_signals
-from lab.backends.docker.capture import CaptureRequest, capture
-from lab.backends.docker.engine import connect
 
 
-@main.command(name="capture")
+@click.command(name="capture")
 @LAB_OPTION
 @click.argument("node")
 @click.argument("network", required=False)
@@ -31,18 +30,21 @@ def capture_command(lab_name: str | None, node: str, network: str | None, bpf: s
     Examples: lab capture resolver --filter 'port 53' -w dns.pcap;
     lab capture fw backbone -w - | wireshark -k -i -
     """
-    client = connect()
-    request = CaptureRequest(choose_lab(client, lab_name), node, network, bpf, duration, count, text=output is None)
+    backend = open_backend()
+    request = CaptureRequest(choose_lab(backend, lab_name), node, network, bpf, duration, count, text=output is None)
     # SIGTERM and SIGHUP end a capture as Ctrl-C does: cleanly, the helper removed.
     with stop_on_signals():
         if output is None or output == "-":
-            result = capture(client, request, sys.stdout.buffer)
+            result = backend.capture(request, sys.stdout.buffer)
         else:
             path = Path(output)
             if path.parent and not path.parent.exists():
                 raise UsageError(f"cannot write {output}: the folder {path.parent} does not exist")
             with path.open("wb") as sink:
-                result = capture(client, request, sink)
+                result = backend.capture(request, sink)
     where = f"{node}:{network}" if network else f"{node} (every interface)"
     written = "" if output is None else f", {result.bytes_written} bytes of pcap to {output}"
     err.print(f"captured on {where} ({result.interface}) for {result.seconds:.1f} s{written}", highlight=False)
+
+
+COMMANDS = [capture_command]

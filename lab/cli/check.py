@@ -2,52 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
-from rich.table import Table
 
-from lab.checks import run_checks, to_junit_xml
+from lab.backends import open_backend
 from lab.checks.seal import run_seal_check
-from lab.cli import TOPOLOGY_ARG, main, out
-from lab.backends.docker.engine import connect
-from lab.topology import Lab, load_topology
+from lab.cli.check_report import check_lab, report
+from lab.cli.common import TOPOLOGY_ARG
+from lab.topology import load_topology
 
 JUNIT_OPTION = click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
                             help="Also write the results as JUnit XML to this file.")
 
 
-def _report(lab: Lab, title: str, results, junit: Path | None, as_json: bool) -> bool:
-    """Print (and optionally save) results; True when all passed."""
-    if junit:
-        junit.write_text(to_junit_xml(lab.name, results), encoding="utf-8")
-    if as_json:
-        click.echo(json.dumps({"lab": lab.name, "passed": all(r.passed for r in results),
-                               "checks": [r.as_dict() for r in results]}, indent=2))
-    else:
-        table = Table(title=f"lab {lab.name}: {title}")
-        for column in ("check", "kind", "from", "result", "expected", "seen"):
-            table.add_column(column)
-        for r in results:
-            mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
-            table.add_row(r.name, r.kind, r.node, mark, r.expected, r.seen)
-        out.print(table)
-        failed = sum(not r.passed for r in results)
-        out.print(f"{len(results) - failed} passed, {failed} failed", highlight=False)
-    return all(r.passed for r in results)
-
-
-def check_lab(lab: Lab, junit: Path | None, as_json: bool) -> bool:
-    """Run, print and optionally save the checks; True when all passed."""
-    if not lab.spec.checks:
-        out.print(f"{lab.file} has no checks (add a 'checks:' section, see docs/ci.md)", highlight=False)
-        return True
-    return _report(lab, "checks", run_checks(connect(), lab), junit, as_json)
-
-
-@main.command()
+@click.command()
 @TOPOLOGY_ARG
 @JUNIT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -57,8 +27,11 @@ def check(file: Path | None, junit: Path | None, as_json: bool, seal: bool) -> N
     """Check the running lab against the expectations in its topology; exit 1 if any fails."""
     lab = load_topology(file)
     if seal:
-        passed = _report(lab, "the seal", run_seal_check(connect(), lab), junit, as_json)
+        passed = report(lab, "the seal", run_seal_check(open_backend(), lab), junit, as_json)
     else:
         passed = check_lab(lab, junit, as_json)
     if not passed:
         sys.exit(1)
+
+
+COMMANDS = [check]

@@ -8,16 +8,17 @@ import click
 from rich.table import Table
 from rich.tree import Tree
 
-from lab.cli import main, out
-from lab.cli.runtime import LAB_OPTION, choose_lab
-from lab.backends.docker import dns as dns_runtime
-from lab.backends.docker.engine import connect
+from lab.backends import open_backend
+from lab.cli.common import LAB_OPTION, choose_lab, out, running_topology
+from lab.errors import UsageError
+from lab.trace import resolver as dns_evidence
+from lab.trace.dig import DigAnswer
 from lab.trace.dns import DnsTrace, trace_lookup
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR", "SOA", "ANY")
 
 
-def _show_answer(answer: dns_runtime.DigAnswer, node: str) -> None:
+def _show_answer(answer: DigAnswer, node: str) -> None:
     table = Table(title=f"{answer.name} {answer.type} from {node} via {answer.server or '?'}: "
                         f"{answer.status or answer.error} ({answer.query_ms} ms)")
     for column in ("section", "name", "ttl", "type", "data"):
@@ -50,7 +51,15 @@ def _show_trace(trace: DnsTrace) -> None:
     out.print(tree, soft_wrap=False)
 
 
-@main.command("dig")
+def _default_client(backend, lab: str) -> str:
+    """The node that asks when --from is not given: the running lab's default client."""
+    client = running_topology(backend, lab).default_client()
+    if client is None:
+        raise UsageError(f"lab '{lab}' has no client node: name the node that asks with --from NODE")
+    return client
+
+
+@click.command("dig")
 @click.argument("name")
 @click.argument("rtype", metavar="[TYPE]", default="A", type=click.Choice(TYPES, case_sensitive=False))
 @click.option("--from", "node", metavar="NODE", help="node that asks (default: the first client)")
@@ -60,19 +69,19 @@ def _show_trace(trace: DnsTrace) -> None:
 def dig_command(name: str, rtype: str, node: str | None, trace: bool, as_json: bool,
                 lab_name: str | None) -> None:
     """Look NAME up through a node's own resolver, as its programs do."""
-    client = connect()
-    lab = choose_lab(client, lab_name)
-    node = node or dns_runtime.first_client(client, lab)
+    backend = open_backend()
+    lab = choose_lab(backend, lab_name)
+    node = node or _default_client(backend, lab)
     rtype = rtype.upper()
     if trace:
-        result = trace_lookup(client, lab, node, name, rtype)
+        result = trace_lookup(backend, lab, node, name, rtype)
         out.print_json(json.dumps(result.as_dict())) if as_json else _show_trace(result)
     else:
-        answer = dns_runtime.dig(client, lab, node, name, rtype)
+        answer = dns_evidence.dig(backend, lab, node, name, rtype)
         out.print_json(json.dumps(answer.as_dict())) if as_json else _show_answer(answer, node)
 
 
-@main.group("dns")
+@click.group("dns")
 def dns_group() -> None:
     """The lab's DNS servers and resolvers."""
 
@@ -82,8 +91,11 @@ def dns_group() -> None:
 @LAB_OPTION
 def flush_command(node: str | None, lab_name: str | None) -> None:
     """Empty a resolver's cache (default: every resolver of the lab)."""
-    client = connect()
-    lab = choose_lab(client, lab_name)
-    for resolver in [node] if node else dns_runtime.resolvers(client, lab):
-        dns_runtime.flush(client, lab, resolver)
+    backend = open_backend()
+    lab = choose_lab(backend, lab_name)
+    for resolver in [node] if node else dns_evidence.resolvers(backend, lab):
+        dns_evidence.flush(backend, lab, resolver)
         out.print(f"flushed the cache of {resolver}")
+
+
+COMMANDS = [dig_command, dns_group]

@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import click
 
-from lab.cli import TOPOLOGY_ARG, OutputFile, main, out
+from lab.cli.common import TOPOLOGY_ARG, OutputFile, out
 from lab.export.compose import compose_files, compose_text, secret_paths
 from lab.export.kubernetes import NAMESPACE, manifest_files
 from lab.plan import make_plan
@@ -29,7 +29,7 @@ def _write_files(base: Path, files: dict[str, str], secrets: set[str]) -> None:
             target.write_text(content, encoding="utf-8")
 
 
-@main.group(name="export")
+@click.group(name="export")
 def export_group() -> None:
     """Render a lab for other tools."""
 
@@ -78,3 +78,6 @@ def export_kubernetes(file: Path | None, output: Path, namespace: str | None, im
         write_secret_file(output / name, text)
     out.print(f"wrote {len(written)} files to {output}/ (apply in order: kubectl apply -f {output}/)",
               highlight=False)
+
+
+COMMANDS = [export_group]

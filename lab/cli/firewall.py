@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from lab.cli import main, out
-from lab.cli.runtime import LAB_OPTION, choose_lab
+from lab.backends import open_backend
+from lab.cli.common import LAB_OPTION, out, running_topology
 from lab.errors import LabError, RuntimeFailure
+from lab.firewall import live as runtime_firewall
 from lab.firewall.policy import PolicyRule, node_policy, ports_text
-from lab.plan.model import LABEL_FILE
 from lab.plan.seal import seal_policy
-from lab.backends.docker import firewall as runtime_firewall
-from lab.backends.docker.engine import connect
-from lab.backends.docker.objects import lab_containers
-from lab.topology import Lab, load_topology
+from lab.topology import Lab
 from lab.topology.model import FORWARDING_KINDS
-
-
-def _running_lab(client, lab_name: str | None) -> Lab:
-    """The topology a running lab was made from (its containers carry the file's path)."""
-    name = choose_lab(client, lab_name)
-    containers = lab_containers(client, name)
-    if not containers:
-        raise RuntimeFailure(f"lab '{name}' is not running: start it with `lab up`")
-    file = next(iter(containers.values())).labels.get(LABEL_FILE, "")
-    if not file or file.startswith("<") or not Path(file).is_file():
-        raise RuntimeFailure(f"lab '{name}' was made from '{file}', which is not a readable topology file")
-    return load_topology(Path(file))
 
 
 def _node_of(lab: Lab, name: str) -> str:
@@ -65,7 +49,7 @@ def _rule_row(rule: PolicyRule, counters) -> dict:
             "packets": packets, "bytes": size}
 
 
-@main.group()
+@click.group()
 def firewall() -> None:
     """Firewall and router rules: what they are, and which one decides a flow."""
 
@@ -76,17 +60,17 @@ def firewall() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
 def show(node: str, lab_name: str | None, as_json: bool) -> None:
     """The rules of a router or firewall, in order, with packet and byte counters."""
-    client = connect()
-    lab = _running_lab(client, lab_name)
+    backend = open_backend()
+    lab = running_topology(backend, lab_name)
     name = _instance_name(lab, node)
     if lab.instance(name).kind not in FORWARDING_KINDS:
         raise LabError(f"'{node}' is a {lab.instance(name).kind}: only routers and firewalls have rules")
-    counters = runtime_firewall.read_counters(client, lab.name, name)
+    counters = runtime_firewall.read_counters(backend, lab.name, name)
     kind = lab.instance(name).kind
     rules = node_policy(lab, lab.instance(name).node) + seal_policy(lab.gateways.values(), kind == "router")
     rows = [_rule_row(rule, counters) for rule in rules]
     stale = sorted({n for (_c, n) in counters} - {r["name"] for r in rows})
-    logging = runtime_firewall.logging_status(client, lab.name, name)
+    logging = runtime_firewall.logging_status(backend, lab.name, name)
     if as_json:
         click.echo(json.dumps({"node": name, "rules": rows, "logging": logging, "not_in_topology": stale}, indent=2))
         return
@@ -147,9 +131,9 @@ def explain(source: str, target: str, port: int | None, proto: str, timeout: flo
     Exit status 1 when the probe contradicts the computed rule."""
     if proto != "icmp" and port is None:
         raise click.UsageError(f"a {proto} flow needs a PORT")
-    client = connect()
-    lab = _running_lab(client, lab_name)
-    explanation = runtime_firewall.explain(client, lab, _instance_name(lab, source), _instance_name(lab, target),
+    backend = open_backend()
+    lab = running_topology(backend, lab_name)
+    explanation = runtime_firewall.explain(backend, lab, _instance_name(lab, source), _instance_name(lab, target),
                                            proto, None if proto == "icmp" else port, timeout, not no_probe)
     if as_json:
         click.echo(json.dumps(explanation.as_dict(), indent=2))
@@ -157,3 +141,6 @@ def explain(source: str, target: str, port: int | None, proto: str, timeout: flo
         _print_explanation(explanation)
     if explanation.problems:
         raise RuntimeFailure(f"{len(explanation.problems)} mismatch(es) between the rules and what happened")
+
+
+COMMANDS = [firewall]

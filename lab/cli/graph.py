@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from lab.cli import TOPOLOGY_ARG, OutputFile, main, out
+from lab.cli.common import TOPOLOGY_ARG, OutputFile, out
 from lab.graph import build_graph, to_dot, to_html, to_mermaid
 from lab.topology import load_topology
 
 FORMATS = {"mermaid": to_mermaid, "dot": to_dot, "html": to_html}
 
 
-@main.command()
+@click.command()
 @TOPOLOGY_ARG
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="mermaid", show_default=True)
 @click.option("-o", "--output", type=OutputFile(),
@@ -26,3 +26,6 @@ def graph(file: Path | None, fmt: str, output: Path | None) -> None:
         return
     output.write_text(text, encoding="utf-8")
     out.print(f"wrote {output} ({fmt})", highlight=False)
+
+
+COMMANDS = [graph]

@@ -6,13 +6,12 @@ import json
 
 import click
 
-from lab.cli import err, main, out
-from lab.cli.runtime import LAB_OPTION, choose_lab
-from lab.backends.docker.engine import connect
-from lab.backends.docker.impair import Impairment, impair
+from lab.backends import open_backend
+from lab.cli.common import LAB_OPTION, choose_lab, err, out
+from lab.impair import Impairment
 
 
-@main.command(name="impair")
+@click.command(name="impair")
 @LAB_OPTION
 @click.argument("node")
 @click.argument("network")
@@ -30,10 +29,10 @@ def impair_command(lab_name: str | None, node: str, network: str, clear: bool, a
 
     Example: lab impair laptop home --rate 2mbit; lab impair laptop home --clear
     """
-    client = connect()
+    backend = open_backend()
     wanted = Impairment(**values)
     asked = Impairment() if clear else (None if wanted.empty else wanted)
-    applied = impair(client, choose_lab(client, lab_name), node, network, asked)
+    applied = backend.impair(choose_lab(backend, lab_name), node, network, asked)
     if as_json:
         click.echo(json.dumps({"node": node, "network": network, "interface": applied.interface,
                                "qdiscs": applied.qdiscs}, indent=2))
@@ -44,3 +43,6 @@ def impair_command(lab_name: str | None, node: str, network: str, clear: bool, a
         out.print(f"  {line}", highlight=False)
     if asked is not None and not clear:
         err.print("shapes what this node sends on this link; `--clear` removes it", highlight=False)
+
+
+COMMANDS = [impair_command]

@@ -10,19 +10,15 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from lab.cli import TOPOLOGY_ARG, check_zones_with_bind, err, main, out
-from lab.errors import LabError, RuntimeFailure, UsageError
+from lab.backends import open_backend
+from lab.backends.protocol import UpReport
+from lab.cli.check_report import check_lab
+from lab.cli.common import LAB_OPTION, TOPOLOGY_ARG, check_lab_name, check_zones_with_bind, choose_lab, err, out
 from lab.interrupts import shielded, stop_on_signals
 from lab.lock import lab_writer
 from lab.plan import make_plan
-from lab.backends.docker import apply, inspect
-from lab.backends.docker.engine import connect
-from lab.backends.docker.images import ensure_images
 from lab.state import ensure_lab_state
 from lab.topology import load_topology
-
-LAB_OPTION = click.option("--lab", "lab_name", metavar="NAME",
-                          help="Which lab (default: the only one running, else the default topology's).")
 EVENT_MARKS = {"ready": "[green]✓[/]", "network": "[cyan]+[/]", "removed": "[yellow]-[/]",
                "rollback": "[red]![/]", "down": "[green]✓[/]"}
 
@@ -48,67 +44,37 @@ class _BuildProgress:
                 out.print(f"      [dim]{image}: {line[:110]}[/]", highlight=False)
 
 
-def choose_lab(client, lab_name: str | None) -> str:
-    """The lab a command acts on: the one named with --lab (it must exist), else the only
-    lab running, else the default topology's."""
-    labs = [entry["lab"] for entry in inspect.list_labs(client)]
-    if lab_name is not None:
-        _check_lab_name(lab_name, labs)
-        return lab_name
-    if len(labs) == 1:
-        return labs[0]
-    try:
-        default = load_topology().name
-    except LabError:
-        default = None
-    if len(labs) > 1 and default not in labs:
-        raise RuntimeFailure(f"several labs are running ({', '.join(labs)}): choose one with --lab NAME")
-    if default is None:
-        raise RuntimeFailure("no lab is running and topology/default.yaml is not usable: give --lab NAME")
-    return default
-
-
-def _check_lab_name(lab_name: str, labs: list[str]) -> None:
-    if not lab_name.strip():
-        raise UsageError("--lab needs a lab's name (`lab ls` lists the labs on this engine)")
-    if lab_name not in labs:
-        running = ", ".join(labs) or "none"
-        raise UsageError(f"no lab named '{lab_name}' on this engine (labs: {running}); `lab ls` lists them")
-
-
 def _interrupted(name: str, error: KeyboardInterrupt, what: str) -> None:
     signal_name = error.args[0] if error.args else "SIGINT"
     err.print(f"lab '{name}': interrupted by {signal_name}; {what}", highlight=False)
     sys.exit(getattr(error, "exit_code", 130))
 
 
-@main.command()
+@click.command()
 @TOPOLOGY_ARG
 @click.option("--check", "then_check", is_flag=True, help="Then run the topology's checks (exit 1 if any fails).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="With --check: JUnit XML file.")
 def up(file: Path | None, then_check: bool, junit: Path | None) -> None:
     """Bring a lab up, or change a running one to match its topology."""
     lab = load_topology(file)
-    client = connect()
+    backend = open_backend()
     if lab.spec.zones:
-        check_zones_with_bind(lab)   # a zone BIND would refuse stops here, before any change
+        check_zones_with_bind(lab, backend)   # a zone BIND would refuse stops here, before any change
     with lab_writer(lab.name, "up"), stop_on_signals():
         try:
             plan = make_plan(lab, ensure_lab_state(lab))
             out.print(f"lab '{lab.name}' from {lab.file}: {len(plan.containers)} nodes, "
                       f"{len(plan.networks)} networks", highlight=False)
-            report = apply.up(client, plan, _print_event, _BuildProgress())
+            report = backend.up(plan, _print_event, _BuildProgress())
         except KeyboardInterrupt as error:
             _interrupted(lab.name, error, "this run's changes were undone: the lab is as it was")
     _print_up_summary(lab.name, report)
     if then_check:
-        from lab.cli.check import check_lab  # the check commands build on this module's
-
-        if not check_lab(lab, junit, as_json=False):
+        if not check_lab(lab, junit, as_json=False, backend=backend):
             sys.exit(1)
 
 
-def _print_up_summary(name: str, report: apply.UpReport) -> None:
+def _print_up_summary(name: str, report: UpReport) -> None:
     if not report.changed:
         out.print(f"lab '{name}' is up to date: nothing changed ({report.seconds:.1f} s)", highlight=False)
         return
@@ -118,33 +84,33 @@ def _print_up_summary(name: str, report: apply.UpReport) -> None:
     out.print(f"lab '{name}' is up: {', '.join(parts)} in {report.seconds:.1f} s", highlight=False)
 
 
-@main.command()
+@click.command()
 @TOPOLOGY_ARG
 @LAB_OPTION
 @click.option("--volumes", is_flag=True, help="Also delete the lab's data volumes (the database's data).")
 def down(file: Path | None, lab_name: str | None, volumes: bool) -> None:
     """Remove a lab's containers and networks (data volumes are kept unless --volumes)."""
-    client = connect()
+    backend = open_backend()
     if lab_name is not None:
-        _check_lab_name(lab_name, [lab_name] if inspect.lab_exists(client, lab_name) else [])
-    name = lab_name or (load_topology(file).name if file else choose_lab(client, None))
+        check_lab_name(lab_name, [lab_name] if backend.lab_exists(lab_name) else [])
+    name = lab_name or (load_topology(file).name if file else choose_lab(backend, None))
     notice = lambda: err.print("lab down is finishing, please wait (nothing is left half-removed)")  # noqa: E731
     with lab_writer(name, "down"), shielded(notice):
-        report = apply.down(client, name, volumes=volumes)
+        report = backend.down(name, volumes=volumes)
     kept = "" if volumes else "; data volumes kept (--volumes deletes them)"
     out.print(f"lab '{name}' is down: {len(report.containers)} containers, {len(report.networks)} networks "
               f"removed{', ' + str(len(report.volumes)) + ' volumes deleted' if volumes else ''}{kept}",
               highlight=False)
 
 
-@main.command()
+@click.command()
 @LAB_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(lab_name: str | None, as_json: bool) -> None:
     """Every node of a lab: kind, addresses, state and health (its readiness probe, run now)."""
-    client = connect()
-    name = choose_lab(client, lab_name)
-    rows = inspect.lab_status(client, name)
+    backend = open_backend()
+    name = choose_lab(backend, lab_name)
+    rows = backend.status(name)
     if as_json:
         click.echo(json.dumps({"lab": name, "nodes": [row.as_dict() for row in rows]}, indent=2))
         return
@@ -162,76 +128,78 @@ def status(lab_name: str | None, as_json: bool) -> None:
     out.print(table)
 
 
-@main.command(name="ls")
+@click.command(name="ls")
 @click.option("--json", "as_json", is_flag=True)
 def list_labs(as_json: bool) -> None:
     """The labs on this engine."""
-    labs = inspect.list_labs(connect())
+    labs = open_backend().list_labs()
     if as_json:
-        click.echo(json.dumps(labs, indent=2))
+        click.echo(json.dumps([entry.as_dict() for entry in labs], indent=2))
         return
     table = Table()
     for column in ("lab", "containers", "running", "file"):
         table.add_column(column)
     for entry in labs:
-        table.add_row(entry["lab"], str(entry["containers"]), str(entry["running"]), entry["file"])
+        table.add_row(entry.lab, str(entry.containers), str(entry.running), entry.file)
     out.print(table if labs else "no labs on this engine")
 
 
-@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.command(name="exec", context_settings={"ignore_unknown_options": True})
 @LAB_OPTION
 @click.argument("node")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_command(lab_name: str | None, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND in NODE: lab exec laptop -- curl -sI https://www.shop.test/"""
-    client = connect()
-    sys.exit(inspect.exec_in_node(client, choose_lab(client, lab_name), node, list(command)))
+    backend = open_backend()
+    sys.exit(backend.attach(choose_lab(backend, lab_name), node, list(command)))
 
 
-@main.command()
+@click.command()
 @LAB_OPTION
 @click.argument("node")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--tail", default="all", help="Only the last N lines.")
 def logs(lab_name: str | None, node: str, follow: bool, tail: str) -> None:
     """Print a node's log."""
-    client = connect()
-    for chunk in inspect.node_logs(client, choose_lab(client, lab_name), node, follow,
-                                   int(tail) if tail.isdigit() else "all"):
+    backend = open_backend()
+    for chunk in backend.logs(choose_lab(backend, lab_name), node, follow, int(tail) if tail.isdigit() else "all"):
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
 
 
-@main.command()
+@click.command()
 @LAB_OPTION
 @click.argument("node")
 def stop(lab_name: str | None, node: str) -> None:
     """Stop one node (to break things on purpose); `lab start NODE` brings it back."""
-    client = connect()
-    name = choose_lab(client, lab_name)
+    backend = open_backend()
+    name = choose_lab(backend, lab_name)
     with lab_writer(name, f"stop {node}"):
-        inspect.stop_node(client, name, node)
+        backend.stop(name, node)
     out.print(f"node '{node}' stopped", highlight=False)
 
 
-@main.command()
+@click.command()
 @LAB_OPTION
 @click.argument("node")
 def start(lab_name: str | None, node: str) -> None:
     """Start a stopped node and wait until it is ready."""
-    client = connect()
-    name = choose_lab(client, lab_name)
+    backend = open_backend()
+    name = choose_lab(backend, lab_name)
     with lab_writer(name, f"start {node}"):
-        seconds = inspect.start_node(client, name, node)
+        seconds = backend.start(name, node)
     out.print(f"node '{node}' started, ready in {seconds:.1f} s", highlight=False)
 
 
-@main.command()
+@click.command()
 @TOPOLOGY_ARG
 @click.option("--force", is_flag=True, help="Rebuild even if the images are up to date.")
 def build(file: Path | None, force: bool) -> None:
     """Build (or reuse) the images a topology needs."""
     lab = load_topology(file)
-    tags = ensure_images(connect(), sorted({i.kind for i in lab.instances}), _BuildProgress(), force=force)
+    tags = open_backend().build(sorted({i.kind for i in lab.instances}), _BuildProgress(), force=force)
     for kind, tag in sorted(tags.items()):
         out.print(f"  {kind:<14} {tag}", highlight=False)
+
+
+COMMANDS = [up, down, status, list_labs, exec_command, logs, stop, start, build]

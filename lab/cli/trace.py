@@ -8,14 +8,12 @@ from pathlib import Path
 
 import click
 
-from lab.cli import main, out
-from lab.cli.runtime import LAB_OPTION, choose_lab
-from lab.errors import LabError, UsageError
-from lab.backends.docker.engine import connect
-from lab.topology import load_topology
+from lab.backends import open_backend
+from lab.cli.common import LAB_OPTION, out, running_topology
+from lab.errors import UsageError
 
 
-@main.command()
+@click.command()
 @click.argument("url")
 @click.option("--from", "source", metavar="NODE", help="Client node to run the request from (default: the first).")
 @click.option("-X", "--method", metavar="METHOD", help="HTTP method (default GET, or POST with -d).")
@@ -42,11 +40,11 @@ def trace(url: str, source: str | None, method: str | None, data: str | None, he
     bad = [h for h in headers if ":" not in h]
     if bad:
         raise UsageError(f"header '{bad[0]}' has no ':' (give -H 'Name: value')")
-    client = connect()
-    lab = _running_topology(client, file, lab_name)
+    backend = open_backend()
+    lab = running_topology(backend, lab_name, file)
     options = RequestOptions(method=method.upper() if method else None, data=data, headers=list(headers),
                              max_time=max_time)
-    result = trace_url(client, lab, url, source, options, follow)
+    result = trace_url(backend, lab, url, source, options, follow)
     chain = [result]
     while chain[-1].redirected_to is not None:
         chain.append(chain[-1].redirected_to)
@@ -68,14 +66,4 @@ def trace(url: str, source: str | None, method: str | None, data: str | None, he
         sys.exit(1)
 
 
-def _running_topology(client, file: Path | None, lab_name: str | None):
-    """The topology of the lab to trace: the file given, else the file the running lab was made from."""
-    if file is not None:
-        return load_topology(file)
-    from lab.backends.docker.inspect import list_labs
-
-    name = choose_lab(client, lab_name)
-    entry = next((e for e in list_labs(client) if e["lab"] == name), None)
-    if entry is None or not entry["file"] or not Path(entry["file"]).is_file():
-        raise LabError(f"cannot find the topology file of lab '{name}': give it with --file")
-    return load_topology(entry["file"])
+COMMANDS = [trace]

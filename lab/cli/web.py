@@ -7,12 +7,12 @@ from pathlib import Path
 import click
 
 from lab import pki
-from lab.cli import TOPOLOGY_ARG, main
+from lab.cli.common import TOPOLOGY_ARG
 from lab.state import ca_cert_path, ensure_lab_state
 from lab.topology import load_topology
 
 
-@main.command()
+@click.command()
 @TOPOLOGY_ARG
 def ca(file: Path | None) -> None:
     """Print the path of the lab's CA certificate (made if needed), for the host to trust.
@@ -35,3 +35,6 @@ def ca(file: Path | None) -> None:
         click.echo(f"this CA of lab '{lab.name}' has no name constraints: trusting it trusts any name",
                    err=True)
     click.echo(str(path))
+
+
+COMMANDS = [ca]

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 import yaml
 
 from lab.plan.model import LABEL_FILE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan, Plan
-from lab.plan.routes import ROUTE_SCRIPT
+from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL_FILE, SEALED_BRIDGE_OPTIONS
 from lab.plan.web import SECRET_FILES
 

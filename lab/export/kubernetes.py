@@ -28,7 +28,7 @@ import re
 import yaml
 
 from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, ContainerPlan, NetworkPlan, Plan
-from lab.plan.routes import ROUTE_SCRIPT
+from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL_FILE
 from lab.plan.web import SECRET_FILES
 

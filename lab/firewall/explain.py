@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from lab.firewall.path import FlowPath
 from lab.firewall.policy import ALLOWING, Flow, PolicyRule, decide, node_policy
-from lab.topology import Lab
+from lab.topology.lab import Lab
 
 CounterKey = tuple[str, str]          # (chain, rule name)
 Counters = dict[CounterKey, tuple[int, int]]   # -> (packets, bytes)

@@ -1,6 +1,6 @@
 """The path a flow takes through the lab's routers and firewalls, with NAT applied.
 
-Walks the same routes the planner installs (lab.plan.routes): from the source,
+Walks the same routes the planner installs (lab.topology.routes): from the source,
 each hop is the gateway its routing table names for the destination, until a
 node sits on the destination's network. Along the way, a router's port forward
 rewrites the destination (DNAT) and its masquerade rewrites the source, exactly
@@ -15,8 +15,8 @@ from ipaddress import IPv4Address, IPv4Network
 
 from lab.errors import LabError
 from lab.firewall.policy import Flow
-from lab.plan.routes import routes_for
-from lab.topology import Instance, Lab
+from lab.topology.routes import routes_for
+from lab.topology.lab import Instance, Lab
 from lab.topology.model import FORWARDING_KINDS
 
 MAX_HOPS = 32

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from lab.topology import Lab
+from lab.topology.lab import Lab
 from lab.topology.model import BUILTIN_RULE_NAMES, PUBLISH_RULE_PREFIX, FirewallRule, PortForward
 
 BUILTIN_NAMES = BUILTIN_RULE_NAMES

@@ -15,7 +15,7 @@ from lab.plan.kinds import traits
 from lab.plan.model import (LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE,
                             ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
 from lab.plan.render import render_kind
-from lab.plan.routes import routes_for
+from lab.topology.routes import routes_for
 from lab.plan.seal import SEAL_FILE, render_seal_rules
 from lab.topology import Instance, Lab
 

@@ -10,7 +10,7 @@ at once: routers, DNS servers and the database need nothing.
 
 from __future__ import annotations
 
-from lab.plan.routes import first_hops
+from lab.topology.routes import first_hops
 from lab.topology import Instance, Lab
 
 

@@ -16,7 +16,7 @@ files: new ones recreate the node.
 from __future__ import annotations
 
 from lab.plan.model import LabState, Rendered
-from lab.plan.tls_names import names_pointing_at
+from lab.topology.tls_names import names_pointing_at
 from lab.topology import Instance, Lab
 
 CONF = "etc/nginx.conf"

@@ -5,7 +5,7 @@ Three layers, each closing what the one before leaves open:
 - the engine's networks are bridges that do not masquerade (SEALED_BRIDGE_OPTIONS),
   so a packet that still reached the engine's host would leave with a lab address
   nobody outside routes back;
-- routes: nodes on the `internet:` network have no default route (lab/plan/routes.py);
+- routes: nodes on the `internet:` network have no default route (lab/topology/routes.py);
 - every node's namespace drops, in the raw table (before conntrack and NAT), what it
   sends to the engine's gateway address on any lab network and to the engine's
   embedded DNS (127.0.0.11); routers also drop what they would forward there.

@@ -11,6 +11,8 @@ firewall on it) says so from the file alone.
 from __future__ import annotations
 
 from lab.errors import LabError
+from lab.firewall.explain import computed_verdicts
+from lab.firewall.path import flow_path
 from lab.topology.errors import Problem
 from lab.topology.lab import Lab
 from lab.topology.yaml_source import PathKey, Source, dotted
@@ -21,9 +23,6 @@ VERBS = {"deny": "drops", "reject": "rejects", "drop": "drops"}
 
 class DnsFlows:
     def __init__(self, lab: Lab, source: Source):
-        # Imported here: lab.firewall is built on lab.topology, not the other way round.
-        from lab.firewall.explain import computed_verdicts
-        from lab.firewall.path import flow_path
         self.lab, self.source = lab, source
         self.flow_path, self.computed_verdicts = flow_path, computed_verdicts
         self.problems: list[Problem] = []

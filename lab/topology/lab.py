@@ -15,6 +15,8 @@ from typing import Mapping
 from lab.topology.model import TopologySpec
 from lab.topology.names import replica_names
 
+CLIENT_KIND = "client"   # the kind whose nodes stand for a user's machine
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -65,6 +67,12 @@ class Lab:
             return node
         resolvers = self._resolvers
         return spec.resolver or (resolvers[0] if len(resolvers) == 1 else None)
+
+    def default_client(self) -> str | None:
+        """The node a request, lookup or check runs from when none is named (--from, `from:`):
+        the first instance of the first client node, in the topology file's order. The one
+        rule `lab trace`, `lab dig` and `lab check` share; None when the lab has no client."""
+        return next((i.name for i in self.instances if i.kind == CLIENT_KIND), None)
 
     @cached_property
     def _resolvers(self) -> tuple[str, ...]:

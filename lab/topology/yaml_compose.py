@@ -210,7 +210,7 @@ class EventBuilder:
 
     def _bad_key(self, mark: yaml.Mark) -> None:
         line, column = position(mark)
-        self.problems.append(Problem(line, column, _dotted(self.stack[-1].path),
+        self.problems.append(Problem(line, column, dotted(self.stack[-1].path),
                                      "a key must be a plain name, not a list or mapping", self.file))
         self.stack[-1].key, self.stack[-1].has_key = None, True   # its value is dropped
 
@@ -253,7 +253,7 @@ class EventBuilder:
             first_line = self.key_marks[child][0]
             line, column = top.key_mark
             self.problems.append(Problem(
-                line, column, _dotted(child),
+                line, column, dotted(child),
                 f"duplicate key '{key}' (first written on line {first_line}); "
                 "YAML would silently keep only the last one: merge them or remove one", self.file))
             return
@@ -266,7 +266,7 @@ class EventBuilder:
         sources = value if isinstance(value, list) else [value]
         if not all(isinstance(item, dict) for item in sources):
             line, column = top.key_mark
-            self.problems.append(Problem(line, column, _dotted(path), "'<<' merges a mapping "
+            self.problems.append(Problem(line, column, dotted(path), "'<<' merges a mapping "
                                          "(like <<: *defaults): give it an alias of a mapping", self.file))
             return
         for item in sources:
@@ -278,6 +278,14 @@ class EventBuilder:
                     self.value_marks.setdefault((*top.path, key), top.key_mark)
 
 
-def _dotted(path: PathKey) -> str:
-    from lab.topology.yaml_source import dotted  # one definition of how paths read
-    return dotted(path)
+def dotted(path: PathKey) -> str:
+    """Render a path the way people read it: nodes.laptop.networks[0]."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from lab.topology.errors import Problem, TopologyError
-from lab.topology.yaml_compose import EventBuilder, LimitExceeded
+from lab.topology.yaml_compose import EventBuilder, LimitExceeded, dotted
 
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml when installed
 
@@ -60,17 +60,6 @@ class Source:
         """A Problem about path, placed at path (or at mark_path when the path is absent)."""
         line, column = self.mark(path if mark_path is None else mark_path, at_key)
         return Problem(line, column, dotted(path), message, self.file)
-
-
-def dotted(path: PathKey) -> str:
-    """Render a path the way people read it: nodes.laptop.networks[0]."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
 
 
 MAX_BYTES = 2_000_000   # a 5,000-node topology is about 250 kB

@@ -12,9 +12,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field
 
-import docker
-
-from lab.backends.docker import dns as dns_runtime
+from lab.backends.protocol import Backend
+from lab.trace import resolver as dns_evidence
 
 
 @dataclass
@@ -156,17 +155,17 @@ def _upstream(packets: list[dict], resolver_addresses: set[str]) -> list[dict]:
     return sorted(queries, key=lambda p: p["time"])
 
 
-def trace_lookup(client: docker.DockerClient, lab: str, node: str, name: str, rtype: str = "A") -> DnsTrace:
+def trace_lookup(backend: Backend, lab: str, node: str, name: str, rtype: str = "A") -> DnsTrace:
     """Look name up from node through its resolver, recording what the resolver did."""
-    resolver, address = dns_runtime.resolver_of_node(client, lab, node)
-    book = dns_runtime.address_book(client, lab)
+    resolver, address = dns_evidence.resolver_of_node(backend, lab, node)
+    book = backend.address_book(lab)
     mine = {a for a, n in book.items() if n == resolver}
     capture = uuid.uuid4().hex[:12]
-    dns_runtime.start_capture(client, lab, resolver, capture)
+    dns_evidence.start_capture(backend, lab, resolver, capture)
     try:
-        seen = dns_runtime.dig(client, lab, node, name, rtype)
+        seen = dns_evidence.dig(backend, lab, node, name, rtype)
     finally:
-        packets = dns_runtime.stop_capture(client, lab, resolver, capture)
+        packets = dns_evidence.stop_capture(backend, lab, resolver, capture)
     steps = steps_from_packets(packets, mine, book)
     return DnsTrace(name=name, type=rtype, client=node, resolver=resolver, resolver_address=address,
                     status=seen.status or seen.error or "no answer",

@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from lab.errors import LabError, UsageError
 from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counter_deltas
 from lab.firewall.path import flow_path
 from lab.firewall.policy import node_policy
-from lab.backends.docker import dns as dns_runtime
-from lab.backends.docker.firewall import read_counters
-from lab.backends.docker.inspect import log_text, run_in_node_split
+from lab.backends.protocol import Backend
+from lab.errors import RuntimeFailure, UsageError
+from lab.firewall.live import read_counters
+from lab.trace import resolver as dns_evidence
 from lab.topology import Lab
 from lab.topology.model import FORWARDING_KINDS
 from lab.trace.dns import lookup_from_packets
@@ -66,58 +66,59 @@ def parse_target(url: str) -> Target:
 
 
 def default_client(lab: Lab) -> str:
-    clients = [i.name for i in lab.instances if i.kind == "client"]
-    if not clients:
-        raise LabError("this lab has no client node to trace from: give --from NODE")
-    return clients[0]
+    """The node a trace runs from when not told (the lab's one rule: Lab.default_client)."""
+    client = lab.default_client()
+    if client is None:
+        raise UsageError("this lab has no client node to trace from: give --from NODE")
+    return client
 
 
-def trace_url(client, lab: Lab, url: str, source: str | None = None, options: RequestOptions | None = None,
+def trace_url(backend: Backend, lab: Lab, url: str, source: str | None = None, options: RequestOptions | None = None,
               follow: bool = False) -> Trace:
     """Trace one request; with follow, a redirect's target is traced too (trace.redirected_to)."""
     target = parse_target(url)
     source = source or default_client(lab)
     if source not in lab.instance_names():
         raise UsageError(f"lab '{lab.name}' has no node '{source}' (nodes: {', '.join(lab.instance_names())})")
-    trace = _trace_one(client, lab, target, source, options or RequestOptions())
+    trace = _trace_one(backend, lab, target, source, options or RequestOptions())
     last, hops = trace, 0
     while follow and last.status in (301, 302, 303, 307, 308) and hops < MAX_REDIRECTS:
         location = last.outcome.get("location") or ""
         if not location:
             break
-        last.redirected_to = _trace_one(client, lab, parse_target(urljoin(last.url, location)), source,
+        last.redirected_to = _trace_one(backend, lab, parse_target(urljoin(last.url, location)), source,
                                         options or RequestOptions())
         last, hops = last.redirected_to, hops + 1
     return trace
 
 
-def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOptions) -> Trace:
+def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options: RequestOptions) -> Trace:
     trace_id = secrets.token_hex(16)
     firewalls = [i.name for i in lab.instances if i.kind == "firewall"]
-    before = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
+    before = {fw: read_counters(backend, lab.name, fw) for fw in firewalls}
     command = curl_command(target.url, f"00-{trace_id}-{secrets.token_hex(8)}-01", options)
     capture = secrets.token_hex(6)
-    watchers = _start_wire(client, lab, [source, *(i.name for i in lab.instances if i.kind in FORWARDING_KINDS)],
+    watchers = _start_wire(backend, lab, [source, *(i.name for i in lab.instances if i.kind in FORWARDING_KINDS)],
                            capture, target.port)
     try:
         if _is_address(target.host):
-            code, out, err = run_in_node_split(client, lab.name, source, command)
+            code, out, err = _run(backend, lab.name, source, command)
             packets, resolver = [], None
         else:
-            resolver = dns_runtime.resolver_of_node(client, lab.name, source)
-            dns_runtime.start_capture(client, lab.name, resolver[0], capture)
+            resolver = dns_evidence.resolver_of_node(backend, lab.name, source)
+            dns_evidence.start_capture(backend, lab.name, resolver[0], capture)
             try:
-                code, out, err = run_in_node_split(client, lab.name, source, command)
+                code, out, err = _run(backend, lab.name, source, command)
             finally:
-                packets = dns_runtime.stop_capture(client, lab.name, resolver[0], capture)
+                packets = dns_evidence.stop_capture(backend, lab.name, resolver[0], capture)
     finally:
-        wire = _stop_wire(client, lab, watchers, capture)
-    after = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
+        wire = _stop_wire(backend, lab, watchers, capture)
+    after = {fw: read_counters(backend, lab.name, fw) for fw in firewalls}
     curl = parse_curl(code, out, err)
     evidence = Evidence(client=source, host=target.host, port=target.port, https=target.scheme == "https",
                         curl=curl, names={str(a): i.name for i in lab.instances for a in i.addresses.values()})
     if resolver is not None:
-        book = dns_runtime.address_book(client, lab.name)
+        book = backend.address_book(lab.name)
         evidence.dns = lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms)
     evidence.address = curl.timings.get("remote_ip") or _resolved(evidence) or \
         (target.host if _is_address(target.host) else None)
@@ -132,9 +133,9 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
     elif evidence.address and (curl.connected_ms is None or curl.status):
         evidence.firewalls = _decisions_seen(lab, before, after)
     if owner is not None and curl.status:
-        _read_server_logs(client, lab, trace_id, owner.name, evidence)
+        _read_server_logs(backend, lab, trace_id, owner.name, evidence)
     if tls_failed(evidence) and evidence.address:
-        _, text, _ = run_in_node_split(client, lab.name, source,
+        _, text, _ = _run(backend, lab.name, source,
                                        certificate_probe(evidence.address, target.port, target.host))
         evidence.certificate_names = parse_certificate_names(text)
     outcome = classify(evidence)
@@ -154,19 +155,19 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
     return trace
 
 
-def _start_wire(client, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:
+def _start_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:
     """Start tcpdump on the client and every router and firewall, at once; the nodes where it runs."""
     def start(node: str) -> tuple[str, int]:
         command = start_command(capture, port, client=node == nodes[0])
-        return node, run_in_node_split(client, lab.name, node, command)[0]
+        return node, _run(backend, lab.name, node, command)[0]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return [node for node, code in pool.map(start, dict.fromkeys(nodes)) if code == 0]
 
 
-def _stop_wire(client, lab: Lab, nodes: list[str], capture: str) -> dict[str, list[Packet]]:
+def _stop_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str) -> dict[str, list[Packet]]:
     def stop(node: str) -> tuple[str, list[Packet]]:
-        return node, parse_packets(run_in_node_split(client, lab.name, node, stop_command(capture))[1])
+        return node, parse_packets(_run(backend, lab.name, node, stop_command(capture))[1])
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return dict(pool.map(stop, nodes))
@@ -204,11 +205,11 @@ def _decisions_seen(lab: Lab, before: dict, after: dict) -> list[FirewallDecisio
     return decisions
 
 
-def _read_server_logs(client, lab: Lab, trace_id: str, target: str, evidence: Evidence) -> None:
+def _read_server_logs(backend: Backend, lab: Lab, trace_id: str, target: str, evidence: Evidence) -> None:
     """The lb's and the app's own log lines for our trace id (who answered, and what it did)."""
     if lab.instance(target).kind == "load-balancer":
         evidence.lb = target
-        evidence.lb_line = find_log_line(log_text(client, lab.name, target), trace_id)
+        evidence.lb_line = find_log_line(_log_text(backend, lab.name, target), trace_id)
         evidence.attempts = upstream_attempts(evidence.lb_line) if evidence.lb_line else []
         candidates = [evidence.names.get(a.address.rsplit(":", 1)[0]) for a in evidence.attempts]
     else:
@@ -216,11 +217,24 @@ def _read_server_logs(client, lab: Lab, trace_id: str, target: str, evidence: Ev
     served_by = evidence.curl.headers.get("x-served-by")
     for name in dict.fromkeys([served_by, *reversed(candidates)]):
         if name and name in lab.instance_names():
-            line = find_log_line(log_text(client, lab.name, name), trace_id)
+            line = find_log_line(_log_text(backend, lab.name, name), trace_id)
             if line is not None:
                 evidence.app, evidence.app_line = name, line
                 evidence.database = _database_of(lab, name)
                 return
+
+
+def _run(backend: Backend, lab: str, node: str, command: list[str]) -> tuple[int, str, str]:
+    result = backend.exec(lab, node, command)
+    return result.code, result.stdout, result.stderr
+
+
+def _log_text(backend: Backend, lab: str, node: str, tail: int = 300) -> str:
+    """The last lines of a node's log, as text (empty when the node is gone)."""
+    try:
+        return b"".join(backend.logs(lab, node, tail=tail)).decode(errors="replace")
+    except RuntimeFailure:
+        return ""
 
 
 def _database_of(lab: Lab, instance: str) -> str | None:

@@ -87,7 +87,7 @@ def path_step(evidence: Evidence, path: FlowPath | None, start: float, duration:
     notes = [note for hop in path.hops for note in hop.notes] + list(path.notes) if path else []
     how = ["each router's own capture (tcpdump in its container) saw this connection's SYN, matched by its "
            "sequence number"] if observed else \
-        ["computed from the lab's routes (lab/plan/routes.py), the same ones the nodes run", *notes]
+        ["computed from the lab's routes (lab/topology/routes.py), the same ones the nodes run", *notes]
     step = Step("path", f"packets cross {len(names)} routers", evidence.client, start, duration, True, route, how,
                 peer=target, source=OBSERVED if observed else DERIVED)
     if observed:

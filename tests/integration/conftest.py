@@ -21,6 +21,7 @@ from lab.errors import LabError
 from lab.plan.model import LABEL_LAB
 from lab.plan import make_plan
 from lab.backends.docker import apply
+from lab.backends.docker.backend import DockerBackend
 from lab.backends.docker.engine import connect
 from lab.backends.docker.images import ensure_images
 from lab.state import ensure_lab_state
@@ -86,6 +87,10 @@ class LabUnderTest:
     @property
     def name(self) -> str:
         return self.lab.name
+
+    @property
+    def backend(self) -> DockerBackend:
+        return DockerBackend(self.client)
 
     def up(self, text: str | None = None):
         if text is not None:

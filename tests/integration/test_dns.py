@@ -8,7 +8,7 @@ import pytest
 
 from lab.plan.dns import zone_file_name
 from lab.plan.zones import all_zones
-from lab.backends.docker import dns as dns_runtime
+from lab.trace import resolver as dns_runtime
 from lab.trace.dns import trace_lookup
 
 from .conftest import SHIFT, running_lab, shift_subnets, topology_text
@@ -34,22 +34,22 @@ def test_every_record_of_every_zone_resolves_from_the_laptop(shop):
                 expected.setdefault((record.owner, record.rtype), set()).add(record.data)
     assert len(expected) > 20
     for (owner, rtype), values in expected.items():
-        answer = dns_runtime.dig(shop.client, shop.name, "laptop", owner, rtype)
+        answer = dns_runtime.dig(shop.backend, shop.name, "laptop", owner, rtype)
         assert answer.status == "NOERROR", (owner, rtype, answer)
         assert set(answer.values(rtype)) == values, (owner, rtype, answer)
         assert answer.server == addr(shop, "resolver")
 
 
 def test_unknown_names_get_nxdomain_from_the_server_that_owns_them(shop):
-    unknown = dns_runtime.dig(shop.client, shop.name, "laptop", "no-such-name.shop.test", "A")
+    unknown = dns_runtime.dig(shop.backend, shop.name, "laptop", "no-such-name.shop.test", "A")
     assert unknown.status == "NXDOMAIN"
     assert [(r.name, r.data.split()[0]) for r in unknown.authority if r.type == "SOA"] == \
         [("shop.test.", "ns-shop.shop.test.")]
-    tld = dns_runtime.dig(shop.client, shop.name, "laptop", "www.no-such-tld", "A")
+    tld = dns_runtime.dig(shop.backend, shop.name, "laptop", "www.no-such-tld", "A")
     assert tld.status == "NXDOMAIN"
     assert [(r.name, r.data.split()[0]) for r in tld.authority if r.type == "SOA"] == [(".", "root-1.")]
     # And the servers themselves say so, authoritatively.
-    direct = dns_runtime.dig(shop.client, shop.name, "laptop", "no-such-name.shop.test", "A",
+    direct = dns_runtime.dig(shop.backend, shop.name, "laptop", "no-such-name.shop.test", "A",
                              server=addr(shop, "ns-shop"), recurse=False)
     assert direct.status == "NXDOMAIN" and "aa" in direct.flags
 
@@ -58,7 +58,7 @@ def test_an_iterative_walk_from_the_lab_root_reaches_www_through_derived_referra
     zones = all_zones(shop.lab)
     walk = [("root-1", "test."), ("tld-test", "shop.test.")]
     for server, child in walk:
-        reply = dns_runtime.dig(shop.client, shop.name, "laptop", "www.shop.test", "A",
+        reply = dns_runtime.dig(shop.backend, shop.name, "laptop", "www.shop.test", "A",
                                 server=addr(shop, server), recurse=False)
         parent = zones["." if server == "root-1" else "test"]
         ns = {r.data for r in parent.records if r.owner == child and r.rtype == "NS"}
@@ -66,7 +66,7 @@ def test_an_iterative_walk_from_the_lab_root_reaches_www_through_derived_referra
         assert reply.status == "NOERROR" and not reply.answer and "aa" not in reply.flags
         assert {r.data for r in reply.authority if r.type == "NS" and r.name == child} == ns
         assert {(r.name, r.data) for r in reply.additional if r.type == "A"} == glue
-    final = dns_runtime.dig(shop.client, shop.name, "laptop", "www.shop.test", "A",
+    final = dns_runtime.dig(shop.backend, shop.name, "laptop", "www.shop.test", "A",
                             server=addr(shop, "ns-shop"), recurse=False)
     assert "aa" in final.flags and final.values("A") == [str(shop.lab.instance("lb").first_address)]
     # dig +trace, from the laptop, with the lab root as its only hint.
@@ -77,9 +77,9 @@ def test_an_iterative_walk_from_the_lab_root_reaches_www_through_derived_referra
 
 
 def test_the_second_lookup_comes_from_the_cache_and_is_faster(shop):
-    dns_runtime.flush(shop.client, shop.name, "resolver")
-    first = trace_lookup(shop.client, shop.name, "laptop", "www.shop.test", "A")
-    second = trace_lookup(shop.client, shop.name, "laptop", "www.shop.test", "A")
+    dns_runtime.flush(shop.backend, shop.name, "resolver")
+    first = trace_lookup(shop.backend, shop.name, "laptop", "www.shop.test", "A")
+    second = trace_lookup(shop.backend, shop.name, "laptop", "www.shop.test", "A")
     assert not first.from_cache
     assert [s.server for s in first.steps if s.query == "www.shop.test. A"] == ["ns-shop"]
     referrals = [(s.server, s.zone) for s in first.steps if s.outcome == "referral"]
@@ -127,7 +127,7 @@ def small_text(www: str) -> str:
 
 
 def soa_serial(lab, node, server):
-    answer = dns_runtime.dig(lab.client, lab.name, node, "example", "SOA", server=server, recurse=False)
+    answer = dns_runtime.dig(lab.backend, lab.name, node, "example", "SOA", server=server, recurse=False)
     assert "aa" in answer.flags, answer
     return int(answer.values("SOA")[0].split()[2])
 
@@ -137,12 +137,12 @@ def test_secondary_refusal_and_a_record_edit_reloaded_in_place(make_lab):
     lab.up()
     a, b = addr(lab, "ns-a"), addr(lab, "ns-b")
     for server in (a, b):  # the secondary got the zone by transfer
-        reply = dns_runtime.dig(lab.client, lab.name, "c1", "www.example", "A", server=server, recurse=False)
+        reply = dns_runtime.dig(lab.backend, lab.name, "c1", "www.example", "A", server=server, recurse=False)
         assert reply.values("A") == [addr(lab, "c1")] and "aa" in reply.flags
     # r1 serves the left network only: c2 (right) is refused, c1 is answered.
-    refused = dns_runtime.dig(lab.client, lab.name, "c2", "www.example", "A", server=addr(lab, "r1"))
+    refused = dns_runtime.dig(lab.backend, lab.name, "c2", "www.example", "A", server=addr(lab, "r1"))
     assert refused.status == "REFUSED"
-    assert dns_runtime.dig(lab.client, lab.name, "c2", "www.example", "A").values("A") == [addr(lab, "c1")]
+    assert dns_runtime.dig(lab.backend, lab.name, "c2", "www.example", "A").values("A") == [addr(lab, "c1")]
     before_ids = {c.name: c.id for c in lab.client.containers.list(filters={"label": f"lab.name={lab.name}"})}
     serials = (soa_serial(lab, "c1", a), soa_serial(lab, "c1", b))
 
@@ -157,9 +157,9 @@ def test_secondary_refusal_and_a_record_edit_reloaded_in_place(make_lab):
         time.sleep(0.5)  # NOTIFY, then the secondary's transfer
     assert soa_serial(lab, "c1", a) > serials[0] and soa_serial(lab, "c1", b) > serials[1]
     for server in (a, b):
-        reply = dns_runtime.dig(lab.client, lab.name, "c1", "www.example", "A", server=server, recurse=False)
+        reply = dns_runtime.dig(lab.backend, lab.name, "c1", "www.example", "A", server=server, recurse=False)
         assert reply.values("A") == [new]
-    dns_runtime.flush(lab.client, lab.name, "r1")
-    assert dns_runtime.dig(lab.client, lab.name, "c1", "www.example", "A").values("A") == [new]
+    dns_runtime.flush(lab.backend, lab.name, "r1")
+    assert dns_runtime.dig(lab.backend, lab.name, "c1", "www.example", "A").values("A") == [new]
     code, zone = lab.exec("ns-a", "cat", f"/lab/etc/zones/{zone_file_name('example')}")
     assert new in zone

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from lab.cli import main
 from lab.firewall.policy import Flow, decide, node_policy
-from lab.backends.docker import firewall as runtime_firewall
+from lab.firewall import live as runtime_firewall
 
 from .conftest import LabUnderTest, running_lab, topology_text
 
@@ -64,7 +64,7 @@ MATRIX = [
 @pytest.mark.parametrize("source,target,proto,port,rule,result", MATRIX,
                          ids=[f"{m[0]}-{m[1]}-{m[2]}{m[3] or ''}" for m in MATRIX])
 def test_every_flow_meets_the_rule_that_decides_it(shop, source, target, proto, port, rule, result):
-    explanation = runtime_firewall.explain(shop.client, shop.lab, source, target, proto, port)
+    explanation = runtime_firewall.explain(shop.backend, shop.lab, source, target, proto, port)
     assert [v.firewall for v in explanation.verdicts] == ["fw"]
     verdict = explanation.verdicts[0]
     assert verdict.rule.name == rule
@@ -74,8 +74,8 @@ def test_every_flow_meets_the_rule_that_decides_it(shop, source, target, proto, 
 
 
 def test_a_denied_flow_waits_and_a_rejected_one_fails_at_once(shop):
-    denied = runtime_firewall.probe(shop.client, shop.name, "laptop", _address(shop, "db"), "tcp", 5432, 1.5)
-    rejected = runtime_firewall.probe(shop.client, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1.5)
+    denied = runtime_firewall.probe(shop.backend, shop.name, "laptop", _address(shop, "db"), "tcp", 5432, 1.5)
+    rejected = runtime_firewall.probe(shop.backend, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1.5)
     assert denied.result == "timeout" and denied.seconds >= 1.4
     assert rejected.result == "refused" and rejected.seconds < 0.5
 
@@ -92,7 +92,7 @@ def test_explain_on_the_command_line_names_the_rule_and_the_nat(shop):
 
 
 def test_show_lists_the_rules_in_order_with_counters(shop):
-    runtime_firewall.probe(shop.client, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1)
+    runtime_firewall.probe(shop.backend, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1)
     result = CliRunner().invoke(main, ["firewall", "show", "fw", "--lab", shop.name, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -108,7 +108,7 @@ def test_show_lists_the_rules_in_order_with_counters(shop):
 
 
 def test_log_lines_count_the_packets_they_log(shop):
-    runtime_firewall.probe(shop.client, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1)
+    runtime_firewall.probe(shop.backend, shop.name, "laptop", _address(shop, "lb"), "tcp", 22, 1)
     code, saved = shop.exec("fw", "iptables-save", "-c", "-t", "filter")
     log_line = next(line for line in saved.splitlines() if "ssh-in" in line and "-j LOG" in line)
     assert int(log_line.split(":")[0].lstrip("[")) >= 1
@@ -125,7 +125,7 @@ def test_rules_stay_in_force_without_logging_when_the_kernel_refuses_log(shop):
         assert shop.exec("fw", "cat", "/run/lab/firewall-logging")[1].startswith("unavailable")
         saved = shop.exec("fw", "iptables-save")[1]
         assert "-j LOG" not in saved and "default-deny" in saved and ":FORWARD DROP" in saved
-        explanation = runtime_firewall.explain(shop.client, shop.lab, "laptop", "lb", "tcp", 22, 1)
+        explanation = runtime_firewall.explain(shop.backend, shop.lab, "laptop", "lb", "tcp", 22, 1)
         assert explanation.probe.result == "refused" and explanation.confirmed
     finally:
         shop.exec("fw", "sh", "-c", "cp /tmp/good.rules /lab/iptables-logging.rules && lab-firewall-load")

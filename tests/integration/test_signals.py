@@ -20,6 +20,7 @@ import pytest
 from lab.checks import run_checks
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker import apply
+from lab.backends.docker.backend import DockerBackend
 from lab.topology import load_text
 
 from .conftest import LabUnderTest, ids, lab_cli, labelled, topology_text
@@ -101,7 +102,7 @@ def test_a_signal_during_up_rolls_back_and_the_next_up_is_healthy(engine, images
         assert labelled(engine, lab.name) == {"containers": [], "networks": []}, output
         again = lab_cli("up", str(file))
         assert again.wait(timeout=300) == 0, again.stdout.read()
-        assert all(r.passed for r in run_checks(engine, lab))
+        assert all(r.passed for r in run_checks(DockerBackend(engine), lab))
     finally:
         apply.down(engine, lab.name, volumes=True)
     assert labelled(engine, lab.name) == {"containers": [], "networks": []}
@@ -122,7 +123,7 @@ def test_after_sigkill_the_next_up_repairs_the_lab(engine, images, tmp_path):
         again = lab_cli("up", str(file))
         output = again.communicate(timeout=300)[0]
         assert again.returncode == 0, output
-        failed = [r.as_dict() for r in run_checks(engine, lab) if not r.passed]
+        failed = [r.as_dict() for r in run_checks(DockerBackend(engine), lab) if not r.passed]
         assert not failed, output
     finally:
         apply.down(engine, lab.name, volumes=True)

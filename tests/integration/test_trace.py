@@ -24,8 +24,9 @@ from click.testing import CliRunner
 from lab.cli import main
 from lab.pki import KeyAndCert, issue_server_cert
 from lab.backends.docker import inspect
-from lab.backends.docker.dns import dig, flush
-from lab.backends.docker.firewall import read_counters
+from lab.backends.docker.backend import DockerBackend
+from lab.trace.resolver import dig, flush
+from lab.firewall.live import read_counters
 from lab.state import state_dir
 from lab.trace.journey import trace_url
 from lab.trace.model import OBSERVED
@@ -51,7 +52,7 @@ def shop(engine, images, tmp_path_factory):
 
 
 def trace(engine, shop, url="https://www.shop.test/", source=None, **options):
-    return trace_url(engine, shop.lab, url, source, RequestOptions(**options) if options else None)
+    return trace_url(DockerBackend(engine), shop.lab, url, source, RequestOptions(**options) if options else None)
 
 
 def timed(engine, shop, url, source=None):
@@ -99,7 +100,7 @@ def received(shop, node: str) -> int:
 
 
 def test_a_cold_trace_is_observed_end_to_end_and_its_times_add_up(engine, shop):
-    flush(engine, shop.name, "resolver")
+    flush(DockerBackend(engine), shop.name, "resolver")
     before = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
     result = trace(engine, shop)
     after = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
@@ -151,9 +152,9 @@ def test_the_replica_named_is_the_one_whose_log_holds_the_request(engine, shop):
 
 
 def test_the_rule_named_is_the_one_whose_counter_rose(engine, shop):
-    before = read_counters(engine, shop.name, "fw")
+    before = read_counters(DockerBackend(engine), shop.name, "fw")
     firewall = trace(engine, shop).step("firewall")
-    after = read_counters(engine, shop.name, "fw")
+    after = read_counters(DockerBackend(engine), shop.name, "fw")
     assert firewall.node == "fw" and firewall.detail == "rule 'web-in' allowed tcp/443"
     assert after[("FORWARD", "web-in")][0] > before[("FORWARD", "web-in")][0]
 
@@ -169,21 +170,21 @@ def test_nxdomain_stops_at_dns_and_names_the_server_that_said_so(engine, shop):
     assert outcome(result) == ("dns.nxdomain", "dns", "ns-shop") and not result.ok
     assert [s.kind for s in result.steps] == ["dns"]
     assert result.step("dns").duration_ms == result.total_ms > 0.1   # the wait, not curl's 0.1 ms after a failure
-    seen = dig(engine, shop.name, "laptop", "nothing.shop.test")
+    seen = dig(DockerBackend(engine), shop.name, "laptop", "nothing.shop.test")
     assert seen.status == "NXDOMAIN" and any("shop.test" in r.name for r in seen.authority)
 
 
 def test_an_unknown_tld_is_nxdomain_from_the_root(engine, shop):
-    flush(engine, shop.name, "resolver")
+    flush(DockerBackend(engine), shop.name, "resolver")
     result = trace(engine, shop, "https://www.shop.nope/")
     assert outcome(result) == ("dns.nxdomain", "dns", "root-1"), result.summary
-    assert dig(engine, shop.name, "laptop", "www.shop.nope").status == "NXDOMAIN"
+    assert dig(DockerBackend(engine), shop.name, "laptop", "www.shop.nope").status == "NXDOMAIN"
 
 
 def test_a_reject_rule_is_refused_at_once_by_the_rule(engine, shop):
-    before = read_counters(engine, shop.name, "fw")
+    before = read_counters(DockerBackend(engine), shop.name, "fw")
     result = trace(engine, shop, "http://www.shop.test:22/")
-    after = read_counters(engine, shop.name, "fw")
+    after = read_counters(DockerBackend(engine), shop.name, "fw")
     assert outcome(result) == ("tcp.refused", "firewall", "fw") and result.status is None
     assert "rule 'ssh-in' rejects tcp/22" in result.summary
     assert after[("FORWARD", "ssh-in")][0] > before[("FORWARD", "ssh-in")][0]
@@ -202,9 +203,9 @@ def test_a_drop_rule_is_a_timeout_with_the_rule_and_its_real_length(engine, shop
 
 
 def test_a_name_outside_the_lab_nodes_still_shows_the_firewall_that_counted_it(engine, shop):
-    before = read_counters(engine, shop.name, "fw")
+    before = read_counters(DockerBackend(engine), shop.name, "fw")
     result = trace(engine, shop, "https://nowhere.shop.test/")
-    after = read_counters(engine, shop.name, "fw")
+    after = read_counters(DockerBackend(engine), shop.name, "fw")
     assert outcome(result) == ("tcp.dropped", "firewall", "fw"), result.summary
     assert f"no node of the lab has {shop.nowhere}" in result.summary
     assert after[("FORWARD", "default-deny")][0] > before[("FORWARD", "default-deny")][0]
@@ -342,7 +343,7 @@ def test_a_post_creates_an_order_and_the_sql_shows(engine, shop):
 
 
 def test_http_redirect_followed_is_two_requests(engine, shop):
-    result = trace_url(engine, shop.lab, "http://www.shop.test/", follow=True)
+    result = trace_url(DockerBackend(engine), shop.lab, "http://www.shop.test/", follow=True)
     assert result.status == 301 and result.step("app") is None and result.outcome["node"] == "lb"
     assert result.redirected_to is not None and result.redirected_to.url == "https://www.shop.test/"
     assert result.redirected_to.status == 200 and result.redirected_to.step("tls") is not None

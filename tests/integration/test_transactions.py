@@ -16,6 +16,7 @@ from lab.checks import run_checks
 from lab.errors import RuntimeFailure
 from lab.plan import make_plan
 from lab.backends.docker import apply
+from lab.backends.docker.backend import DockerBackend
 from lab.backends.docker.engine import NodeFailed
 from lab.state import ensure_lab_state
 from lab.topology import load_text
@@ -59,7 +60,7 @@ def test_a_failed_update_leaves_the_running_lab_exactly_as_it_was(shop, engine):
     assert shop.exec("fw", "cat", "/lab/iptables.rules")[1] == rules_before
     assert shop.exec("fw", "sh", "-c", "iptables-save | grep -c 'dport 8080'")[1].strip() == "0"
     assert shop.exec("lb", "cat", "/etc/nginx/nginx.conf")[1] == nginx_before
-    failed = [r for r in run_checks(engine, shop.lab) if not r.passed]
+    failed = [r for r in run_checks(DockerBackend(engine), shop.lab) if not r.passed]
     assert not failed, [r.as_dict() for r in failed]
 
 

@@ -12,7 +12,7 @@ from lab.firewall.path import flow_path
 from lab.firewall.policy import Flow, decide, node_policy
 from lab.plan import make_plan
 from lab.plan.iptables import MULTIPORT_SLOTS, rule_lines
-from lab.backends.docker.firewall import parse_counters
+from lab.firewall.live import parse_counters
 from lab.topology import TopologyError, load_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab.errors import UsageError
-from lab.backends.docker.impair import Impairment, check_values, tc_script
+from lab.impair import Impairment, check_values, tc_script
 
 
 def test_a_rate_alone_is_a_tbf_at_the_root_with_a_burst_of_10_ms():

@@ -3,7 +3,7 @@
 import dataclasses
 
 from lab.plan import make_plan
-from lab.plan.routes import routes_for
+from lab.topology.routes import routes_for
 from lab.topology import load_text, load_topology
 
 

@@ -12,7 +12,7 @@ from cryptography import x509
 
 from lab import pki
 from lab.plan import make_plan
-from lab.plan.tls_names import names_pointing_at
+from lab.topology.tls_names import names_pointing_at
 from lab.state import ensure_lab_state, state_dir
 from lab.topology import load_text
 

@@ -16,11 +16,12 @@ import concurrent.futures
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import docker
 
+from lab.backends.protocol import DownReport
 from lab.errors import RuntimeFailure
 from lab.interrupts import shielded
 from lab.plan import ContainerPlan, Plan
@@ -39,13 +40,6 @@ from lab.backends.docker.transaction import Events, Transaction
 __all__ = ["UpReport", "DownReport", "up", "down", "WORKERS"]
 
 WORKERS = 16   # threads mostly wait on probes; the engine, not this number, sets the pace
-
-
-@dataclass
-class DownReport:
-    containers: list[str] = field(default_factory=list)
-    networks: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
 
 
 def _tidy_leftovers(client: docker.DockerClient, lab: str, events: Events) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 import docker
 import docker.errors
 
+from lab.backends.protocol import CaptureRequest, CaptureResult
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
@@ -44,24 +44,6 @@ if [ "$LAB_FORMAT" = text ]; then
 fi
 exec tcpdump -i "$dev" -U -s "$LAB_SNAPLEN" -w - $LAB_COUNT "$@"
 """
-
-
-@dataclass(frozen=True)
-class CaptureRequest:
-    lab: str
-    node: str
-    network: str | None = None        # topology network name; None: every interface
-    bpf: str = ""                     # a tcpdump filter expression
-    duration: float | None = None     # seconds; None: until stopped
-    packets: int | None = None        # stop after this many packets
-    text: bool = False                # tcpdump's one line a packet instead of pcap
-
-
-@dataclass
-class CaptureResult:
-    interface: str
-    bytes_written: int
-    seconds: float
 
 
 def _start_helper(client: docker.DockerClient, request: CaptureRequest, node) -> tuple:

@@ -7,31 +7,17 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import docker
 
+from lab.backends.protocol import NodeStatus
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, Probe
 from lab.backends.docker.engine import engine_call
 from lab.backends.docker.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
                                  probe_command, stop_gently)
 from lab.backends.docker.readiness import probe_passes, start_and_wait
-
-
-@dataclass
-class NodeStatus:
-    node: str
-    kind: str
-    addresses: dict[str, str]
-    state: str
-    health: str
-    container: str
-    id: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _addresses(container, lab: str) -> dict[str, str]:

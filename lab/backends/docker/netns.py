@@ -13,7 +13,7 @@ import docker
 import docker.errors
 
 from lab.plan.model import LABEL_LAB
-from lab.plan.routes import ROUTE_SCRIPT
+from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL_FILE
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
 from lab.backends.docker.objects import read_lab_file, remove_container

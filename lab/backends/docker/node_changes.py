@@ -27,28 +27,11 @@ from lab.backends.docker.netns import install_routes, with_routes_check
 from lab.backends.docker.objects import (RETIRED_SUFFIX, create_container, ensure_volume, probe_command,
                                  put_lab_files, read_lab_file, remove_container, rename_container,
                                  stop_gently)
+from lab.backends.protocol import UpReport
 from lab.backends.docker.readiness import probe_passes, start_and_wait, wait_until_ready
 from lab.backends.docker.transaction import Events, Transaction
 
 REPAIR_TIMEOUT = 20.0   # a kept node that fails its probe gets this long to recover
-
-
-@dataclass
-class UpReport:
-    created: list[str] = field(default_factory=list)
-    recreated: list[str] = field(default_factory=list)
-    reloaded: list[str] = field(default_factory=list)
-    started: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    networks_created: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.recreated or self.reloaded or self.started or self.repaired
-                    or self.removed or self.networks_created)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Engine side of the firewall part: read a node's rule counters, run real probes,
-and confirm `explain`'s computed verdicts with them."""
+"""The firewall seen live, through the Backend: a node's rule counters, real probes, and
+`explain`'s computed verdicts confirmed by them. Reading what the commands print is pure
+(parse_counters, unit-tested with recorded iptables-save output)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ import shlex
 import time
 from dataclasses import dataclass, field
 
-import docker
-
+from lab.backends.protocol import Backend
 from lab.errors import RuntimeFailure
 from lab.firewall.explain import Counters, Verdict, computed_verdicts, confirm, expected_results, final_action
 from lab.firewall.path import FlowPath, flow_path
-from lab.backends.docker.inspect import run_in_node
 from lab.topology import Lab
 
 # Run inside the source node (every lab image has python3): one connection attempt,
@@ -75,9 +74,9 @@ class Explanation:
                 "consistent": self.consistent, "confirmed": self.confirmed, "problems": self.problems}
 
 
-def _exec(client: docker.DockerClient, lab: str, node: str, command: list[str]) -> tuple[int, str]:
-    code, output, _seconds = run_in_node(client, lab, node, command)
-    return code, output
+def _exec(backend: Backend, lab: str, node: str, command: list[str]) -> tuple[int, str]:
+    result = backend.exec(lab, node, command)
+    return result.code, result.output
 
 
 def parse_counters(saved: str) -> Counters:
@@ -101,29 +100,29 @@ def parse_counters(saved: str) -> Counters:
     return counters
 
 
-def read_counters(client: docker.DockerClient, lab: str, node: str) -> Counters:
-    code, output = _exec(client, lab, node, ["iptables-save", "-c"])
+def read_counters(backend: Backend, lab: str, node: str) -> Counters:
+    code, output = _exec(backend, lab, node, ["iptables-save", "-c"])
     if code != 0:
         raise RuntimeFailure(f"cannot read the rules of node '{node}' (iptables-save -c: {output.strip()})")
     return parse_counters(output)
 
 
-def logging_status(client: docker.DockerClient, lab: str, node: str) -> str:
-    code, output = _exec(client, lab, node, ["cat", "/run/lab/firewall-logging"])
+def logging_status(backend: Backend, lab: str, node: str) -> str:
+    code, output = _exec(backend, lab, node, ["cat", "/run/lab/firewall-logging"])
     return output.strip() if code == 0 else "unknown"
 
 
-def probe(client: docker.DockerClient, lab: str, node: str, address: str, proto: str,
+def probe(backend: Backend, lab: str, node: str, address: str, proto: str,
           port: int | None, timeout: float = 2.0) -> ProbeResult:
     """One real connection attempt from a node (tcp connect, a udp datagram, or a ping)."""
     if proto == "icmp":
         start = time.monotonic()
-        code, output = _exec(client, lab, node, ["ping", "-n", "-c", "1", "-W", str(int(max(timeout, 1))), address])
+        code, output = _exec(backend, lab, node, ["ping", "-n", "-c", "1", "-W", str(int(max(timeout, 1))), address])
         seconds = round(time.monotonic() - start, 3)
         if code == 0:
             return ProbeResult("open", seconds)
         return ProbeResult("unreachable" if "Unreachable" in output else "timeout", seconds)
-    code, output = _exec(client, lab, node, ["python3", "-c", PROBE_SCRIPT, address, str(port), proto, str(timeout)])
+    code, output = _exec(backend, lab, node, ["python3", "-c", PROBE_SCRIPT, address, str(port), proto, str(timeout)])
     try:
         data = json.loads(output.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -137,7 +136,7 @@ def describe_path(path: FlowPath) -> list[str]:
               [h.instance.name for h in path.hops] else [])]
 
 
-def explain(client: docker.DockerClient, lab: Lab, source: str, target: str, proto: str,
+def explain(backend: Backend, lab: Lab, source: str, target: str, proto: str,
             port: int | None, timeout: float = 2.0, run_probe: bool = True) -> Explanation:
     """For each firewall between source and target, the rule that decides the flow, computed
     from the rules; then confirmed by a real attempt and the counters it moved."""
@@ -148,11 +147,11 @@ def explain(client: docker.DockerClient, lab: Lab, source: str, target: str, pro
     if not run_probe:
         return explanation
     firewalls = [v.firewall for v in verdicts]
-    before = {name: read_counters(client, lab.name, name) for name in firewalls}
-    explanation.probe = probe(client, lab.name, source, str(path.flow.destination), proto, port, timeout)
+    before = {name: read_counters(backend, lab.name, name) for name in firewalls}
+    explanation.probe = probe(backend, lab.name, source, str(path.flow.destination), proto, port, timeout)
     time.sleep(0.2)   # let the last retransmission or reply cross the firewall
     for verdict in verdicts:
-        confirm(verdict, before[verdict.firewall], read_counters(client, lab.name, verdict.firewall))
+        confirm(verdict, before[verdict.firewall], read_counters(backend, lab.name, verdict.firewall))
         if not verdict.confirmed:
             explanation.problems.append(f"{verdict.firewall}: {verdict.mismatch}")
     expected = expected_results(verdicts, proto)

@@ -6,7 +6,7 @@ addresses), or when its CNAME leads, through any chain, to such a name.
 
 from __future__ import annotations
 
-from lab.topology import Lab
+from lab.topology.lab import Lab
 from lab.topology.names import absolute
 
 

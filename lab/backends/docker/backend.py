@@ -1,0 +1,130 @@
+"""DockerBackend: the Backend protocol (lab/backends/protocol.py) on a Docker engine.
+
+A thin class over this package's modules: it holds the one client that
+`lab.backends.open_backend()` made and turns lab terms (lab, node) into
+containers. Nothing outside this package sees a container or the client.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from typing import BinaryIO, Iterator
+
+import docker
+import docker.errors
+
+from lab.backends.docker import apply, capture, impair, inspect
+from lab.backends.docker.engine import engine_call
+from lab.backends.docker.images import ensure_images
+from lab.backends.docker.objects import lab_containers, remove_container
+from lab.backends.protocol import (CaptureRequest, CaptureResult, DownReport, Events, ExecResult, LabSummary,
+                                   NodeStatus, Progress, UpReport)
+from lab.errors import RuntimeFailure
+from lab.impair import Applied, Impairment
+from lab.plan.model import LABEL_KIND, LABEL_NODE, Plan
+
+# Marks run_isolated's throwaway containers (the pre-flight's named-checkzone runs there first).
+ISOLATED_LABEL = "lab.preflight"
+
+
+class DockerBackend:
+    """Runs labs as containers and bridge networks, found again by their labels."""
+
+    name = "docker"
+
+    def __init__(self, client: docker.DockerClient):
+        self.client = client
+
+    # lifecycle -------------------------------------------------------------
+
+    def up(self, plan: Plan, events: Events | None = None, progress: Progress | None = None) -> UpReport:
+        return apply.up(self.client, plan, events, progress)
+
+    def down(self, lab: str, volumes: bool = False) -> DownReport:
+        return apply.down(self.client, lab, volumes=volumes)
+
+    def build(self, kinds: list[str], progress: Progress | None = None, force: bool = False) -> dict[str, str]:
+        return ensure_images(self.client, kinds, progress, force=force)
+
+    # looking ---------------------------------------------------------------
+
+    def list_labs(self) -> list[LabSummary]:
+        return [LabSummary(**entry) for entry in inspect.list_labs(self.client)]
+
+    def lab_exists(self, lab: str) -> bool:
+        return inspect.lab_exists(self.client, lab)
+
+    def status(self, lab: str) -> list[NodeStatus]:
+        return inspect.lab_status(self.client, lab)
+
+    def node_kinds(self, lab: str) -> dict[str, str]:
+        return {name: c.labels.get(LABEL_KIND, "") for name, c in lab_containers(self.client, lab).items()}
+
+    def address_book(self, lab: str) -> dict[str, str]:
+        book = {}
+        for name, container in lab_containers(self.client, lab).items():
+            for info in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}).values():
+                if info.get("IPAddress"):
+                    book[info["IPAddress"]] = container.labels.get(LABEL_NODE, name)
+        return book
+
+    def logs(self, lab: str, node: str, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:
+        return inspect.node_logs(self.client, lab, node, follow, tail)
+
+    def read_file(self, lab: str, node: str, path: str) -> str:
+        container = inspect.node_container(self.client, lab, node)
+        try:
+            with engine_call(f"reading {path} in node '{node}'"):
+                stream, _ = container.get_archive(path)
+                data = b"".join(stream)
+        except RuntimeFailure as error:
+            if isinstance(error.__cause__, docker.errors.NotFound):
+                raise RuntimeFailure(f"node '{node}' has no file {path}") from None
+            raise
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            handle = tar.extractfile(member) if member else None
+            return handle.read().decode(errors="replace") if handle else ""
+
+    # acting ----------------------------------------------------------------
+
+    def exec(self, lab: str, node: str, command: list[str]) -> ExecResult:
+        container = inspect.node_container(self.client, lab, node)
+        started = time.monotonic()
+        with engine_call(f"running a command in node '{node}'"):
+            result = container.exec_run(command, demux=True)
+        stdout, stderr = result.output or (b"", b"")
+        return ExecResult(result.exit_code, (stdout or b"").decode(errors="replace"),
+                          (stderr or b"").decode(errors="replace"), time.monotonic() - started)
+
+    def attach(self, lab: str, node: str, command: list[str]) -> int:
+        return inspect.exec_in_node(self.client, lab, node, command)
+
+    def stop(self, lab: str, node: str) -> None:
+        inspect.stop_node(self.client, lab, node)
+
+    def start(self, lab: str, node: str) -> float:
+        return inspect.start_node(self.client, lab, node)
+
+    def capture(self, request: CaptureRequest, sink: BinaryIO) -> CaptureResult:
+        return capture.capture(self.client, request, sink)
+
+    def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
+        return impair.impair(self.client, lab, node, network, impairment)
+
+    def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
+        image = ensure_images(self.client, [kind])[kind]
+        container = None
+        try:
+            with engine_call(f"running a throwaway container of the {kind} image"):
+                container = self.client.containers.create(image, command[1:], entrypoint=command[:1],
+                                                          network_mode="none", labels={ISOLATED_LABEL: kind})
+                container.put_archive(into, archive)
+                container.start()
+                container.wait(timeout=120)
+                return container.logs().decode(errors="replace")
+        finally:
+            if container is not None:
+                remove_container(container)

@@ -1,0 +1,44 @@
+"""Printing check results (a table, JSON, JUnit XML): shared by `lab check` and `lab up --check`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from lab.backends import open_backend
+from lab.backends.protocol import Backend
+from lab.checks import run_checks, to_junit_xml
+from lab.cli.common import out
+from lab.topology import Lab
+
+
+def report(lab: Lab, title: str, results, junit: Path | None, as_json: bool) -> bool:
+    """Print (and optionally save) results; True when all passed."""
+    if junit:
+        junit.write_text(to_junit_xml(lab.name, results), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps({"lab": lab.name, "passed": all(r.passed for r in results),
+                               "checks": [r.as_dict() for r in results]}, indent=2))
+    else:
+        table = Table(title=f"lab {lab.name}: {title}")
+        for column in ("check", "kind", "from", "result", "expected", "seen"):
+            table.add_column(column)
+        for r in results:
+            mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
+            table.add_row(r.name, r.kind, r.node, mark, r.expected, r.seen)
+        out.print(table)
+        failed = sum(not r.passed for r in results)
+        out.print(f"{len(results) - failed} passed, {failed} failed", highlight=False)
+    return all(r.passed for r in results)
+
+
+def check_lab(lab: Lab, junit: Path | None, as_json: bool, backend: Backend | None = None) -> bool:
+    """Run, print and optionally save the checks; True when all passed. The engine is reached
+    only when there are checks to run."""
+    if not lab.spec.checks:
+        out.print(f"{lab.file} has no checks (add a 'checks:' section, see docs/ci.md)", highlight=False)
+        return True
+    return report(lab, "checks", run_checks(backend or open_backend(), lab), junit, as_json)

@@ -1,0 +1,78 @@
+"""DNS evidence gathered through the Backend: dig in a node, a resolver's packets, its cache.
+
+Only commands run in the lab's nodes (the backend's `exec`); what they print is
+read by pure functions (lab.trace.dig, lab.trace.dns). The resolver image carries
+the capture and flush tools (services/resolver/bin).
+"""
+
+from __future__ import annotations
+
+import json
+
+from lab.backends.protocol import Backend
+from lab.errors import RuntimeFailure
+from lab.trace.dig import DigAnswer, parse_dig
+
+RESOLVER_KIND = "dns-resolver"
+
+
+def dig(backend: Backend, lab: str, node: str, name: str, rtype: str = "A",
+        server: str | None = None, recurse: bool = True) -> DigAnswer:
+    """Run dig in a node: through its resolv.conf, or at a given server address."""
+    command = ["dig", "+tries=1", "+time=5", name, rtype]
+    if server:
+        command.append(f"@{server}")
+    if not recurse:
+        command.append("+norecurse")
+    result = backend.exec(lab, node, command)
+    output = result.output
+    answer = parse_dig(output, name, rtype)
+    if result.code != 0 and not answer.error:
+        answer.error = output.strip().splitlines()[-1] if output.strip() else f"dig exited {result.code}"
+    return answer
+
+
+def resolver_of_node(backend: Backend, lab: str, node: str) -> tuple[str, str]:
+    """(resolver node, address) that a node's /etc/resolv.conf names."""
+    result = backend.exec(lab, node, ["cat", "/etc/resolv.conf"])
+    servers = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("nameserver")]
+    if result.code != 0 or not servers:
+        raise RuntimeFailure(f"node '{node}' has no resolver in /etc/resolv.conf")
+    address = servers[0]
+    if address.startswith("127."):
+        return node, address
+    book = backend.address_book(lab)
+    if address not in book:
+        raise RuntimeFailure(f"node '{node}' asks {address}, which is no node of lab '{lab}'")
+    return book[address], address
+
+
+def resolvers(backend: Backend, lab: str) -> list[str]:
+    return sorted(n for n, kind in backend.node_kinds(lab).items() if kind == RESOLVER_KIND)
+
+
+def _run_on_resolver(backend: Backend, lab: str, resolver: str, command: list[str]):
+    kinds = backend.node_kinds(lab)
+    if resolver in kinds and kinds[resolver] != RESOLVER_KIND:
+        raise RuntimeFailure(f"node '{resolver}' is not a resolver (kind {kinds[resolver]})")
+    return backend.exec(lab, resolver, command)   # an unknown node: exec names the lab's nodes
+
+
+def start_capture(backend: Backend, lab: str, resolver: str, capture_id: str) -> None:
+    result = _run_on_resolver(backend, lab, resolver, ["/usr/local/bin/lab-capture", "start", capture_id])
+    if result.code != 0:
+        raise RuntimeFailure(f"cannot capture DNS traffic on '{resolver}': {result.output.strip()}")
+
+
+def stop_capture(backend: Backend, lab: str, resolver: str, capture_id: str) -> list[dict]:
+    """The DNS packets seen since start_capture, decoded (see services/resolver/bin/lab-pcap-dns)."""
+    result = _run_on_resolver(backend, lab, resolver, ["/usr/local/bin/lab-capture", "stop", capture_id])
+    if result.code != 0:
+        raise RuntimeFailure(f"cannot read the DNS capture on '{resolver}': {result.stderr.strip()}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def flush(backend: Backend, lab: str, resolver: str) -> None:
+    result = _run_on_resolver(backend, lab, resolver, ["/usr/local/bin/lab-unbound-flush"])
+    if result.code != 0:
+        raise RuntimeFailure(f"flushing '{resolver}' failed: {result.output.strip()}")
