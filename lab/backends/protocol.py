@@ -65,6 +65,8 @@ class LabSummary:
     containers: int
     running: int
     file: str                     # the topology file the lab was made from ("" if unknown)
+    copy: int = 0                 # a classroom copy's number (0: the lab itself)
+    owner: str = ""               # whom that copy belongs to
 
     def as_dict(self) -> dict:
         return asdict(self)

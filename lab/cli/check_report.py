@@ -11,6 +11,8 @@ from rich.table import Table
 from lab.backends import open_backend
 from lab.backends.protocol import Backend
 from lab.checks import run_checks, to_junit_xml
+from lab.checks.junit import suites_to_junit_xml
+from lab.cli import classroom
 from lab.cli.common import out
 from lab.topology import Lab
 
@@ -42,3 +44,27 @@ def check_lab(lab: Lab, junit: Path | None, as_json: bool, backend: Backend | No
         out.print(f"{lab.file} has no checks (add a 'checks:' section, see docs/ci.md)", highlight=False)
         return True
     return report(lab, "checks", run_checks(backend or open_backend(), lab), junit, as_json)
+
+
+def classroom_check(backend: Backend, file: Path, junit: Path | None, as_json: bool = False) -> bool:
+    """Grade every running copy of file with the topology's checks: one line per copy (and each
+    failed check), one JUnit testsuite per copy; True when every copy passed every check."""
+    graded = classroom.check_copies(backend, file)
+    if junit:
+        junit.write_text(suites_to_junit_xml([(lab.name, classroom.describe(lab.name, lab.owner), results)
+                                              for lab, results in graded]), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps({"file": str(file), "passed": all(r.passed for _, rs in graded for r in rs),
+                               "copies": [{"lab": lab.name, "copy": lab.copy, "owner": lab.owner,
+                                           "passed": all(r.passed for r in results),
+                                           "checks": [r.as_dict() for r in results]}
+                                          for lab, results in graded]}, indent=2))
+    else:
+        for lab, results in graded:
+            failed = [r for r in results if not r.passed]
+            mark = "[red]✗[/]" if failed else "[green]✓[/]"
+            out.print(f"{mark} {classroom.describe(lab.name, lab.owner)}: {len(results) - len(failed)} of "
+                      f"{len(results)} checks passed", highlight=False)
+            for r in failed:
+                out.print(f"    FAIL {r.name}: expected {r.expected}; saw {r.seen}", highlight=False)
+    return all(r.passed for _, results in graded for r in results)

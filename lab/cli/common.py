@@ -14,7 +14,7 @@ from rich.console import Console
 
 from lab.backends.protocol import Backend
 from lab.errors import LabError, RuntimeFailure, UsageError
-from lab.topology import Lab, TopologyError, load_topology
+from lab.topology import Lab, TopologyError, load_copy, load_topology
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -79,6 +79,8 @@ def running_topology(backend: Backend, lab_name: str | None, file: Path | None =
     if not entry.file or entry.file.startswith("<") or not Path(entry.file).is_file():
         raise RuntimeFailure(f"lab '{name}' was made from '{entry.file or 'an unknown file'}', which is not "
                              "a readable topology file: give the file with --file")
+    if entry.copy:
+        return load_copy(entry.file, entry.copy, owner=entry.owner)
     return load_topology(entry.file)
 
 

@@ -12,13 +12,14 @@ from rich.table import Table
 
 from lab.backends import open_backend
 from lab.backends.protocol import UpReport
-from lab.cli.check_report import check_lab
+from lab.cli import classroom
+from lab.cli.check_report import check_lab, classroom_check
 from lab.cli.common import LAB_OPTION, TOPOLOGY_ARG, check_lab_name, check_zones_with_bind, choose_lab, err, out
 from lab.interrupts import shielded, stop_on_signals
 from lab.lock import lab_writer
 from lab.plan import make_plan
 from lab.state import ensure_lab_state
-from lab.topology import load_topology
+from lab.topology import default_topology_path, load_topology
 EVENT_MARKS = {"ready": "[green]✓[/]", "network": "[cyan]+[/]", "removed": "[yellow]-[/]",
                "rollback": "[red]![/]", "down": "[green]✓[/]"}
 
@@ -54,10 +55,17 @@ def _interrupted(name: str, error: KeyboardInterrupt, what: str) -> None:
 @TOPOLOGY_ARG
 @click.option("--check", "then_check", is_flag=True, help="Then run the topology's checks (exit 1 if any fails).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="With --check: JUnit XML file.")
-def up(file: Path | None, then_check: bool, junit: Path | None) -> None:
+@click.option("--copies", type=int, default=None, metavar="N",
+              help="A classroom: N copies of the lab, each with its own name (NAME-1 ...) and addresses.")
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --copies: a file of owners, one per line; one copy each.")
+def up(file: Path | None, then_check: bool, junit: Path | None, copies: int | None, roster: Path | None) -> None:
     """Bring a lab up, or change a running one to match its topology."""
     lab = load_topology(file)
     backend = open_backend()
+    if copies is not None or roster is not None:
+        _up_classroom(backend, lab, copies, roster, then_check, junit)
+        return
     if lab.spec.zones:
         check_zones_with_bind(lab, backend)   # a zone BIND would refuse stops here, before any change
     with lab_writer(lab.name, "up"), stop_on_signals():
@@ -74,6 +82,33 @@ def up(file: Path | None, then_check: bool, junit: Path | None) -> None:
             sys.exit(1)
 
 
+def _up_classroom(backend, lab, copies: int | None, roster: Path | None, then_check: bool,
+                  junit: Path | None) -> None:
+    owners = classroom.owners_for(copies, roster)
+    file = Path(lab.file)
+    if lab.spec.zones:
+        check_zones_with_bind(lab, backend)
+    out.print(f"lab '{lab.name}' from {lab.file}: {len(owners)} copies", highlight=False)
+    with stop_on_signals():
+        try:
+            outcomes = classroom.up_copies(backend, file, owners)
+        except KeyboardInterrupt as error:
+            _interrupted(lab.name, error, "the copy being made was undone; copies already up stay up "
+                         f"(`lab down {file} --copies` removes them)")
+    for outcome in outcomes:
+        who = classroom.describe(outcome.name, outcome.owner)
+        if outcome.error:
+            err.print(f"  [red]✗[/] {who}: {outcome.error}", highlight=False)
+        else:
+            out.print(f"  [green]✓[/] {who} is up ({outcome.seconds:.1f} s)", highlight=False)
+    failed = [o for o in outcomes if o.error]
+    out.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} copies up", highlight=False)
+    if then_check and not failed:
+        failed = not classroom_check(backend, file, junit)
+    if failed:
+        sys.exit(1)
+
+
 def _print_up_summary(name: str, report: UpReport) -> None:
     if not report.changed:
         out.print(f"lab '{name}' is up to date: nothing changed ({report.seconds:.1f} s)", highlight=False)
@@ -88,9 +123,17 @@ def _print_up_summary(name: str, report: UpReport) -> None:
 @TOPOLOGY_ARG
 @LAB_OPTION
 @click.option("--volumes", is_flag=True, help="Also delete the lab's data volumes (the database's data).")
-def down(file: Path | None, lab_name: str | None, volumes: bool) -> None:
+@click.option("--copies", "all_copies", is_flag=True, help="Remove every classroom copy of FILE instead.")
+def down(file: Path | None, lab_name: str | None, volumes: bool, all_copies: bool) -> None:
     """Remove a lab's containers and networks (data volumes are kept unless --volumes)."""
     backend = open_backend()
+    if all_copies:
+        file = file or default_topology_path()
+        with shielded(lambda: err.print("lab down is finishing, please wait")):
+            removed = classroom.down_copies(backend, file, volumes)
+        out.print(f"{len(removed)} copies of {file} removed" + (f": {', '.join(removed)}" if removed else ""),
+                  highlight=False)
+        return
     if lab_name is not None:
         check_lab_name(lab_name, [lab_name] if backend.lab_exists(lab_name) else [])
     name = lab_name or (load_topology(file).name if file else choose_lab(backend, None))
@@ -137,10 +180,12 @@ def list_labs(as_json: bool) -> None:
         click.echo(json.dumps([entry.as_dict() for entry in labs], indent=2))
         return
     table = Table()
-    for column in ("lab", "containers", "running", "file"):
+    owners = any(entry.owner for entry in labs)   # a classroom's copies (lab up --roster) show whose
+    for column in ("lab", "containers", "running", *(("owner",) if owners else ()), "file"):
         table.add_column(column)
     for entry in labs:
-        table.add_row(entry.lab, str(entry.containers), str(entry.running), entry.file)
+        table.add_row(entry.lab, str(entry.containers), str(entry.running),
+                      *((entry.owner,) if owners else ()), entry.file)
     out.print(table if labs else "no labs on this engine")
 
 

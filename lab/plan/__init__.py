@@ -12,8 +12,8 @@ from types import MappingProxyType
 
 from lab.plan.dependencies import dependencies
 from lab.plan.kinds import traits
-from lab.plan.model import (LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE,
-                            ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
+from lab.plan.model import (LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE,
+                            LABEL_OWNER, ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
 from lab.plan.render import render_kind
 from lab.topology.routes import routes_for
 from lab.plan.seal import SEAL_FILE, render_seal_rules
@@ -88,10 +88,17 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
         sysctls=MappingProxyType({"net.ipv4.ip_forward": "1" if kind.forwards else "0"}),
         volumes=MappingProxyType(volumes),
         labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NODE: instance.name,
-                                 LABEL_KIND: instance.kind, LABEL_FILE: _absolute(lab.file)}),
+                                 LABEL_KIND: instance.kind, LABEL_FILE: _absolute(lab.file),
+                                 **_copy_labels(lab)}),
         live_files=MappingProxyType(dict(rendered.live_files)), reload=tuple(rendered.reload),
         depends_on=dependencies(lab, instance),
     )
+
+
+def _copy_labels(lab: Lab) -> dict[str, str]:
+    """A classroom copy says which copy it is (and whose): its topology is remade from the
+    file and this number, never from the engine's own records."""
+    return {LABEL_COPY: str(lab.copy), LABEL_OWNER: lab.owner} if lab.copy else {}
 
 
 def make_plan(lab: Lab, state: LabState | None = None) -> Plan:

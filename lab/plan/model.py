@@ -17,6 +17,8 @@ LABEL_KIND = "lab.kind"
 LABEL_NETWORK = "lab.network"
 LABEL_HASH = "lab.hash"
 LABEL_FILE = "lab.file"
+LABEL_COPY = "lab.copy"        # a classroom copy's number: the running lab is copy N of lab.file
+LABEL_OWNER = "lab.owner"      # whom that copy belongs to
 LABEL_PROBE = "lab.probe"      # the readiness probe's words, joined by PROBE_SEPARATOR
 PROBE_SEPARATOR = "\x1f"
 

@@ -6,15 +6,17 @@ found before a single container starts.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from lab.topology.addressing import allocate
 from lab.topology.checks import check_meaning
+from lab.topology.copies import copy_text
 from lab.topology.errors import Problem, TopologyError
 from lab.topology.flows import check_dns_flows
 from lab.topology.lab import Instance, Lab, build_lab
 from lab.topology.structure import validate_structure
-from lab.topology.yaml_source import Source, parse_yaml, read_yaml
+from lab.topology.yaml_source import Source, parse_yaml, read_text, read_yaml
 
 DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "topology" / "default.yaml"
 
@@ -24,7 +26,7 @@ def default_topology_path() -> Path:
     here = Path("topology") / "default.yaml"
     return here if here.is_file() else DEFAULT_TOPOLOGY
 
-__all__ = ["Instance", "Lab", "Problem", "TopologyError", "load_topology", "load_text",
+__all__ = ["Instance", "Lab", "Problem", "TopologyError", "load_copy", "load_topology", "load_text",
            "DEFAULT_TOPOLOGY", "default_topology_path"]
 
 
@@ -51,6 +53,15 @@ def _resolve(source: Source) -> Lab:
 def load_text(text: str, file: str = "<text>") -> Lab:
     """Load a topology from YAML text (used by tests and generated topologies)."""
     return _resolve(parse_yaml(text, file))
+
+
+def load_copy(path: Path | str, index: int, count: int | None = None, owner: str = "") -> Lab:
+    """Classroom copy number index of the topology file at path (lab/topology/copies.py), checked
+    like any topology; its problems point at the file's own lines (a copy keeps them all)."""
+    text = read_text(path)
+    original = _resolve(parse_yaml(text, str(path)))
+    copied = _resolve(parse_yaml(copy_text(text, original, index, count), str(path)))
+    return dataclasses.replace(copied, copy=index, owner=owner)
 
 
 def load_topology(path: Path | str | None = None) -> Lab:

@@ -40,14 +40,20 @@ class CopyError(UsageError):
 
 @dataclass(frozen=True)
 class Stride:
-    range: IPv4Network
-    step: int          # addresses between one copy's subnets and the next copy's
-    room: int          # how many copies fit in the range after the original
+    range: IPv4Network     # the private or reserved range the copies must stay in
+    block: IPv4Network     # the /16 (or smaller range) whose subnets move together
+    step: int              # addresses between one copy's subnets and the next copy's
+    room: int              # how many copies fit in the range after the original
+
+
+def _block(subnet: IPv4Network, home: IPv4Network) -> IPv4Network:
+    return subnet.supernet(new_prefix=max(home.prefixlen, min(16, subnet.prefixlen)))
 
 
 def strides(lab: Lab) -> list[Stride]:
-    """One stride per address range the lab's subnets are in; CopyError if a subnet is in none."""
-    grouped: dict[IPv4Network, list[IPv4Network]] = {}
+    """One stride per group of the lab's subnets (those in one /16 of one range); CopyError if a
+    subnet is in none of the ranges. Groups far apart move by their own small strides."""
+    grouped: dict[tuple[IPv4Network, IPv4Network], list[IPv4Network]] = {}
     for name, network in lab.spec.networks.items():
         subnet = ip_network(network.subnet)
         home = next((r for r in COPY_RANGES if subnet.subnet_of(r)), None)
@@ -55,14 +61,34 @@ def strides(lab: Lab) -> list[Stride]:
             ranges = ", ".join(str(r) for r in COPY_RANGES)
             raise CopyError(f"network {name!r} ({subnet}) is outside the ranges copies are made in "
                             f"({ranges}): move it into one of them to make copies of this lab")
-        grouped.setdefault(home, []).append(subnet)
+        grouped.setdefault((home, _block(subnet, home)), []).append(subnet)
     result = []
-    for home, subnets in grouped.items():
+    for (home, block), subnets in grouped.items():
         low = min(int(s.network_address) for s in subnets)
         high = max(int(s.broadcast_address) for s in subnets)
         step = max(MIN_STRIDE, 1 << (high - low).bit_length())
-        result.append(Stride(home, step, (int(home.broadcast_address) - high) // step))
+        result.append(Stride(home, block, step, (int(home.broadcast_address) - high) // step))
     return result
+
+
+def _stride_of(found: list[Stride], subnet: IPv4Network) -> Stride:
+    return next(s for s in found if subnet.subnet_of(s.block))
+
+
+def _overlap(lab: Lab, found: list[Stride], count: int) -> str | None:
+    """Two groups' copies may meet further up a range: find the first such pair, if any."""
+    placed: list[tuple[IPv4Network, str]] = []
+    for index in range(count + 1):
+        for name, network in lab.spec.networks.items():
+            subnet = ip_network(network.subnet)
+            moved = ip_network(f"{IPv4Address(int(subnet.network_address) + _stride_of(found, subnet).step * index)}"
+                               f"/{subnet.prefixlen}")
+            where = f"{name!r} of copy {index}" if index else f"{name!r}"
+            clash = next((other for net, other in placed if net.overlaps(moved)), None)
+            if clash:
+                return f"network {where} ({moved}) would overlap network {clash}"
+            placed.append((moved, where))
+    return None
 
 
 def most_copies(lab: Lab) -> int:
@@ -86,6 +112,10 @@ def _check_request(lab: Lab, count: int) -> list[Stride]:
             raise CopyError(f"{count} copies of lab {lab.name!r} do not fit in {stride.range}: at most "
                             f"{stride.room} do (each takes {stride.step} addresses there); ask for fewer "
                             "copies or use smaller subnets")
+    clash = _overlap(lab, found, count)
+    if clash:
+        raise CopyError(f"{count} copies of lab {lab.name!r} do not fit: {clash}; ask for fewer copies "
+                        "or move the lab's groups of subnets further apart")
     return found
 
 
@@ -102,7 +132,7 @@ def _mover(lab: Lab, found: list[Stride], index: int):
         if not inside:   # not one of the lab's own addresses (0.0.0.0/0, a comment's range)
             return match.group(0)
         first = IPv4Address(address)
-        stride = next(s for s in found if first in s.range)
+        stride = next(s for s in found if first in s.block)
         return f"{IPv4Address(int(first) + stride.step * index)}{prefix}"
 
     return move
@@ -110,14 +140,17 @@ def _mover(lab: Lab, found: list[Stride], index: int):
 
 def copy_text(text: str, lab: Lab, index: int, count: int | None = None) -> str:
     """Copy number index (1-based) of the topology whose text is text and whose model is lab."""
-    found = _check_request(lab, count or index)
-    if not _NAME_LINE.search(text):
-        raise CopyError("the topology has no top-level 'name:' line to give each copy its own name")
-    renamed = _NAME_LINE.sub(lambda m: f"name: {copy_name(lab.name, index)}", text, count=1)
-    return _ADDRESS.sub(_mover(lab, found, index), renamed)
+    return _copy(text, lab, index, _check_request(lab, count or index))
 
 
 def copy_texts(text: str, lab: Lab, count: int) -> dict[str, str]:
     """Copy name -> topology text, for copies 1..count."""
-    _check_request(lab, count)
-    return {copy_name(lab.name, i): copy_text(text, lab, i, count) for i in range(1, count + 1)}
+    found = _check_request(lab, count)
+    return {copy_name(lab.name, i): _copy(text, lab, i, found) for i in range(1, count + 1)}
+
+
+def _copy(text: str, lab: Lab, index: int, found: list[Stride]) -> str:
+    if not _NAME_LINE.search(text):
+        raise CopyError("the topology has no top-level 'name:' line to give each copy its own name")
+    renamed = _NAME_LINE.sub(lambda m: f"name: {copy_name(lab.name, index)}", text, count=1)
+    return _ADDRESS.sub(_mover(lab, found, index), renamed)

@@ -42,6 +42,8 @@ class Lab:
     file: str
     instances: tuple[Instance, ...]
     gateways: Mapping[str, IPv4Address] = field(default_factory=dict)
+    copy: int = 0        # a classroom copy's number (lab/topology/copies.py); 0: the lab itself
+    owner: str = ""      # who a classroom copy belongs to (its roster line)
 
     @property
     def name(self) -> str:

@@ -179,9 +179,14 @@ def _not_utf8(path: Path, error: UnicodeDecodeError) -> TopologyError:
 
 def read_yaml(path: Path | str) -> Source:
     """Read a topology file from disk, reporting unreadable files as topology errors."""
+    return parse_yaml(read_text(path), str(path))
+
+
+def read_text(path: Path | str) -> str:
+    """A topology file's text; an unreadable file is a topology error naming it."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise TopologyError([Problem(1, 1, "", "no such file: give the path of a topology "
                                      "YAML file (see topology/ for examples)", str(path))]) from None
@@ -190,4 +195,3 @@ def read_yaml(path: Path | str) -> Source:
     except OSError as error:
         raise TopologyError([Problem(1, 1, "", f"cannot read the file ({error.strerror}): check "
                                      "the path and its permissions", str(path))]) from None
-    return parse_yaml(text, str(path))

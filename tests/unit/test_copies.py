@@ -71,3 +71,12 @@ def test_a_generated_lab_of_200_nodes_can_be_copied():
     lab = load_text(text)
     copies = copy_texts(text, lab, 3)
     assert len(load_text(copies["bench200-3"]).instances) == len(lab.instances)
+
+
+def test_groups_whose_copies_would_meet_are_refused():
+    text = ("name: near\nnetworks:\n  a: {subnet: 10.1.0.0/24}\n  b: {subnet: 10.2.0.0/17}\n"
+            "nodes:\n  c: {kind: client, networks: [a]}\n  d: {kind: client, networks: [b]}\n")
+    lab = load_text(text)
+    assert len(copy_texts(text, lab, 255)) == 255        # a's copies reach 10.1.255.0/24
+    with pytest.raises(CopyError, match=r"network 'a' of copy 256 \(10\.2\.0\.0/24\) would overlap network 'b'"):
+        copy_texts(text, lab, 256)

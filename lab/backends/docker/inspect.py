@@ -13,7 +13,7 @@ import docker
 
 from lab.backends.protocol import NodeStatus
 from lab.errors import RuntimeFailure, UsageError
-from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, Probe
+from lab.plan.model import LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_OWNER, Probe
 from lab.backends.docker.engine import engine_call
 from lab.backends.docker.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
                                  probe_command, stop_gently)
@@ -56,7 +56,9 @@ def list_labs(client: docker.DockerClient) -> list[dict]:
     for container in filter(is_node, containers):
         name = container.labels[LABEL_LAB]
         entry = labs.setdefault(name, {"lab": name, "containers": 0, "running": 0,
-                                       "file": container.labels.get(LABEL_FILE, "")})
+                                       "file": container.labels.get(LABEL_FILE, ""),
+                                       "copy": int(container.labels.get(LABEL_COPY, "0") or 0),
+                                       "owner": container.labels.get(LABEL_OWNER, "")})
         entry["containers"] += 1
         entry["running"] += container.status == "running"
     return sorted(labs.values(), key=lambda e: e["lab"])
