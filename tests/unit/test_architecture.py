@@ -169,6 +169,12 @@ def test_only_the_docker_backend_imports_docker():
     assert engine_imports(LAB_ROOT, "lab", ENGINE_PACKAGE, ENGINE_SDK) == []
 
 
+def test_outside_lab_backends_nothing_reaches_into_the_docker_backend():
+    """The CLI, traces and checks see the Backend protocol; only lab.backends.open_backend
+    (the one place the engine connection is made) names the Docker implementation."""
+    assert engine_imports(LAB_ROOT, "lab", "lab.backends", ENGINE_PACKAGE) == []
+
+
 def test_lab_has_no_import_cycles():
     graph = import_graph(LAB_ROOT, "lab")
     cycle = find_cycle(graph)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
@@ -126,24 +125,6 @@ def exec_in_node(client: docker.DockerClient, lab: str, node: str, command: list
     sys.stdout.buffer.write(stdout or b"")
     sys.stderr.buffer.write(stderr or b"")
     return result.exit_code
-
-
-def run_in_node(client: docker.DockerClient, lab: str, node: str, command: list[str]) -> tuple[int, str, float]:
-    """Run a command in a node and capture it: (exit status, stdout+stderr, seconds)."""
-    container = node_container(client, lab, node)
-    started = time.monotonic()
-    with engine_call(f"running a command in node '{node}'"):
-        result = container.exec_run(command)
-    return result.exit_code, result.output.decode(errors="replace"), time.monotonic() - started
-
-
-def run_in_node_split(client: docker.DockerClient, lab: str, node: str, command: list[str]) -> tuple[int, str, str]:
-    """Run a command in a node: (exit status, stdout, stderr) kept apart."""
-    container = node_container(client, lab, node)
-    with engine_call(f"running a command in node '{node}'"):
-        result = container.exec_run(command, demux=True)
-    stdout, stderr = result.output or (b"", b"")
-    return result.exit_code, (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace")
 
 
 def log_text(client: docker.DockerClient, lab: str, node: str, tail: int = 300) -> str:
