@@ -8,6 +8,8 @@ lines, so `docker inspect` and process lists do not show them.
 
 from __future__ import annotations
 
+from lab.kinds import registry
+from lab.kinds.registry import SQL_DATABASE
 from lab.plan.model import LabState, Rendered
 from lab.plan.nginx import KEY, render_load_balancer
 from lab.topology import Instance, Lab
@@ -44,7 +46,8 @@ def _client_subnets(lab: Lab, db_node: str) -> list[str]:
     """Subnets of the app instances that use this database: the only ones let in by pg_hba."""
     subnets: list[str] = []
     for name, node in lab.spec.nodes.items():
-        if node.kind == "app" and node.database == db_node:
+        # a database's own `database:` is the name of what it holds, not a node it uses
+        if getattr(node, "database", None) == db_node and not registry.is_a(node.kind, SQL_DATABASE):
             for instance in lab.instances_of(name):
                 for network in instance.addresses:
                     subnet = str(lab.spec.networks[network].subnet)
@@ -69,7 +72,5 @@ def render_client(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     return Rendered(files={"ca.crt": ca}) if ca else Rendered()
 
 
-RENDERERS = {"load-balancer": render_load_balancer, "app": render_app,
-             "database": render_database, "client": render_client}
-
-__all__ = ["RENDERERS", "Rendered", "SECRET_FILES", "db_user"]
+__all__ = ["Rendered", "SECRET_FILES", "db_user", "render_app", "render_client", "render_database",
+           "render_load_balancer"]
