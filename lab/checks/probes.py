@@ -10,6 +10,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from lab.kinds import registry
+from lab.kinds.registry import TRAFFIC_SOURCE
 from lab.topology import Lab
 from lab.topology.model import Check
 
@@ -32,7 +34,7 @@ class Verdict:
 def source_node(lab: Lab, check: Check) -> str:
     if check.from_:
         return check.from_
-    clients = [i.name for i in lab.instances if i.kind == "client"]
+    clients = [i.name for i in lab.instances if registry.is_a(i.kind, TRAFFIC_SOURCE)]
     return clients[0] if clients else lab.instances[0].name
 
 

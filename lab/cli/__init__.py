@@ -107,9 +107,12 @@ def check_zones_with_bind(lab) -> int:
     from lab.preflight import bind_problems
     from lab.backends.docker.engine import connect
     from lab.backends.docker.images import ensure_images
+    from lab.kinds import registry
+    from lab.kinds.registry import AUTHORITATIVE_DNS
     from lab.topology.yaml_source import read_yaml
     client = connect()
-    image = ensure_images(client, ["dns-auth"])["dns-auth"]
+    kind = registry.one_with_role(AUTHORITATIVE_DNS).name   # its image has named-checkzone
+    image = ensure_images(client, [kind])[kind]
     problems = bind_problems(lab, read_yaml(lab.file), client, image)
     if problems:
         raise TopologyError(problems)

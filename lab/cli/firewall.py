@@ -12,6 +12,8 @@ from rich.table import Table
 from lab.cli import main, out
 from lab.cli.runtime import LAB_OPTION, choose_lab
 from lab.errors import LabError, RuntimeFailure
+from lab.kinds import registry
+from lab.kinds.registry import PACKET_FILTER
 from lab.firewall.policy import PolicyRule, node_policy, ports_text
 from lab.plan.model import LABEL_FILE
 from lab.plan.seal import seal_policy
@@ -83,7 +85,7 @@ def show(node: str, lab_name: str | None, as_json: bool) -> None:
         raise LabError(f"'{node}' is a {lab.instance(name).kind}: only routers and firewalls have rules")
     counters = runtime_firewall.read_counters(client, lab.name, name)
     kind = lab.instance(name).kind
-    rules = node_policy(lab, lab.instance(name).node) + seal_policy(lab.gateways.values(), kind == "router")
+    rules = node_policy(lab, lab.instance(name).node) + seal_policy(lab.gateways.values(), not registry.is_a(kind, PACKET_FILTER))
     rows = [_rule_row(rule, counters) for rule in rules]
     stale = sorted({n for (_c, n) in counters} - {r["name"] for r in rows})
     logging = runtime_firewall.logging_status(client, lab.name, name)

@@ -9,6 +9,7 @@ from lab.topology import Instance, Lab
 
 
 def _database(lab: Lab, instance: Instance) -> list[Instance]:
+    # It connects at start (and its readiness says so): the database must be up first.
     database = lab.spec.nodes[instance.node].database
     return list(lab.instances_of(database)) if database else []
 
@@ -19,7 +20,7 @@ KIND = register(Kind(
                 90, "GET /healthz answered 200"),
     probe_fields=lambda spec: {"port": spec.port},
     env=lambda spec: {"LAB_APP_PORT": str(spec.port)},
-    http_port=lambda spec: spec.port,
+    http_port=lambda spec: spec.port, database_of=lambda spec: spec.database,
     render=render_app, needs=_database, roles=frozenset({HTTP_UPSTREAM}),
     wheelhouse=True,   # FastAPI and friends: wheels built on the host (no PyPI in containers)
     colour="#edc948",

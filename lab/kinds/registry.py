@@ -68,6 +68,7 @@ class Kind:
     env: NodeFn = _no_env               # extra environment from the node's spec
     probe_fields: NodeFn = _no_env      # values for the probe's '{...}' fields
     http_port: NodeFn = lambda spec: 80  # the port it serves HTTP on, behind a balancer
+    database_of: NodeFn = lambda spec: None  # the database node it uses (its `database:` wiring)
     wheelhouse: bool = False            # its image installs Python wheels built on the host
     colour: str = "#bab0ac"             # in pictures (lab graph)
     shape: str = "box"                  # in pictures: box, round, cylinder or hexagon

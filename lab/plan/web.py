@@ -9,7 +9,6 @@ lines, so `docker inspect` and process lists do not show them.
 from __future__ import annotations
 
 from lab.kinds import registry
-from lab.kinds.registry import SQL_DATABASE
 from lab.plan.model import LabState, Rendered
 from lab.plan.nginx import KEY, render_load_balancer
 from lab.topology import Instance, Lab
@@ -46,8 +45,7 @@ def _client_subnets(lab: Lab, db_node: str) -> list[str]:
     """Subnets of the app instances that use this database: the only ones let in by pg_hba."""
     subnets: list[str] = []
     for name, node in lab.spec.nodes.items():
-        # a database's own `database:` is the name of what it holds, not a node it uses
-        if getattr(node, "database", None) == db_node and not registry.is_a(node.kind, SQL_DATABASE):
+        if registry.get(node.kind).database_of(node) == db_node:
             for instance in lab.instances_of(name):
                 for network in instance.addresses:
                     subnet = str(lab.spec.networks[network].subnet)

@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from lab.kinds import registry
+from lab.kinds.registry import HTTP_BALANCER, PACKET_FILTER, TRAFFIC_SOURCE
 from lab.errors import LabError, UsageError
 from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counter_deltas
 from lab.firewall.path import flow_path
@@ -26,7 +28,6 @@ from lab.backends.docker import dns as dns_runtime
 from lab.backends.docker.firewall import read_counters
 from lab.backends.docker.inspect import log_text, run_in_node_split
 from lab.topology import Lab
-from lab.topology.model import FORWARDING_KINDS
 from lab.trace.dns import lookup_from_packets
 from lab.trace.model import Step, Trace
 from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
@@ -66,7 +67,7 @@ def parse_target(url: str) -> Target:
 
 
 def default_client(lab: Lab) -> str:
-    clients = [i.name for i in lab.instances if i.kind == "client"]
+    clients = [i.name for i in lab.instances if registry.is_a(i.kind, TRAFFIC_SOURCE)]
     if not clients:
         raise LabError("this lab has no client node to trace from: give --from NODE")
     return clients[0]
@@ -93,11 +94,11 @@ def trace_url(client, lab: Lab, url: str, source: str | None = None, options: Re
 
 def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOptions) -> Trace:
     trace_id = secrets.token_hex(16)
-    firewalls = [i.name for i in lab.instances if i.kind == "firewall"]
+    firewalls = [i.name for i in lab.instances if registry.is_a(i.kind, PACKET_FILTER)]
     before = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
     command = curl_command(target.url, f"00-{trace_id}-{secrets.token_hex(8)}-01", options)
     capture = secrets.token_hex(6)
-    watchers = _start_wire(client, lab, [source, *(i.name for i in lab.instances if i.kind in FORWARDING_KINDS)],
+    watchers = _start_wire(client, lab, [source, *(i.name for i in lab.instances if registry.get(i.kind).forwards)],
                            capture, target.port)
     try:
         if _is_address(target.host):
@@ -206,7 +207,7 @@ def _decisions_seen(lab: Lab, before: dict, after: dict) -> list[FirewallDecisio
 
 def _read_server_logs(client, lab: Lab, trace_id: str, target: str, evidence: Evidence) -> None:
     """The lb's and the app's own log lines for our trace id (who answered, and what it did)."""
-    if lab.instance(target).kind == "load-balancer":
+    if registry.is_a(lab.instance(target).kind, HTTP_BALANCER):
         evidence.lb = target
         evidence.lb_line = find_log_line(log_text(client, lab.name, target), trace_id)
         evidence.attempts = upstream_attempts(evidence.lb_line) if evidence.lb_line else []
@@ -225,7 +226,7 @@ def _read_server_logs(client, lab: Lab, trace_id: str, target: str, evidence: Ev
 
 def _database_of(lab: Lab, instance: str) -> str | None:
     node = lab.spec.nodes.get(lab.instance(instance).node)
-    database = getattr(node, "database", None)
+    database = registry.get(node.kind).database_of(node) if node else None
     replicas = lab.instances_of(database) if database else []
     return replicas[0].name if replicas else None
 

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 import docker
 
 from lab.errors import RuntimeFailure
+from lab.kinds import registry
+from lab.kinds.registry import RECURSIVE_RESOLVER, TRAFFIC_SOURCE
 from lab.plan.model import LABEL_KIND, LABEL_NODE
 from lab.backends.docker.engine import engine_call
 from lab.backends.docker.inspect import node_container, run_in_node
@@ -97,7 +99,7 @@ def node_kinds(client: docker.DockerClient, lab: str) -> dict[str, str]:
 
 
 def first_client(client: docker.DockerClient, lab: str) -> str:
-    clients = sorted(n for n, kind in node_kinds(client, lab).items() if kind == "client")
+    clients = sorted(n for n, kind in node_kinds(client, lab).items() if registry.is_a(kind, TRAFFIC_SOURCE))
     if not clients:
         raise RuntimeFailure(f"lab '{lab}' has no client node: name one with --from NODE")
     return clients[0]
@@ -130,7 +132,7 @@ def resolver_of_node(client: docker.DockerClient, lab: str, node: str) -> tuple[
 
 def _resolver_container(client: docker.DockerClient, lab: str, node: str):
     container = node_container(client, lab, node)
-    if container.labels.get(LABEL_KIND) != "dns-resolver":
+    if not registry.is_a(container.labels.get(LABEL_KIND, ""), RECURSIVE_RESOLVER):
         raise RuntimeFailure(f"node '{node}' is not a resolver (kind {container.labels.get(LABEL_KIND)})")
     return container
 
@@ -164,4 +166,4 @@ def flush(client: docker.DockerClient, lab: str, resolver: str) -> None:
 
 
 def resolvers(client: docker.DockerClient, lab: str) -> list[str]:
-    return sorted(n for n, kind in node_kinds(client, lab).items() if kind == "dns-resolver")
+    return sorted(n for n, kind in node_kinds(client, lab).items() if registry.is_a(kind, RECURSIVE_RESOLVER))

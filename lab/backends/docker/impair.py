@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import docker
 
 from lab.errors import RuntimeFailure, UsageError
+from lab.kinds import registry
+from lab.kinds.registry import TOOLS_IMAGE
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
 from lab.backends.docker.images import ensure_images
@@ -25,7 +27,6 @@ from lab.backends.docker.inspect import address_on_network, node_container
 from lab.backends.docker.netns import LABEL_ROLE
 from lab.backends.docker.objects import remove_container
 
-HELPER_KIND = "router"   # any lab image has tc (iproute2); this one is small
 NETEM_MISSING = ("this machine's kernel has no netem queueing discipline (tc says \"Specified qdisc kind "
                  "is unknown\"), so delay, jitter, loss, duplication, corruption and reordering cannot "
                  "be applied here; rate limits work (tbf)")
@@ -116,7 +117,8 @@ class Applied:
 
 def _run_helper(client: docker.DockerClient, lab: str, script: str, environment: dict,
                 network_mode: str) -> tuple[int, str]:
-    image = ensure_images(client, [HELPER_KIND])[HELPER_KIND]
+    kind = registry.one_with_role(TOOLS_IMAGE).name   # any lab image has tc (iproute2); this one is small
+    image = ensure_images(client, [kind])[kind]
     helper = None
     try:
         with engine_call("running a tc helper"):
