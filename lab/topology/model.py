@@ -21,6 +21,19 @@ FORWARDING_KINDS = ("router", "firewall")
 DNS_SERVER_KINDS = ("dns-root", "dns-tld", "dns-auth")
 KINDS = ("client", "router", "firewall", *DNS_SERVER_KINDS, "dns-resolver",
          "load-balancer", "app", "database")
+# Kinds by the part they play in the model's own checks (lab/topology/checks.py, flows.py,
+# lab.py). Besides the classes below, these are the only names of kinds outside lab/kinds/,
+# whose modules say everything else about a kind (image, probe, files, picture, roles).
+CLIENT_KIND = "client"
+RESOLVER_KIND = "dns-resolver"
+ROOT_KIND = "dns-root"
+ZONE_SERVER_KINDS = ("dns-tld", "dns-auth")   # serve the zones under zones: (the root's is derived)
+FIREWALL_KIND = "firewall"
+BALANCER_KIND = "load-balancer"
+UPSTREAM_KINDS = ("app",)                     # what a load balancer's upstreams may name
+DATABASE_KIND = "database"
+DATABASE_USER_KINDS = ("app",)                # nodes with `database:` wiring
+DATABASE_FIELD = "database"                   # that wiring's key (a field, not the kind)
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR")
 
 
