@@ -50,14 +50,27 @@ def _no_env(spec: Any) -> dict[str, str]:
     return {}
 
 
+def _nothing_of(spec: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class OwnImage:
+    """A node that runs its own image instead of its kind's services/ folder."""
+
+    image: str | None = None        # a local image reference (never pulled)
+    build: str | None = None        # an absolute folder with a Dockerfile, built by the backend
+
+
 @dataclass(frozen=True)
 class Kind:
     """One kind of node, as a whole. Functions take the node's spec from the topology model."""
 
     name: str
-    folder: str                         # image: services/<folder> (kinds may share one)
+    folder: str | None                  # image: services/<folder> (kinds may share one); None: own_image
     stage: int                          # shown order of starting; dependencies decide the real one
     probe: Probe                        # readiness; '{name}' fields are filled from probe_fields
+    node_probe: Optional[NodeFn] = None  # or a probe made from the node's spec
     roles: frozenset[str] = frozenset()
     capabilities: tuple[str, ...] = ()
     forwards: bool = False              # routes packets between networks (NET_ADMIN, ip_forward)
@@ -68,7 +81,9 @@ class Kind:
     env: NodeFn = _no_env               # extra environment from the node's spec
     probe_fields: NodeFn = _no_env      # values for the probe's '{...}' fields
     http_port: NodeFn = lambda spec: 80  # the port it serves HTTP on, behind a balancer
-    database_of: NodeFn = lambda spec: None  # the database node it uses (its `database:` wiring)
+    database_of: NodeFn = _nothing_of   # the database node it uses (its `database:` wiring)
+    own_image: Optional[Callable[[Any, str], OwnImage]] = None  # (spec, topology folder): its image
+    command: NodeFn = _nothing_of       # the container's command (None: the image's own)
     wheelhouse: bool = False            # its image installs Python wheels built on the host
     colour: str = "#bab0ac"             # in pictures (lab graph)
     shape: str = "box"                  # in pictures: box, round, cylinder or hexagon
@@ -77,6 +92,8 @@ class Kind:
         return role in self.roles
 
     def probe_for(self, spec: Any) -> Probe:
+        if self.node_probe is not None:
+            return self.node_probe(spec)
         fields = self.probe_fields(spec)
         if not fields:
             return self.probe

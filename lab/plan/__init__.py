@@ -67,15 +67,17 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
              "resolv.conf": render_resolv_conf(lab, instance), **rendered.files}
     if not kind.forwards:   # routers and firewalls load the seal with their own rules
         files[SEAL_FILE] = render_seal_rules(lab.gateways.values())
+    node = lab.spec.nodes[instance.node]
+    own = kind.own_image(node, str(Path(_absolute(lab.file)).parent)) if kind.own_image else None
     volumes = {}
     if kind.data_volume:
         volumes[docker_name(lab.name, f"{instance.name}-data")] = kind.data_volume
     return ContainerPlan(
         name=instance.name, node=instance.node, kind=instance.kind,
-        docker_name=docker_name(lab.name, instance.name), service=kind.folder,
+        docker_name=docker_name(lab.name, instance.name), service=kind.folder or "",
         addresses=MappingProxyType({docker_name(lab.name, net): str(address)
                                     for net, address in instance.addresses.items()}),
-        stage=kind.stage, files=MappingProxyType(files), probe=kind.probe_for(lab.spec.nodes[instance.node]),
+        stage=kind.stage, files=MappingProxyType(files), probe=kind.probe_for(node),
         capabilities=kind.capabilities,
         sysctls=MappingProxyType({"net.ipv4.ip_forward": "1" if kind.forwards else "0"}),
         volumes=MappingProxyType(volumes),
@@ -83,6 +85,8 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
                                  LABEL_KIND: instance.kind, LABEL_FILE: _absolute(lab.file)}),
         live_files=MappingProxyType(dict(rendered.live_files)), reload=tuple(rendered.reload),
         depends_on=dependencies(lab, instance),
+        image=own.image if own else None, build=own.build if own else None,
+        command=kind.command(node),
     )
 
 

@@ -15,7 +15,7 @@ from lab.topology import Instance, Lab
 
 DB_PORT = 5432
 # Files under /lab that hold a secret: written 0600 wherever they land on the host.
-SECRET_FILES = frozenset({"db/password", KEY})
+SECRET_FILES = frozenset({"db/password", "db/url", KEY})
 
 
 def db_user(database_name: str) -> str:
@@ -28,17 +28,21 @@ def _password(state: LabState, db_node: str) -> str:
     return state.values.get(f"db/{db_node}.password", "")
 
 
+def database_files(lab: Lab, db_node: str, state: LabState) -> dict[str, str]:
+    """The files a node using a database reads to connect (db/host, port, name, user, password)."""
+    db_spec = lab.spec.nodes[db_node]
+    # The address, not a DNS name: the app must work before and without the lab's DNS.
+    db_address = lab.instances_of(db_node)[0].first_address
+    return {"db/host": f"{db_address}\n", "db/port": f"{DB_PORT}\n",
+            "db/name": f"{db_spec.database}\n", "db/user": f"{db_user(db_spec.database)}\n",
+            "db/password": _password(state, db_node) + "\n"}
+
+
 def render_app(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     spec = lab.spec.nodes[instance.node]
     if spec.database is None:
         return Rendered()
-    db_spec = lab.spec.nodes[spec.database]
-    # The address, not a DNS name: the app must work before and without the lab's DNS.
-    db_address = lab.instances_of(spec.database)[0].first_address
-    files = {"db/host": f"{db_address}\n", "db/port": f"{DB_PORT}\n",
-             "db/name": f"{db_spec.database}\n", "db/user": f"{db_user(db_spec.database)}\n",
-             "db/password": _password(state, spec.database) + "\n"}
-    return Rendered(files=files)
+    return Rendered(files=database_files(lab, spec.database, state))
 
 
 def _client_subnets(lab: Lab, db_node: str) -> list[str]:
@@ -70,5 +74,5 @@ def render_client(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     return Rendered(files={"ca.crt": ca}) if ca else Rendered()
 
 
-__all__ = ["Rendered", "SECRET_FILES", "db_user", "render_app", "render_client", "render_database",
+__all__ = ["Rendered", "SECRET_FILES", "database_files", "db_user", "render_app", "render_client", "render_database",
            "render_load_balancer"]

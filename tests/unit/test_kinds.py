@@ -31,6 +31,7 @@ NOT_KINDS = {
     ("lab/trace/model.py", "app"): (2, "trace step vocabulary: SERVER_STEP, and the Server-Timing metric"),
     ("lab/firewall/explain.py", "firewall"): (1, "a JSON field of `lab firewall explain --json`"),
     ("lab/trace/html.py", "client"): (2, "a CSS class and a label of the trace page"),
+    ("lab/plan/model.py", "service"): (1, "a key of the config hash: the services/ folder"),
 }
 
 
@@ -80,7 +81,9 @@ def test_no_module_outside_the_kinds_and_the_model_names_a_kind():
 def test_every_kind_of_the_model_is_registered_once_with_its_image_folder():
     assert set(registry.names()) == set(KINDS)
     for kind in registry.all_kinds():
-        assert (ROOT / "services" / kind.folder / "Dockerfile").is_file(), kind.name
+        # a kind has its services/ folder, or each node brings its own image
+        assert (kind.folder is None) == (kind.own_image is not None), kind.name
+        assert kind.folder is None or (ROOT / "services" / kind.folder / "Dockerfile").is_file(), kind.name
         assert kind.forwards == (kind.name in FORWARDING_KINDS), kind.name
         assert kind.colour.startswith("#") and kind.probe.command, kind.name
 
