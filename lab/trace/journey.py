@@ -222,6 +222,12 @@ def _read_server_logs(client, lab: Lab, trace_id: str, target: str, evidence: Ev
                 evidence.app, evidence.app_line = name, line
                 evidence.database = _database_of(lab, name)
                 return
+    # A server that logs no line with the trace id (your own service): the lb's log still
+    # says which upstream answered; the step is then derived from that, not observed there.
+    last = evidence.attempts[-1] if evidence.attempts else None
+    if last and last.status.isdigit() and int(last.status) < 500 and candidates[-1]:
+        evidence.app = candidates[-1]
+        evidence.database = _database_of(lab, evidence.app)
 
 
 def _database_of(lab: Lab, instance: str) -> str | None:

@@ -33,7 +33,7 @@ from lab.kinds import registry
 
 # kind -> folder under services/, as each kind declares it (lab/kinds/; kinds that
 # run the same software share one image, which keeps a cold build short).
-IMAGE_FOR_KIND: dict[str, str] = {kind.name: kind.folder for kind in registry.all_kinds()}
+IMAGE_FOR_KIND: dict[str, str] = {kind.name: kind.folder for kind in registry.all_kinds() if kind.folder}
 BASE_FOLDER = "base"  # parent of every kind's image; not a kind itself
 IMAGE_LABEL = "lab.image"  # value: the services/ folder an image was built from
 MAX_PARALLEL_BUILDS = 2
@@ -115,7 +115,7 @@ def folders_for(kinds: Iterable[str]) -> list[str]:
             f"no image for node kind(s) {', '.join(unknown)}; known kinds: "
             + ", ".join(sorted(registry.names()))
         )
-    return sorted({registry.get(k).folder for k in kinds})
+    return sorted({registry.get(k).folder for k in kinds if registry.get(k).folder})
 
 
 def _needs_wheelhouse(folder: str) -> bool:
@@ -155,7 +155,8 @@ def ensure_images(
                 errors.append(e)
     if errors:
         raise errors[0] if len(errors) == 1 else ImageBuildError("\n\n".join(map(str, errors)))
-    return {kind: tags[registry.get(kind).folder] for kind in kinds}
+    # kinds without a folder (service) bring their own image: own_images.py
+    return {kind: tags[registry.get(kind).folder] for kind in kinds if registry.get(kind).folder}
 
 
 def ensure_lab_base(client: docker.DockerClient, progress: Progress | None = None, force: bool = False) -> str:
