@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lab.kinds.registry import HTTP_UPSTREAM, Kind, OwnImage, register
 from lab.plan.model import LabState, Probe, Rendered
-from lab.plan.web import DB_PORT, database_files, db_user
+from lab.plan.web import DB_PORT, database_files
 from lab.topology import Instance, Lab
 
 INIT_DONE = ("test", "-e", "/run/lab/init-done")   # written by lab-init: routes and resolver in place
@@ -81,4 +81,4 @@ KIND = register(Kind(
     colour="#ff9da7",
 ))
 
-__all__ = ["KIND", "URL_FILE", "db_user"]
+__all__ = ["KIND", "URL_FILE"]

@@ -35,7 +35,8 @@ KIND_MEANINGS = {
                "side (load balancer, application, database) happens during this wait.",
     "lb": "Load balancer: nginx picks one application server (round robin) and passes the request on; if "
           "that server does not answer, it retries on another.",
-    SERVER_STEP: "Application: a FastAPI server (one of several identical replicas) builds the answer.",
+    SERVER_STEP: "Application: the server behind the load balancer (the shop's FastAPI app, one of several "
+                 "identical replicas, or your own service) builds the answer.",
     "db": "Database: the time the application spent waiting for PostgreSQL.",
     "transfer": "Transfer: the body of the response travels back to the client.",
 }

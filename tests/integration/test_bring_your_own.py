@@ -52,6 +52,20 @@ def test_an_image_not_on_the_engine_fails_before_anything_is_made(engine, images
         run("down", "--lab", lab, "--volumes")
 
 
+def test_an_image_without_the_lab_start_up_is_refused_before_anything_is_made(engine, images, tmp_path):
+    foreign = "lab/debian:bookworm"   # on the engine (the root file system of lab/base), no lab-entrypoint
+    assert engine.images.get(foreign)
+    topology, lab = example_copy(tmp_path, "it-byo-foreign", ("build: hello-service ", f"image: {foreign} "))
+    try:
+        code, output = run("up", str(topology))
+        assert code == 1, output
+        assert f"image '{foreign}' does not start with the lab's start-up" in output, output
+        assert "FROM lab/base:latest" in output and "Traceback" not in output
+        assert labelled(engine, lab) == {"containers": [], "networks": []}
+    finally:
+        run("down", "--lab", lab, "--volumes")
+
+
 def _served_by(engine, lab: str, count: int) -> list[str]:
     laptop = engine.containers.get(f"{lab}-laptop")
     seen = []
