@@ -102,6 +102,10 @@ def test_bring_your_own_service_comes_up_checks_and_traces(engine, images, tmp_p
         report = json.loads(output)
         assert report["passed"] and len(report["checks"]) == 5, output
 
+        # a second up finds the built image and every node as planned
+        code, output = run("up", str(topology))
+        assert code == 0 and "nothing changed" in output, output
+
         code, output = run("trace", "https://hello.test/", "--lab", lab, "--json")
         assert code == 0, output
         trace = json.loads(output)

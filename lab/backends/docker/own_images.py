@@ -15,11 +15,12 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from lab.backends.docker.base_image import ImageBuildError
+from lab.backends.docker.base_image import ImageBuildError, image_exists
 from lab.backends.docker.images import _build, _context_tar, content_hash
 from lab.plan.model import ContainerPlan, Plan, built_image_name
 
 LAB_STARTUP = "/usr/local/bin/lab-entrypoint"
+LAB_BASE = "lab/base:latest"
 Progress = Callable[[str, str], None]
 
 
@@ -51,9 +52,19 @@ def _build_folder(client: docker.DockerClient, lab: str, plan: ContainerPlan, re
         raise ImageBuildError(f"node '{plan.node}': {folder} has no Dockerfile (build: is a folder "
                               "with a Dockerfile, relative to the topology file)")
     name = built_image_name(lab, plan.node)
-    tag = f"{name}:{content_hash(folder, 'own')}"
-    _build(client, name.removeprefix("lab/"), tag, _context_tar(folder, {}), {}, report, nocache=False)
+    # The folder's files and the lab base it most likely starts FROM: either changing means a new image.
+    base = _image_id(client, LAB_BASE) or "no lab base"
+    tag = f"{name}:{content_hash(folder, base)}"
+    if not image_exists(client, tag):
+        _build(client, name.removeprefix("lab/"), tag, _context_tar(folder, {}), {}, report, nocache=False)
     return tag
+
+
+def _image_id(client: docker.DockerClient, reference: str) -> str | None:
+    try:
+        return client.images.get(reference).id
+    except docker.errors.ImageNotFound:
+        return None
 
 
 def ensure_own_images(client: docker.DockerClient, plan: Plan, progress: Progress | None = None) -> dict[str, str]:
