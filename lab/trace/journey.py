@@ -35,7 +35,7 @@ from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
 from lab.trace.wire import (Packet, client_syn, hop_view, parse_packets, start_command, stop_command,
                             tls_on_the_wire)
 from lab.trace.web import (RequestOptions, certificate_probe, curl_command, find_log_line, parse_certificate_names,
-                           parse_curl, upstream_attempts)
+                           parse_curl, upstream_attempts, upstream_that_answered)
 
 MAX_REDIRECTS = 5
 
@@ -224,10 +224,10 @@ def _read_server_logs(client, lab: Lab, trace_id: str, target: str, evidence: Ev
                 return
     # A server that logs no line with the trace id (your own service): the lb's log still
     # says which upstream answered; the step is then derived from that, not observed there.
-    last = evidence.attempts[-1] if evidence.attempts else None
-    if last and last.status.isdigit() and int(last.status) < 500 and candidates[-1]:
-        evidence.app = candidates[-1]
-        evidence.database = _database_of(lab, evidence.app)
+    answered = upstream_that_answered(evidence.attempts, evidence.names)
+    if answered in lab.instance_names():
+        evidence.app = answered
+        evidence.database = _database_of(lab, answered)
 
 
 def _database_of(lab: Lab, instance: str) -> str | None:

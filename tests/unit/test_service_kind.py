@@ -97,3 +97,17 @@ def test_the_example_exports_to_compose_with_its_build_folder():
     assert "build" not in document["services"]["hello-1-routes"]
     lb = plan.container("lb").files.get("etc/nginx.conf") or plan.container("lb").live_files["etc/nginx.conf"]
     assert "server 198.18.70.11:8080" in lb and "server 198.18.70.12:8080" in lb
+
+
+def test_a_trace_takes_the_server_from_the_lbs_log_when_the_server_logs_no_trace_id():
+    from lab.trace.web import upstream_attempts, upstream_that_answered
+
+    names = {"198.18.70.11": "hello-1", "198.18.70.12": "hello-2"}
+    retried = upstream_attempts({"upstream_addr": "198.18.70.11:8080, 198.18.70.12:8080",
+                                 "upstream_status": "502, 200", "upstream_connect_time": "-, 0.001",
+                                 "upstream_response_time": "0.001, 0.002"})
+    assert upstream_that_answered(retried, names) == "hello-2"
+    failed = upstream_attempts({"upstream_addr": "198.18.70.11:8080", "upstream_status": "504",
+                                "upstream_connect_time": "-", "upstream_response_time": "1.0"})
+    assert upstream_that_answered(failed, names) is None       # the lb's own error: no server answered
+    assert upstream_that_answered([], names) is None           # no lb in the way
