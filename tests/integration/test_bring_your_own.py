@@ -102,6 +102,12 @@ def test_bring_your_own_service_comes_up_checks_and_traces(engine, images, tmp_p
         report = json.loads(output)
         assert report["passed"] and len(report["checks"]) == 5, output
 
+        # your service is sealed like every node: no route out, the engine's DNS and gateways silent
+        code, output = run("check", str(topology), "--seal", "--json")
+        assert code == 0, output
+        sealed = {result["node"] for result in json.loads(output)["checks"] if result["passed"]}
+        assert {"hello-1", "hello-2"} <= sealed, output
+
         # a second up finds the built image and every node as planned
         code, output = run("up", str(topology))
         assert code == 0 and "nothing changed" in output, output
