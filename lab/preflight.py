@@ -14,6 +14,8 @@ import io
 import re
 import tarfile
 
+from lab.kinds import registry
+from lab.kinds.registry import AUTHORITATIVE_DNS
 from lab.backends.protocol import Backend
 from lab.plan.zones import SERIAL_TOKEN, ZoneData, all_zones, zone_file_text
 from lab.topology import Lab
@@ -25,7 +27,6 @@ HEADER_LINES = 2   # zone_file_text: a comment and $TTL, then one record per lin
 BIND_LINE = re.compile(rf"{ZONE_DIR}/(\d+)\.zone:(\d+): (.*)")
 BLOCK = re.compile(r"^== zone (\d+)$\n(.*?)^== exit (\d+)$", re.M | re.S)
 CHECKZONE = "named-checkzone -k fail -i local"   # named's defaults for a primary zone, offline
-CHECKZONE_KIND = "dns-auth"   # its image carries BIND's named-checkzone
 
 
 def _script(zones: list[ZoneData]) -> str:
@@ -48,7 +49,8 @@ def _archive(zones: list[ZoneData]) -> bytes:
 def run_checkzone(backend: Backend, zones: list[ZoneData]) -> dict[int, tuple[int, str]]:
     """Zone index -> (named-checkzone's exit status, its output), from one throwaway node of
     the dns image (no network: nothing of a running lab is touched)."""
-    output = backend.run_isolated(CHECKZONE_KIND, ["sh", "-c", _script(zones)], _archive(zones),
+    checkzone_kind = registry.one_with_role(AUTHORITATIVE_DNS).name   # its image has named-checkzone
+    output = backend.run_isolated(checkzone_kind, ["sh", "-c", _script(zones)], _archive(zones),
                                   ZONE_DIR.rsplit("/", 1)[0])
     return {int(i): (int(code), text) for i, text, code in BLOCK.findall(output)}
 

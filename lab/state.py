@@ -20,6 +20,8 @@ import secrets
 from pathlib import Path
 
 from lab import pki
+from lab.kinds import registry
+from lab.kinds.registry import DB_PASSWORD, LAB_CA, TLS_CERTIFICATE
 from lab.plan.model import LabState
 from lab.topology.tls_names import addresses_of, names_pointing_at
 from lab.topology import Lab
@@ -110,18 +112,18 @@ def ensure_lab_state(lab: Lab) -> LabState:
     """The lab's keys and passwords, made on first use and reused after."""
     directory = state_dir(lab.name)
     private_directory(directory)
-    kinds = {node.kind for node in lab.spec.nodes.values()}
+    needs = {name: registry.get(node.kind).secrets for name, node in lab.spec.nodes.items()}
     values: dict[str, str] = {}
-    if kinds & {"load-balancer", "client"}:
+    if any(secrets & {LAB_CA, TLS_CERTIFICATE} for secrets in needs.values()):
         ca = ensure_ca(directory, lab.name, *ca_scope(lab))
         values[CA_CERT] = ca.cert_pem
-        for name, node in lab.spec.nodes.items():
-            if node.kind == "load-balancer":
+        for name, secrets in needs.items():
+            if TLS_CERTIFICATE in secrets:
                 issued = ensure_server_cert(directory, ca, name, names_pointing_at(lab, name),
                                             addresses_of(lab, name))
                 values[f"tls/{name}.crt"] = issued.cert_pem
                 values[f"tls/{name}.key"] = issued.key_pem
-    for name, node in lab.spec.nodes.items():
-        if node.kind == "database":
+    for name, secrets in needs.items():
+        if DB_PASSWORD in secrets:
             values[f"db/{name}.password"] = ensure_password(directory, name)
     return LabState(values)

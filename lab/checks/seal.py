@@ -16,6 +16,8 @@ from ipaddress import IPv4Address
 
 from lab.backends.protocol import Backend
 from lab.checks.run import CheckResult
+from lab.kinds import registry
+from lab.kinds.registry import RECURSIVE_RESOLVER, ROOT_SERVER
 from lab.errors import LabError
 from lab.plan.seal import EMBEDDED_DNS
 from lab.topology import Lab
@@ -101,7 +103,7 @@ def judge_engine_dns(node: str, what: str) -> CheckResult:
 
 def judge_root_hints(lab: Lab, node: str, hints: str) -> CheckResult:
     """A resolver starts only from the lab's root servers."""
-    roots = {str(a) for i in lab.instances if i.kind == "dns-root" for a in i.addresses.values()}
+    roots = {str(a) for i in lab.instances if registry.is_a(i.kind, ROOT_SERVER) for a in i.addresses.values()}
     listed = {line.split()[-1] for line in hints.splitlines()
               if not line.startswith(";") and len(line.split()) >= 4 and line.split()[-2] == "A"}
     strangers = sorted(listed - roots)
@@ -120,7 +122,7 @@ def _probe_node(backend: Backend, lab: Lab, node: str) -> list[CheckResult]:
         return [CheckResult("seal-probe", "seal", node, False, "the seal probe to run", str(error)[:120], 0.0)]
     results = [judge_route(lab, node, report["route"]), judge_gateways(node, report["gateways"]),
                judge_engine_dns(node, report["engine_dns"])]
-    if lab.instance(node).kind == "dns-resolver":
+    if registry.is_a(lab.instance(node).kind, RECURSIVE_RESOLVER):
         hints = backend.exec(lab.name, node, ["cat", "/lab/etc/root.hints"]).output
         results.append(judge_root_hints(lab, node, hints))
     return results

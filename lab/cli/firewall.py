@@ -8,6 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from lab.kinds import registry
+from lab.kinds.registry import PACKET_FILTER
 from lab.backends import open_backend
 from lab.cli.common import LAB_OPTION, out, running_topology
 from lab.errors import LabError, RuntimeFailure
@@ -67,7 +69,7 @@ def show(node: str, lab_name: str | None, as_json: bool) -> None:
         raise LabError(f"'{node}' is a {lab.instance(name).kind}: only routers and firewalls have rules")
     counters = runtime_firewall.read_counters(backend, lab.name, name)
     kind = lab.instance(name).kind
-    rules = node_policy(lab, lab.instance(name).node) + seal_policy(lab.gateways.values(), kind == "router")
+    rules = node_policy(lab, lab.instance(name).node) + seal_policy(lab.gateways.values(), not registry.is_a(kind, PACKET_FILTER))
     rows = [_rule_row(rule, counters) for rule in rules]
     stale = sorted({n for (_c, n) in counters} - {r["name"] for r in rows})
     logging = runtime_firewall.logging_status(backend, lab.name, name)

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 import yaml
 
-from lab.plan.model import LABEL_FILE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan, Plan
+from lab.plan.model import LABEL_FILE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan, Plan, built_image_name
 from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL_FILE, SEALED_BRIDGE_OPTIONS
 from lab.plan.web import SECRET_FILES
@@ -43,11 +43,19 @@ def _healthcheck(container: ContainerPlan) -> dict:
             "retries": max(3, int(container.probe.timeout / 2)), "start_period": "2s"}
 
 
+def _image(plan: Plan, container: ContainerPlan) -> dict:
+    if container.image:
+        return {"image": container.image}
+    if container.build:
+        return {"image": f"{built_image_name(plan.lab, container.node)}:latest", "build": container.build}
+    return {"image": f"lab/{container.service}:latest"}
+
+
 def _service(plan: Plan, container: ContainerPlan, files_dir: str, previous: list[str], source: str) -> dict:
     # The file label as the user wrote it: an absolute path would tie the file to one machine.
     labels = {**container.labels, LABEL_FILE: source, LABEL_PROBE: PROBE_SEPARATOR.join(container.probe.command)}
     service = {
-        "image": f"lab/{container.service}:latest",
+        **_image(plan, container),
         "container_name": container.docker_name,
         "hostname": container.name,
         "labels": labels,
@@ -57,6 +65,8 @@ def _service(plan: Plan, container: ContainerPlan, files_dir: str, previous: lis
                    + [f"{volume}:{path}" for volume, path in container.volumes.items()],
         "healthcheck": _healthcheck(container),
     }
+    if container.command is not None:
+        service["command"] = list(container.command)
     if container.capabilities:
         service["cap_add"] = list(container.capabilities)
     if container.sysctls:
@@ -66,9 +76,9 @@ def _service(plan: Plan, container: ContainerPlan, files_dir: str, previous: lis
     return service
 
 
-def _route_companion(container: ContainerPlan) -> dict:
+def _route_companion(plan: Plan, container: ContainerPlan) -> dict:
     return {
-        "image": f"lab/{container.service}:latest",
+        "image": _image(plan, container)["image"],   # built once, by the node's own service
         "network_mode": f"service:{container.name}",
         "cap_add": ["NET_ADMIN"],
         # compose substitutes $VARS in the file itself: $$ keeps the script's own.
@@ -92,7 +102,7 @@ def compose_document(plan: Plan, files_dir: str, source: str) -> dict:
         for container in stage:
             services[container.name] = _service(plan, container, files_dir, previous, source)
             if "NET_ADMIN" not in container.capabilities:
-                services[f"{container.name}-routes"] = _route_companion(container)
+                services[f"{container.name}-routes"] = _route_companion(plan, container)
         previous = [c.name for c in stage]
     networks = {n.name: {"name": n.docker_name, "labels": dict(n.labels),
                          "driver_opts": dict(SEALED_BRIDGE_OPTIONS),

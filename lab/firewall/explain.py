@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lab.kinds import registry
+from lab.kinds.registry import PACKET_FILTER
 from lab.firewall.path import FlowPath
 from lab.firewall.policy import ALLOWING, Flow, PolicyRule, decide, node_policy
 from lab.topology.lab import Lab
@@ -54,7 +56,7 @@ def computed_verdicts(lab: Lab, path: FlowPath) -> list[Verdict]:
     """Every firewall the flow meets, up to the first that stops it."""
     verdicts = []
     for hop in path.hops:
-        if hop.kind != "firewall":
+        if not registry.is_a(hop.kind, PACKET_FILTER):
             continue
         chain = "FORWARD" if hop.leaves_on else "INPUT"
         rule = decide(node_policy(lab, hop.instance.node), hop.flow, chain)

@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
+from lab.kinds import registry
+from lab.kinds.registry import PACKET_FILTER
 from lab.topology.lab import Lab
 from lab.topology.model import BUILTIN_RULE_NAMES, PUBLISH_RULE_PREFIX, FirewallRule, PortForward
 
@@ -179,7 +181,7 @@ def node_policy(lab: Lab, node: str) -> list[PolicyRule]:
     """Every rule of a router or firewall node, in the order the kernel evaluates each chain.
     Routers forward everything: they only get NAT rules."""
     kind = lab.spec.nodes[node].kind
-    filter_rules = _forward_chain(lab, node) + _input_chain() if kind == "firewall" else []
+    filter_rules = _forward_chain(lab, node) + _input_chain() if registry.is_a(kind, PACKET_FILTER) else []
     return filter_rules + _nat_rules(lab, node)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
-from lab.graph.model import KIND_COLOURS, Graph, GraphNode
+from lab.graph.model import Graph, GraphNode, kind_colours
 
 SLOT = 200  # each network has a slot for its bus, with a slot between neighbours for routers
 BOX_WIDTH = 170
@@ -56,7 +56,7 @@ def _line_y(top: float, index: int) -> float:
 
 def _svg_node(node: GraphNode, x: float, top: float, height: float) -> list[str]:
     parts = []
-    colour = KIND_COLOURS.get(node.kind, "#cccccc")
+    colour = kind_colours().get(node.kind, "#cccccc")
     parts.append(f'<g class="node" data-node="{escape(node.name)}" data-kind="{escape(node.kind)}">')
     parts.append(f'<rect x="{x - BOX_WIDTH / 2:.0f}" y="{top:.0f}" width="{BOX_WIDTH}" height="{height:.0f}" '
                  f'rx="8" fill="{colour}"/>')
@@ -112,7 +112,7 @@ window.addEventListener('load', function () {
 def to_html(graph: Graph) -> str:
     svg, width, _ = _svg(graph)
     legend = "".join(f'<span class="kind" style="background:{colour}">{escape(kind)}</span>'
-                     for kind, colour in KIND_COLOURS.items())
+                     for kind, colour in kind_colours().items())
     notes = "".join(f"<li><b>{escape(n.name)}</b> ({escape(n.kind)}, between {escape(', '.join(n.addresses))}): "
                     f"{escape(n.note)}</li>" for n in graph.nodes if n.note)
     return f"""<!doctype html>

@@ -11,14 +11,23 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from lab.kinds import registry
+from lab.kinds.registry import PACKET_FILTER, TRAFFIC_SOURCE
 from lab.topology import Lab
-from lab.topology.model import FORWARDING_KINDS
 
-KIND_COLOURS = {
-    "client": "#4e79a7", "router": "#59a14f", "firewall": "#e15759", "dns-root": "#b07aa1",
-    "dns-tld": "#b07aa1", "dns-auth": "#b07aa1", "dns-resolver": "#9c755f",
-    "load-balancer": "#f28e2b", "app": "#edc948", "database": "#76b7b2",
-}
+
+def kind_colours() -> dict[str, str]:
+    """Every registered kind's colour, in the order of the journey (clients first)."""
+    kinds = sorted(registry.all_kinds(), key=lambda kind: (-kind.stage, kind.name))
+    return {kind.name: kind.colour for kind in kinds}
+
+
+def kind_shape(kind: str) -> str:
+    return registry.get(kind).shape
+
+
+def _forwards(kind: str) -> bool:
+    return registry.get(kind).forwards
 
 
 @dataclass(frozen=True)
@@ -45,17 +54,17 @@ class Graph:
 
     @property
     def firewalls(self) -> list[GraphNode]:
-        return [n for n in self.nodes if n.kind == "firewall"]
+        return [n for n in self.nodes if registry.is_a(n.kind, PACKET_FILTER)]
 
 
 def _network_order(lab: Lab) -> list[str]:
     """Breadth-first from the clients' networks across routers; leftovers keep file order."""
     neighbours: dict[str, set[str]] = {name: set() for name in lab.spec.networks}
     for instance in lab.instances:
-        if instance.kind in FORWARDING_KINDS:
+        if _forwards(instance.kind):
             for a in instance.addresses:
                 neighbours[a] |= set(instance.addresses) - {a}
-    starts = [net for i in lab.instances if i.kind == "client" for net in i.addresses]
+    starts = [net for i in lab.instances if registry.is_a(i.kind, TRAFFIC_SOURCE) for net in i.addresses]
     order: list[str] = []
     queue = deque(starts or list(lab.spec.networks)[:1])
     while queue or len(order) < len(neighbours):
@@ -69,9 +78,13 @@ def _network_order(lab: Lab) -> list[str]:
     return order
 
 
-def _firewall_note(lab: Lab, name: str) -> str:
+def _node_note(lab: Lab, kind: str, name: str) -> str:
     node = lab.spec.nodes[name]
-    return f"{len(node.rules)} rules, default deny"
+    if registry.is_a(kind, PACKET_FILTER):
+        return f"{len(node.rules)} rules, default deny"
+    if getattr(node, "masquerade", []):
+        return f"NAT for {', '.join(node.masquerade)}"
+    return ""
 
 
 def build_graph(lab: Lab) -> Graph:
@@ -80,13 +93,11 @@ def build_graph(lab: Lab) -> Graph:
     graph = Graph(lab.name, [GraphNetwork(n, str(lab.spec.networks[n].subnet), column[n]) for n in order])
     for instance in lab.instances:
         columns = [column[n] for n in instance.addresses]
-        if instance.kind in FORWARDING_KINDS and len(columns) > 1:
+        if _forwards(instance.kind) and len(columns) > 1:
             place = (min(columns) + max(columns)) / 2 if len(columns) == 2 else min(columns) + 0.5
         else:
             place = columns[0]
-        note = _firewall_note(lab, instance.node) if instance.kind == "firewall" else ""
-        if instance.kind == "router" and getattr(lab.spec.nodes[instance.node], "masquerade", []):
-            note = f"NAT for {', '.join(lab.spec.nodes[instance.node].masquerade)}"
+        note = _node_note(lab, instance.kind, instance.node)
         graph.nodes.append(GraphNode(instance.name, instance.kind,
                                      {n: str(a) for n, a in instance.addresses.items()}, place, note))
     return graph

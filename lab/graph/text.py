@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
-from lab.graph.model import KIND_COLOURS, Graph
+from lab.graph.model import Graph, kind_colours, kind_shape
+
+# How each kind's shape is drawn: Mermaid brackets around the label, and DOT's shape (DOT draws
+# every box rounded; ellipses are the networks').
+MERMAID_SHAPES = {"box": ('["', '"]'), "round": ('("', '")'), "hexagon": ('{{"', '"}}'),
+                  "cylinder": ('[("', '")]')}
+DOT_SHAPES = {"box": "box", "round": "box", "hexagon": "hexagon", "cylinder": "cylinder"}
 
 
 def _id(name: str) -> str:
@@ -17,10 +23,11 @@ def to_mermaid(graph: Graph) -> str:
         lines.append(f'  net_{_id(network.name)}(["{network.name}<br/>{network.subnet}"])')
     for node in graph.nodes:
         label = f"{node.name}<br/><i>{node.kind}</i>" + (f"<br/>{node.note}" if node.note else "")
-        lines.append(f'  {_id(node.name)}["{label}"]:::{_id(node.kind)}')
+        opening, closing = MERMAID_SHAPES.get(kind_shape(node.kind), MERMAID_SHAPES["box"])
+        lines.append(f'  {_id(node.name)}{opening}{label}{closing}:::{_id(node.kind)}')
         for network, address in node.addresses.items():
             lines.append(f"  {_id(node.name)} ---|{address}| net_{_id(network)}")
-    for kind, colour in KIND_COLOURS.items():
+    for kind, colour in kind_colours().items():
         lines.append(f"  classDef {_id(kind)} fill:{colour},color:#111")
     return "\n".join(lines) + "\n"
 
@@ -30,9 +37,11 @@ def to_dot(graph: Graph) -> str:
     for network in graph.networks:
         lines.append(f'  "net:{network.name}" [shape=ellipse, style=filled, fillcolor="#dddddd", '
                      f'label="{network.name}\\n{network.subnet}"];')
+    colours = kind_colours()
     for node in graph.nodes:
         note = f"\\n{node.note}" if node.note else ""
-        lines.append(f'  "{node.name}" [shape=box, style="rounded,filled", fillcolor="{KIND_COLOURS[node.kind]}", '
+        shape = DOT_SHAPES.get(kind_shape(node.kind), "box")
+        lines.append(f'  "{node.name}" [shape={shape}, style="rounded,filled", fillcolor="{colours[node.kind]}", '
                      f'label="{node.name}\\n{node.kind}{note}"];')
         for network, address in node.addresses.items():
             lines.append(f'  "{node.name}" -- "net:{network}" [label="{address}"];')

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from types import MappingProxyType
 
+from lab.kinds import registry
+from lab.kinds.registry import RECURSIVE_RESOLVER
 from lab.plan.dependencies import dependencies
-from lab.plan.kinds import traits
-from lab.plan.model import (LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE,
-                            LABEL_OWNER, ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
-from lab.plan.render import render_kind
+from lab.plan.model import (LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE, LABEL_OWNER,
+                            ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
 from lab.topology.routes import routes_for
 from lab.plan.seal import SEAL_FILE, render_seal_rules
 from lab.topology import Instance, Lab
@@ -28,7 +28,7 @@ def _absolute(file: str) -> str:
 
 
 def _resolver_address(lab: Lab, instance: Instance) -> str | None:
-    if instance.kind == "dns-resolver":
+    if registry.is_a(instance.kind, RECURSIVE_RESOLVER):
         return "127.0.0.1"
     chosen = lab.resolver_of(instance.node)
     if chosen is None:
@@ -48,42 +48,36 @@ def render_resolv_conf(lab: Lab, instance: Instance) -> str:
 
 def render_env(lab: Lab, instance: Instance, extra: dict | None = None) -> str:
     node = lab.spec.nodes[instance.node]
+    kind = registry.get(instance.kind)
     values = {"LAB_LAB": lab.name, "LAB_NODE": instance.name, "LAB_KIND": instance.kind,
               # nodes without NET_ADMIN get their routes from the runtime
-              "LAB_ROUTES_BY": "self" if traits(instance.kind).forwards else "runtime"}
-    if instance.kind == "app":
-        values["LAB_APP_PORT"] = str(node.port)
+              "LAB_ROUTES_BY": "self" if kind.forwards else "runtime",
+              **kind.env(node)}
     if instance.replica is not None:
         values["LAB_REPLICA"] = str(instance.replica)
     values.update(extra or {})
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
-def _probe_for(lab: Lab, instance: Instance) -> Probe:
-    probe = traits(instance.kind).probe
-    if instance.kind == "app":
-        port = lab.spec.nodes[instance.node].port
-        return Probe(tuple(part.format(port=port) for part in probe.command), probe.timeout, probe.what)
-    return probe
-
-
 def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerPlan:
-    kind = traits(instance.kind)
-    rendered = render_kind(lab, instance, state)
+    kind = registry.get(instance.kind)
+    rendered = kind.render(lab, instance, state) if kind.render else Rendered()
     routes = "".join(f"{line}\n" for line in routes_for(lab, instance))
     files = {"env": render_env(lab, instance, dict(rendered.env)), "routes": routes,
              "resolv.conf": render_resolv_conf(lab, instance), **rendered.files}
     if not kind.forwards:   # routers and firewalls load the seal with their own rules
         files[SEAL_FILE] = render_seal_rules(lab.gateways.values())
+    node = lab.spec.nodes[instance.node]
+    own = kind.own_image(node, str(Path(_absolute(lab.file)).parent)) if kind.own_image else None
     volumes = {}
     if kind.data_volume:
         volumes[docker_name(lab.name, f"{instance.name}-data")] = kind.data_volume
     return ContainerPlan(
         name=instance.name, node=instance.node, kind=instance.kind,
-        docker_name=docker_name(lab.name, instance.name), service=kind.service,
+        docker_name=docker_name(lab.name, instance.name), service=kind.folder or "",
         addresses=MappingProxyType({docker_name(lab.name, net): str(address)
                                     for net, address in instance.addresses.items()}),
-        stage=kind.stage, files=MappingProxyType(files), probe=_probe_for(lab, instance),
+        stage=kind.stage, files=MappingProxyType(files), probe=kind.probe_for(node),
         capabilities=kind.capabilities,
         sysctls=MappingProxyType({"net.ipv4.ip_forward": "1" if kind.forwards else "0"}),
         volumes=MappingProxyType(volumes),
@@ -92,6 +86,8 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
                                  **_copy_labels(lab)}),
         live_files=MappingProxyType(dict(rendered.live_files)), reload=tuple(rendered.reload),
         depends_on=dependencies(lab, instance),
+        image=own.image if own else None, build=own.build if own else None,
+        command=kind.command(node),
     )
 
 

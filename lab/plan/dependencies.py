@@ -1,8 +1,8 @@
 """What each node needs ready before it starts: a dependency graph, not stages.
 
 A node waits only for the nodes its own start-up and readiness probe use:
-the resolver for the root servers it primes from, an app for its database, a
-client for its resolver, a load balancer for its upstreams; and for each of those, the routers and firewalls its
+each kind says which (lab/kinds/: the resolver needs the root servers it
+primes from, for example); and for each of those, the routers and firewalls its
 packets cross on the way there (followed hop by hop along the routes the
 planner computed, so the graph and the routing agree). Everything else starts
 at once: routers, DNS servers and the database need nothing.
@@ -10,23 +10,9 @@ at once: routers, DNS servers and the database need nothing.
 
 from __future__ import annotations
 
+from lab.kinds import registry
 from lab.topology.routes import first_hops
 from lab.topology import Instance, Lab
-
-
-def _services_needed(lab: Lab, instance: Instance) -> list[Instance]:
-    spec = lab.spec.nodes[instance.node]
-    if instance.kind == "dns-resolver":
-        return [i for i in lab.instances if i.kind == "dns-root"]
-    if instance.kind == "app" and spec.database:
-        return list(lab.instances_of(spec.database))
-    if instance.kind == "client":
-        resolver = lab.resolver_of(instance.node)
-        return list(lab.instances_of(resolver)) if resolver else []
-    if instance.kind == "load-balancer":
-        # Ready means able to serve: its upstreams are up (its probe itself never goes upstream).
-        return [target for upstream in spec.upstreams for target in lab.instances_of(upstream.node)]
-    return []
 
 
 def _owner_of(lab: Lab, address: str) -> Instance | None:
@@ -53,7 +39,7 @@ def routers_on_route(lab: Lab, source: Instance, target: Instance) -> list[str]:
 def dependencies(lab: Lab, instance: Instance) -> tuple[str, ...]:
     """Names of the instances that must be ready before this one starts, sorted."""
     needed: set[str] = set()
-    for service in _services_needed(lab, instance):
+    for service in registry.get(instance.kind).needs(lab, instance):
         if service.name != instance.name:
             needed.add(service.name)
             needed.update(routers_on_route(lab, instance, service))

@@ -166,8 +166,5 @@ def render_resolver(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     return Rendered(live_files=live, reload=("/usr/local/bin/lab-unbound-reload",))
 
 
-RENDERERS = {"dns-root": render_dns_server, "dns-tld": render_dns_server,
-             "dns-auth": render_dns_server, "dns-resolver": render_resolver}
-
-__all__ = ["RENDERERS", "Rendered", "render_named_conf", "render_unbound_conf", "render_root_hints",
+__all__ = ["Rendered", "render_dns_server", "render_resolver", "render_named_conf", "render_unbound_conf", "render_root_hints",
            "served_networks", "resolver_of", "root_hints_of", "zone_file_name"]

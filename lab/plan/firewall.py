@@ -14,6 +14,8 @@ not restarted and connections that stay allowed survive (conntrack keeps them).
 from __future__ import annotations
 
 from lab.firewall.policy import node_policy
+from lab.kinds import registry
+from lab.kinds.registry import PACKET_FILTER
 from lab.plan.iptables import render_rules
 from lab.plan.model import LabState, Rendered
 from lab.plan.seal import raw_table
@@ -26,7 +28,7 @@ RELOAD = ("lab-firewall-load",)
 
 def render(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     policy = node_policy(lab, instance.node)
-    filtering = instance.kind == "firewall"
+    filtering = registry.is_a(instance.kind, PACKET_FILTER)
     # A firewall filters forwarded traffic to the engine's gateways itself (rule
     # engine-gateway); a plain router drops it in the raw table.
     seal = "\n".join(raw_table(lab.gateways.values(), forwards_unfiltered=not filtering)) + "\n"
@@ -35,6 +37,4 @@ def render(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     return Rendered(live_files=live, reload=RELOAD)
 
 
-RENDERERS = {"router": render, "firewall": render}
-
-__all__ = ["RENDERERS", "Rendered", "render"]
+__all__ = ["Rendered", "render"]

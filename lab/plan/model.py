@@ -26,6 +26,11 @@ PROBE_SEPARATOR = "\x1f"
 LIVE_HASH_FILE = "live.hash"  # under /lab: which live files a running node has
 
 
+def built_image_name(lab: str, node: str) -> str:
+    """The repository a service's Dockerfile folder is built into (tag: a hash of the folder)."""
+    return f"lab/{lab}-{node}"
+
+
 def docker_name(lab: str, name: str) -> str:
     """Engine-side name of a lab object: prefixed so labs can run side by side."""
     return f"{lab}-{name}"
@@ -73,7 +78,7 @@ class ContainerPlan:
     node: str                       # topology node, e.g. "app"
     kind: str
     docker_name: str                # e.g. "shop-app-2"
-    service: str                    # services/<service>/ builds its image
+    service: str                    # services/<service>/ builds its image ("" when image or build is set)
     addresses: Mapping[str, str]    # docker network name -> address, in attach order
     stage: int                      # start order: lower stages are ready before higher ones start
     files: Mapping[str, str]        # path under /lab -> content
@@ -85,6 +90,9 @@ class ContainerPlan:
     live_files: Mapping[str, str] = field(default_factory=dict)  # path under /lab -> content, reloadable
     reload: tuple[str, ...] = ()     # command that applies changed live files without a restart
     depends_on: tuple[str, ...] = ()  # instances that must be ready before this one starts
+    image: str | None = None         # your own service: a local image run instead of services/<service>
+    build: str | None = None         # ... or a Dockerfile folder (absolute) the backend builds
+    command: tuple[str, ...] | None = None  # the container's command (None: the image's CMD)
 
     def live_files_marked(self) -> dict[str, str]:
         """The live files plus the marker saying which version of them the node holds."""
@@ -105,6 +113,8 @@ class ContainerPlan:
             "image": image, "addresses": dict(self.addresses), "files": dict(self.files),
             "capabilities": list(self.capabilities), "sysctls": dict(self.sysctls),
             "volumes": dict(self.volumes), "service": self.service,
+            # only when set, so the nodes of built-in kinds keep their hash (and stay as they run)
+            **({"command": list(self.command)} if self.command is not None else {}),
         }, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -15,6 +15,7 @@ files: new ones recreate the node.
 
 from __future__ import annotations
 
+from lab.kinds import registry
 from lab.plan.model import LabState, Rendered
 from lab.topology.tls_names import names_pointing_at
 from lab.topology import Instance, Lab
@@ -68,7 +69,7 @@ def _upstream_address(lab: Lab, lb: Instance, target: Instance) -> str:
 
 def _upstream_port(lab: Lab, node: str) -> int:
     spec = lab.spec.nodes[node]
-    return spec.port if spec.kind == "app" else 80
+    return registry.get(spec.kind).http_port(spec)
 
 
 def upstream_servers(lab: Lab, lb: Instance) -> list[str]:

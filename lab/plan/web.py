@@ -8,13 +8,14 @@ lines, so `docker inspect` and process lists do not show them.
 
 from __future__ import annotations
 
+from lab.kinds import registry
 from lab.plan.model import LabState, Rendered
 from lab.plan.nginx import KEY, render_load_balancer
 from lab.topology import Instance, Lab
 
 DB_PORT = 5432
 # Files under /lab that hold a secret: written 0600 wherever they land on the host.
-SECRET_FILES = frozenset({"db/password", KEY})
+SECRET_FILES = frozenset({"db/password", "db/url", KEY})
 
 
 def db_user(database_name: str) -> str:
@@ -27,24 +28,28 @@ def _password(state: LabState, db_node: str) -> str:
     return state.values.get(f"db/{db_node}.password", "")
 
 
+def database_files(lab: Lab, db_node: str, state: LabState) -> dict[str, str]:
+    """The files a node using a database reads to connect (db/host, port, name, user, password)."""
+    db_spec = lab.spec.nodes[db_node]
+    # The address, not a DNS name: the app must work before and without the lab's DNS.
+    db_address = lab.instances_of(db_node)[0].first_address
+    return {"db/host": f"{db_address}\n", "db/port": f"{DB_PORT}\n",
+            "db/name": f"{db_spec.database}\n", "db/user": f"{db_user(db_spec.database)}\n",
+            "db/password": _password(state, db_node) + "\n"}
+
+
 def render_app(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     spec = lab.spec.nodes[instance.node]
     if spec.database is None:
         return Rendered()
-    db_spec = lab.spec.nodes[spec.database]
-    # The address, not a DNS name: the app must work before and without the lab's DNS.
-    db_address = lab.instances_of(spec.database)[0].first_address
-    files = {"db/host": f"{db_address}\n", "db/port": f"{DB_PORT}\n",
-             "db/name": f"{db_spec.database}\n", "db/user": f"{db_user(db_spec.database)}\n",
-             "db/password": _password(state, spec.database) + "\n"}
-    return Rendered(files=files)
+    return Rendered(files=database_files(lab, spec.database, state))
 
 
 def _client_subnets(lab: Lab, db_node: str) -> list[str]:
     """Subnets of the app instances that use this database: the only ones let in by pg_hba."""
     subnets: list[str] = []
     for name, node in lab.spec.nodes.items():
-        if node.kind == "app" and node.database == db_node:
+        if registry.get(node.kind).database_of(node) == db_node:
             for instance in lab.instances_of(name):
                 for network in instance.addresses:
                     subnet = str(lab.spec.networks[network].subnet)
@@ -69,7 +74,5 @@ def render_client(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     return Rendered(files={"ca.crt": ca}) if ca else Rendered()
 
 
-RENDERERS = {"load-balancer": render_load_balancer, "app": render_app,
-             "database": render_database, "client": render_client}
-
-__all__ = ["RENDERERS", "Rendered", "SECRET_FILES", "db_user"]
+__all__ = ["Rendered", "SECRET_FILES", "database_files", "db_user", "render_app", "render_client", "render_database",
+           "render_load_balancer"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
+from lab.kinds import registry
+from lab.kinds.registry import ROOT_SERVER
 from lab.topology import Instance, Lab
 from lab.topology.names import ROOT, absolute, ns_host, parent_zone
 
@@ -59,7 +61,7 @@ def server_address(lab: Lab, server: str) -> IPv4Address:
 
 
 def root_servers(lab: Lab) -> list[str]:
-    return [name for name, node in lab.spec.nodes.items() if node.kind == "dns-root"]
+    return [name for name, node in lab.spec.nodes.items() if registry.is_a(node.kind, ROOT_SERVER)]
 
 
 def reverse_zone_name(address: IPv4Address) -> str:
@@ -155,7 +157,7 @@ def ptr_target(lab: Lab, instance: Instance) -> str:
     for zone_name, zone in lab.spec.zones.items():
         if instance.node in zone.servers:
             return ns_host(instance.node, zone_name)
-    if instance.kind == "dns-root":
+    if registry.is_a(instance.kind, ROOT_SERVER):
         return ns_host(instance.node, ROOT)
     return f"{instance.name}.{PTR_DOMAIN}"
 

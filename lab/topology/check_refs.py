@@ -10,7 +10,7 @@ import re
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
-from lab.topology.model import RECORD_TYPES, Check
+from lab.topology.model import DATABASE_KIND, RECORD_TYPES, Check
 from lab.topology.structure import suggest
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def check_one(checker: "Checker", index: int, check: Check) -> None:
         if check.on is None:
             checker.error(path, "an sql check needs 'on: DATABASE_NODE'")
         else:
-            checker.node_ref((*path, "on"), check.on, ("database",), "an sql check's 'on'")
+            checker.node_ref((*path, "on"), check.on, (DATABASE_KIND,), "an sql check's 'on'")
     if check.resolve is not None:
         _resolve(checker, path, check, names)
     if check.http is not None:

@@ -11,8 +11,10 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from lab.topology.check_refs import check_one
 from lab.topology.errors import Problem
-from lab.topology.model import (BUILTIN_RULE_NAMES, DNS_SERVER_KINDS, FORWARDING_KINDS, PUBLISH_RULE_PREFIX,
-                                RECORD_TYPES, TopologySpec)
+from lab.topology.model import (BALANCER_KIND, BUILTIN_RULE_NAMES, CLIENT_KIND, DATABASE_FIELD, DATABASE_KIND,
+                                DATABASE_USER_KINDS, DNS_SERVER_KINDS, FIREWALL_KIND, FORWARDING_KINDS,
+                                PUBLISH_RULE_PREFIX, RECORD_TYPES, RESOLVER_KIND, ROOT_KIND, UPSTREAM_KINDS,
+                                ZONE_SERVER_KINDS, TopologySpec)
 from lab.topology.names import (DOMAIN_NAME, NODE_NAME, RECORD_NAME, ROOT, absolute, ns_host,
                                 replica_names, zone_of)
 from lab.topology.reach import Reachability
@@ -166,14 +168,14 @@ class Checker:
 
     # -- DNS -------------------------------------------------------------------
     def check_resolvers(self) -> None:
-        resolvers = self.nodes_of("dns-resolver")
-        roots = self.nodes_of("dns-root")
+        resolvers = self.nodes_of(RESOLVER_KIND)
+        roots = self.nodes_of(ROOT_KIND)
         for name, node in self.spec.nodes.items():
             path = ("nodes", name, "resolver")
             if node.resolver is not None:
-                if self.node_ref(path, node.resolver, ("dns-resolver",), "a resolver"):
+                if self.node_ref(path, node.resolver, (RESOLVER_KIND,), "a resolver"):
                     self.must_reach(path, name, node.resolver, "its resolver")
-            elif node.kind == "client" and (self.spec.zones or self.nodes_of(*DNS_SERVER_KINDS)):
+            elif node.kind == CLIENT_KIND and (self.spec.zones or self.nodes_of(*DNS_SERVER_KINDS)):
                 # A lab without any DNS is fine (clients use addresses); one with
                 # zones but no resolver for a client leaves it unable to use them.
                 if not resolvers:
@@ -184,7 +186,7 @@ class Checker:
                                "say which one this client uses with 'resolver: NAME'", at_key=True)
                 else:
                     self.must_reach(("nodes", name), name, resolvers[0], "its resolver", at_key=True)
-            if node.kind == "dns-resolver":
+            if node.kind == RESOLVER_KIND:
                 self.check_root_hints(name, node, roots)
 
     def check_root_hints(self, name: str, node, roots: list[str]) -> None:
@@ -192,7 +194,7 @@ class Checker:
             self.error(("nodes", name), "a resolver needs a root server to start from: add a "
                        "node of kind dns-root", at_key=True)
         for i, root in enumerate(node.roots):
-            self.node_ref(("nodes", name, "roots", i), root, ("dns-root",), "a root hint")
+            self.node_ref(("nodes", name, "roots", i), root, (ROOT_KIND,), "a root hint")
         for root in node.roots or roots:
             if root in self.spec.nodes:
                 self.must_reach(("nodes", name), name, root, "a root server it starts from", at_key=True)
@@ -200,7 +202,7 @@ class Checker:
     def check_zones(self) -> None:
         zone_names = list(self.spec.zones)
         served: set[str] = set()
-        if self.spec.zones and not self.nodes_of("dns-root"):
+        if self.spec.zones and not self.nodes_of(ROOT_KIND):
             self.error(("zones",), "zones need a root to be delegated from: add a node of kind dns-root",
                        at_key=True)
         for zone_name, zone in self.spec.zones.items():
@@ -217,13 +219,13 @@ class Checker:
             for i, server in enumerate(zone.servers):
                 if self.node_ref((*path, "servers", i), server, DNS_SERVER_KINDS, "a zone's server"):
                     served.add(server)
-                    for resolver in self.nodes_of("dns-resolver"):
+                    for resolver in self.nodes_of(RESOLVER_KIND):
                         self.must_reach((*path, "servers", i), resolver, server,
                                         f"it must ask this server about {zone_name}")
             for record_name, by_type in zone.records.items():
                 self.check_record_set(zone_name, zone_names, record_name, by_type)
         check_zone_data(self.spec, self.error)
-        for name in self.nodes_of("dns-tld", "dns-auth"):
+        for name in self.nodes_of(*ZONE_SERVER_KINDS):
             if name not in served:
                 self.error(("nodes", name), "this DNS server serves no zone: name it in a zone's "
                            "'servers' (under zones:) or remove it", at_key=True)
@@ -312,7 +314,7 @@ class Checker:
         return {node.kind for node in self.spec.nodes.values()}
 
     def check_firewall_rules(self) -> None:
-        for name in self.nodes_of("firewall"):
+        for name in self.nodes_of(FIREWALL_KIND):
             seen: set[str] = set()
             for i, rule in enumerate(self.spec.nodes[name].rules):
                 path = ("nodes", name, "rules", i)
@@ -335,7 +337,7 @@ class Checker:
                     self.error((*path, "ports"), "ICMP has no ports: remove 'ports' or use tcp/udp")
 
     def check_load_balancers(self) -> None:
-        for name in self.nodes_of("load-balancer"):
+        for name in self.nodes_of(BALANCER_KIND):
             node = self.spec.nodes[name]
             if not node.upstreams:
                 self.error(("nodes", name), "a load balancer with no upstreams: add 'upstreams: [APP]' "
@@ -349,14 +351,14 @@ class Checker:
                            "does not support it): use round-robin or least-connections, or drop backup")
             for i, upstream in enumerate(node.upstreams):
                 path = ("nodes", name, "upstreams", i)
-                if self.node_ref(path, upstream.node, ("app",), "an upstream"):
+                if self.node_ref(path, upstream.node, UPSTREAM_KINDS, "an upstream"):
                     self.must_reach(path, name, upstream.node, "it forwards requests there")
 
     def check_apps(self) -> None:
-        for name in self.nodes_of("app"):
+        for name in self.nodes_of(*DATABASE_USER_KINDS):
             database = self.spec.nodes[name].database
-            path = ("nodes", name, "database")
-            if database is not None and self.node_ref(path, database, ("database",), "an app's database"):
+            path = ("nodes", name, DATABASE_FIELD)
+            if database is not None and self.node_ref(path, database, (DATABASE_KIND,), "an app's database"):
                 self.must_reach(path, name, database, "it stores its data there")
 
 

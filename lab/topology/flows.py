@@ -15,6 +15,7 @@ from lab.firewall.explain import computed_verdicts
 from lab.firewall.path import flow_path
 from lab.topology.errors import Problem
 from lab.topology.lab import Lab
+from lab.topology.model import CLIENT_KIND, FIREWALL_KIND, RESOLVER_KIND, ROOT_KIND
 from lab.topology.yaml_source import PathKey, Source, dotted
 
 DNS_PORT = 53
@@ -52,15 +53,15 @@ class DnsFlows:
 
     def run(self) -> list[Problem]:
         spec = self.lab.spec
-        roots = [name for name, node in spec.nodes.items() if node.kind == "dns-root"]
+        roots = [name for name, node in spec.nodes.items() if node.kind == ROOT_KIND]
         for name, node in spec.nodes.items():
-            if node.kind == "dns-resolver":
+            if node.kind == RESOLVER_KIND:
                 for root in node.roots or roots:
                     self.need(("nodes", name), name, root, "the root server", at_key=True)
         for zone, data in spec.zones.items():
             for i, server in enumerate(data.servers):
                 for name, node in spec.nodes.items():
-                    if node.kind == "dns-resolver":
+                    if node.kind == RESOLVER_KIND:
                         self.need(("zones", zone, "servers", i), name, server,
                                   f"the server of {zone}", at_key=False)
         if spec.zones:
@@ -71,11 +72,11 @@ class DnsFlows:
         # A firewall tells clients apart only by the networks they are on, unless a rule
         # names the client itself: one client per such group is enough (5,000 clients cost
         # as much as the handful of groups they form).
-        named = {side for node in self.lab.spec.nodes.values() if node.kind == "firewall"
+        named = {side for node in self.lab.spec.nodes.values() if node.kind == FIREWALL_KIND
                  for rule in node.rules for side in (rule.from_, rule.to)}
         seen: dict[tuple, object] = {}
         for name, node in self.lab.spec.nodes.items():
-            resolver = self.lab.resolver_of(name) if node.kind == "client" else None
+            resolver = self.lab.resolver_of(name) if node.kind == CLIENT_KIND else None
             if resolver is None:
                 continue
             group = (name,) if name in named else (tuple(node.networks), resolver)
@@ -88,6 +89,6 @@ class DnsFlows:
 
 def check_dns_flows(lab: Lab, source: Source) -> list[Problem]:
     """Every DNS query the lab depends on that one of its firewalls would stop."""
-    if not any(node.kind == "firewall" for node in lab.spec.nodes.values()):
+    if not any(node.kind == FIREWALL_KIND for node in lab.spec.nodes.values()):
         return []
     return DnsFlows(lab, source).run()

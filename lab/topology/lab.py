@@ -12,7 +12,7 @@ from ipaddress import IPv4Address
 from types import MappingProxyType
 from typing import Mapping
 
-from lab.topology.model import TopologySpec
+from lab.topology.model import RESOLVER_KIND, TopologySpec
 from lab.topology.names import replica_names
 
 CLIENT_KIND = "client"   # the kind whose nodes stand for a user's machine
@@ -65,7 +65,7 @@ class Lab:
         """The dns-resolver node a node asks: its own `resolver:`, else the lab's only one
         (a resolver asks itself). None when there is no such resolver."""
         spec = self.spec.nodes[node]
-        if spec.kind == "dns-resolver":
+        if spec.kind == RESOLVER_KIND:
             return node
         resolvers = self._resolvers
         return spec.resolver or (resolvers[0] if len(resolvers) == 1 else None)
@@ -79,7 +79,7 @@ class Lab:
     @cached_property
     def _resolvers(self) -> tuple[str, ...]:
         # Computed once: resolver_of is asked for every node, and labs can have thousands.
-        return tuple(name for name, other in self.spec.nodes.items() if other.kind == "dns-resolver")
+        return tuple(name for name, other in self.spec.nodes.items() if other.kind == RESOLVER_KIND)
 
 
 def build_lab(spec: TopologySpec, file: str, addresses: dict, gateways: dict) -> Lab:

@@ -20,7 +20,21 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 FORWARDING_KINDS = ("router", "firewall")
 DNS_SERVER_KINDS = ("dns-root", "dns-tld", "dns-auth")
 KINDS = ("client", "router", "firewall", *DNS_SERVER_KINDS, "dns-resolver",
-         "load-balancer", "app", "database")
+         "load-balancer", "app", "database", "service")
+# Kinds by the part they play in the model's own checks (lab/topology/checks.py, flows.py,
+# lab.py). Besides the classes below, these are the only names of kinds outside lab/kinds/,
+# whose modules say everything else about a kind (image, probe, files, picture, roles).
+CLIENT_KIND = "client"
+RESOLVER_KIND = "dns-resolver"
+ROOT_KIND = "dns-root"
+ZONE_SERVER_KINDS = ("dns-tld", "dns-auth")   # serve the zones under zones: (the root's is derived)
+FIREWALL_KIND = "firewall"
+BALANCER_KIND = "load-balancer"
+UPSTREAM_KINDS = ("app", "service")           # what a load balancer's upstreams may name
+DATABASE_KIND = "database"
+DATABASE_USER_KINDS = ("app", "service")      # nodes with `database:` wiring
+SERVICE_KIND = "service"
+DATABASE_FIELD = "database"                   # that wiring's key (a field, not the kind)
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR")
 
 
@@ -269,13 +283,64 @@ class App(NodeBase):
     database: str | None = Field(default=None, description="the database node it uses")
 
 
+class Readiness(Strict):
+    """How the lab knows a service is ready: exactly one of http, tcp or command."""
+
+    http: str | None = Field(default=None, description="a path that must answer 2xx/3xx, e.g. /healthz "
+                             "(on the first of ports)")
+    tcp: Annotated[int, Field(ge=1, le=65535), BeforeValidator(_whole_number)] | None = Field(
+        default=None, description="a port that must accept connections")
+    command: str | None = Field(default=None, description="a shell command run in the node that must exit 0")
+    timeout: Whole = Field(default=60, ge=1, le=3600, description="seconds to wait at start")
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> "Readiness":
+        given = [key for key in ("http", "tcp", "command") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a readiness probe says exactly one of http, tcp, command "
+                             f"(this one has {', '.join(given) or 'none'})")
+        if self.http is not None and not self.http.startswith("/"):
+            raise ValueError(f"'{self.http}' is not a path: write it like /healthz")
+        return self
+
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Service(NodeBase):
+    """Your own program in the lab: a local image, or a Dockerfile folder the lab builds."""
+
+    kind: Literal["service"]
+    image: str | None = Field(default=None, description="a local image (the lab never pulls); "
+                              "it must be built FROM lab/base:latest")
+    build: str | None = Field(default=None, description="a folder with a Dockerfile, relative to "
+                              "this topology file")
+    command: list[str] | None = Field(default=None, description="what the container runs (default: "
+                                      "the image's CMD)")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="environment variables")
+    ports: list[Annotated[int, Field(ge=1, le=65535), BeforeValidator(_whole_number)]] = Field(
+        default_factory=list, description="ports it listens on; the first is the one a load balancer uses")
+    ready: Readiness | None = Field(default=None, description="readiness probe (default: tcp on the "
+                                    "first port, else none)")
+    replicas: Whole = Field(default=1, ge=1, le=50)
+    database: str | None = Field(default=None, description="a database node: its URL is handed over "
+                                 "in the file /lab/db/url ($LAB_DATABASE_URL_FILE)")
+
+    @model_validator(mode="after")
+    def image_or_build(self) -> "Service":
+        if (self.image is None) == (self.build is None):
+            raise ValueError("a service says exactly one of image (a local image) or build (a folder "
+                             "with a Dockerfile)")
+        return self
+
+
 class Database(NodeBase):
     kind: Literal["database"]
     database: Name = Field(default="app", description="database name")
 
 
 Node = Annotated[
-    Union[Client, Router, Firewall, DnsServer, Resolver, LoadBalancer, App, Database],
+    Union[Client, Router, Firewall, DnsServer, Resolver, LoadBalancer, App, Database, Service],
     Field(discriminator="kind"),
 ]
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from html import escape
 
-from lab.trace.model import Step, Trace
+from lab.trace.model import FIREWALL_STEP, SERVER_STEP, Step, Trace
 
 KIND_COLOURS = {
-    "dns": "#b07aa1", "path": "#59a14f", "firewall": "#e15759", "tcp": "#4e79a7", "tls": "#76b7b2",
-    "request": "#bab0ac", "lb": "#f28e2b", "app": "#edc948", "db": "#9c755f", "transfer": "#86bcb6",
+    "dns": "#b07aa1", "path": "#59a14f", FIREWALL_STEP: "#e15759", "tcp": "#4e79a7", "tls": "#76b7b2",
+    "request": "#bab0ac", "lb": "#f28e2b", SERVER_STEP: "#edc948", "db": "#9c755f", "transfer": "#86bcb6",
 }
 # What each kind of step is, in plain words, for someone who has never seen one.
 KIND_MEANINGS = {
@@ -26,7 +26,7 @@ KIND_MEANINGS = {
            "the resolver asks a root server, is referred to the TLD's server, then to the domain's own server.",
     "path": "Route: the packets cross routers: the home router (which hides the laptop behind its own "
             "address: NAT), the ISP's router and the site's firewall.",
-    "firewall": "Firewall: the site's firewall compares each new connection with its rules in order; the "
+    FIREWALL_STEP: "Firewall: the site's firewall compares each new connection with its rules in order; the "
                 "first rule that matches decides (allow, deny or reject) and its counter goes up.",
     "tcp": "TCP connect: the three-way handshake (SYN, SYN-ACK, ACK) that opens a connection to the server.",
     "tls": "TLS handshake: both sides agree on a version and a cipher; the server shows its certificate and "
@@ -35,7 +35,8 @@ KIND_MEANINGS = {
                "side (load balancer, application, database) happens during this wait.",
     "lb": "Load balancer: nginx picks one application server (round robin) and passes the request on; if "
           "that server does not answer, it retries on another.",
-    "app": "Application: a FastAPI server (one of several identical replicas) builds the answer.",
+    SERVER_STEP: "Application: the server behind the load balancer (the shop's FastAPI app, one of several "
+                 "identical replicas, or your own service) builds the answer.",
     "db": "Database: the time the application spent waiting for PostgreSQL.",
     "transfer": "Transfer: the body of the response travels back to the client.",
 }

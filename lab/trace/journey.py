@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from lab.kinds import registry
+from lab.kinds.registry import HTTP_BALANCER, PACKET_FILTER
 from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counter_deltas
 from lab.firewall.path import flow_path
 from lab.firewall.policy import node_policy
@@ -26,7 +28,6 @@ from lab.errors import RuntimeFailure, UsageError
 from lab.firewall.live import read_counters
 from lab.trace import resolver as dns_evidence
 from lab.topology import Lab
-from lab.topology.model import FORWARDING_KINDS
 from lab.trace.dns import lookup_from_packets
 from lab.trace.model import Step, Trace
 from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
@@ -34,7 +35,7 @@ from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
 from lab.trace.wire import (Packet, client_syn, hop_view, parse_packets, start_command, stop_command,
                             tls_on_the_wire)
 from lab.trace.web import (RequestOptions, certificate_probe, curl_command, find_log_line, parse_certificate_names,
-                           parse_curl, upstream_attempts)
+                           parse_curl, upstream_attempts, upstream_that_answered)
 
 MAX_REDIRECTS = 5
 
@@ -94,11 +95,11 @@ def trace_url(backend: Backend, lab: Lab, url: str, source: str | None = None, o
 
 def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options: RequestOptions) -> Trace:
     trace_id = secrets.token_hex(16)
-    firewalls = [i.name for i in lab.instances if i.kind == "firewall"]
+    firewalls = [i.name for i in lab.instances if registry.is_a(i.kind, PACKET_FILTER)]
     before = {fw: read_counters(backend, lab.name, fw) for fw in firewalls}
     command = curl_command(target.url, f"00-{trace_id}-{secrets.token_hex(8)}-01", options)
     capture = secrets.token_hex(6)
-    watchers = _start_wire(backend, lab, [source, *(i.name for i in lab.instances if i.kind in FORWARDING_KINDS)],
+    watchers = _start_wire(backend, lab, [source, *(i.name for i in lab.instances if registry.get(i.kind).forwards)],
                            capture, target.port)
     try:
         if _is_address(target.host):
@@ -207,7 +208,7 @@ def _decisions_seen(lab: Lab, before: dict, after: dict) -> list[FirewallDecisio
 
 def _read_server_logs(backend: Backend, lab: Lab, trace_id: str, target: str, evidence: Evidence) -> None:
     """The lb's and the app's own log lines for our trace id (who answered, and what it did)."""
-    if lab.instance(target).kind == "load-balancer":
+    if registry.is_a(lab.instance(target).kind, HTTP_BALANCER):
         evidence.lb = target
         evidence.lb_line = find_log_line(_log_text(backend, lab.name, target), trace_id)
         evidence.attempts = upstream_attempts(evidence.lb_line) if evidence.lb_line else []
@@ -222,6 +223,12 @@ def _read_server_logs(backend: Backend, lab: Lab, trace_id: str, target: str, ev
                 evidence.app, evidence.app_line = name, line
                 evidence.database = _database_of(lab, name)
                 return
+    # A server that logs no line with the trace id (your own service): the lb's log still
+    # says which upstream answered; the step is then derived from that, not observed there.
+    answered = upstream_that_answered(evidence.attempts, evidence.names)
+    if answered in lab.instance_names():
+        evidence.app = answered
+        evidence.database = _database_of(lab, answered)
 
 
 def _run(backend: Backend, lab: str, node: str, command: list[str]) -> tuple[int, str, str]:
@@ -239,7 +246,7 @@ def _log_text(backend: Backend, lab: str, node: str, tail: int = 300) -> str:
 
 def _database_of(lab: Lab, instance: str) -> str | None:
     node = lab.spec.nodes.get(lab.instance(instance).node)
-    database = getattr(node, "database", None)
+    database = registry.get(node.kind).database_of(node) if node else None
     replicas = lab.instances_of(database) if database else []
     return replicas[0].name if replicas else None
 

@@ -21,8 +21,14 @@ SCHEMA = "lab.trace/2"
 # How a step is known: read from the running system for this very request (packets,
 # counters, log lines with our trace id, curl's own clock), or computed from configuration.
 OBSERVED, DERIVED = "observed", "derived"
+# Two steps of the lab.trace/2 vocabulary share a word with a node kind, but name what
+# happened, not who did it: any filtering node makes a "firewall" step, and any server
+# behind the load balancer (the shop's app, your own service) makes an "app" step.
+FIREWALL_STEP = "firewall"
+SERVER_STEP = "app"
+SERVER_TIMING = "app"       # the Server-Timing metric a server reports its own time in
 # The order a journey is told in; a failed trace stops at the step that failed.
-STEP_KINDS = ("dns", "path", "firewall", "tcp", "tls", "request", "lb", "app", "db", "transfer")
+STEP_KINDS = ("dns", "path", FIREWALL_STEP, "tcp", "tls", "request", "lb", SERVER_STEP, "db", "transfer")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from lab.trace.dns import DnsTrace
 from lab.trace.web import Attempt, CurlResult
+from lab.trace.model import FIREWALL_STEP, SERVER_STEP
 
 # curl exit codes (man curl, "EXIT CODES")
 RESOLVE_FAILED, CONNECT_FAILED, TIMED_OUT, EMPTY_REPLY, RECV_ERROR = 6, 7, 28, 52, 56
@@ -121,7 +122,7 @@ def _connect(e: Evidence) -> Outcome | None:
     if curl.said("connection refused"):
         rule = _decided(e, "reject")
         if rule:
-            return Outcome(False, "tcp.refused", "firewall", rule.firewall,
+            return Outcome(False, "tcp.refused", FIREWALL_STEP, rule.firewall,
                            f"refused by {rule.firewall}: rule '{rule.rule}' rejects tcp/{e.port} ({spent})")
         return Outcome(False, "tcp.refused", "tcp", peer,
                        f"refused by {peer}: nothing listens on port {e.port} ({spent})")
@@ -132,7 +133,7 @@ def _connect(e: Evidence) -> Outcome | None:
     if curl.exit_code == TIMED_OUT:
         rule = _decided(e, "deny")
         if rule:
-            return Outcome(False, "tcp.dropped", "firewall", rule.firewall,
+            return Outcome(False, "tcp.dropped", FIREWALL_STEP, rule.firewall,
                            f"dropped by {rule.firewall}: rule '{rule.rule}' drops tcp/{e.port}{outside}; "
                            f"no answer in {spent}")
         return Outcome(False, "tcp.timeout", "tcp", peer, f"no answer from {peer}{outside} in {spent}")
@@ -200,7 +201,7 @@ def _http(e: Evidence) -> Outcome | None:
         if error and e.database:
             return Outcome(False, "db.unavailable", "db", e.database,
                            f"{e.app} could not use {e.database}: {error} (it answered {status})")
-        return Outcome(False, "app.error" if status >= 500 else "http.client-error", "app", e.app,
+        return Outcome(False, "app.error" if status >= 500 else "http.client-error", SERVER_STEP, e.app,
                        f"{e.app} answered {status}" + _body_reason(e.curl))
     producer = e.lb or e.target or e.address or e.host
     if e.lb and e.attempts and all(a.status in ("502", "503", "504") or not a.status for a in e.attempts):

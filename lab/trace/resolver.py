@@ -11,9 +11,9 @@ import json
 
 from lab.backends.protocol import Backend
 from lab.errors import RuntimeFailure
+from lab.kinds import registry
+from lab.kinds.registry import RECURSIVE_RESOLVER
 from lab.trace.dig import DigAnswer, parse_dig
-
-RESOLVER_KIND = "dns-resolver"
 
 
 def dig(backend: Backend, lab: str, node: str, name: str, rtype: str = "A",
@@ -48,12 +48,12 @@ def resolver_of_node(backend: Backend, lab: str, node: str) -> tuple[str, str]:
 
 
 def resolvers(backend: Backend, lab: str) -> list[str]:
-    return sorted(n for n, kind in backend.node_kinds(lab).items() if kind == RESOLVER_KIND)
+    return sorted(n for n, kind in backend.node_kinds(lab).items() if registry.is_a(kind, RECURSIVE_RESOLVER))
 
 
 def _run_on_resolver(backend: Backend, lab: str, resolver: str, command: list[str]):
     kinds = backend.node_kinds(lab)
-    if resolver in kinds and kinds[resolver] != RESOLVER_KIND:
+    if resolver in kinds and not registry.is_a(kinds[resolver], RECURSIVE_RESOLVER):
         raise RuntimeFailure(f"node '{resolver}' is not a resolver (kind {kinds[resolver]})")
     return backend.exec(lab, resolver, command)   # an unknown node: exec names the lab's nodes
 

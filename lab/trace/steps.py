@@ -15,7 +15,7 @@ from ipaddress import IPv4Address
 from lab.firewall.path import FlowPath
 from lab.topology import Instance, Lab
 from lab.trace.dns import DnsTrace
-from lab.trace.model import DERIVED, OBSERVED, Step, Trace
+from lab.trace.model import DERIVED, FIREWALL_STEP, OBSERVED, SERVER_STEP, SERVER_TIMING, Step, Trace
 from lab.trace.outcome import Evidence, Outcome, attempt_failure
 from lab.trace.web import server_timing
 
@@ -116,13 +116,13 @@ def _hop_step(view, evidence: Evidence, fallback: float) -> Step:
 def firewall_steps(evidence: Evidence, outcome: Outcome, start: float, duration: float) -> list[Step]:
     steps = []
     for decision in evidence.firewalls:
-        stopped = outcome.step == "firewall" and outcome.node == decision.firewall
+        stopped = outcome.step == FIREWALL_STEP and outcome.node == decision.firewall
         mismatch = decision.confirmed is False
         detail = (f"rule '{decision.rule}' {PAST.get(decision.action, decision.action)} "
                   f"tcp/{evidence.port}")
         if mismatch:
             detail += " (computed; its counter did not rise)"
-        steps.append(Step("firewall", f"firewall {decision.firewall} decides", decision.firewall, start, duration,
+        steps.append(Step(FIREWALL_STEP, f"firewall {decision.firewall} decides", decision.firewall, start, duration,
                           decision.action == "allow" and not stopped and not mismatch,
                           outcome.reason if stopped else detail,
                           [f"counter of rule '{decision.rule}' rose by {decision.rose} packet(s) "
@@ -173,7 +173,7 @@ def client_steps(evidence: Evidence, outcome: Outcome, path: FlowPath | None) ->
     route = path_step(evidence, path, looked, connect_end - looked)
     steps = [route] if route else []
     steps += firewall_steps(evidence, outcome, looked, connect_end - looked)
-    tcp_failed = outcome.step in ("tcp", "firewall")
+    tcp_failed = outcome.step in ("tcp", FIREWALL_STEP)
     steps.append(Step("tcp", f"TCP connection to {target}", evidence.client, looked, connect_end - looked,
                       not tcp_failed, outcome.reason if tcp_failed else
                       f"connected to {curl.timings.get('remote_ip')}:{curl.timings.get('remote_port')}",
@@ -221,11 +221,11 @@ def server_steps(evidence: Evidence, outcome: Outcome, request: Step) -> list[St
 
 def _app_steps(evidence: Evidence, outcome: Outcome, timing: dict, parent: Step) -> list[Step]:
     line = evidence.app_line or {}
-    app_ms = float(line.get("app_ms") or timing.get("app", 0.0))
+    app_ms = float(line.get("app_ms") or timing.get(SERVER_TIMING, 0.0))
     status = line.get("status") or evidence.curl.status
-    failed = outcome.step == "app"
+    failed = outcome.step == SERVER_STEP
     app = _centred(parent, Step(
-        "app", f"{evidence.app} handles the request", evidence.app, 0.0, app_ms, not failed and outcome.step != "db",
+        SERVER_STEP, f"{evidence.app} handles the request", evidence.app, 0.0, app_ms, not failed and outcome.step != "db",
         outcome.reason if failed else f"answered {status}",
         [f"X-Served-By: {evidence.curl.headers.get('x-served-by', '')}",
          f"its own log line for this trace: {line if line else 'not found'}"],
@@ -299,7 +299,7 @@ def summary_of(trace: Trace) -> str:
     if not outcome["ok"]:
         status = f"HTTP {trace.status}; " if trace.status else ""
         return f"{status}stopped at {outcome['step']} on {outcome['node']}: {outcome['reason']}"
-    app, lb, dns = trace.step("app"), trace.step("lb"), trace.step("dns")
+    app, lb, dns = trace.step(SERVER_STEP), trace.step("lb"), trace.step("dns")
     cached = " (DNS from cache)" if dns and "cache" in dns.detail else ""
     via = f" via {lb.node}" if lb and app else ""
     server = app.node if app else outcome["node"] or "the server"

@@ -236,6 +236,14 @@ def _seconds(text: str) -> float | None:
         return None
 
 
+def upstream_that_answered(attempts: list[Attempt], names: dict[str, str]) -> str | None:
+    """The node whose answer the lb passed on: its last attempt, when that one answered (an
+    upstream's own status below 500; not a failed connection, whose status nginx gives as 502/504)."""
+    if not attempts or not attempts[-1].status.isdigit() or int(attempts[-1].status) >= 500:
+        return None
+    return names.get(attempts[-1].address.rsplit(":", 1)[0])
+
+
 def upstream_attempts(log_line: dict) -> list[Attempt]:
     """Each upstream nginx tried for one request, in order."""
     def split(key: str) -> list[str]:

@@ -28,6 +28,7 @@ from lab.plan import ContainerPlan, Plan
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, engine_call
 from lab.backends.docker.images import ensure_images
 from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER
+from lab.backends.docker.own_images import ensure_own_images
 from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
                                      retire)
 from lab.backends.docker.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
@@ -124,10 +125,11 @@ class _Decision:
     config_hash: str
 
 
-def _decide_all(plan: Plan, images: dict, existing: dict, replaced: set[str]) -> dict[str, _Decision]:
+def _decide_all(plan: Plan, images: dict, own_images: dict, existing: dict,
+                replaced: set[str]) -> dict[str, _Decision]:
     decisions = {}
     for container_plan in plan.containers:
-        image = images[container_plan.kind]
+        image = own_images.get(container_plan.name) or images[container_plan.kind]
         config_hash = container_plan.config_hash(image)
         found = existing.get(container_plan.name)
         if found is not None and set(container_plan.addresses) & replaced:
@@ -186,6 +188,7 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
     events = events or (lambda *_: None)
     started = time.monotonic()
     images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
+    own_images = ensure_own_images(client, plan, build_progress)   # by node, before anything is made
     check_plan_can_apply(client, plan, {c.name for c in all_lab_containers(client, plan.lab)})
     _tidy_leftovers(client, plan.lab, events)
     change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event())
@@ -194,7 +197,7 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
         existing = lab_containers(client, plan.lab)
         _in_worker(pool, _retire_removed_nodes, change, plan, existing)
         replaced = _in_worker(pool, _sync_networks, change, plan, existing)
-        decisions = _decide_all(plan, images, existing, replaced)
+        decisions = _decide_all(plan, images, own_images, existing, replaced)
         _in_worker(pool, _retire_address_holders, change, decisions)
         _run_graph(pool, change, decisions)
     except BaseException as error:   # a failure, a signal, even a bug: undo before saying so

@@ -19,6 +19,8 @@ import docker.errors
 
 from lab.backends.protocol import CaptureRequest, CaptureResult
 from lab.errors import RuntimeFailure, UsageError
+from lab.kinds import registry
+from lab.kinds.registry import TOOLS_IMAGE
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
 from lab.backends.docker.images import ensure_images
@@ -26,7 +28,6 @@ from lab.backends.docker.inspect import address_on_network, node_container
 from lab.backends.docker.netns import LABEL_ROLE
 from lab.backends.docker.objects import remove_container
 
-CAPTURE_KIND = "router"     # its image carries tcpdump
 CAPTURE_ROLE = "capture"
 SNAPLEN = 262144
 
@@ -47,7 +48,8 @@ exec tcpdump -i "$dev" -U -s "$LAB_SNAPLEN" -w - $LAB_COUNT "$@"
 
 
 def _start_helper(client: docker.DockerClient, request: CaptureRequest, node) -> tuple:
-    image = ensure_images(client, [CAPTURE_KIND])[CAPTURE_KIND]
+    kind = registry.one_with_role(TOOLS_IMAGE).name   # its image carries tcpdump
+    image = ensure_images(client, [kind])[kind]
     address = address_on_network(node, request.lab, request.network) if request.network else ""
     environment = {"LAB_ADDRESS": address, "LAB_SNAPLEN": str(SNAPLEN),
                    "LAB_FORMAT": "text" if request.text else "pcap",

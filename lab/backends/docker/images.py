@@ -29,14 +29,13 @@ import docker.errors
 import requests.exceptions
 
 from lab.backends.docker.base_image import ImageBuildError, ensure_base_image, image_exists
-from lab.plan.kinds import KIND_TRAITS
+from lab.kinds import registry
 
-# kind -> folder under services/, from the planner's table of kinds (kinds that
+# kind -> folder under services/, as each kind declares it (lab/kinds/; kinds that
 # run the same software share one image, which keeps a cold build short).
-IMAGE_FOR_KIND: dict[str, str] = {kind: traits.service for kind, traits in KIND_TRAITS.items()}
+IMAGE_FOR_KIND: dict[str, str] = {kind.name: kind.folder for kind in registry.all_kinds() if kind.folder}
 BASE_FOLDER = "base"  # parent of every kind's image; not a kind itself
 IMAGE_LABEL = "lab.image"  # value: the services/ folder an image was built from
-APP_FOLDER = "app"  # the one image that needs a host-built wheelhouse
 MAX_PARALLEL_BUILDS = 2
 
 __all__ = [
@@ -110,13 +109,17 @@ def image_tag(folder_name: str, parent: str, extra: str = "", root: Path | None 
 
 def folders_for(kinds: Iterable[str]) -> list[str]:
     """The image folders the given kinds need, sorted; unknown kinds are an error."""
-    unknown = sorted(set(kinds) - IMAGE_FOR_KIND.keys())
+    unknown = sorted(set(kinds) - set(registry.names()))
     if unknown:
         raise ImageBuildError(
             f"no image for node kind(s) {', '.join(unknown)}; known kinds: "
-            + ", ".join(sorted(IMAGE_FOR_KIND))
+            + ", ".join(sorted(registry.names()))
         )
-    return sorted({IMAGE_FOR_KIND[k] for k in kinds})
+    return sorted({registry.get(k).folder for k in kinds if registry.get(k).folder})
+
+
+def _needs_wheelhouse(folder: str) -> bool:
+    return any(kind.wheelhouse for kind in registry.all_kinds() if kind.folder == folder)
 
 
 # --- the public entry points ------------------------------------------------
@@ -152,7 +155,8 @@ def ensure_images(
                 errors.append(e)
     if errors:
         raise errors[0] if len(errors) == 1 else ImageBuildError("\n\n".join(map(str, errors)))
-    return {kind: tags[IMAGE_FOR_KIND[kind]] for kind in kinds}
+    # kinds without a folder (service) bring their own image: own_images.py
+    return {kind: tags[registry.get(kind).folder] for kind in kinds if registry.get(kind).folder}
 
 
 def ensure_lab_base(client: docker.DockerClient, progress: Progress | None = None, force: bool = False) -> str:
@@ -181,12 +185,12 @@ def _ensure_folder_image(
     folder = services_dir() / name
     if not (folder / "Dockerfile").is_file():
         raise ImageBuildError(f"{folder}/Dockerfile is missing (LAB_SERVICES_DIR={services_dir()})")
-    extra = _wheel_target() if name == APP_FOLDER else ""
+    extra = _wheel_target() if _needs_wheelhouse(name) else ""
     tag = f"lab/{name}:{content_hash(folder, parent, extra)}"
     if not force and image_exists(client, tag):
         tag_latest(client, name, tag)
         return tag
-    extras = {"wheels": ensure_wheelhouse(folder / "requirements.txt", report)} if name == APP_FOLDER else {}
+    extras = {"wheels": ensure_wheelhouse(folder / "requirements.txt", report)} if _needs_wheelhouse(name) else {}
     buildargs = {"BASE": base_ref or parent}
     _build(client, name, tag, _context_tar(folder, extras), buildargs, report, nocache=force)
     return tag
@@ -331,7 +335,7 @@ def _pip_download(requirements: Path, dest: Path, report: Progress) -> None:
         "--platform", f"manylinux_2_28_{machine}", "--platform", f"manylinux2014_{machine}",
         "-d", str(dest), "-r", str(requirements),
     ]  # fmt: skip
-    report(APP_FOLDER, f"downloading wheels for {requirements.name} on the host")
+    report(requirements.parent.name, f"downloading wheels for {requirements.name} on the host")
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-20:])

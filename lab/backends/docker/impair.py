@@ -15,6 +15,8 @@ from __future__ import annotations
 import docker
 
 from lab.errors import RuntimeFailure
+from lab.kinds import registry
+from lab.kinds.registry import TOOLS_IMAGE
 from lab.impair import NETEM_MISSING, Applied, Impairment, check_values, tc_script
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
@@ -23,7 +25,6 @@ from lab.backends.docker.inspect import address_on_network, node_container
 from lab.backends.docker.netns import LABEL_ROLE
 from lab.backends.docker.objects import remove_container
 
-HELPER_KIND = "router"   # any lab image has tc (iproute2); this one is small
 
 
 # Finds the interface holding the node's address on the network, then runs the tc lines.
@@ -36,7 +37,8 @@ DEV=$(ip -o -4 addr show | awk -v a="$LAB_ADDRESS/" 'index($4, a) == 1 {print $2
 
 def _run_helper(client: docker.DockerClient, lab: str, script: str, environment: dict,
                 network_mode: str) -> tuple[int, str]:
-    image = ensure_images(client, [HELPER_KIND])[HELPER_KIND]
+    kind = registry.one_with_role(TOOLS_IMAGE).name   # any lab image has tc (iproute2); this one is small
+    image = ensure_images(client, [kind])[kind]
     helper = None
     try:
         with engine_call("running a tc helper"):

@@ -114,7 +114,8 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
     labels = {**plan.labels, LABEL_HASH: config_hash, LABEL_PROBE: PROBE_SEPARATOR.join(plan.probe.command)}
     with engine_call(f"creating the container of node '{plan.name}'"):
         container = client.containers.create(
-            image, name=plan.docker_name, hostname=plan.name, labels=labels, detach=True,
+            image, command=list(plan.command) if plan.command is not None else None,
+            name=plan.docker_name, hostname=plan.name, labels=labels, detach=True,
             cap_add=list(plan.capabilities) or None, sysctls=dict(plan.sysctls) or None,
             network=first_network,
             networking_config={first_network: client.api.create_endpoint_config(ipv4_address=first_address)},

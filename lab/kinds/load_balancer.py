@@ -1,0 +1,25 @@
+"""load-balancer: nginx with the lab CA's certificate for every name pointing at it."""
+
+from __future__ import annotations
+
+from lab.kinds.registry import HTTP_BALANCER, LAB_CA, TLS_CERTIFICATE, Kind, register
+from lab.plan.model import Probe
+from lab.plan.nginx import render_load_balancer
+from lab.topology import Instance, Lab
+
+
+def _upstreams(lab: Lab, instance: Instance) -> list[Instance]:
+    # Ready means able to serve: its upstreams are up (its probe itself never goes upstream).
+    spec = lab.spec.nodes[instance.node]
+    return [target for upstream in spec.upstreams for target in lab.instances_of(upstream.node)]
+
+
+KIND = register(Kind(
+    name="load-balancer", folder="load-balancer", stage=3,
+    probe=Probe(("sh", "-c", "nginx -t -q -c /lab/etc/nginx.conf && "
+                 "curl -sfk -o /dev/null https://127.0.0.1/.lab/ready"),
+                60, "nginx -t passed and HTTPS on port 443 answered (by nginx itself)"),
+    secrets=frozenset({LAB_CA, TLS_CERTIFICATE}),
+    render=render_load_balancer, needs=_upstreams, roles=frozenset({HTTP_BALANCER}),
+    colour="#f28e2b",
+))
