@@ -12,10 +12,8 @@ from ipaddress import IPv4Address
 from types import MappingProxyType
 from typing import Mapping
 
-from lab.topology.model import RESOLVER_KIND, TopologySpec
+from lab.topology.model import CLIENT_KIND, RESOLVER_KIND, TopologySpec
 from lab.topology.names import replica_names
-
-CLIENT_KIND = "client"   # the kind whose nodes stand for a user's machine
 
 
 @dataclass(frozen=True)
