@@ -1,5 +1,5 @@
 """Config files of the web tier: load balancer (nginx), app servers (FastAPI), database
-(PostgreSQL), and the lab CA for clients.
+(PostgreSQL). The lab CA goes to every node (lab/plan/__init__.py).
 
 Secrets (keys, the database password) come from the lab's state (lab/state.py)
 and travel as files under /lab, never as environment variables or command
@@ -63,13 +63,7 @@ def render_database(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     return Rendered(files=files)
 
 
-def render_client(lab: Lab, instance: Instance, state: LabState) -> Rendered:
-    """The lab CA, installed in the client's trust store at start (services/client)."""
-    ca = state.values.get("ca.crt")
-    return Rendered(files={"ca.crt": ca}) if ca else Rendered()
-
-
 RENDERERS = {"load-balancer": render_load_balancer, "app": render_app,
-             "database": render_database, "client": render_client}
+             "database": render_database}
 
 __all__ = ["RENDERERS", "Rendered", "SECRET_FILES", "db_user"]

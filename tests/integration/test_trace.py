@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab.cli import main
-from lab.pki import KeyAndCert, issue_server_cert
+from lab.pki import KeyAndCert, issue_server_cert, make_ca
 from lab.backends.docker import inspect
 from lab.backends.docker.dns import dig, flush
 from lab.backends.docker.firewall import read_counters
@@ -213,23 +213,19 @@ def test_a_name_outside_the_lab_nodes_still_shows_the_firewall_that_counted_it(e
     assert [h.node for h in hops] == ["home-router", "isp-router", "fw"] and "dropped here" in hops[-1].detail
 
 
-def test_a_client_that_does_not_trust_the_lab_ca_fails_at_tls(engine, shop):
-    code, _ = plain_curl(shop, "app-1", "https://www.shop.test/")
-    if code == 0:
-        pytest.skip("app-1 trusts the lab CA in this lab, so there is no untrusted client to trace from")
-    assert code == 60                          # independent: curl's "peer certificate cannot be authenticated"
-    result = trace(engine, shop, source="app-1")
-    assert outcome(result) == ("tls.untrusted", "tls", "lb"), result.summary
-    assert "app-1 does not trust the certificate lb presented" in result.summary
-    assert "www.shop.test" in result.summary   # the names the certificate carries
-    tcp, tls = result.step("tcp"), result.step("tls")
-    assert tcp.ok and not tls.ok and tls.start_ms == pytest.approx(tcp.start_ms + tcp.duration_ms)
-    assert tls.start_ms + tls.duration_ms == pytest.approx(result.total_ms)
+@pytest.mark.parametrize("source", ["app-1", "root-1"])   # an app server, a DNS server
+def test_any_node_trusts_the_lab_ca_so_a_trace_from_it_succeeds(engine, shop, source):
+    code, _ = plain_curl(shop, source, "https://www.shop.test/")
+    assert code == 0                           # independent: a bare curl there verifies the lb's certificate
+    result = trace(engine, shop, source=source)
+    assert result.ok and result.status == 200 and result.client == source, result.summary
+    assert result.step("tls").ok and "matches www.shop.test" in result.step("tls").detail
 
 
 @contextmanager
-def swapped_certificate(engine, shop, names):
-    """The lb serves a certificate of the lab's CA for other names, then its own again."""
+def swapped_certificate(engine, shop, names, ca=None):
+    """The lb serves a certificate for other names (of the lab's CA unless another is given),
+    then its own again."""
     container = engine.containers.get(f"{shop.name}-lb")
     original = {name: container.exec_run(["cat", f"/lab/tls/{name}"]).output for name in ("server.crt", "server.key")}
 
@@ -244,15 +240,30 @@ def swapped_certificate(engine, shop, names):
         assert container.exec_run(["nginx", "-s", "reload"]).exit_code == 0
         time.sleep(0.5)
 
-    # The lab's own CA as `lab up` made it (name-constrained to the lab's zones), read, never remade.
-    directory = state_dir(shop.name)
-    ca = KeyAndCert((directory / "ca.key").read_text(), (directory / "ca.crt").read_text())
+    if ca is None:   # the lab's own CA as `lab up` made it (name-constrained to the lab's zones), read, never remade
+        directory = state_dir(shop.name)
+        ca = KeyAndCert((directory / "ca.key").read_text(), (directory / "ca.crt").read_text())
     issued = issue_server_cert(ca, names)
     install({"server.crt": issued.cert_pem.encode(), "server.key": issued.key_pem.encode()})
     try:
         yield
     finally:
         install(original)
+
+
+def test_a_certificate_from_another_ca_is_untrusted(engine, shop):
+    # Every node trusts the lab CA: the untrusted case is made on purpose, by the lb presenting
+    # a certificate for the right name from a CA no node knows.
+    with swapped_certificate(engine, shop, ["www.shop.test"], ca=make_ca("not-the-lab")):
+        code, _ = plain_curl(shop, "laptop", "https://www.shop.test/")
+        result = trace(engine, shop)
+    assert code == 60                          # independent: curl's "peer certificate cannot be authenticated"
+    assert outcome(result) == ("tls.untrusted", "tls", "lb"), result.summary
+    assert "laptop does not trust the certificate lb presented" in result.summary
+    assert "www.shop.test" in result.summary   # the names the certificate carries
+    tcp, tls = result.step("tcp"), result.step("tls")
+    assert tcp.ok and not tls.ok and tls.start_ms == pytest.approx(tcp.start_ms + tcp.duration_ms)
+    assert tls.start_ms + tls.duration_ms == pytest.approx(result.total_ms)
 
 
 def test_a_certificate_for_other_names_is_a_name_mismatch(engine, shop):
