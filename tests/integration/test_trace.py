@@ -359,11 +359,58 @@ def test_http_redirect_followed_is_two_requests(engine, shop):
     assert result.redirected_to.status == 200 and result.redirected_to.step("tls") is not None
 
 
-def run_cli(shop, *args: str, columns: int) -> subprocess.CompletedProcess:
+def run_cli(shop, *args: str, columns: int, lab: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": str(columns), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", "from lab.cli import main; main()", *args, "--lab", shop.name],
+    return subprocess.run([sys.executable, "-c", "from lab.cli import main; main()", *args,
+                           *(("--lab", shop.name) if lab else ())],
                           env=env, text=True,
                           capture_output=True, timeout=120)
+
+
+def fits(text: str, columns: int) -> list[str]:
+    lines = text.splitlines()
+    assert lines and max(len(line) for line in lines) <= columns, [line for line in lines if len(line) > columns]
+    return lines
+
+
+def words(lines: list[str]) -> set[str]:
+    return {word.strip(":,'()") for line in lines for word in line.split()}
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_firewall_show_and_explain_fit_and_keep_rule_names_and_counters_whole(shop, columns):
+    shown = run_cli(shop, "firewall", "show", "fw", columns=columns)
+    assert shown.returncode == 0, shown.stderr
+    lines = fits(shown.stdout, columns)
+    as_json = json.loads(run_cli(shop, "firewall", "show", "fw", "--json", columns=columns).stdout)
+    rules = as_json["rules"]
+    assert {rule["name"] for rule in rules} <= words(lines)   # every rule name whole, built-in ones too
+    # ssh-in only counts what hits port 22 (nothing runs during this test): its counters are stable
+    ssh = next(rule for rule in rules if rule["name"] == "ssh-in")
+    assert {str(ssh["packets"]), str(ssh["bytes"])} <= words(lines) and {"packets", "bytes"} <= words(lines)
+    explained = run_cli(shop, "firewall", "explain", "laptop", "app-1", "8000", "--timeout", "1", columns=columns)
+    assert explained.returncode == 0, explained.stdout + explained.stderr
+    lines = fits(explained.stdout, columns)
+    flat = " ".join(explained.stdout.split())      # a sentence may go on over lines, at its spaces
+    assert "default-deny" in words(lines) and "rule 'default-deny' -> " in flat and "confirmed" in flat
+    assert "counters that rose: default-deny +" in flat, lines
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_check_fits_and_a_failed_http_check_says_what_curl_said(shop, columns, tmp_path):
+    failing = "  - name: nothing serves https on the ssh port\n    http: https://www.shop.test:22/\n"
+    topology = tmp_path / "shop.yaml"
+    topology.write_text(shop.file.read_text() + failing)
+    result = run_cli(shop, "check", str(topology), columns=columns, lab=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = fits(result.stdout, columns)
+    assert "lab-status" not in result.stdout
+    for check in shop.lab.spec.checks:    # every check's name whole, on one line, marked pass
+        assert any(check.name in line and "pass" in line for line in lines), (check.name, lines)
+    assert any("FAIL" in line and "nothing serves https on the ssh port" in line for line in lines)
+    code, _ = plain_curl(shop, "laptop", "https://www.shop.test:22/")
+    assert code == 7 and "no response (curl: (7)" in " ".join(result.stdout.split())   # curl's own words: refused
+    assert f"{len(shop.lab.spec.checks)} passed, 1 failed" in result.stdout
 
 
 @pytest.mark.parametrize("columns", [80, 120])
