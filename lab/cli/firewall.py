@@ -106,12 +106,17 @@ def _count(value) -> str:
     return "-" if value is None else str(value)
 
 
+def _spaced(addresses: str) -> str:
+    # "a/32,b/32,..." as "a/32, b/32, ...": a long list then wraps between addresses, never inside one
+    return addresses.replace(",", ", ")
+
+
 def _rules_lines(node: str, rows: list[dict], width: int) -> list:
     """The rules as a table when it fits the width, else one block per rule (nothing cut)."""
     cells = [[str(index), row["chain"], row["name"], row["from"], row["to"], row["proto"], row["ports"],
               row["action"], _count(row["packets"]), _count(row["bytes"])] for index, row in enumerate(rows, 1)]
     records = [Record(f"{index:>2}. {row['name']}: {row['action']}",
-                      [("chain", row["chain"]), ("from", row["from"]), ("to", row["to"]),
+                      [("chain", row["chain"]), ("from", _spaced(row["from"])), ("to", _spaced(row["to"])),
                        ("proto", row["proto"])] + ([("ports", row["ports"])] if row["ports"] else []) +
                       [("packets", _count(row["packets"])), ("bytes", _count(row["bytes"]))],
                       style="dim" if row["builtin"] else "")

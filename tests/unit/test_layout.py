@@ -52,6 +52,10 @@ def test_firewall_rules_keep_names_and_counters_whole_at_any_width(width):
     assert max(len(line) for line in lines) <= width
     words = {word for line in lines for word in line.replace(":", " ").split()}
     assert {"web-in", "established-replies", "site-dns-tcp", "123456", "7407360"} <= words
+    gateways = ",".join(f"198.18.{n}.254/32" for n in range(40, 100, 10))   # the seal's long address lists
+    sealed = plain(_rules_lines("fw", [{**rule("engine-gateway", 0, builtin=True), "to": gateways}], width))
+    assert max(len(line) for line in sealed) <= width
+    assert {f"198.18.{n}.254/32" for n in range(40, 100, 10)} <= {w.strip(",") for l in sealed for w in l.split()}
 
 
 @pytest.mark.parametrize("width", [80, 120])
