@@ -97,15 +97,24 @@ def _judge_resolve(lab: Lab, check: Check, code: int, output: str) -> Verdict:
     return Verdict(code == 0 and set(lines) == wanted, ", ".join(sorted(wanted)), seen)
 
 
+def _curl_failure(text: str, code: int) -> str:
+    """curl's own error line ("curl: (7) Failed to connect ..."), else its exit code."""
+    errors = [line.strip() for line in text.splitlines() if line.strip().startswith("curl:")]
+    return errors[-1] if errors else f"curl exit {code}"
+
+
 def _judge_http(lab: Lab, check: Check, code: int, output: str) -> Verdict:
-    body, _, status = output.rpartition(HTTP_MARK)
+    body, marked, status = output.rpartition(HTTP_MARK)
+    if not marked:   # curl never wrote its status line
+        body, status = output, ""
+    status = status.strip()
     wanted = str(check.expect or 200)
     expected = f"status {wanted}" + (f" and a page containing '{check.contains}'" if check.contains else "")
-    if code != 0 or not status.strip().isdigit():
-        return Verdict(False, expected, f"no response ({output.strip().splitlines()[-1] if output.strip() else code})")
-    passed = status.strip() == wanted and (check.contains is None or check.contains in body)
+    if code != 0 or not status.isdigit() or status == "000":   # curl writes 000 when no response came
+        return Verdict(False, expected, f"no response ({_curl_failure(body, code)})")
+    passed = status == wanted and (check.contains is None or check.contains in body)
     found = "" if check.contains is None else (" with" if check.contains in body else " without") + f" '{check.contains}'"
-    return Verdict(passed, expected, f"status {status.strip()}{found}")
+    return Verdict(passed, expected, f"status {status}{found}")
 
 
 def _judge_flow(lab: Lab, check: Check, code: int, output: str) -> Verdict:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from lab.backends import open_backend
 from lab.backends.protocol import Backend
@@ -14,6 +13,7 @@ from lab.checks import run_checks, to_junit_xml
 from lab.checks.junit import suites_to_junit_xml
 from lab.cli import classroom
 from lab.cli.common import out
+from lab.layout import Record, table_or_stacked, wrapped
 from lab.topology import Lab
 
 
@@ -25,16 +25,26 @@ def report(lab: Lab, title: str, results, junit: Path | None, as_json: bool) -> 
         click.echo(json.dumps({"lab": lab.name, "passed": all(r.passed for r in results),
                                "checks": [r.as_dict() for r in results]}, indent=2))
     else:
-        table = Table(title=f"lab {lab.name}: {title}")
-        for column in ("check", "kind", "from", "result", "expected", "seen"):
-            table.add_column(column)
-        for r in results:
-            mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
-            table.add_row(r.name, r.kind, r.node, mark, r.expected, r.seen)
-        out.print(table)
+        for line in _results_lines(f"lab {lab.name}: {title}", results, out.width):
+            out.print(line, soft_wrap=False)
         failed = sum(not r.passed for r in results)
         out.print(f"{len(results) - failed} passed, {failed} failed", highlight=False)
     return all(r.passed for r in results)
+
+
+CHECK_COLUMNS = ["result", "check", "kind", "from", "expected", "seen"]
+
+
+def _results_lines(title: str, results, width: int) -> list:
+    """One line per check when the table fits the width, else one block per check (nothing cut)."""
+    marks = ["pass" if r.passed else "FAIL" for r in results]
+    styles = ["green" if r.passed else "red" for r in results]
+    cells = [[mark, r.name, r.kind, r.node, r.expected, r.seen] for mark, r in zip(marks, results)]
+    records = [Record(f"{mark}  {r.name}", [("kind", r.kind), ("from", r.node), ("expected", r.expected),
+                                             ("seen", r.seen)], style)
+               for mark, r, style in zip(marks, results, styles)]
+    return wrapped(title, width, style="bold") + table_or_stacked(CHECK_COLUMNS, cells, records, width,
+                                                                  styles=styles)
 
 
 def check_lab(lab: Lab, junit: Path | None, as_json: bool, backend: Backend | None = None) -> bool:
@@ -66,5 +76,6 @@ def classroom_check(backend: Backend, file: Path, junit: Path | None, as_json: b
             out.print(f"{mark} {classroom.describe(lab.name, lab.owner)}: {len(results) - len(failed)} of "
                       f"{len(results)} checks passed", highlight=False)
             for r in failed:
-                out.print(f"    FAIL {r.name}: expected {r.expected}; saw {r.seen}", highlight=False)
+                for line in wrapped(f"FAIL {r.name}: expected {r.expected}; saw {r.seen}", out.width, indent=4):
+                    out.print(line, soft_wrap=False)
     return all(r.passed for _, results in graded for r in results)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from lab.kinds import registry
 from lab.kinds.registry import PACKET_FILTER
@@ -15,6 +13,7 @@ from lab.cli.common import LAB_OPTION, out, running_topology
 from lab.errors import LabError, RuntimeFailure
 from lab.firewall import live as runtime_firewall
 from lab.firewall.policy import PolicyRule, node_policy, ports_text
+from lab.layout import Record, table_or_stacked, wrapped
 from lab.plan.seal import seal_policy
 from lab.topology import Lab
 from lab.topology.model import FORWARDING_KINDS
@@ -76,45 +75,74 @@ def show(node: str, lab_name: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"node": name, "rules": rows, "logging": logging, "not_in_topology": stale}, indent=2))
         return
-    table = Table(title=f"{name}: rules in order (first match decides)")
-    for column in ("#", "chain", "name", "from", "to", "proto", "ports", "action", "packets", "bytes"):
-        table.add_column(column, justify="right" if column in ("#", "packets", "bytes") else "left")
-    for index, row in enumerate(rows, start=1):
-        table.add_row(str(index), row["chain"], row["name"] if not row["builtin"] else f"[dim]{row['name']}[/]",
-                      row["from"], row["to"], row["proto"], row["ports"], row["action"],
-                      "-" if row["packets"] is None else str(row["packets"]),
-                      "-" if row["bytes"] is None else str(row["bytes"]))
-    # In a pipe the console is 80 columns wide: don't squeeze the rule names into dots.
-    (out if out.is_terminal else Console(width=160)).print(table)
-    out.print(f"logging: {logging}", highlight=False)
+    for line in _rules_lines(name, rows, out.width):
+        out.print(line, soft_wrap=False)
+    for line in wrapped(f"logging: {logging}", out.width, 0, 4):
+        out.print(line, soft_wrap=False)
     if stale or any(row["packets"] is None for row in rows):
-        out.print("[yellow]the node's rules differ from the topology file: run `lab up` to apply it[/]")
+        for line in wrapped("the node's rules differ from the topology file: run `lab up` to apply it",
+                            out.width, style="yellow"):
+            out.print(line, soft_wrap=False)
 
 
-def _print_explanation(explanation) -> None:
+RULE_COLUMNS = ["#", "chain", "name", "from", "to", "proto", "ports", "action", "packets", "bytes"]
+
+
+def _count(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def _spaced(addresses: str) -> str:
+    # "a/32,b/32,..." as "a/32, b/32, ...": a long list then wraps between addresses, never inside one
+    return addresses.replace(",", ", ")
+
+
+def _rules_lines(node: str, rows: list[dict], width: int) -> list:
+    """The rules as a table when it fits the width, else one block per rule (nothing cut)."""
+    cells = [[str(index), row["chain"], row["name"], row["from"], row["to"], row["proto"], row["ports"],
+              row["action"], _count(row["packets"]), _count(row["bytes"])] for index, row in enumerate(rows, 1)]
+    records = [Record(f"{index:>2}. {row['name']}: {row['action']}",
+                      [("chain", row["chain"]), ("from", _spaced(row["from"])), ("to", _spaced(row["to"])),
+                       ("proto", row["proto"])] + ([("ports", row["ports"])] if row["ports"] else []) +
+                      [("packets", _count(row["packets"])), ("bytes", _count(row["bytes"]))],
+                      style="dim" if row["builtin"] else "")
+               for index, row in enumerate(rows, 1)]
+    styles = ["dim" if row["builtin"] else "" for row in rows]
+    heading = wrapped(f"{node}: rules in order (first match decides)", width, style="bold")
+    return heading + table_or_stacked(RULE_COLUMNS, cells, records, width,
+                                      frozenset({"#", "packets", "bytes"}), styles)
+
+
+def _explanation_lines(explanation, width: int) -> list:
+    """The explanation as lines of at most width columns; each continues indented under itself."""
+    def say(text: str, indent: int = 0, hang: int = 4, style: str = "") -> list:
+        return wrapped(text, width, indent, indent + hang, style)
+
     port = "" if explanation.port is None else f":{explanation.port}"
-    out.print(f"{explanation.source} -> {explanation.target} ({explanation.address}{port}/{explanation.proto})",
-              highlight=False)
-    out.print(f"  path: {' -> '.join(explanation.path)}", highlight=False)
+    lines = say(f"{explanation.source} -> {explanation.target} "
+                f"({explanation.address}{port}/{explanation.proto})", style="bold")
+    lines += say(f"path: {' -> '.join(explanation.path)}", 2)
     for note in explanation.notes:
-        out.print(f"  nat: {note}", highlight=False)
+        lines += say(f"nat: {note}", 2)
     if not explanation.verdicts:
-        out.print("  no firewall on the path: routers forward everything", highlight=False)
+        lines += say("no firewall on the path: routers forward everything", 2)
     for verdict in explanation.verdicts:
         flow = verdict.flow
-        mark = {True: "[green]confirmed[/]", False: "[red]NOT confirmed[/]", None: "not probed"}[verdict.confirmed]
-        out.print(f"  {verdict.firewall} ({verdict.chain}, sees {flow.source} -> {flow.destination}): "
-                  f"rule [bold]{verdict.rule.name}[/] -> {verdict.action}  {mark}", highlight=False)
+        mark, style = {True: ("confirmed", "green"), False: ("NOT confirmed", "red"),
+                       None: ("not probed", "")}[verdict.confirmed]
+        lines += say(f"{verdict.firewall} ({verdict.chain}, sees {flow.source} -> {flow.destination}): "
+                     f"rule '{verdict.rule.name}' -> {verdict.action}, {mark}", 2, style=style)
         if verdict.rose:
             rose = ", ".join(f"{name} +{count}" for name, count in sorted(verdict.rose.items()))
-            out.print(f"      counters that rose: {rose}", highlight=False)
+            lines += say(f"counters that rose: {rose}", 6)
         if verdict.mismatch:
-            out.print(f"      {verdict.mismatch}", highlight=False)
+            lines += say(verdict.mismatch, 6, style="red")
     if explanation.probe is not None:
-        out.print(f"  probe: {explanation.probe.result} in {explanation.probe.seconds:.2f} s "
-                  f"(expected for '{explanation.expected}')", highlight=False)
+        lines += say(f"probe: {explanation.probe.result} in {explanation.probe.seconds:.2f} s "
+                     f"(expected for '{explanation.expected}')", 2)
     for problem in explanation.problems:
-        out.print(f"  [red]mismatch:[/] {problem}", highlight=False)
+        lines += say(f"mismatch: {problem}", 2, style="red")
+    return lines
 
 
 @firewall.command()
@@ -140,7 +168,8 @@ def explain(source: str, target: str, port: int | None, proto: str, timeout: flo
     if as_json:
         click.echo(json.dumps(explanation.as_dict(), indent=2))
     else:
-        _print_explanation(explanation)
+        for line in _explanation_lines(explanation, out.width):
+            out.print(line, soft_wrap=False)
     if explanation.problems:
         raise RuntimeFailure(f"{len(explanation.problems)} mismatch(es) between the rules and what happened")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lab.kinds.registry import LAB_CA, TRAFFIC_SOURCE, Kind, register
 from lab.plan.model import Probe
-from lab.plan.web import render_client
 from lab.topology import Instance, Lab
 
 
@@ -18,7 +17,7 @@ KIND = register(Kind(
     probe=Probe(("sh", "-c", "test -e /run/lab/init-done && "
                  "{ test ! -s /lab/ca.crt || test -e /run/lab/ca-trusted; }"),
                 60, "routes, resolver and the lab CA installed"),
-    secrets=frozenset({LAB_CA}), render=render_client, needs=_resolver,
+    secrets=frozenset({LAB_CA}), needs=_resolver,
     roles=frozenset({TRAFFIC_SOURCE}),
     colour="#4e79a7", shape="round",
 ))

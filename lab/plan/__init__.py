@@ -19,6 +19,8 @@ from lab.topology.routes import routes_for
 from lab.plan.seal import SEAL_FILE, render_seal_rules
 from lab.topology import Instance, Lab
 
+CA_FILE = "ca.crt"   # the lab CA's certificate: in the lab's state and under every node's /lab
+
 __all__ = ["ContainerPlan", "LabState", "NetworkPlan", "Plan", "Probe", "Rendered", "make_plan",
            "docker_name"]
 
@@ -65,6 +67,8 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
     routes = "".join(f"{line}\n" for line in routes_for(lab, instance))
     files = {"env": render_env(lab, instance, dict(rendered.env)), "routes": routes,
              "resolv.conf": render_resolv_conf(lab, instance), **rendered.files}
+    if state.values.get(CA_FILE):   # every node trusts the lab CA (services/base/bin/lab-trust-ca)
+        files[CA_FILE] = state.values[CA_FILE]
     if not kind.forwards:   # routers and firewalls load the seal with their own rules
         files[SEAL_FILE] = render_seal_rules(lab.gateways.values())
     node = lab.spec.nodes[instance.node]

@@ -1,5 +1,5 @@
 """Config files of the web tier: load balancer (nginx), app servers (FastAPI), database
-(PostgreSQL), and the lab CA for clients.
+(PostgreSQL). The lab CA goes to every node (lab/plan/__init__.py).
 
 Secrets (keys, the database password) come from the lab's state (lab/state.py)
 and travel as files under /lab, never as environment variables or command
@@ -68,11 +68,5 @@ def render_database(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     return Rendered(files=files)
 
 
-def render_client(lab: Lab, instance: Instance, state: LabState) -> Rendered:
-    """The lab CA, installed in the client's trust store at start (services/client)."""
-    ca = state.values.get("ca.crt")
-    return Rendered(files={"ca.crt": ca}) if ca else Rendered()
-
-
-__all__ = ["Rendered", "SECRET_FILES", "database_files", "db_user", "render_app", "render_client", "render_database",
+__all__ = ["Rendered", "SECRET_FILES", "database_files", "db_user", "render_app", "render_database",
            "render_load_balancer"]

@@ -9,11 +9,10 @@ the next one.
 
 from __future__ import annotations
 
-import textwrap
-
 from rich.console import Group
 from rich.text import Text
 
+from lab.layout import wrapped
 from lab.trace.model import DERIVED, Step, Trace
 
 MIN_BAR = 10
@@ -54,18 +53,14 @@ def lines(trace: Trace, width: int = 80) -> list:
     head.append_text(verdict)
     head.append(f", {_ms(trace.total_ms)} ms, HTTP {trace.status or 'none'}")
     span = max([trace.total_ms] + [s.start_ms + s.duration_ms for s in trace.steps]) or 1.0
-    summary = [Text(line, style="bold" if trace.ok else "bold red")
-               for line in textwrap.wrap(trace.summary, width, break_long_words=False, break_on_hyphens=False)]
+    summary = wrapped(trace.summary, width, style="bold" if trace.ok else "bold red")
     out: list = [head, *summary, Text(f"trace id {trace.trace_id}", style="dim"),
                  Text(f"  {'step':<10} {'node':<12} {'start':>7} {'+time':>8} ms source")]
     for top in trace.steps:
         for step, depth in _rows(top):
             out.append(_heading(step, depth, span, width))
-            indent = " " * (4 + 2 * depth)
             # wrapped here, at spaces only (a word is never cut), so no line ends in padding
-            for line in textwrap.wrap(step.detail, width, initial_indent=indent, subsequent_indent=indent,
-                                      break_long_words=False, break_on_hyphens=False):
-                out.append(Text(line, style="" if step.ok else "red"))
+            out.extend(wrapped(step.detail, width, 4 + 2 * depth, style="" if step.ok else "red"))
     return out
 
 

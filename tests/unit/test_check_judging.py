@@ -33,6 +33,18 @@ def test_http_reports_status_and_text(lab):
     assert "no response" in judge(lab, c, 7, "curl: (7) Failed to connect").seen
 
 
+def test_a_failed_http_check_names_curl_error_never_the_internal_marker(lab):
+    c = check(name="page", http="https://www.shop.test/")
+    # what curl -sS -w prints when nothing answered: its error on stderr, then the marker with 000
+    refused = judge(lab, c, 7, "curl: (7) Failed to connect to www.shop.test port 443 after 2 ms: "
+                               f"Couldn't connect to server{HTTP_MARK}000")
+    assert not refused.passed and "lab-status" not in refused.seen
+    assert refused.seen == ("no response (curl: (7) Failed to connect to www.shop.test port 443 after 2 ms: "
+                            "Couldn't connect to server)")
+    silent = judge(lab, c, 28, f"{HTTP_MARK}000")
+    assert silent.seen == "no response (curl exit 28)"
+
+
 def test_flow_and_sql_verdicts(lab):
     blocked = check(name="ssh", flow="lb:22", expect="blocked")
     assert judge(lab, blocked, 1, "").passed and not judge(lab, blocked, 0, "").passed

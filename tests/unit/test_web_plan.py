@@ -178,9 +178,12 @@ def test_database_listens_on_its_own_addresses_and_admits_only_its_apps():
     assert db.files["db/allow"].split() == [str(lab.spec.networks["apps"].subnet)]
 
 
-def test_every_client_gets_the_lab_ca():
+def test_every_node_gets_the_lab_ca_so_any_node_can_be_traced_from():
     _, plan = plan_of()
-    assert "BEGIN CERTIFICATE" in plan.container("laptop").files["ca.crt"]
+    ca = plan.container("laptop").files["ca.crt"]
+    assert "BEGIN CERTIFICATE" in ca
+    assert {c.kind for c in plan.containers} >= {"client", "app", "database", "router", "dns-resolver"}
+    assert all(c.files.get("ca.crt") == ca for c in plan.containers)
 
 
 def test_a_plan_without_state_still_renders_but_holds_no_secret():
