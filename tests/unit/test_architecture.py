@@ -10,6 +10,7 @@ that could never fail would show.
 from __future__ import annotations
 
 import ast
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -325,3 +326,23 @@ def _dig_default(tmp_path: Path, text: str) -> str:
             return [LabSummary(name, 3, 3, str(file))]
 
     return _default_client(OneLab(), name)
+
+
+# --- the Docker backend is a Backend ----------------------------------------------------------
+
+
+def _operations(cls) -> dict[str, list[str]]:
+    return {name: list(inspect.signature(value).parameters) for name, value in vars(cls).items()
+            if callable(value) and not name.startswith("_")}
+
+
+def test_the_docker_backend_offers_every_operation_of_the_protocol_with_its_parameters():
+    from lab.backends.docker.backend import DockerBackend
+    from lab.backends.protocol import Backend
+
+    wanted, offered = _operations(Backend), _operations(DockerBackend)
+    assert {"up", "down", "status", "exec", "logs", "stop", "start", "list_labs", "read_file",
+            "capture"} <= set(wanted)
+    missing = {name: params for name, params in wanted.items() if offered.get(name) != params}
+    assert missing == {}, f"DockerBackend lacks or differs from the protocol in: {missing}"
+    assert set(offered) - set(wanted) == set(), "an operation callers cannot rely on: put it in the protocol"
