@@ -305,6 +305,13 @@ def test_a_lab_without_a_client_has_no_default_and_each_command_says_so(tmp_path
         _dig_default(tmp_path, NO_CLIENT)
 
 
+def test_dig_without_from_says_what_to_do_when_the_labs_file_is_gone(tmp_path):
+    from lab.errors import RuntimeFailure
+
+    with pytest.raises(RuntimeFailure, match="not a readable topology file: name the node that asks with --from"):
+        _dig_default(tmp_path, TWO_CLIENTS, remove_file=True)
+
+
 class _NoEngine:
     """A backend that must not be reached (the rule is decided before any engine call)."""
 
@@ -312,7 +319,7 @@ class _NoEngine:
         raise AssertionError(f"the engine was asked ({name}) before the default client was known")
 
 
-def _dig_default(tmp_path: Path, text: str) -> str:
+def _dig_default(tmp_path: Path, text: str, remove_file: bool = False) -> str:
     """`lab dig`'s choice: it reads the running lab's topology file, which a listing names."""
     from lab.backends.protocol import LabSummary
     from lab.cli.dns import _default_client
@@ -320,6 +327,8 @@ def _dig_default(tmp_path: Path, text: str) -> str:
     file = tmp_path / "lab.yaml"
     file.write_text(text, encoding="utf-8")
     name = load_text(text).name
+    if remove_file:
+        file.unlink()
 
     class OneLab:
         def list_labs(self):
