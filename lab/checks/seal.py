@@ -22,6 +22,7 @@ from lab.errors import LabError
 from lab.plan.seal import EMBEDDED_DNS
 from lab.topology import Lab
 
+ROOT_HINTS = "/lab/etc/root.hints"       # the resolver's starting points, rendered by the planner
 OUTSIDE = "192.0.2.1"                    # TEST-NET-1: only asked about, never sent to
 GATEWAY_TCP_PORTS = (22, 53, 80, 443, 2375, 8080)
 ANSWERED = ("open", "refused", "answered")   # the host replied (a RST or an ICMP error is a reply)
@@ -123,7 +124,10 @@ def _probe_node(backend: Backend, lab: Lab, node: str) -> list[CheckResult]:
     results = [judge_route(lab, node, report["route"]), judge_gateways(node, report["gateways"]),
                judge_engine_dns(node, report["engine_dns"])]
     if registry.is_a(lab.instance(node).kind, RECURSIVE_RESOLVER):
-        hints = backend.exec(lab.name, node, ["cat", "/lab/etc/root.hints"]).output
+        try:
+            hints = backend.read_file(lab.name, node, ROOT_HINTS)
+        except LabError:
+            hints = ""   # judged as no roots listed: the check fails and says so
         results.append(judge_root_hints(lab, node, hints))
     return results
 

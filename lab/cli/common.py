@@ -67,9 +67,11 @@ def check_lab_name(lab_name: str, labs: list[str]) -> None:
         raise UsageError(f"no lab named '{lab_name}' on this engine (labs: {running}); `lab ls` lists them")
 
 
-def running_topology(backend: Backend, lab_name: str | None, file: Path | None = None) -> Lab:
+def running_topology(backend: Backend, lab_name: str | None, file: Path | None = None,
+                     instead: str = "bring it up again from a topology file") -> Lab:
     """The topology of the lab a command acts on: the file given, else the file the running lab
-    was made from (the engine keeps its path). The one rule for every command that needs it."""
+    was made from (the engine keeps its path). The one rule for every command that needs it;
+    `instead` says what the user can do when that file cannot be read."""
     if file is not None:
         return load_topology(file)
     name = choose_lab(backend, lab_name)
@@ -78,7 +80,7 @@ def running_topology(backend: Backend, lab_name: str | None, file: Path | None =
         raise RuntimeFailure(f"lab '{name}' is not running: start it with `lab up`")
     if not entry.file or entry.file.startswith("<") or not Path(entry.file).is_file():
         raise RuntimeFailure(f"lab '{name}' was made from '{entry.file or 'an unknown file'}', which is not "
-                             "a readable topology file: give the file with --file")
+                             f"a readable topology file: {instead}")
     if entry.copy:
         return load_copy(entry.file, entry.copy, owner=entry.owner)
     return load_topology(entry.file)

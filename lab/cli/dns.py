@@ -53,7 +53,7 @@ def _show_trace(trace: DnsTrace) -> None:
 
 def _default_client(backend, lab: str) -> str:
     """The node that asks when --from is not given: the running lab's default client."""
-    client = running_topology(backend, lab).default_client()
+    client = running_topology(backend, lab, instead="name the node that asks with --from NODE").default_client()
     if client is None:
         raise UsageError(f"lab '{lab}' has no client node: name the node that asks with --from NODE")
     return client

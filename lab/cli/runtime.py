@@ -20,6 +20,7 @@ from lab.lock import lab_writer
 from lab.plan import make_plan
 from lab.state import ensure_lab_state
 from lab.topology import default_topology_path, load_topology
+
 EVENT_MARKS = {"ready": "[green]✓[/]", "network": "[cyan]+[/]", "removed": "[yellow]-[/]",
                "rollback": "[red]![/]", "down": "[green]✓[/]"}
 

@@ -41,7 +41,7 @@ def trace(url: str, source: str | None, method: str | None, data: str | None, he
     if bad:
         raise UsageError(f"header '{bad[0]}' has no ':' (give -H 'Name: value')")
     backend = open_backend()
-    lab = running_topology(backend, lab_name, file)
+    lab = running_topology(backend, lab_name, file, instead="give it with --file")
     options = RequestOptions(method=method.upper() if method else None, data=data, headers=list(headers),
                              max_time=max_time)
     result = trace_url(backend, lab, url, source, options, follow)

@@ -10,6 +10,7 @@ that could never fail would show.
 from __future__ import annotations
 
 import ast
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,6 +305,13 @@ def test_a_lab_without_a_client_has_no_default_and_each_command_says_so(tmp_path
         _dig_default(tmp_path, NO_CLIENT)
 
 
+def test_dig_without_from_says_what_to_do_when_the_labs_file_is_gone(tmp_path):
+    from lab.errors import RuntimeFailure
+
+    with pytest.raises(RuntimeFailure, match="not a readable topology file: name the node that asks with --from"):
+        _dig_default(tmp_path, TWO_CLIENTS, remove_file=True)
+
+
 class _NoEngine:
     """A backend that must not be reached (the rule is decided before any engine call)."""
 
@@ -311,7 +319,7 @@ class _NoEngine:
         raise AssertionError(f"the engine was asked ({name}) before the default client was known")
 
 
-def _dig_default(tmp_path: Path, text: str) -> str:
+def _dig_default(tmp_path: Path, text: str, remove_file: bool = False) -> str:
     """`lab dig`'s choice: it reads the running lab's topology file, which a listing names."""
     from lab.backends.protocol import LabSummary
     from lab.cli.dns import _default_client
@@ -319,9 +327,31 @@ def _dig_default(tmp_path: Path, text: str) -> str:
     file = tmp_path / "lab.yaml"
     file.write_text(text, encoding="utf-8")
     name = load_text(text).name
+    if remove_file:
+        file.unlink()
 
     class OneLab:
         def list_labs(self):
             return [LabSummary(name, 3, 3, str(file))]
 
     return _default_client(OneLab(), name)
+
+
+# --- the Docker backend is a Backend ----------------------------------------------------------
+
+
+def _operations(cls) -> dict[str, list[str]]:
+    return {name: list(inspect.signature(value).parameters) for name, value in vars(cls).items()
+            if callable(value) and not name.startswith("_")}
+
+
+def test_the_docker_backend_offers_every_operation_of_the_protocol_with_its_parameters():
+    from lab.backends.docker.backend import DockerBackend
+    from lab.backends.protocol import Backend
+
+    wanted, offered = _operations(Backend), _operations(DockerBackend)
+    assert {"up", "down", "status", "exec", "logs", "stop", "start", "list_labs", "read_file",
+            "capture"} <= set(wanted)
+    missing = {name: params for name, params in wanted.items() if offered.get(name) != params}
+    assert missing == {}, f"DockerBackend lacks or differs from the protocol in: {missing}"
+    assert set(offered) - set(wanted) == set(), "an operation callers cannot rely on: put it in the protocol"

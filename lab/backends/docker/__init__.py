@@ -1,1 +1,2 @@
-"""Runtime: the only package that talks to the Docker engine."""
+"""The Docker backend: the Backend protocol on a Docker engine (backend.py), and the only
+package of `lab` that imports the Docker SDK."""
