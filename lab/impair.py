@@ -63,6 +63,25 @@ def check_values(impairment: Impairment) -> None:
         raise UsageError("; ".join(problems))
 
 
+def describe_qdisc(line: str) -> str:
+    """One line of `tc qdisc show` told short: its kind and settings ("tbf rate 4Mbit burst 5000b
+    lat 200ms"), without the handle, the parent and the reference count."""
+    words = line.split()
+    if len(words) < 3 or words[0] != "qdisc":
+        return line.strip()
+    rest, skip = [], 0
+    for word in words[3:]:
+        if skip:
+            skip -= 1
+        elif word == "root":
+            continue
+        elif word in ("parent", "refcnt"):
+            skip = 1
+        else:
+            rest.append(word)
+    return " ".join([words[1], *rest])
+
+
 def _rate_bytes_per_second(rate: str) -> float:
     number, unit = re.match(r"^([\d.]+)(\w+)$", rate).groups()
     return float(number) * {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9}[unit] / 8

@@ -158,6 +158,9 @@ class Backend(Protocol):
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
         """Replace the impairments of what node sends on network (None: only read them)."""
 
+    def netem_available(self, lab: str) -> bool:
+        """Whether delay, loss and the other netem impairments can work on this engine's kernel."""
+
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         """Run command in a throwaway node of kind's image with no network, after unpacking the tar
         archive into the folder `into`; its output. Nothing of any lab is touched."""

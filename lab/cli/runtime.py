@@ -16,6 +16,9 @@ from lab.cli import classroom
 from lab.cli.check_report import check_lab, classroom_check
 from lab.cli.common import LAB_OPTION, TOPOLOGY_ARG, check_lab_name, check_zones_with_bind, choose_lab, err, out
 from lab.interrupts import shielded, stop_on_signals
+from lab.impair import describe_qdisc
+from lab.layout import wrapped
+from lab.links import LinkReport, apply_declared
 from lab.lock import lab_writer
 from lab.plan import make_plan
 from lab.state import ensure_lab_state
@@ -77,7 +80,8 @@ def up(file: Path | None, then_check: bool, junit: Path | None, copies: int | No
             report = backend.up(plan, _print_event, _BuildProgress())
         except KeyboardInterrupt as error:
             _interrupted(lab.name, error, "this run's changes were undone: the lab is as it was")
-    _print_up_summary(lab.name, report)
+        _print_up_summary(lab.name, report)
+        _print_links(apply_declared(backend, lab))
     if then_check:
         if not check_lab(lab, junit, as_json=False, backend=backend):
             sys.exit(1)
@@ -108,6 +112,18 @@ def _up_classroom(backend, lab, copies: int | None, roster: Path | None, then_ch
         failed = not classroom_check(backend, file, junit)
     if failed:
         sys.exit(1)
+
+
+def _print_links(report: LinkReport) -> None:
+    for applied in report.applied:
+        shaped = [describe_qdisc(q) for q in applied.qdiscs if q.split()[1:2] in (["tbf"], ["netem"])]
+        out.print(f"  [magenta]~[/] impaired {applied.node}:{applied.network} ({applied.interface}): "
+                  f"{'; '.join(shaped) or 'no impairment (none of it can work here)'}", highlight=False)
+    for link in report.cleared:
+        out.print(f"  [magenta]~[/] cleared  {link} (its impair: is gone from the topology)", highlight=False)
+    if report.netem_sentence:   # one sentence, wrapped between words at the terminal's width
+        for line in wrapped(f"  ! {report.netem_sentence}", err.width, hang=4):
+            err.print(line, soft_wrap=False)
 
 
 def _print_up_summary(name: str, report: UpReport) -> None:

@@ -80,7 +80,9 @@ def _svg(graph: Graph) -> tuple[str, float, float]:
         parts.append(f'<g class="network" data-network="{escape(network.name)}">'
                      f'<line x1="{x:.0f}" y1="{TOP - 30}" x2="{x:.0f}" y2="{height - MARGIN:.0f}" class="bus"/>'
                      f'<text x="{x:.0f}" y="{TOP - 58}" text-anchor="middle" font-weight="bold">{escape(network.name)}</text>'
-                     f'<text x="{x:.0f}" y="{TOP - 42}" text-anchor="middle">{escape(network.subnet)}</text></g>')
+                     f'<text x="{x:.0f}" y="{TOP - 42}" text-anchor="middle">{escape(network.subnet)}</text>'
+                     + (f'<text x="{x:.0f}" y="{TOP - 74}" text-anchor="middle" class="impair">'
+                        f'{escape(network.impair)}</text>' if network.impair else '') + '</g>')
     for node in graph.nodes:   # links first, so boxes are drawn over the lines they cross
         parts.extend(_svg_links(node, *placed[node.name], columns))
     for node in graph.nodes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from lab.topology.model import IMPAIR_FIELDS
 from lab.kinds import registry
 from lab.kinds.registry import PACKET_FILTER, TRAFFIC_SOURCE
 from lab.topology import Lab
@@ -35,6 +36,12 @@ class GraphNetwork:
     name: str
     subnet: str
     column: int
+    impair: str = ""          # what its links do to packets, as declared (`impair:`), e.g. "rate 3mbit"
+
+
+def impair_text(spec) -> str:
+    """A declared impairment in a few words: "rate 3mbit, delay 20ms"."""
+    return ", ".join(f"{name} {getattr(spec, name)}" for name in IMPAIR_FIELDS if getattr(spec, name))
 
 
 @dataclass(frozen=True)
@@ -80,17 +87,20 @@ def _network_order(lab: Lab) -> list[str]:
 
 def _node_note(lab: Lab, kind: str, name: str) -> str:
     node = lab.spec.nodes[name]
+    notes = [f"{network}: {impair_text(spec)}" for network, spec in node.impair.items()]
     if registry.is_a(kind, PACKET_FILTER):
-        return f"{len(node.rules)} rules, default deny"
-    if getattr(node, "masquerade", []):
-        return f"NAT for {', '.join(node.masquerade)}"
-    return ""
+        notes.insert(0, f"{len(node.rules)} rules, default deny")
+    elif getattr(node, "masquerade", []):
+        notes.insert(0, f"NAT for {', '.join(node.masquerade)}")
+    return "; ".join(notes)
 
 
 def build_graph(lab: Lab) -> Graph:
     order = _network_order(lab)
     column = {name: index for index, name in enumerate(order)}
-    graph = Graph(lab.name, [GraphNetwork(n, str(lab.spec.networks[n].subnet), column[n]) for n in order])
+    graph = Graph(lab.name, [GraphNetwork(n, str(lab.spec.networks[n].subnet), column[n],
+                                          impair_text(lab.spec.networks[n].impair) if lab.spec.networks[n].impair
+                                          else "") for n in order])
     for instance in lab.instances:
         columns = [column[n] for n in instance.addresses]
         if _forwards(instance.kind) and len(columns) > 1:

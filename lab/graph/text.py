@@ -20,7 +20,8 @@ def _id(name: str) -> str:
 def to_mermaid(graph: Graph) -> str:
     lines = ["flowchart LR"]
     for network in graph.networks:
-        lines.append(f'  net_{_id(network.name)}(["{network.name}<br/>{network.subnet}"])')
+        impair = f"<br/>{network.impair}" if network.impair else ""
+        lines.append(f'  net_{_id(network.name)}(["{network.name}<br/>{network.subnet}{impair}"])')
     for node in graph.nodes:
         label = f"{node.name}<br/><i>{node.kind}</i>" + (f"<br/>{node.note}" if node.note else "")
         opening, closing = MERMAID_SHAPES.get(kind_shape(node.kind), MERMAID_SHAPES["box"])
@@ -36,7 +37,8 @@ def to_dot(graph: Graph) -> str:
     lines = [f'graph "{graph.lab}" {{', "  rankdir=LR;", '  node [fontname="sans-serif"];']
     for network in graph.networks:
         lines.append(f'  "net:{network.name}" [shape=ellipse, style=filled, fillcolor="#dddddd", '
-                     f'label="{network.name}\\n{network.subnet}"];')
+                     f'label="{network.name}\\n{network.subnet}'
+                     + (f'\\n{network.impair}' if network.impair else '') + '"];')
     colours = kind_colours()
     for node in graph.nodes:
         note = f"\\n{node.note}" if node.note else ""

@@ -54,6 +54,7 @@ class Checker:
         self.check_firewall_rules()
         self.check_load_balancers()
         self.check_apps()
+        self.check_impairments()
         self.check_expectations()
         return self.problems
 
@@ -280,6 +281,14 @@ class Checker:
         if relative not in known and f"*.{relative.partition('.')[2]}".rstrip(".") not in known:
             self.error(path, f"'{target}' points at {fqdn}, but zone {home} has no such name"
                        f"{suggest(relative, known)}")
+
+    def check_impairments(self) -> None:
+        for name, node in self.spec.nodes.items():
+            for network in node.impair:
+                if network not in node.networks:
+                    self.error(("nodes", name, "impair", network), f"'{network}' is not one of this node's "
+                               f"networks ({', '.join(node.networks)}): it can only impair a link it has",
+                               at_key=True)
 
     # -- routers, firewalls, web tier -----------------------------------------
     def check_routers(self) -> None:

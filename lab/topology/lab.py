@@ -12,7 +12,7 @@ from ipaddress import IPv4Address
 from types import MappingProxyType
 from typing import Mapping
 
-from lab.topology.model import CLIENT_KIND, RESOLVER_KIND, TopologySpec
+from lab.topology.model import CLIENT_KIND, RESOLVER_KIND, Impair, TopologySpec
 from lab.topology.names import replica_names
 
 
@@ -67,6 +67,20 @@ class Lab:
             return node
         resolvers = self._resolvers
         return spec.resolver or (resolvers[0] if len(resolvers) == 1 else None)
+
+    def impairments(self) -> dict[tuple[str, str], Impair]:
+        """(instance, network) -> what that link does to what the instance sends: the network's
+        `impair:`, with the node's own for that network said over it field by field. Links with
+        none are left out."""
+        declared = {}
+        for instance in self.instances:
+            node = self.spec.nodes[instance.node]
+            for network in instance.addresses:
+                layers = [self.spec.networks[network].impair, node.impair.get(network)]
+                fields = {k: v for layer in layers if layer for k, v in layer.model_dump(exclude_none=True).items()}
+                if fields:
+                    declared[(instance.name, network)] = Impair(**fields)
+        return declared
 
     def default_client(self) -> str | None:
         """The node a request, lookup or check runs from when none is named (--from, `from:`):

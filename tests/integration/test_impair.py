@@ -10,7 +10,7 @@ import pytest
 
 from lab.errors import RuntimeFailure
 from lab.plan.model import LABEL_LAB
-from lab.backends.docker.impair import NETEM_MISSING, Impairment, impair, netem_available
+from lab.impair import NETEM_MISSING, Impairment
 
 from .conftest import running_lab, topology_text
 
@@ -41,7 +41,7 @@ def tbf_bytes_sent(shop) -> int:
 
 def test_a_rate_limit_caps_a_transfer_within_15_percent(shop, engine):
     free, _ = upload(shop)
-    applied = impair(engine, shop.name, "laptop", "home", Impairment(rate="4mbit"))
+    applied = shop.backend.impair(shop.name, "laptop", "home", Impairment(rate="4mbit"))
     try:
         assert any("tbf" in q and "rate 4Mbit" in q for q in applied.qdiscs), applied.qdiscs
         capped, _ = upload(shop)
@@ -50,22 +50,22 @@ def test_a_rate_limit_caps_a_transfer_within_15_percent(shop, engine):
         assert free > 3 * capped            # the cap, not the lab, set the pace
         assert tbf_bytes_sent(shop) >= BODY_BYTES
     finally:
-        cleared = impair(engine, shop.name, "laptop", "home", Impairment())
+        cleared = shop.backend.impair(shop.name, "laptop", "home", Impairment())
     assert not any("tbf" in q for q in cleared.qdiscs)
 
 
 def test_delay_shows_in_the_tcp_handshake_or_is_refused_in_one_sentence(shop, engine):
-    if not netem_available(engine, shop.name):
+    if not shop.backend.netem_available(shop.name):
         with pytest.raises(RuntimeFailure) as caught:
-            impair(engine, shop.name, "laptop", "home", Impairment(delay="50ms"))
+            shop.backend.impair(shop.name, "laptop", "home", Impairment(delay="50ms"))
         assert NETEM_MISSING in str(caught.value)
         pytest.skip(f"delay cannot be measured here: {NETEM_MISSING}")
-    impair(engine, shop.name, "laptop", "home", Impairment(delay="50ms"))
+    shop.backend.impair(shop.name, "laptop", "home", Impairment(delay="50ms"))
     try:
         _, connect = upload(shop)
         assert connect >= 0.05
     finally:
-        impair(engine, shop.name, "laptop", "home", Impairment())
+        shop.backend.impair(shop.name, "laptop", "home", Impairment())
 
 
 @pytest.mark.parametrize("args, words", [
@@ -81,6 +81,40 @@ def test_values_tc_would_not_understand_are_usage_errors(shop, args, words):
 
 
 def test_no_helper_is_left(shop, engine):
-    impair(engine, shop.name, "laptop", "home", None)
+    shop.backend.impair(shop.name, "laptop", "home", None)
     left = engine.containers.list(all=True, filters={"label": [f"{LABEL_LAB}={shop.name}", "lab.role=impair"]})
     assert left == []
+
+
+def qdiscs(shop, node: str, network_address_prefix: str) -> str:
+    """The node's qdiscs on the interface holding its address on a network, read inside it (no privilege)."""
+    _, text = shop.exec(node, "sh", "-c", f"dev=$(ip -o -4 addr show | awk 'index($4, \"{network_address_prefix}\") == 1"
+                        " {print $2; exit}'); tc qdisc show dev \"$dev\"")
+    return text
+
+
+def test_impair_in_the_topology_is_applied_by_lab_up_and_cleared_when_removed(shop, tmp_path):
+    """`impair:` on the home network shapes both ends of it (laptop and home-router), seen in each
+    node's own qdiscs; taking it out of the file and running `lab up` again removes it."""
+    plain = topology_text("default", "it-imp")
+    home_prefix = plain.split("home:", 1)[1].split("subnet:", 1)[1].split()[0].rsplit(".", 1)[0] + "."
+    impaired = plain.replace("the laptop's home LAN}", "the laptop's home LAN, impair: {rate: 3mbit, delay: 20ms}}")
+    assert impaired != plain
+    topology = tmp_path / "shop.yaml"
+    topology.write_text(impaired)
+    up = subprocess.run([sys.executable, "-m", "lab", "up", str(topology)], capture_output=True, text=True,
+                        timeout=600)
+    assert up.returncode == 0, up.stdout + up.stderr
+    for node in ("laptop", "home-router"):
+        assert "tbf" in qdiscs(shop, node, home_prefix) and "rate 3Mbit" in qdiscs(shop, node, home_prefix)
+        assert f"impaired {node}:home" in up.stdout
+    netem = shop.backend.netem_available(shop.name)
+    assert ("netem" in qdiscs(shop, "laptop", home_prefix)) == netem
+    assert (NETEM_MISSING in up.stderr) == (not netem)     # said in one sentence where it cannot work
+    topology.write_text(plain)
+    again = subprocess.run([sys.executable, "-m", "lab", "up", str(topology)], capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "cleared  laptop:home" in again.stdout
+    for node in ("laptop", "home-router"):
+        assert "tbf" not in qdiscs(shop, node, home_prefix)

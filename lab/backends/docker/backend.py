@@ -36,6 +36,7 @@ class DockerBackend:
 
     def __init__(self, client: docker.DockerClient):
         self.client = client
+        self._netem: bool | None = None
 
     # lifecycle -------------------------------------------------------------
 
@@ -112,7 +113,12 @@ class DockerBackend:
         return capture.capture(self.client, request, sink)
 
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
-        return impair.impair(self.client, lab, node, network, impairment)
+        return impair.impair(self.client, lab, node, network, impairment, lambda: self.netem_available(lab))
+
+    def netem_available(self, lab: str) -> bool:
+        if self._netem is None:   # one probe per backend: the kernel does not change under us
+            self._netem = impair.probe_netem(self.client, lab)
+        return self._netem
 
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         image = ensure_images(self.client, [kind])[kind]

@@ -12,6 +12,8 @@ Impairments shape what the node sends on that interface (egress).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import docker
 
 from lab.errors import RuntimeFailure
@@ -54,24 +56,20 @@ def _run_helper(client: docker.DockerClient, lab: str, script: str, environment:
             remove_container(helper)
 
 
-_netem_known: dict[str, bool] = {}
-
-
-def netem_available(client: docker.DockerClient, lab: str) -> bool:
-    """Whether the engine's kernel has netem: tried once, on a throwaway namespace's loopback."""
-    if "netem" not in _netem_known:
-        code, _ = _run_helper(client, lab, "tc qdisc add dev lo root netem delay 1ms", {}, "none")
-        _netem_known["netem"] = code == 0
-    return _netem_known["netem"]
+def probe_netem(client: docker.DockerClient, lab: str) -> bool:
+    """Whether the engine's kernel has netem: tried on a throwaway namespace's loopback
+    (the backend asks once and keeps the answer)."""
+    code, _ = _run_helper(client, lab, "tc qdisc add dev lo root netem delay 1ms", {}, "none")
+    return code == 0
 
 
 def impair(client: docker.DockerClient, lab: str, node: str, network: str,
-           impairment: Impairment | None) -> Applied:
+           impairment: Impairment | None, netem_available: Callable[[], bool]) -> Applied:
     """Replace the impairments of node's interface on network (an empty one clears them;
     None only reads what is there)."""
     if impairment is not None:
         check_values(impairment)
-        if impairment.netem_words and not netem_available(client, lab):
+        if impairment.netem_words and not netem_available():
             raise RuntimeFailure(f"cannot impair {node}:{network}: {NETEM_MISSING}")
     container = node_container(client, lab, node)
     address = address_on_network(container, lab, network)
