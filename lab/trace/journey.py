@@ -94,25 +94,14 @@ def trace_url(client, lab: Lab, url: str, source: str | None = None, options: Re
 def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOptions) -> Trace:
     trace_id = secrets.token_hex(16)
     firewalls = [i.name for i in lab.instances if i.kind == "firewall"]
-    before = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
     command = curl_command(target.url, f"00-{trace_id}-{secrets.token_hex(8)}-01", options)
     capture = secrets.token_hex(6)
-    watchers = _start_wire(client, lab, [source, *(i.name for i in lab.instances if i.kind in FORWARDING_KINDS)],
-                           capture, target.port)
+    recording = _start_recording(client, lab, source, target, firewalls, capture)
     try:
-        if _is_address(target.host):
-            code, out, err = run_in_node_split(client, lab.name, source, command)
-            packets, resolver = [], None
-        else:
-            resolver = dns_runtime.resolver_of_node(client, lab.name, source)
-            dns_runtime.start_capture(client, lab.name, resolver[0], capture)
-            try:
-                code, out, err = run_in_node_split(client, lab.name, source, command)
-            finally:
-                packets = dns_runtime.stop_capture(client, lab.name, resolver[0], capture)
+        code, out, err = run_in_node_split(client, lab.name, source, command)
     finally:
-        wire = _stop_wire(client, lab, watchers, capture)
-    after = {fw: read_counters(client, lab.name, fw) for fw in firewalls}
+        packets, wire, after = _stop_recording(client, lab, recording, firewalls, capture)
+    before, resolver = recording.before, recording.resolver
     curl = parse_curl(code, out, err)
     evidence = Evidence(client=source, host=target.host, port=target.port, https=target.scheme == "https",
                         curl=curl, names={str(a): i.name for i in lab.instances for a in i.addresses.values()})
@@ -152,6 +141,51 @@ def _trace_one(client, lab: Lab, target: Target, source: str, options: RequestOp
         trace.steps.extend(client_steps(evidence, outcome, path))
     trace.summary = summary_of(trace)
     return trace
+
+
+@dataclass
+class _Recording:
+    watchers: list[str]                 # nodes whose tcpdump listens
+    resolver: tuple[str, str] | None    # (node, address) recording DNS, None for an address URL
+    before: dict                        # each firewall's counters before the request
+
+
+def _start_recording(client, lab: Lab, source: str, target: Target, firewalls: list[str],
+                     capture: str) -> _Recording:
+    """Everything the request needs in place, at once: the counters before, the captures listening
+    on the wire and at the resolver (wall time is the slowest of them, not their sum)."""
+    nodes = [source, *(i.name for i in lab.instances if i.kind in FORWARDING_KINDS)]
+    with ThreadPoolExecutor(max_workers=len(firewalls) + 2) as pool:
+        counting = {fw: pool.submit(read_counters, client, lab.name, fw) for fw in firewalls}
+        wiring = pool.submit(_start_wire, client, lab, nodes, capture, target.port)
+        asking = None if _is_address(target.host) else pool.submit(_start_dns_capture, client, lab, source, capture)
+        watchers = wiring.result()
+        try:
+            before = {fw: job.result() for fw, job in counting.items()}
+            return _Recording(watchers, asking.result() if asking else None, before)
+        except BaseException:   # nothing may keep capturing after a trace that never ran
+            _stop_wire(client, lab, watchers, capture)
+            if asking is not None and asking.exception() is None:
+                dns_runtime.stop_capture(client, lab.name, asking.result()[0], capture)
+            raise
+
+
+def _stop_recording(client, lab: Lab, recording: _Recording, firewalls: list[str], capture: str):
+    """(DNS packets, each node's wire packets, each firewall's counters after), read at once."""
+    with ThreadPoolExecutor(max_workers=len(firewalls) + 2) as pool:
+        reading = pool.submit(dns_runtime.stop_capture, client, lab.name, recording.resolver[0], capture) \
+            if recording.resolver else None
+        unwiring = pool.submit(_stop_wire, client, lab, recording.watchers, capture)
+        counting = {fw: pool.submit(read_counters, client, lab.name, fw) for fw in firewalls}
+        return (reading.result() if reading else [], unwiring.result(),
+                {fw: job.result() for fw, job in counting.items()})
+
+
+def _start_dns_capture(client, lab: Lab, source: str, capture: str) -> tuple[str, str]:
+    """The resolver the source asks (its resolv.conf), recording DNS from now on."""
+    resolver = dns_runtime.resolver_of_node(client, lab.name, source)
+    dns_runtime.start_capture(client, lab.name, resolver[0], capture)
+    return resolver
 
 
 def _start_wire(client, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:
