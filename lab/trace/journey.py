@@ -96,25 +96,14 @@ def trace_url(backend: Backend, lab: Lab, url: str, source: str | None = None, o
 def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options: RequestOptions) -> Trace:
     trace_id = secrets.token_hex(16)
     firewalls = [i.name for i in lab.instances if registry.is_a(i.kind, PACKET_FILTER)]
-    before = {fw: read_counters(backend, lab.name, fw) for fw in firewalls}
     command = curl_command(target.url, f"00-{trace_id}-{secrets.token_hex(8)}-01", options)
     capture = secrets.token_hex(6)
-    watchers = _start_wire(backend, lab, [source, *(i.name for i in lab.instances if registry.get(i.kind).forwards)],
-                           capture, target.port)
+    recording = _start_recording(backend, lab, source, target, firewalls, capture)
     try:
-        if _is_address(target.host):
-            code, out, err = _run(backend, lab.name, source, command)
-            packets, resolver = [], None
-        else:
-            resolver = dns_evidence.resolver_of_node(backend, lab.name, source)
-            dns_evidence.start_capture(backend, lab.name, resolver[0], capture)
-            try:
-                code, out, err = _run(backend, lab.name, source, command)
-            finally:
-                packets = dns_evidence.stop_capture(backend, lab.name, resolver[0], capture)
+        code, out, err = _run(backend, lab.name, source, command)
     finally:
-        wire = _stop_wire(backend, lab, watchers, capture)
-    after = {fw: read_counters(backend, lab.name, fw) for fw in firewalls}
+        packets, wire, after = _stop_recording(backend, lab, recording, firewalls, capture)
+    before, resolver = recording.before, recording.resolver
     curl = parse_curl(code, out, err)
     evidence = Evidence(client=source, host=target.host, port=target.port, https=target.scheme == "https",
                         curl=curl, names={str(a): i.name for i in lab.instances for a in i.addresses.values()})
@@ -154,6 +143,51 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
         trace.steps.extend(client_steps(evidence, outcome, path))
     trace.summary = summary_of(trace)
     return trace
+
+
+@dataclass
+class _Recording:
+    watchers: list[str]                 # nodes whose tcpdump listens
+    resolver: tuple[str, str] | None    # (node, address) recording DNS, None for an address URL
+    before: dict                        # each firewall's counters before the request
+
+
+def _start_recording(backend: Backend, lab: Lab, source: str, target: Target, firewalls: list[str],
+                     capture: str) -> _Recording:
+    """Everything the request needs in place, at once: the counters before, the captures listening
+    on the wire and at the resolver (wall time is the slowest of them, not their sum)."""
+    nodes = [source, *(i.name for i in lab.instances if registry.get(i.kind).forwards)]
+    with ThreadPoolExecutor(max_workers=len(firewalls) + 2) as pool:
+        counting = {fw: pool.submit(read_counters, backend, lab.name, fw) for fw in firewalls}
+        wiring = pool.submit(_start_wire, backend, lab, nodes, capture, target.port)
+        asking = None if _is_address(target.host) else pool.submit(_start_dns_capture, backend, lab, source, capture)
+        watchers = wiring.result()
+        try:
+            before = {fw: job.result() for fw, job in counting.items()}
+            return _Recording(watchers, asking.result() if asking else None, before)
+        except BaseException:   # nothing may keep capturing after a trace that never ran
+            _stop_wire(backend, lab, watchers, capture)
+            if asking is not None and asking.exception() is None:
+                dns_evidence.stop_capture(backend, lab.name, asking.result()[0], capture)
+            raise
+
+
+def _stop_recording(backend: Backend, lab: Lab, recording: _Recording, firewalls: list[str], capture: str):
+    """(DNS packets, each node's wire packets, each firewall's counters after), read at once."""
+    with ThreadPoolExecutor(max_workers=len(firewalls) + 2) as pool:
+        reading = pool.submit(dns_evidence.stop_capture, backend, lab.name, recording.resolver[0], capture) \
+            if recording.resolver else None
+        unwiring = pool.submit(_stop_wire, backend, lab, recording.watchers, capture)
+        counting = {fw: pool.submit(read_counters, backend, lab.name, fw) for fw in firewalls}
+        return (reading.result() if reading else [], unwiring.result(),
+                {fw: job.result() for fw, job in counting.items()})
+
+
+def _start_dns_capture(backend: Backend, lab: Lab, source: str, capture: str) -> tuple[str, str]:
+    """The resolver the source asks (its resolv.conf), recording DNS from now on."""
+    resolver = dns_evidence.resolver_of_node(backend, lab.name, source)
+    dns_evidence.start_capture(backend, lab.name, resolver[0], capture)
+    return resolver
 
 
 def _start_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:

@@ -46,12 +46,14 @@ WITH_DATA = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin|tcp-push) != 0"
 
 def start_command(capture_id: str, port: int, client: bool = False) -> list[str]:
     """Start tcpdump for the port in the background; return once it listens (setsid: it outlives exec).
-    It writes raw packet headers and decodes them after the request, off the request's path."""
+    It writes raw packet headers and decodes them after the request, off the request's path.
+    None of its standard streams may stay on the exec's: the engine would then wait out its
+    grace period for them to close (2 s) before the exec returns."""
     base = f"/tmp/lab-trace-{capture_id}"
     wanted = f"tcp port {int(port)} and ({WITH_DATA if client else CONTROL})"
     return ["sh", "-c", f"command -v tcpdump >/dev/null || exit 3; "
-                        f"setsid tcpdump -i any -nn -U --immediate-mode -s 128 -w {base}.pcap '{wanted}' 2> {base}.log "
-                        f"< /dev/null & echo $! > {base}.pid; "
+                        f"setsid tcpdump -i any -nn -U --immediate-mode -s 128 -w {base}.pcap '{wanted}' "
+                        f"> /dev/null 2> {base}.log < /dev/null & echo $! > {base}.pid; "
                         f"for i in $(seq 150); do grep -q listening {base}.log && exit 0; sleep 0.02; done; exit 1"]
 
 
