@@ -30,7 +30,7 @@ from lab.plan import make_plan
 from lab.state import ensure_lab_state
 from lab.topology import load_text
 from tests.integration.conftest import labelled
-from tests.integration.kubernetes_fake import FakeCluster
+from tests.integration.kubernetes_fake import FakeCluster, Refusal
 
 TOPOLOGY = """
 # Three nodes on two networks: the contract tests' lab (10.150.0.0/16 is theirs alone).
@@ -198,3 +198,139 @@ def test_down_leaves_nothing_and_is_safe_to_repeat(running):
     assert running.leftovers() == []
     assert running.lab not in [e.lab for e in running.backend.list_labs()]
     assert running.backend.down(running.lab, volumes=True).containers == []
+
+
+# --- the kubernetes backend's failure paths (on the recorded fake) --------------------------
+
+
+@pytest.fixture
+def fresh(fake_cluster, tmp_path):
+    """A plan of its own, and afterwards nothing of it left in the fake."""
+    plan, file = _plan(tmp_path, "p20-fail-k", 5, 6)
+    yield plan, file
+    for kind, namespace, name in fake_cluster.labelled(plan.lab):
+        try:
+            fake_cluster.delete(kind, namespace, name)
+        except Refusal:
+            pass    # gone with its namespace
+    fake_cluster.pod_problem.clear()
+    fake_cluster.refuse.clear()
+
+
+def test_a_pod_that_cannot_start_undoes_everything_the_run_made(fake_cluster, fresh):
+    plan, _ = fresh
+    fake_cluster.pod_problem["web"] = "ErrImageNeverPull"
+    events = []
+    with pytest.raises(RuntimeFailure, match="node 'web' cannot start on the cluster: container node is "
+                                             "ErrImageNeverPull"):
+        open_backend("kubernetes").up(plan, lambda *event: events.append(event))
+    assert fake_cluster.labelled(plan.lab) == []
+    assert fake_cluster.of_namespace(f"lab-{plan.lab}") == []
+    # what the user read was so: the fake's pod of web was in that state when it was undone
+    assert ("DELETE", f"/apis/apps/v1/namespaces/lab-{plan.lab}/deployments/web") in fake_cluster.calls
+    assert events[-1][0] == "rollback" and "deleted the" in events[-1][2]
+
+
+def test_a_refused_create_is_reported_in_the_apis_words_and_undone(fake_cluster, fresh):
+    plan, _ = fresh
+    refusal = 'deployments.apps "router" is forbidden: User "tester" cannot create resource "deployments"'
+    fake_cluster.refuse[("Deployment", "router")] = refusal
+    with pytest.raises(RuntimeFailure) as caught:
+        open_backend("kubernetes").up(plan)
+    assert refusal in str(caught.value) and "creating Deployment router" in str(caught.value)
+    assert fake_cluster.labelled(plan.lab) == []
+
+
+def test_a_namespace_that_is_not_the_labs_is_left_alone(fake_cluster, fresh):
+    plan, _ = fresh
+    fake_cluster.create("Namespace", "v1", None, {"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"name": "p20-taken"}})
+    try:
+        with pytest.raises(UsageError, match="namespace p20-taken already exists .* --namespace NS"):
+            open_backend("kubernetes", namespace="p20-taken").up(plan)
+        assert fake_cluster.of_namespace("p20-taken") == [("Namespace", "p20-taken")]
+    finally:
+        fake_cluster.delete("Namespace", None, "p20-taken")
+
+
+def test_a_running_lab_is_not_changed_in_place(fake_cluster, fresh):
+    plan, _ = fresh
+    backend = open_backend("kubernetes")
+    backend.up(plan)
+    before = fake_cluster.labelled(plan.lab)
+    with pytest.raises(RuntimeFailure, match="not supported on the kubernetes backend yet: `lab down` it first"):
+        backend.up(plan)
+    assert fake_cluster.labelled(plan.lab) == before
+
+
+def test_what_the_cluster_cannot_do_yet_is_said_in_one_sentence(fake_cluster, fresh):
+    backend = open_backend("kubernetes")
+    calls = {
+        "capture": lambda: backend.capture(CaptureRequest("x", "web"), sys.stdout.buffer),
+        "impair": lambda: backend.impair("x", "web", "lan", None),
+        "run_isolated": lambda: backend.run_isolated("dns-root", ["true"], b"", "/tmp"),
+        "build": lambda: backend.build(["client"]),
+        "logs -f": lambda: list(backend.logs("x", "web", follow=True)),
+    }
+    for what, call in calls.items():
+        with pytest.raises(NotSupported) as caught:
+            call()
+        message = str(caught.value)
+        assert "not supported on the kubernetes backend" in message and "\n" not in message, what
+
+
+def test_the_fake_refuses_what_the_real_api_refuses(fake_cluster, fresh):
+    """The fake's checks can fail: a misspelt field in a Deployment gets the API's 422, and is recorded."""
+    from lab.backends.kubernetes.api import ApiFailure, call
+    from lab.export.kubernetes import kubernetes_documents
+
+    plan, _ = fresh
+    documents = kubernetes_documents(plan, plan.file)
+    backend = open_backend("kubernetes")
+    call(backend.api, "POST", "/api/v1/namespaces", "creating", body=documents[0])
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["hostName"] = "typo"
+    with pytest.raises(ApiFailure, match="the cluster refused it") as caught:
+        call(backend.api, "POST", f"/apis/apps/v1/namespaces/{documents[0]['metadata']['name']}/deployments",
+             "creating", body=deployment)
+    assert caught.value.status == 422
+    assert fake_cluster.invalid and "hostName" in fake_cluster.invalid.pop()
+
+
+# --- the commands, with LAB_BACKEND (the one rule in open_backend) -------------------------
+
+
+def _lab(*args: str, backend: str | None = "kubernetes") -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("LAB_BACKEND", None)
+    if backend:
+        env["LAB_BACKEND"] = backend
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_the_commands_run_on_the_backend_lab_backend_names(fake_cluster, fresh):
+    plan, file = fresh
+    made = _lab("up", str(file), "--backend", "kubernetes", backend=None)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert f"lab '{plan.lab}' is up: 3 created" in made.stdout
+    assert sorted(d for kind, _, d in fake_cluster.labelled(plan.lab) if kind == "Deployment") == NODES
+    listed = json.loads(_lab("ls", "--json").stdout)
+    assert [e["lab"] for e in listed] == [plan.lab]
+    status = json.loads(_lab("status", "--lab", plan.lab, "--json").stdout)
+    assert {n["node"]: n["health"] for n in status["nodes"]} == dict.fromkeys(NODES, "ready")
+    shout = _lab("exec", "--lab", plan.lab, "web", "--", *SHOUT)
+    assert (shout.returncode, shout.stdout, shout.stderr) == SHOUT_RESULT
+    gone = _lab("down", "--lab", plan.lab)
+    assert gone.returncode == 0 and fake_cluster.labelled(plan.lab) == []
+
+
+def test_an_unknown_backend_or_a_missing_kubeconfig_is_one_line(tmp_path):
+    wrong = _lab("ls", backend="kubernets")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == "unknown backend 'kubernets' (LAB_BACKEND): choose docker or kubernetes"
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "none"), "HOME": str(tmp_path), "LAB_BACKEND": "kubernetes"}
+    missing = subprocess.run([sys.executable, "-m", "lab", "ls"], capture_output=True, text=True, env=env,
+                             timeout=60)
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert "no kubeconfig found" in missing.stderr
