@@ -18,7 +18,7 @@ from lab.backends.kubernetes import objects
 from lab.backends.kubernetes.api import NotFound, call
 from lab.backends.kubernetes.pods import wait_gone, wait_ready
 from lab.backends.protocol import DownReport, Events, UpReport
-from lab.errors import RuntimeFailure, UsageError
+from lab.errors import NotSupported, RuntimeFailure, UsageError
 from lab.export.kubernetes import kubernetes_documents, namespace_for
 from lab.plan.model import LABEL_LAB, LABEL_NODE, Plan
 
@@ -79,6 +79,10 @@ def _missing_claims(api: ApiClient, claims: list[dict], namespace: str) -> list[
 def up(api: ApiClient, plan: Plan, namespace: str | None, events: Events, poll: float,
        ready_timeout: float = READY_TIMEOUT_SECONDS) -> UpReport:
     started = time.monotonic()
+    own = sorted(c.name for c in plan.containers if c.image or c.build or not c.service)
+    if own:
+        raise NotSupported(f"nodes with their own image or build ({', '.join(own)}) are not supported on the "
+                           "kubernetes backend yet")
     report = UpReport()
     namespace, kept = _choose_namespace(api, plan, namespace)
     documents = kubernetes_documents(plan, plan.file, namespace)

@@ -146,7 +146,7 @@ class KubernetesBackend:
         return time.monotonic() - started
 
     def capture(self, request: CaptureRequest, sink: BinaryIO) -> CaptureResult:
-        raise NotSupported("capturing packets (lab capture, lab trace's wire view) is not supported on the "
+        raise NotSupported("capturing packets from outside a node (lab capture) is not supported on the "
                            "kubernetes backend yet")
 
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
