@@ -334,3 +334,22 @@ def test_an_unknown_backend_or_a_missing_kubeconfig_is_one_line(tmp_path):
                              timeout=60)
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
     assert "no kubeconfig found" in missing.stderr
+
+
+def test_the_default_lab_goes_up_and_down_on_the_fake_with_every_object_valid(fake_cluster, tmp_path):
+    """The whole default lab (zones, a database claim, Secrets), through the command a user types.
+    Its BIND pre-flight needs a throwaway node, which the cluster cannot run yet: a note says so."""
+    from tests.integration.conftest import ROOT
+
+    topology = tmp_path / "default.yaml"
+    topology.write_text((ROOT / "topology" / "default.yaml").read_text().replace("name: shop", "name: p20-shop", 1))
+    made = _lab("up", str(topology), "--backend", "kubernetes", backend=None)
+    try:
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert "BIND's zone pre-flight is skipped" in made.stderr
+        kinds = {kind for kind, _, _ in fake_cluster.labelled("p20-shop")}
+        assert {"Deployment", "ConfigMap", "Secret", "PersistentVolumeClaim", "NetworkAttachmentDefinition"} <= kinds
+        assert fake_cluster.invalid == []
+    finally:
+        gone = _lab("down", "--lab", "p20-shop", "--volumes")
+    assert gone.returncode == 0 and fake_cluster.labelled("p20-shop") == []
