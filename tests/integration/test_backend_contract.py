@@ -104,6 +104,7 @@ def _kubernetes_harness(fake: FakeCluster, tmp: Path) -> Harness:
 
 @pytest.fixture(scope="module")
 def fake_cluster(tmp_path_factory):
+    pytest.importorskip("kubernetes", reason="the kubernetes client is not installed (pip install 'lab[kubernetes]')")
     with FakeCluster() as fake, pytest.MonkeyPatch.context() as patch:
         fake.recordings[SHOUT] = SHOUT_RESULT
         patch.setenv("KUBECONFIG", str(fake.kubeconfig(tmp_path_factory.mktemp("kube") / "config")))

@@ -19,6 +19,7 @@ from lab.backends.kubernetes.api import NotFound, call
 from lab.backends.kubernetes.pods import wait_gone, wait_ready
 from lab.backends.protocol import DownReport, Events, UpReport
 from lab.errors import NotSupported, RuntimeFailure, UsageError
+from lab.interrupts import shielded
 from lab.export.kubernetes import kubernetes_documents, namespace_for
 from lab.plan.model import LABEL_LAB, LABEL_NODE, Plan
 
@@ -103,7 +104,9 @@ def up(api: ApiClient, plan: Plan, namespace: str | None, events: Events, poll: 
                           ready_timeout)
             report.created += [c.name for c in stage]
     except BaseException:
-        created.undo(events)
+        # A second Ctrl-C must not leave half the lab behind: the undo runs to its end.
+        with shielded(lambda: events("rollback", "cluster", "undoing this run's objects, please wait")):
+            created.undo(events)
         raise
     report.seconds = time.monotonic() - started
     return report
