@@ -354,3 +354,26 @@ def test_the_default_lab_goes_up_and_down_on_the_fake_with_every_object_valid(fa
     finally:
         gone = _lab("down", "--lab", "p20-shop", "--volumes")
     assert gone.returncode == 0 and fake_cluster.labelled("p20-shop") == []
+
+
+def test_a_classroom_on_the_cluster_is_a_namespace_per_copy(fake_cluster, fresh, tmp_path):
+    plan, file = fresh
+    roster = tmp_path / "roster.txt"
+    roster.write_text("ada@example.org\nbob\n")
+    made = _lab("up", str(file), "--backend", "kubernetes", "--roster", str(roster), backend=None)
+    try:
+        assert made.returncode == 0, made.stdout + made.stderr
+        for copy, owner in ((1, "ada@example.org"), (2, "bob")):
+            namespace = f"lab-{plan.lab}-{copy}"
+            held = fake_cluster.of_namespace(namespace)
+            assert sorted(name for kind, name in held if kind == "Deployment") == NODES
+            web = fake_cluster.objects[("Deployment", namespace, "web")]["metadata"]
+            assert owner in (web["labels"].get("lab.owner"), web.get("annotations", {}).get("lab.owner"))
+        listed = {e["lab"]: e["owner"] for e in json.loads(_lab("ls", "--json").stdout)}
+        assert listed == {f"{plan.lab}-1": "ada@example.org", f"{plan.lab}-2": "bob"}
+        refused = _lab("up", str(file), "--backend", "kubernetes", "--copies", "2", "--namespace", "x", backend=None)
+        assert refused.returncode == 2 and "leave it out with --copies" in refused.stderr
+    finally:
+        gone = _lab("down", str(file), "--copies")
+    assert gone.returncode == 0
+    assert [key for key in fake_cluster.objects if f"lab-{plan.lab}-" in f"{key[1]} {key[2]}"] == []
