@@ -24,7 +24,7 @@ from lab.backends.protocol import (CaptureRequest, CaptureResult, DownReport, Ev
 from lab.errors import NotSupported, RuntimeFailure
 from lab.export.kubernetes import NETWORKS_ANNOTATION
 from lab.impair import Applied, Impairment
-from lab.plan.model import LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_OWNER, Plan
+from lab.plan.model import LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_OWNER, Plan
 
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"   # written by Multus: what it attached
 START_TIMEOUT_SECONDS = 300
@@ -61,7 +61,7 @@ class KubernetesBackend:
     def list_labs(self) -> list[LabSummary]:
         labs = []
         for namespace in objects.lab_namespaces(self.api):
-            lab = namespace["metadata"]["labels"][objects.LABEL_LAB]
+            lab = namespace["metadata"]["labels"][LABEL_LAB]
             found = objects.deployments(self.api, namespace["metadata"]["name"], lab)
             if not found:
                 continue        # data kept after `lab down`: no lab, as on Docker
