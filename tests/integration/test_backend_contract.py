@@ -168,8 +168,19 @@ def test_read_file_returns_the_planned_file_and_refuses_a_missing_one(running):
         running.backend.read_file(running.lab, "web", "/lab/no-such-file")
 
 
+def test_exec_from_several_threads_at_once_keeps_each_answer_its_own(running):
+    """lab trace runs commands in several nodes at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda node: running.backend.exec(running.lab, node, list(SHOUT)), NODES * 2))
+    assert [(r.code, r.stdout, r.stderr) for r in results] == [SHOUT_RESULT] * 6
+
+
 def test_logs_are_the_nodes_own_log(running):
-    assert b"".join(running.backend.logs(running.lab, "web")) == running.log_seen("web")
+    whole = running.log_seen("web")
+    assert b"".join(running.backend.logs(running.lab, "web")) == whole
+    assert b"".join(running.backend.logs(running.lab, "web", tail=1)) == b"".join(whole.splitlines(True)[-1:])
 
 
 def test_an_unknown_node_or_lab_is_named_with_what_exists(running):
