@@ -35,3 +35,12 @@ def test_commands_on_docker_never_load_the_kubernetes_client():
             "print(any(m == 'kubernetes' or m.startswith('kubernetes.') for m in sys.modules))")
     seen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert seen.stdout.strip() == "False"
+
+
+def test_the_kubernetes_backend_without_its_client_names_the_extra_to_install():
+    code = ("import os, sys; sys.modules['kubernetes'] = None; os.environ['LAB_BACKEND'] = 'kubernetes'; "
+            "sys.argv = ['lab', 'ls']; from lab.cli import main; main()")
+    seen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert seen.returncode == 2
+    assert seen.stderr.strip() == ("the kubernetes backend needs the Kubernetes client: "
+                                   "pip install 'lab[kubernetes]' (or pip install kubernetes)")
