@@ -350,21 +350,33 @@ def test_an_unknown_backend_or_a_missing_kubeconfig_is_one_line(tmp_path):
 
 def test_the_default_lab_goes_up_and_down_on_the_fake_with_every_object_valid(fake_cluster, tmp_path):
     """The whole default lab (zones, a database claim, Secrets), through the command a user types.
-    Its BIND pre-flight needs a throwaway node, which the cluster cannot run yet: a note says so."""
+    Its BIND pre-flight needs a throwaway node, which the cluster cannot run yet: a note says so.
+    `lab down` keeps the database's claim (and so its namespace); the next `up` finds it again."""
     from tests.integration.conftest import ROOT
 
     topology = tmp_path / "default.yaml"
     topology.write_text((ROOT / "topology" / "default.yaml").read_text().replace("name: shop", "name: p20-shop", 1))
-    made = _lab("up", str(topology), "--backend", "kubernetes", backend=None)
+    namespace = "lab-p20-shop"
     try:
+        made = _lab("up", str(topology), "--backend", "kubernetes", backend=None)
         assert made.returncode == 0, made.stdout + made.stderr
         assert "BIND's zone pre-flight is skipped" in made.stderr
-        kinds = {kind for kind, _, _ in fake_cluster.labelled("p20-shop")}
+        kinds = {kind for kind, _ in fake_cluster.of_namespace(namespace)}
         assert {"Deployment", "ConfigMap", "Secret", "PersistentVolumeClaim", "NetworkAttachmentDefinition"} <= kinds
+        claims = {name: o["metadata"]["uid"] for (kind, _, name), o in fake_cluster.objects.items()
+                  if kind == "PersistentVolumeClaim"}
+        kept = _lab("down", "--lab", "p20-shop")
+        assert kept.returncode == 0 and "data volumes kept" in kept.stdout
+        assert {kind for kind, _ in fake_cluster.of_namespace(namespace)} == {"Namespace", "PersistentVolumeClaim"}
+        assert json.loads(_lab("ls", "--json").stdout) == []
+        again = _lab("up", str(topology), "--backend", "kubernetes", backend=None)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert {name: o["metadata"]["uid"] for (kind, _, name), o in fake_cluster.objects.items()
+                if kind == "PersistentVolumeClaim"} == claims          # the same claim: the data kept
         assert fake_cluster.invalid == []
     finally:
         gone = _lab("down", "--lab", "p20-shop", "--volumes")
-    assert gone.returncode == 0 and fake_cluster.labelled("p20-shop") == []
+    assert gone.returncode == 0 and fake_cluster.of_namespace(namespace) == []
 
 
 def test_a_classroom_on_the_cluster_is_a_namespace_per_copy(fake_cluster, fresh, tmp_path):
