@@ -102,6 +102,14 @@ def _kubernetes_harness(fake: FakeCluster, tmp: Path) -> Harness:
                    lambda node: fake.logs.get(node, f"recorded log line of {node}\n").encode())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_state(tmp_path_factory):
+    """The labs' keys and certificates in a folder of this test's, not the user's state."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAB_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def fake_cluster(tmp_path_factory):
     pytest.importorskip("kubernetes", reason="the kubernetes client is not installed (pip install 'lab[kubernetes]')")
