@@ -55,7 +55,9 @@ def test_every_node_is_ready_on_the_cluster(default_lab):
 def test_a_request_is_traced_through_the_lab(default_lab):
     traced = lab("trace", "--file", str(default_lab), "--json", "https://www.shop.test/")
     assert traced.returncode == 0, traced.stdout + traced.stderr
-    assert json.loads(traced.stdout)
+    trace = json.loads(traced.stdout)
+    assert trace["schema"] == "lab.trace/2" and trace["outcome"]["ok"], trace["outcome"]
+    assert trace["steps"], "a trace of the cluster's lab names the nodes that took part"
 
 
 def test_the_labs_checks_pass_on_the_cluster(default_lab):
