@@ -26,3 +26,7 @@ class UsageError(LabError):
 
 class LabBusy(RuntimeFailure):
     """Another command is changing the same lab right now."""
+
+
+class NotSupported(RuntimeFailure):
+    """The engine a lab runs on cannot do this yet (said in one sentence, naming the engine)."""

@@ -1,20 +1,52 @@
 """Engines a lab runs on, behind one protocol (protocol.py). Only lab.backends.docker imports
-the Docker SDK; `open_backend()` is the one place a command's engine connection is made."""
+the Docker SDK and only lab.backends.kubernetes the Kubernetes client; `open_backend()` is the
+one place a command's engine connection is made."""
 
 from __future__ import annotations
 
+import os
+
 from lab.backends.protocol import Backend
+from lab.errors import UsageError
+
+BACKENDS = ("docker", "kubernetes")
+BACKEND_VARIABLE = "LAB_BACKEND"
 
 
-def open_backend() -> Backend:
-    """The backend of this machine's engine (Docker, through DOCKER_HOST or the local socket).
+def backend_name(name: str | None = None) -> str:
+    """The one rule: the backend named on the command line, else LAB_BACKEND, else docker."""
+    chosen = (name or os.environ.get(BACKEND_VARIABLE) or "docker").strip().lower()
+    if chosen not in BACKENDS:
+        source = "--backend" if name else BACKEND_VARIABLE
+        raise UsageError(f"unknown backend '{chosen}' ({source}): choose {' or '.join(BACKENDS)}")
+    return chosen
+
+
+def open_backend(name: str | None = None, context: str | None = None, namespace: str | None = None) -> Backend:
+    """The backend a command runs on (see backend_name), connected.
 
     Imported here, not at the top: commands that need no engine (validate, graph,
-    export) never load the engine's SDK."""
+    export) never load an engine's SDK, and the Kubernetes client is optional.
+    context and namespace matter only to the kubernetes backend (the kubeconfig's
+    context; the namespace a new lab goes into)."""
+    if backend_name(name) == "kubernetes":
+        return _kubernetes(context, namespace)
     from lab.backends.docker.backend import DockerBackend
     from lab.backends.docker.engine import connect
 
     return DockerBackend(connect())
 
 
-__all__ = ["Backend", "open_backend"]
+def _kubernetes(context: str | None, namespace: str | None) -> Backend:
+    try:
+        from lab.backends.kubernetes.api import connect
+        from lab.backends.kubernetes.backend import KubernetesBackend
+    except ImportError as error:
+        if error.name and error.name.split(".")[0] == "kubernetes":
+            raise UsageError("the kubernetes backend needs the Kubernetes client: "
+                             "pip install 'lab[kubernetes]' (or pip install kubernetes)") from None
+        raise
+    return KubernetesBackend(connect(context), namespace)
+
+
+__all__ = ["Backend", "open_backend", "backend_name"]

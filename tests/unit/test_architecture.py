@@ -26,6 +26,8 @@ from lab.trace.journey import default_client
 LAB_ROOT = Path(lab.__file__).resolve().parent
 ENGINE_PACKAGE = "lab.backends.docker"     # the only package that may import the engine's SDK
 ENGINE_SDK = "docker"
+CLUSTER_PACKAGE = "lab.backends.kubernetes"   # the only package that may import the Kubernetes client
+CLUSTER_SDK = "kubernetes"
 CLI_PACKAGE = "lab.cli"
 
 
@@ -168,6 +170,19 @@ def cli_crossings(root: Path, package: str, cli: str) -> list[str]:
 
 def test_only_the_docker_backend_imports_docker():
     assert engine_imports(LAB_ROOT, "lab", ENGINE_PACKAGE, ENGINE_SDK) == []
+
+
+def test_only_the_kubernetes_backend_imports_the_kubernetes_client():
+    assert engine_imports(LAB_ROOT, "lab", CLUSTER_PACKAGE, CLUSTER_SDK) == []
+
+
+def test_the_kubernetes_client_is_imported_only_inside_functions_outside_its_package():
+    """The client is an optional extra: a module-level import of the backend anywhere outside
+    lab.backends.kubernetes would make every command need it."""
+    assert engine_imports(LAB_ROOT, "lab", "lab.backends", CLUSTER_PACKAGE) == []
+    tree = ast.parse((LAB_ROOT / "backends" / "__init__.py").read_text(encoding="utf-8"))
+    top_level = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert not [n for n in top_level if "kubernetes" in (getattr(n, "module", "") or "")]
 
 
 def test_outside_lab_backends_nothing_reaches_into_the_docker_backend():
@@ -337,7 +352,7 @@ def _dig_default(tmp_path: Path, text: str, remove_file: bool = False) -> str:
     return _default_client(OneLab(), name)
 
 
-# --- the Docker backend is a Backend ----------------------------------------------------------
+# --- the backends are Backends ---------------------------------------------------------------
 
 
 def _operations(cls) -> dict[str, list[str]]:
@@ -354,4 +369,14 @@ def test_the_docker_backend_offers_every_operation_of_the_protocol_with_its_para
             "capture"} <= set(wanted)
     missing = {name: params for name, params in wanted.items() if offered.get(name) != params}
     assert missing == {}, f"DockerBackend lacks or differs from the protocol in: {missing}"
+    assert set(offered) - set(wanted) == set(), "an operation callers cannot rely on: put it in the protocol"
+
+
+def test_the_kubernetes_backend_offers_every_operation_of_the_protocol_with_its_parameters():
+    from lab.backends.kubernetes.backend import KubernetesBackend
+    from lab.backends.protocol import Backend
+
+    wanted, offered = _operations(Backend), _operations(KubernetesBackend)
+    missing = {name: params for name, params in wanted.items() if offered.get(name) != params}
+    assert missing == {}, f"KubernetesBackend lacks or differs from the protocol in: {missing}"
     assert set(offered) - set(wanted) == set(), "an operation callers cannot rely on: put it in the protocol"

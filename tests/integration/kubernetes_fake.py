@@ -1,0 +1,379 @@
+"""A recorded fake of the Kubernetes API, for the backend contract tests (no cluster runs here).
+
+What is REAL: the HTTP and WebSocket traffic. The backend talks to this server
+through the official `kubernetes` client, exactly as it would to a cluster (a
+kubeconfig points at http://127.0.0.1:PORT), and every object it creates is
+checked against what the real API requires: the Kubernetes 1.30 OpenAPI schemas
+(kubernetes-validate, strict) and the NetworkAttachmentDefinition CRD schema in
+tests/fixtures/kubernetes/; an invalid body gets the API's 422 and is recorded.
+
+What is RECORDED, not real: what a cluster would do with the objects. A
+Deployment of one replica gets one pod at once, Running and Ready (no kubelet
+runs the readiness probe), with the network-status annotation Multus writes;
+a pod's log is a canned text; exec answers `cat /lab/...` from the ConfigMap and
+Secret the backend sent, and any other command from `recordings`, a table of
+(exit status, stdout, stderr) per command, as a node would have printed them.
+Namespace deletion is immediate (a cluster takes a while).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+import kubernetes_validate
+
+KUBERNETES_VERSION = "1.30"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubernetes"
+NAD_SCHEMA = json.loads((FIXTURES / "network-attachment-definition.schema.json").read_text())
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+
+# plural -> (kind, apiVersion its objects must carry)
+RESOURCES = {
+    "namespaces": ("Namespace", "v1"),
+    "configmaps": ("ConfigMap", "v1"),
+    "secrets": ("Secret", "v1"),
+    "persistentvolumeclaims": ("PersistentVolumeClaim", "v1"),
+    "pods": ("Pod", "v1"),
+    "deployments": ("Deployment", "apps/v1"),
+    "network-attachment-definitions": ("NetworkAttachmentDefinition", "k8s.cni.cncf.io/v1"),
+}
+ROUTE = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+/[^/]+))"
+                   r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z-]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[a-z]+))?$")
+NAMESPACE_ROUTE = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?$")
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+def matches(labels: dict, selector: str) -> bool:
+    for term in filter(None, selector.split(",")):
+        key, _, value = term.partition("=")
+        if key not in labels or ("=" in term and labels[key] != value):
+            return False
+    return True
+
+
+class FakeCluster:
+    """The API's state: objects by (kind, namespace, name), and what the tests told it to do."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.objects: dict[tuple[str, str | None, str], dict] = {}
+        self.invalid: list[str] = []                    # bodies the real API would have refused
+        self.calls: list[tuple[str, str]] = []          # (method, path) in order
+        self.pod_problem: dict[str, str] = {}           # node -> a waiting reason its pod shows
+        self.refuse: dict[tuple[str, str], str] = {}    # (kind, name) -> a 403 message for its create
+        self.recordings: dict[tuple[str, ...], tuple[int, str, str]] = {}
+        self.logs: dict[str, str] = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> "FakeCluster":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+    def kubeconfig(self, path: Path) -> Path:
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "tester", "user": {"token": "recorded-fake"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}]}))
+        return path
+
+    # looking (for the tests' independent observations) ------------------------------------
+
+    def of_namespace(self, namespace: str) -> list[tuple[str, str]]:
+        with self.lock:
+            return sorted((kind, name) for kind, ns, name in self.objects
+                          if ns == namespace or (kind == "Namespace" and name == namespace))
+
+    def labelled(self, lab: str) -> list[tuple[str, str | None, str]]:
+        with self.lock:
+            return sorted(key for key, obj in self.objects.items()
+                          if obj["metadata"].get("labels", {}).get("lab.name") == lab)
+
+    def pods_of(self, namespace: str, node: str) -> list[dict]:
+        with self.lock:
+            return [o for (kind, ns, _), o in self.objects.items() if kind == "Pod" and ns == namespace
+                    and o["metadata"]["labels"].get("lab.node") == node]
+
+    # the API's behaviour ------------------------------------------------------------------
+
+    def validate(self, kind: str, body: dict) -> None:
+        try:
+            if kind == "NetworkAttachmentDefinition":
+                jsonschema.validate(body, NAD_SCHEMA)
+                json.loads(body["spec"]["config"])
+            else:
+                kubernetes_validate.validate(body, KUBERNETES_VERSION, strict=True)
+        except (kubernetes_validate.ValidationError, jsonschema.ValidationError, ValueError) as error:
+            text = f"{kind} {body.get('metadata', {}).get('name')}: {str(error).splitlines()[0]}"
+            self.invalid.append(text)
+            raise Refusal(422, "Invalid", text) from None
+
+    def create(self, kind: str, api_version: str, namespace: str | None, body: dict) -> dict:
+        if body.get("kind") != kind or body.get("apiVersion") != api_version:
+            raise Refusal(400, "BadRequest", f"the body is a {body.get('kind')} {body.get('apiVersion')}, "
+                          f"the path wants {kind} {api_version}")
+        meta = body.setdefault("metadata", {})
+        if namespace and meta.setdefault("namespace", namespace) != namespace:
+            raise Refusal(400, "BadRequest", "the namespace of the provided object does not match the "
+                          "namespace sent on the request")
+        self.validate(kind, body)
+        if (kind, meta["name"]) in self.refuse:
+            raise Refusal(403, "Forbidden", self.refuse[(kind, meta["name"])])
+        with self.lock:
+            if namespace and ("Namespace", None, namespace) not in self.objects:
+                raise Refusal(404, "NotFound", f'namespaces "{namespace}" not found')
+            key = (kind, namespace, meta["name"])
+            if key in self.objects:
+                raise Refusal(409, "AlreadyExists", f'{kind} "{meta["name"]}" already exists')
+            meta.update(uid=str(uuid.uuid4()), resourceVersion="1", creationTimestamp="2026-11-29T00:00:00Z")
+            if kind == "Secret" and "stringData" in body:     # as the API stores them
+                body["data"] = {k: base64.b64encode(v.encode()).decode()
+                                for k, v in body.pop("stringData").items()}
+            self.objects[key] = body
+            if kind == "Deployment":
+                self.reconcile(namespace, body)
+        return body
+
+    def reconcile(self, namespace: str, deployment: dict) -> None:
+        """What the Deployment and ReplicaSet controllers and the kubelet would do (recorded)."""
+        name, spec = deployment["metadata"]["name"], deployment["spec"]
+        template = spec["template"]
+        pods = [k for k, o in self.objects.items() if k[0] == "Pod" and k[1] == namespace
+                and matches(o["metadata"]["labels"], ",".join(f"{a}={b}" for a, b in
+                                                             spec["selector"]["matchLabels"].items()))]
+        for key in pods[spec.get("replicas", 1):]:
+            del self.objects[key]
+        for _ in range(spec.get("replicas", 1) - len(pods)):
+            pod_name = f"{name}-{uuid.uuid4().hex[:5]}"
+            self.objects[("Pod", namespace, pod_name)] = self._pod(namespace, pod_name, template)
+        ready = sum(1 for k, o in self.objects.items() if k[0] == "Pod" and k[1] == namespace
+                    and o["metadata"]["labels"].get("lab.node") == template["metadata"]["labels"]["lab.node"]
+                    and o["status"]["phase"] == "Running")
+        deployment["status"] = {"replicas": spec.get("replicas", 1), "readyReplicas": ready}
+
+    def _pod(self, namespace: str, name: str, template: dict) -> dict:
+        node = template["metadata"]["labels"]["lab.node"]
+        requests = json.loads(template["metadata"]["annotations"][NETWORKS])
+        attached = [{"name": f"{namespace}/{r['name']}", "interface": r["interface"],
+                     "ips": [ip.split("/")[0] for ip in r["ips"]]} for r in requests]
+        problem = self.pod_problem.get(node)
+        status = ({"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}],
+                   "containerStatuses": [{"name": "node", "state": {"waiting": {
+                       "reason": problem, "message": "recorded: the image is not on the cluster's node"}}}]}
+                  if problem else
+                  {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"name": "node", "ready": True, "state": {"running": {}}}]})
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()),
+                             "labels": dict(template["metadata"]["labels"]),
+                             "annotations": {**template["metadata"]["annotations"],
+                                             NETWORK_STATUS: json.dumps(attached)}},
+                "spec": template["spec"], "status": status}
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        with self.lock:
+            if (kind, namespace, name) not in self.objects:
+                raise Refusal(404, "NotFound", f'{kind} "{name}" not found')
+            gone = self.objects.pop((kind, namespace, name))
+            if kind == "Namespace":
+                for key in [k for k in self.objects if k[1] == name]:
+                    del self.objects[key]
+            if kind == "Deployment":    # foreground deletion: its pods go with it
+                gone["spec"]["replicas"] = 0
+                self.reconcile(namespace, gone)
+
+    def scale(self, namespace: str, name: str, body: dict) -> dict:
+        with self.lock:
+            deployment = self.objects.get(("Deployment", namespace, name))
+            if deployment is None:
+                raise Refusal(404, "NotFound", f'deployments.apps "{name}" not found')
+            deployment["spec"]["replicas"] = body["spec"]["replicas"]
+            self.reconcile(namespace, deployment)
+            return {"apiVersion": "autoscaling/v1", "kind": "Scale",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"replicas": deployment["spec"]["replicas"]}}
+
+    def listing(self, kind: str, namespace: str | None, selector: str) -> dict:
+        with self.lock:
+            items = [o for (k, ns, _), o in sorted(self.objects.items(), key=lambda i: str(i[0]))
+                     if k == kind and (namespace is None or ns == namespace)
+                     and matches(o["metadata"].get("labels", {}), selector)]
+        return {"apiVersion": "v1", "kind": f"{kind}List", "metadata": {"resourceVersion": "1"},
+                "items": json.loads(json.dumps(items))}
+
+    def exec_answer(self, namespace: str, pod: str, command: list[str]) -> tuple[int, str, str]:
+        with self.lock:
+            found = self.objects.get(("Pod", namespace, pod))
+            if found is None:
+                raise Refusal(404, "NotFound", f'pods "{pod}" not found')
+            node = found["metadata"]["labels"]["lab.node"]
+            if len(command) == 2 and command[0] == "cat" and command[1].startswith("/lab/"):
+                return self._lab_file(namespace, node, command[1])
+        return self.recordings.get(tuple(command), (126, "", f"fake cluster: no recording for {command}\n"))
+
+    def _lab_file(self, namespace: str, node: str, path: str) -> tuple[int, str, str]:
+        key = path.removeprefix("/lab/").replace("/", "__")
+        config = self.objects.get(("ConfigMap", namespace, f"{node}-lab"), {}).get("data", {})
+        secret = self.objects.get(("Secret", namespace, f"{node}-lab"), {}).get("data", {})
+        if key in config:
+            return 0, config[key], ""
+        if key in secret:
+            return 0, base64.b64decode(secret[key]).decode(), ""
+        return 1, "", f"cat: {path}: No such file or directory\n"
+
+
+def _handler(cluster: FakeCluster):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:   # quiet: the tests read cluster.calls
+            pass
+
+        def _answer(self, status: int, body: dict | bytes, content_type: str = "application/json") -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> dict:
+            length = int(self.headers.get("Content-Length") or 0)
+            return json.loads(self.rfile.read(length)) if length else {}
+
+        def _route(self):
+            parts = urlsplit(self.path)
+            query = {k: v for k, v in parse_qs(parts.query).items()}
+            cluster.calls.append((self.command, parts.path))
+            namespace_match = NAMESPACE_ROUTE.match(parts.path)
+            if namespace_match:
+                return "Namespace", "v1", None, namespace_match["name"], None, query
+            match = ROUTE.match(parts.path)
+            if not match or match["plural"] not in RESOURCES:
+                raise Refusal(404, "NotFound", f"the fake knows no {parts.path}")
+            kind, version = RESOURCES[match["plural"]]
+            if (match["core"] or match["group"]) != version:
+                raise Refusal(404, "NotFound", f"{match['plural']} are not served at {parts.path}")
+            return kind, version, match["ns"], match["name"], match["sub"], query
+
+        def _serve(self, work) -> None:
+            try:
+                work()
+            except Refusal as refusal:
+                self._answer(refusal.status, {"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                                              "reason": refusal.reason, "message": refusal.message,
+                                              "code": refusal.status})
+
+        def do_GET(self) -> None:
+            self._serve(self._get)
+
+        def _get(self) -> None:
+            kind, _, namespace, name, sub, query = self._route()
+            if sub == "exec":
+                self._exec(namespace, name, query.get("command", []))
+            elif sub == "log":
+                self._log(namespace, name, query)
+            elif name is None:
+                self._answer(200, cluster.listing(kind, namespace, query.get("labelSelector", [""])[0]))
+            else:
+                with cluster.lock:
+                    found = cluster.objects.get((kind, namespace, name))
+                if found is None:
+                    raise Refusal(404, "NotFound", f'{kind} "{name}" not found')
+                self._answer(200, found)
+
+        def do_POST(self) -> None:
+            def work():
+                kind, version, namespace, _, _, _ = self._route()
+                self._answer(201, cluster.create(kind, version, namespace, self._body()))
+            self._serve(work)
+
+        def do_PATCH(self) -> None:
+            def work():
+                kind, _, namespace, name, sub, _ = self._route()
+                if kind != "Deployment" or sub != "scale":
+                    raise Refusal(405, "MethodNotAllowed", "the fake patches only a deployment's scale")
+                if self.headers.get("Content-Type") != "application/merge-patch+json":
+                    raise Refusal(415, "UnsupportedMediaType", "the fake takes merge patches only")
+                self._answer(200, cluster.scale(namespace, name, self._body()))
+            self._serve(work)
+
+        def do_DELETE(self) -> None:
+            def work():
+                kind, _, namespace, name, _, _ = self._route()
+                cluster.delete(kind, namespace, name)
+                self._answer(200, {"apiVersion": "v1", "kind": "Status", "status": "Success"})
+            self._serve(work)
+
+        def _log(self, namespace: str, name: str, query: dict) -> None:
+            with cluster.lock:
+                pod = cluster.objects.get(("Pod", namespace, name))
+            if pod is None:
+                raise Refusal(404, "NotFound", f'pods "{name}" not found')
+            node = pod["metadata"]["labels"]["lab.node"]
+            lines = cluster.logs.get(node, f"recorded log line of {node}\n").splitlines(keepends=True)
+            if "tailLines" in query:
+                lines = lines[-int(query["tailLines"][0]):]
+            self._answer(200, "".join(lines).encode(), "text/plain")
+
+        def _exec(self, namespace: str, pod: str, command: list[str]) -> None:
+            if self.headers.get("Upgrade", "").lower() != "websocket":
+                raise Refusal(400, "BadRequest", "exec needs a WebSocket upgrade")
+            code, stdout, stderr = cluster.exec_answer(namespace, pod, command)
+            accept = base64.b64encode(hashlib.sha1((self.headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID)
+                                                   .encode()).digest()).decode()
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", accept)
+            self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
+            self.end_headers()
+            status = ({"metadata": {}, "status": "Success"} if code == 0 else
+                      {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                       "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}})
+            for channel, data in ((1, stdout.encode()), (2, stderr.encode()), (3, json.dumps(status).encode())):
+                if data:
+                    self.wfile.write(_frame(0x82, bytes([channel]) + data))
+            self.wfile.write(_frame(0x88, (1000).to_bytes(2, "big")))
+            self.wfile.flush()
+            self.close_connection = True
+
+    return Handler
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """One unmasked WebSocket frame, as a server sends it (RFC 6455)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes([opcode, size])
+    elif size < 1 << 16:
+        header = bytes([opcode, 126]) + size.to_bytes(2, "big")
+    else:
+        header = bytes([opcode, 127]) + size.to_bytes(8, "big")
+    return header + payload
