@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 
 from lab.backends.protocol import Backend
+from lab.errors import NotSupported
 from lab.impair import NETEM_MISSING, Applied, Impairment
 from lab.state import state_dir
 from lab.topology import Lab
@@ -28,6 +29,7 @@ class LinkReport:
     applied: list[Applied] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)          # "node:network"
     netem_dropped: list[str] = field(default_factory=list)    # "node:network (delay 50ms, ...)"
+    unsupported: str = ""                                     # the engine cannot impair at all
 
     @property
     def netem_sentence(self) -> str:
@@ -63,12 +65,22 @@ def _remember(lab: Lab, links: list[str]) -> None:
 
 
 def apply_declared(backend: Backend, lab: Lab) -> LinkReport:
-    """Make the running lab's links match the topology's `impair:` declarations."""
+    """Make the running lab's links match the topology's `impair:` declarations. An engine that
+    cannot impair links leaves the lab up, unimpaired, and the report says so in its words."""
     wanted = declared(lab)
     report = LinkReport()
     stale = [link for link in _previous(lab) if link not in wanted]
     if not wanted and not stale:
         return report
+    try:
+        _apply(backend, lab, wanted, stale, report)
+    except NotSupported as error:
+        report.unsupported = f"the topology's impair: was not applied: {error}"
+    return report
+
+
+def _apply(backend: Backend, lab: Lab, wanted: dict[str, Impairment], stale: list[str],
+           report: LinkReport) -> None:
     netem = backend.netem_available(lab.name) if any(i.netem_words for i in wanted.values()) else True
     for link, impairment in sorted(wanted.items()):
         node, network = link.split(":", 1)
@@ -82,4 +94,3 @@ def apply_declared(backend: Backend, lab: Lab) -> LinkReport:
             backend.impair(lab.name, node, network, Impairment())
             report.cleared.append(link)
     _remember(lab, list(wanted))
-    return report

@@ -140,8 +140,8 @@ def _print_links(report: LinkReport) -> None:
                   f"{'; '.join(shaped) or 'no impairment (none of it can work here)'}", highlight=False)
     for link in report.cleared:
         out.print(f"  [magenta]~[/] cleared  {link} (its impair: is gone from the topology)", highlight=False)
-    if report.netem_sentence:   # one sentence, wrapped between words at the terminal's width
-        for line in wrapped(f"  ! {report.netem_sentence}", err.width, hang=4):
+    for sentence in (report.netem_sentence, report.unsupported):   # wrapped between words
+        for line in wrapped(f"  ! {sentence}", err.width, hang=4) if sentence else []:
             err.print(line, soft_wrap=False)
 
 

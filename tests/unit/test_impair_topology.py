@@ -77,3 +77,45 @@ def test_the_graph_shows_declared_impairments_on_networks_and_nodes():
     assert next(n for n in graph.nodes if n.name == "laptop").note == "home: delay 50ms"
     assert "rate 4mbit" in to_mermaid(graph) and "rate 4mbit" in to_dot(graph)
     assert all(n.impair == "" for n in build_graph(lab_with()).networks)
+
+
+class RecordingBackend:
+    """Only what apply_declared asks of an engine, recorded (a stand-in for ordering and choices;
+    tests/integration/test_impair.py checks the real kernel's qdiscs)."""
+
+    def __init__(self, netem: bool = False, supported: bool = True):
+        self.netem, self.supported, self.calls = netem, supported, []
+
+    def netem_available(self, lab):
+        if not self.supported:
+            from lab.errors import NotSupported
+            raise NotSupported("impairing links is not supported on the test backend")
+        return self.netem
+
+    def impair(self, lab, node, network, impairment):
+        from lab.impair import Applied
+        self.calls.append((node, network, impairment))
+        return Applied(node, network, "eth0", [])
+
+
+def test_lab_up_applies_rates_without_netem_and_clears_what_was_removed(tmp_path, monkeypatch):
+    from lab.links import apply_declared
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
+    backend = RecordingBackend(netem=False)
+    report = apply_declared(backend, lab_with(", impair: {rate: 4mbit, delay: 20ms}"))
+    assert sorted(backend.calls) == [("laptop", "home", Impairment(rate="4mbit")),
+                                     ("router", "home", Impairment(rate="4mbit"))]
+    assert "laptop:home (delay 20ms)" in report.netem_sentence
+    backend.calls.clear()
+    report = apply_declared(backend, lab_with())
+    assert sorted(backend.calls) == [("laptop", "home", Impairment()), ("router", "home", Impairment())]
+    assert sorted(report.cleared) == ["laptop:home", "router:home"]
+    backend.calls.clear()
+    assert apply_declared(backend, lab_with()).applied == [] and backend.calls == []   # nothing to do
+
+
+def test_an_engine_that_cannot_impair_leaves_the_lab_up_and_says_so(tmp_path, monkeypatch):
+    from lab.links import apply_declared
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
+    report = apply_declared(RecordingBackend(supported=False), lab_with(", impair: {delay: 20ms}"))
+    assert report.unsupported.startswith("the topology's impair: was not applied: impairing links")

@@ -152,6 +152,9 @@ class KubernetesBackend:
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
         raise NotSupported("impairing links (lab impair) is not supported on the kubernetes backend yet")
 
+    def netem_available(self, lab: str) -> bool:
+        raise NotSupported("impairing links (lab impair) is not supported on the kubernetes backend yet")
+
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         raise NotSupported("throwaway nodes (BIND's zone pre-flight) are not supported on the kubernetes "
                            "backend yet")
