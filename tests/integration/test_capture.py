@@ -37,6 +37,19 @@ def capture_helpers(engine, lab: str) -> list:
     return engine.containers.list(all=True, filters={"label": [f"{LABEL_LAB}={lab}", "lab.role=capture"]})
 
 
+def wait_until_capturing(engine, lab: str, process) -> None:
+    """Until the capture's helper runs, as the engine sees it: by then `lab capture` has its signal
+    handlers (they are set before the helper is made), however slow the machine is. A fixed sleep
+    was not enough at a load average of 50."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(c.status == "running" for c in capture_helpers(engine, lab)):
+            time.sleep(0.5)   # tcpdump opening the interface, after the helper's start
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the capture never started: {process.communicate(timeout=5)[0] if process.poll() is not None else 'still waiting'}")
+
+
 @pytest.fixture(scope="module")
 def shop(engine, images):
     with running_lab(engine, topology_text("default", "it-cap")) as lab:
@@ -86,9 +99,10 @@ def test_a_capture_on_one_network_sees_only_that_interface(shop, engine):
 def test_ctrl_c_ends_the_capture_cleanly_and_leaves_no_helper(shop, engine, tmp_path):
     out = tmp_path / "dns.pcap"
     process = lab_cli("capture", "--lab", shop.name, "resolver", "--filter", "udp port 53", "-w", str(out))
-    time.sleep(3)
-    shop.exec("laptop", "dig", "+short", "www.shop.test")
-    time.sleep(1)
+    wait_until_capturing(engine, shop.name, process)
+    for _ in range(3):   # a query the capture must see; more than one, should tcpdump open late
+        shop.exec("laptop", "dig", "+short", "www.shop.test")
+        time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output
@@ -113,7 +127,7 @@ def test_bad_requests_are_told_plainly(shop, engine, args, words):
 def test_sigterm_ends_the_capture_as_ctrl_c_does(shop, engine, tmp_path):
     out = tmp_path / "term.pcap"
     process = lab_cli("capture", "--lab", shop.name, "laptop", "home", "-w", str(out))
-    time.sleep(3)
+    wait_until_capturing(engine, shop.name, process)
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 0 and "bytes of pcap" in output, output
