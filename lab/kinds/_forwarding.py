@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from lab.plan import firewall as rules
-from lab.plan.model import Probe
+from lab.plan.frr import render_frr
+from lab.plan.model import LabState, Probe, Rendered
+from lab.topology import Instance, Lab
 
 # services/router/lab-firewall-load touches this file once the rules are in
 RULES_LOADED = ("test", "-e", "/run/lab/rules-loaded")
 FOLDER = "router"
 STAGE = 0
 CAPABILITIES = ("NET_ADMIN",)
-render = rules.render
+
+
+def render(lab: Lab, instance: Instance, state: LabState) -> Rendered:
+    """Firewall rules (live), plus FRR's files for a router in an autonomous system."""
+    rendered = rules.render(lab, instance, state)
+    return dataclasses.replace(rendered, files={**rendered.files, **render_frr(lab, instance)})
 
 
 def rules_loaded(what: str) -> Probe:
