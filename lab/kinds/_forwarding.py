@@ -14,12 +14,17 @@ RULES_LOADED = ("test", "-e", "/run/lab/rules-loaded")
 FOLDER = "router"
 STAGE = 0
 CAPABILITIES = ("NET_ADMIN",)
+FRR_CAPABILITIES = ("SYS_ADMIN",)
 
 
 def render(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     """Firewall rules (live), plus FRR's files for a router in an autonomous system."""
     rendered = rules.render(lab, instance, state)
-    return dataclasses.replace(rendered, files={**rendered.files, **render_frr(lab, instance)})
+    frr = render_frr(lab, instance)
+    # FRR's daemons refuse to start without cap_sys_admin (they ask for it at start,
+    # to switch network namespaces): only routers that run FRR get it.
+    return dataclasses.replace(rendered, files={**rendered.files, **frr},
+                               capabilities=FRR_CAPABILITIES if frr else ())
 
 
 def rules_loaded(what: str) -> Probe:
