@@ -158,6 +158,9 @@ class Backend(Protocol):
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
         """Replace the impairments of what node sends on network (None: only read them)."""
 
+    def set_link(self, lab: str, node: str, network: str, up: bool) -> tuple[str, str]:
+        """Take node's interface on network down or up: (interface, state the kernel reports)."""
+
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         """Run command in a throwaway node of kind's image with no network, after unpacking the tar
         archive into the folder `into`; its output. Nothing of any lab is touched."""

@@ -38,8 +38,11 @@ def first_hops(lab: Lab, source: Instance) -> dict[str, str]:
 def routes_for(lab: Lab, instance: Instance) -> list[str]:
     """`ip route replace` arguments for one instance, default route first. None for a
     router in an autonomous system: FRR fills its table (lab/plan/frr.py)."""
-    if routed_by_frr(lab, instance):
-        return []
+    return [] if routed_by_frr(lab, instance) else graph_routes(lab, instance)
+
+
+def graph_routes(lab: Lab, instance: Instance) -> list[str]:
+    """The routes the graph alone gives (shortest paths), whatever routes the node."""
     hops = first_hops(lab, instance)
     lines = []
     internet = lab.spec.internet

@@ -114,6 +114,9 @@ class DockerBackend:
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
         return impair.impair(self.client, lab, node, network, impairment)
 
+    def set_link(self, lab: str, node: str, network: str, up: bool) -> tuple[str, str]:
+        return impair.set_link(self.client, lab, node, network, up)
+
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         image = ensure_images(self.client, [kind])[kind]
         container = None
