@@ -111,3 +111,29 @@ def as_number_of_address(lab: Lab, address: IPv4Address) -> int | None:
         if network.as_ and address in network.subnet:
             return lab.spec.autonomous_systems[network.as_].number
     return None
+
+
+def route_prefix(lab: Lab, route: str) -> IPv4Network | None:
+    """A route check's subject: a network's subnet, or a prefix as written (None: neither)."""
+    if route in lab.spec.networks:
+        return lab.spec.networks[route].subnet
+    try:
+        return IPv4Network(route)
+    except ValueError:
+        return None
+
+
+def expected_as_path(lab: Lab, expect) -> tuple[int, ...] | None:
+    """A route check's `expect` as AS numbers: a list or a text of AS names or numbers
+    (None when an item is neither)."""
+    items = expect if isinstance(expect, list) else str(expect).replace(",", " ").split()
+    numbers = []
+    for item in items:
+        text = str(item).removeprefix("AS") if str(item).startswith("AS") and str(item)[2:].isdigit() else str(item)
+        if text in lab.spec.autonomous_systems:
+            numbers.append(lab.spec.autonomous_systems[text].number)
+        elif text.isascii() and text.isdigit():
+            numbers.append(int(text))
+        else:
+            return None
+    return tuple(numbers)

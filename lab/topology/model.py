@@ -386,7 +386,7 @@ class Zone(Strict):
         default_factory=dict, description="name ('@' for the apex) -> type -> value(s)")
 
 
-CHECK_KINDS = ("resolve", "http", "flow", "reach", "sql")
+CHECK_KINDS = ("resolve", "http", "flow", "reach", "sql", "route")
 
 
 class Check(Strict):
@@ -403,10 +403,13 @@ class Check(Strict):
     proto: Literal["tcp", "udp"] = "tcp"
     reach: str | None = Field(default=None, description="a node that must answer ping")
     sql: str | None = Field(default=None, description="a query run on a database node ('on')")
+    route: str | None = Field(default=None, description="a network (or prefix) whose BGP route a "
+                              "router ('from', in an AS) must have; expect: its AS path")
     on: str | None = Field(default=None, description="the database node for sql")
     expect: Expectation = Field(
         default=None, description="resolve: values (node names or addresses); flow: allowed|blocked; "
-        "http: status code; sql: the first row's first value")
+        "http: status code; sql: the first row's first value; route: the AS path, nearest first "
+        "(AS names or numbers, a list or one text)")
     contains: str | None = Field(default=None, description="http/sql: text the answer must contain")
 
     @model_validator(mode="after")
