@@ -25,6 +25,9 @@ RELATION_COMMUNITY = {CUSTOMER: "64512:1", PEER: "64512:2", PROVIDER: "64512:3"}
 NOT_FOR_UPSTREAM = "LAB-FROM-PEER-OR-PROVIDER"
 # Fast enough to watch converge, slow enough for 2 shared cores: keepalive 3 s, hold 9 s.
 KEEPALIVE, HOLD = 3, 9
+# An eBGP neighbour whose link dies behind a switch (the far end's interface stays up) is only
+# noticed when the hold timer runs out; BFD notices in BFD_INTERVAL_MS * BFD_MULTIPLIER.
+BFD_PROFILE, BFD_INTERVAL_MS, BFD_MULTIPLIER = "lab-link", 300, 5
 
 
 def render_frr(lab: Lab, instance: Instance) -> dict[str, str]:
@@ -38,11 +41,12 @@ def render_frr(lab: Lab, instance: Instance) -> dict[str, str]:
 def render_daemons(ospf: bool) -> str:
     return "".join([
         "# rendered by lab (lab/plan/frr.py)\n",
-        "zebra=yes\n", "bgpd=yes\n", f"ospfd={'yes' if ospf else 'no'}\n",
+        "zebra=yes\n", "bgpd=yes\n", f"ospfd={'yes' if ospf else 'no'}\n", "bfdd=yes\n",
         "vtysh_enable=yes\n",
         'zebra_options="  -A 127.0.0.1 -s 90000000"\n',
         'bgpd_options="   -A 127.0.0.1"\n',
         'ospfd_options="  -A 127.0.0.1"\n',
+        'bfdd_options="   -A 127.0.0.1"\n',
     ])
 
 
@@ -59,6 +63,7 @@ def render_config(lab: Lab, instance: Instance) -> str:
              "frr defaults traditional", f"hostname {instance.name}", "log stdout informational",
              "service integrated-vtysh-config", "!"]
     lines += _communities()
+    lines += _bfd()
     lines += _bgp(lab, instance, number, router_id, all_sessions)
     lines += _ospf(lab, instance, router_id)
     for session in all_sessions:
@@ -73,6 +78,11 @@ def _communities() -> list[str]:
             f"bgp community-list standard {NOT_FOR_UPSTREAM} permit {RELATION_COMMUNITY[PROVIDER]}", "!"]
 
 
+def _bfd() -> list[str]:
+    return ["bfd", f" profile {BFD_PROFILE}", f"  detect-multiplier {BFD_MULTIPLIER}",
+            f"  receive-interval {BFD_INTERVAL_MS}", f"  transmit-interval {BFD_INTERVAL_MS}", " !", "!"]
+
+
 def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: list[Session]) -> list[str]:
     lines = [f"router bgp {number}", f" bgp router-id {router_id}", " bgp log-neighbor-changes",
              " no bgp default ipv4-unicast", f" timers bgp {KEEPALIVE} {HOLD}"]
@@ -84,6 +94,8 @@ def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: lis
             if own is None:   # reach the neighbour's AS network through OSPF, from our first AS address
                 own = next(iter(_own_as_addresses(lab, instance)), instance.first_address)
             lines.append(f" neighbor {session.address} update-source {own}")
+        else:
+            lines.append(f" neighbor {session.address} bfd profile {BFD_PROFILE}")
     lines += [" !", " address-family ipv4 unicast"]
     for prefix in announced(lab, instance):
         lines.append(f"  network {prefix}")
