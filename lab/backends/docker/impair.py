@@ -92,6 +92,12 @@ def impair(client: docker.DockerClient, lab: str, node: str, network: str,
 # Takes the node's interface on the network down or up; prints the device and its new state.
 LINK_SCRIPT = FIND_DEVICE + r"""
 ip link set dev "$DEV" "$LAB_LINK"
+# An interface comes up a moment after it is set up (carrier): report the state it reaches,
+# waiting up to 2 s, so what is printed is what the kernel then says.
+tries=0
+while [ "$(cat /sys/class/net/$DEV/operstate)" != "$LAB_LINK" ] && [ "$tries" -lt 20 ]; do
+  tries=$((tries + 1)); sleep 0.1
+done
 echo "device $DEV $(cat /sys/class/net/$DEV/operstate)"
 """
 
