@@ -84,6 +84,9 @@ def _node_note(lab: Lab, kind: str, name: str) -> str:
         return f"{len(node.rules)} rules, default deny"
     if getattr(node, "masquerade", []):
         return f"NAT for {', '.join(node.masquerade)}"
+    system = getattr(node, "as_", None)
+    if system:   # a router in an autonomous system: which one, by number as BGP shows it
+        return f"AS{lab.spec.autonomous_systems[system].number} {system}"
     return ""
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lab.topology.autonomy import expected_as_path, route_prefix
-from lab.topology.model import FORWARDING_KINDS, Check
+from lab.topology.model import FIREWALL_KIND, FORWARDING_KINDS, Check
 from lab.topology.structure import suggest
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ def _check_router(checker: "Checker", name: str) -> None:
     node = spec.nodes[name]
     if node.as_ is not None and node.as_ not in spec.autonomous_systems:
         checker.error(("nodes", name, "as"), _unknown(node.as_, spec.autonomous_systems))
+        return
+    if node.as_ is not None and node.kind == FIREWALL_KIND:
+        checker.error(("nodes", name, "as"), "a firewall cannot run BGP yet (its input rules would drop "
+                      "BGP, OSPF and BFD): put a router with `as:` in front of it and keep the firewall static")
         return
     if node.bgp and node.as_ is None:
         checker.error(("nodes", name, "bgp"), "bgp tweaks need the router in an autonomous system: "

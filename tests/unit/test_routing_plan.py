@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.graph.model import build_graph
 from lab.plan import make_plan
 from lab.plan.frr import CONFIG_FILE, DAEMONS_FILE, NOT_FOR_UPSTREAM, RELATION_COMMUNITY
 from lab.topology import TopologyError, load_text, load_topology
@@ -135,6 +136,12 @@ def test_rendering_is_deterministic(internet):
     assert config(make_plan(internet), "isp-b-router") == config(make_plan(internet), "isp-b-router")
 
 
+def test_the_graph_names_each_routers_as(internet):
+    notes = {node.name: node.note for node in build_graph(internet).nodes}
+    assert notes["isp-b-router"] == "AS64602 isp-b"
+    assert notes["home-router"] == "NAT for home"
+
+
 def test_expected_as_path_takes_names_numbers_and_text(internet):
     assert expected_as_path(internet, ["isp-a", "shop"]) == (64601, 64700)
     assert expected_as_path(internet, "64601 AS64700") == (64601, 64700)
@@ -152,6 +159,7 @@ BROKEN = [
     ("    route: shop-net\n    from: isp-a-border", "    route: shop-nett\n    from: isp-a-border",
      "'shop-nett' is neither a network"),
     ("    expect: [isp-a, shop]", "    expect: [isp-a, shoop]", "is not an AS path"),
+    ("  site-router:\n    kind: router", "  site-router:\n    kind: firewall", "a firewall cannot run BGP yet"),
 ]
 
 
