@@ -90,6 +90,24 @@ def test_the_trace_shows_the_as_path(internet):
     assert f"AS path {ISP_A_AS} {SHOP_AS}" in step.detail
 
 
+def shop_paths(internet, router: str, address: IPv4Address) -> list[str]:
+    code, text = internet.exec(router, "vtysh", "-c", f"show bgp ipv4 unicast {address} json")
+    assert code == 0, text
+    return [p["aspath"]["string"] for p in json.loads(text).get("paths", [])]
+
+
+def crosses_the_shop(paths: list[str]) -> bool:
+    return any(str(SHOP_AS) in path.split() for path in paths)
+
+
+def site_vtysh(internet, *lines: str) -> None:
+    code, text = internet.exec("site-router", "vtysh", "-c", "configure terminal", *[
+        arg for line in lines for arg in ("-c", line)])
+    assert code == 0, text
+    code, text = internet.exec("site-router", "vtysh", "-c", "clear bgp ipv4 unicast * soft out")
+    assert code == 0, text
+
+
 def test_customers_routes_never_leak_between_providers(internet):
     backend = DockerBackend(internet.client)
     isp_a_access = address(internet, "resolver")      # on ISP A's access network
@@ -97,10 +115,21 @@ def test_customers_routes_never_leak_between_providers(internet):
     assert best_as_path(backend, internet.lab, "site-router", isp_a_access) == (SHOP_AS, ISP_A_AS)
     # ... but neither ISP B nor Transit ever hears it from the shop: no path of theirs crosses it
     for router in ("isp-b-router", "transit-router"):
-        code, text = internet.exec(router, "vtysh", "-c", f"show bgp ipv4 unicast {isp_a_access} json")
-        paths = [p["aspath"]["string"] for p in json.loads(text).get("paths", [])]
-        assert code == 0 and paths, text
-        assert not any(str(SHOP_AS) in path.split() for path in paths), (router, paths)
+        paths = shop_paths(internet, router, isp_a_access)
+        assert paths and not crosses_the_shop(paths), (router, paths)
+    # Proof that the export rule is what stops it: drop it on the shop's session to ISP B, and
+    # ISP B hears ISP A's network from the shop and prefers it even prepended (a customer's
+    # route, local preference 200, beats the peer's 150); put
+    # the rule back and the leak is gone again.
+    rule = "route-map TO-ISP_B_ROUTER deny 10"
+    site_vtysh(internet, f"no {rule}")
+    try:
+        wait_for_as_path(backend, internet.lab, "isp-b-router", isp_a_access,
+                         lambda path: path == (ISP_B_AS, SHOP_AS, SHOP_AS, SHOP_AS, ISP_A_AS))   # prepended
+    finally:
+        site_vtysh(internet, rule, " match community LAB-FROM-PEER-OR-PROVIDER")
+    wait_for_as_path(backend, internet.lab, "isp-b-router", isp_a_access, lambda path: path == (ISP_B_AS, ISP_A_AS))
+    assert not crosses_the_shop(shop_paths(internet, "isp-b-router", isp_a_access))
 
 
 def test_a_failed_link_converges_to_the_backup_and_the_trace_follows(internet):
