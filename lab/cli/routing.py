@@ -11,6 +11,7 @@ from lab.backends import open_backend
 from lab.cli.common import LAB_OPTION, choose_lab, out
 from lab.layout import Record, table_or_stacked, wrapped
 from lab.routing.live import Route, routing_table, sessions
+from lab.routing.watch import selected_routes, watch_changes
 
 ROUTE_COLUMNS = ["prefix", "origin", "via", "dev", "AS path", "in use"]
 SESSION_COLUMNS = ["neighbour", "AS", "state", "routes in", "up for"]
@@ -64,22 +65,45 @@ def routes_command(lab_name: str | None, node: str, as_json: bool) -> None:
 @click.argument("state", type=click.Choice(["down", "up"]))
 @click.argument("node")
 @click.argument("network")
+@click.option("--watch", "watched", metavar="ROUTER", help="Then show each change of ROUTER's routing "
+              "table, timed from the link change, until it is quiet for 5 s (at most 60 s).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def link_command(lab_name: str | None, state: str, node: str, network: str, as_json: bool) -> None:
+def link_command(lab_name: str | None, state: str, node: str, network: str, watched: str | None,
+                 as_json: bool) -> None:
     """Take NODE's interface on NETWORK down, or bring it up again. Routers running BGP or
-    OSPF notice and choose another way; watch it with `lab routes` and `lab trace`.
+    OSPF notice and choose another way; watch it with --watch, `lab routes` and `lab trace`.
 
-    Example: lab link down site-router link-shop-a; lab link up site-router link-shop-a
+    Example: lab link down site-router link-shop-a --watch isp-a-edge
     """
     backend = open_backend()
     lab = choose_lab(backend, lab_name)
+    before = selected_routes(backend, lab, watched) if watched else {}
     interface, kernel_state = backend.set_link(lab, node, network, state == "up")
+    changes = [{"seconds": round(at, 2), "prefix": prefix, "before": old, "now": new}
+               for at, prefix, old, new in (watch_changes(backend, lab, watched, before) if watched else [])]
     if as_json:
-        click.echo(json.dumps({"node": node, "network": network, "interface": interface,
-                               "asked": state, "kernel_state": kernel_state}, indent=2))
+        click.echo(json.dumps({"node": node, "network": network, "interface": interface, "asked": state,
+                               "kernel_state": kernel_state, "watched": watched, "changes": changes}, indent=2))
         return
     out.print(f"{node}:{network} ({interface}) is now {kernel_state.lower()} (the kernel's operstate)",
               highlight=False)
+    if watched:
+        _print_changes(watched, changes, kernel_state.lower())
+
+
+def _print_changes(router: str, changes: list[dict], state: str) -> None:
+    """Each change as it was polled, timed from the moment the kernel was seen in its state (the
+    change itself came a little earlier; each poll adds up to 0.2 s plus one vtysh call)."""
+    width = out.width
+    lines = wrapped(f"{router}'s routes in use, read at each poll; seconds after the link was seen {state}:",
+                    width, style="bold")
+    for change in changes:
+        lines += wrapped(f"+{change['seconds']:.1f} s  {change['prefix']}: {change['before'] or '(none)'}"
+                         f" -> {change['now'] or '(none)'}", width, 0, 10)
+    if not changes:
+        lines += wrapped("no change within the watch", width)
+    for line in lines:
+        out.print(line, soft_wrap=False)
 
 
 COMMANDS = [routes_command, link_command]

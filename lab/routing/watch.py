@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from ipaddress import IPv4Address
-from typing import Callable
+from typing import Callable, Iterator
 
 from lab.backends.protocol import Backend
 from lab.errors import LabError, RuntimeFailure
-from lab.routing.live import as_path_toward, sessions
+from lab.routing.live import as_path_toward, routing_table, sessions
 from lab.topology import Lab
 from lab.topology.autonomy import routed_by_frr
 
@@ -73,3 +73,32 @@ def wait_for_as_path(backend: Backend, lab: Lab, router: str, address: IPv4Addre
                      wanted: Callable[[tuple[int, ...] | None], bool], timeout: float = 60.0) -> float:
     return wait_until(lambda: wanted(best_as_path(backend, lab, router, address)), timeout,
                       f"{router}'s AS path toward {address} changing as expected")
+
+
+def selected_routes(backend: Backend, lab_name: str, node: str) -> dict[str, str]:
+    """prefix -> the route in use, in words ("bgp via 198.18.34.2, AS path 64602 64700")."""
+    table = routing_table(backend, lab_name, node)
+    words = {}
+    for route in table.routes:
+        if route.selected:
+            via = f" via {route.via}" if route.via else ""
+            path = f", AS path {' '.join(map(str, route.as_path))}" if route.as_path else ""
+            words[route.prefix] = f"{route.origin}{via}{path}"
+    return words
+
+
+def watch_changes(backend: Backend, lab_name: str, node: str, before: dict[str, str],
+                  quiet: float = 5.0, timeout: float = 60.0) -> Iterator[tuple[float, str, str | None, str | None]]:
+    """(seconds since the start, prefix, route before, route now) for each change of node's table,
+    polled until nothing changed for `quiet` seconds (or `timeout` passed)."""
+    started = last_change = time.monotonic()
+    current = before
+    while time.monotonic() - last_change < quiet and time.monotonic() - started < timeout:
+        time.sleep(POLL_SECONDS)
+        seen = selected_routes(backend, lab_name, node)
+        now = time.monotonic() - started
+        for prefix in sorted(set(current) | set(seen)):
+            if current.get(prefix) != seen.get(prefix):
+                last_change = time.monotonic()
+                yield now, prefix, current.get(prefix), seen.get(prefix)
+        current = seen

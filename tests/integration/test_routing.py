@@ -137,10 +137,16 @@ def test_a_failed_link_converges_to_the_backup_and_the_trace_follows(internet):
     lb = address(internet, "lb")
     assert best_as_path(backend, internet.lab, "isp-a-edge", lb) == (ISP_A_AS, SHOP_AS)
     runner = CliRunner()
-    down = runner.invoke(main, ["link", "--lab", internet.name, "down", "site-router", "link-shop-a", "--json"])
+    down = runner.invoke(main, ["link", "--lab", internet.name, "down", "site-router", "link-shop-a",
+                                "--watch", "isp-a-edge", "--json"])
     try:
         assert down.exit_code == 0, down.output
-        assert json.loads(down.output)["kernel_state"] == "down"
+        report = json.loads(down.output)
+        assert report["kernel_state"] == "down"
+        shop_net = str(internet.lab.spec.networks["shop-net"].subnet)
+        # the watch saw isp-a-edge's route to the shop move to ISP B (or it had by its first poll)
+        moved = [c for c in report["changes"] if c["prefix"] == shop_net and f"{ISP_B_AS} {SHOP_AS}" in (c["now"] or "")]
+        assert moved, report["changes"]
         seconds = wait_for_as_path(backend, internet.lab, "isp-a-edge", lb,
                                    lambda path: bool(path) and ISP_B_AS in path)
         print(f"\nconverged to the backup (via ISP B) {seconds:.1f} s after the link went down")
