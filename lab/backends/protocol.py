@@ -161,6 +161,9 @@ class Backend(Protocol):
     def netem_available(self, lab: str) -> bool:
         """Whether delay, loss and the other netem impairments can work on this engine's kernel."""
 
+    def set_link(self, lab: str, node: str, network: str, up: bool) -> tuple[str, str]:
+        """Take node's interface on network down or up: (interface, state the kernel reports)."""
+
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         """Run command in a throwaway node of kind's image with no network, after unpacking the tar
         archive into the folder `into`; its output. Nothing of any lab is touched."""

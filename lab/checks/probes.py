@@ -7,11 +7,13 @@ say whether it passed and describe what was expected and what was seen.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 
 from lab.errors import LabError
 from lab.topology import Lab
+from lab.topology.autonomy import expected_as_path, route_prefix
 from lab.topology.model import Check
 
 HTTP_MARK = "\n--lab-status--"
@@ -77,13 +79,15 @@ def probe_for(lab: Lab, check: Check) -> Probe:
         return Probe(source, ["nc", "-z", "-w", "3", _address(lab, target), port])
     if check.kind == "reach":
         return Probe(source, ["ping", "-c", "1", "-W", "2", _address(lab, check.reach)])
+    if check.kind == "route":
+        return Probe(source, ["vtysh", "-c", f"show bgp ipv4 unicast {route_prefix(lab, check.route)} json"])
     database = lab.spec.nodes[lab.instance(check.on).node].database
     return Probe(check.on, ["runuser", "-u", "postgres", "--", "psql", "-d", database, "-tA", "-c", check.sql])
 
 
 def judge(lab: Lab, check: Check, code: int, output: str) -> Verdict:
     return {"resolve": _judge_resolve, "http": _judge_http, "flow": _judge_flow,
-            "reach": _judge_reach, "sql": _judge_sql}[check.kind](lab, check, code, output)
+            "reach": _judge_reach, "sql": _judge_sql, "route": _judge_route}[check.kind](lab, check, code, output)
 
 
 def _judge_resolve(lab: Lab, check: Check, code: int, output: str) -> Verdict:
@@ -125,6 +129,28 @@ def _judge_flow(lab: Lab, check: Check, code: int, output: str) -> Verdict:
 
 def _judge_reach(lab: Lab, check: Check, code: int, output: str) -> Verdict:
     return Verdict(code == 0, f"{check.reach} answers ping", "answered" if code == 0 else "no answer")
+
+
+def _judge_route(lab: Lab, check: Check, code: int, output: str) -> Verdict:
+    """The router's BGP best path toward the prefix, read from FRR's JSON answer."""
+    wanted = expected_as_path(lab, check.expect) if check.expect is not None else None
+    expected = f"a BGP route to {check.route}" + (f" via AS path {_as_text(wanted)}" if wanted is not None else "")
+    try:
+        answer = json.loads(output[output.find("{"):]) if code == 0 and "{" in output else None
+    except json.JSONDecodeError:
+        answer = None
+    if answer is None:
+        return Verdict(False, expected, output.strip().splitlines()[-1] if output.strip() else f"exit {code}")
+    best = next((p for p in answer.get("paths", []) if p.get("bestpath", {}).get("overall")), None)
+    if best is None:
+        return Verdict(False, expected, "no BGP route")
+    seen_path = tuple(a for segment in best.get("aspath", {}).get("segments", []) for a in segment.get("list", []))
+    seen = f"AS path {_as_text(seen_path)} (best of {len(answer.get('paths', []))})"
+    return Verdict(wanted is None or seen_path == wanted, expected, seen)
+
+
+def _as_text(path: tuple[int, ...]) -> str:
+    return " ".join(map(str, path)) or "(its own AS)"
 
 
 def _judge_sql(lab: Lab, check: Check, code: int, output: str) -> Verdict:

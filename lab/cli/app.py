@@ -13,11 +13,11 @@ import traceback
 
 import click
 
-from lab.cli import capture, check, dns, export, firewall, graph, impair, runtime, trace, validate, web
+from lab.cli import capture, check, dns, export, firewall, graph, impair, routing, runtime, trace, validate, web
 from lab.cli.common import err
 from lab.errors import LabError
 
-COMMAND_MODULES = (validate, runtime, check, trace, dns, firewall, impair, capture, graph, export, web)
+COMMAND_MODULES = (validate, runtime, check, trace, dns, firewall, impair, routing, capture, graph, export, web)
 
 
 class LabGroup(click.Group):

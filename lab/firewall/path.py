@@ -12,14 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
+from typing import Callable, Optional
 
 from lab.errors import LabError
 from lab.firewall.policy import Flow
-from lab.topology.routes import routes_for
+from lab.topology.routes import graph_routes
 from lab.topology.lab import Instance, Lab
 from lab.topology.model import FORWARDING_KINDS
 
 MAX_HOPS = 32
+# (node, destination) -> the gateway it uses: the running node's own answer (lab trace asks
+# routers that run BGP/OSPF), else the routes the planner computes.
+NextHop = Callable[[Instance, IPv4Address], Optional[IPv4Address]]
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,11 @@ def _network_of(lab: Lab, instance: Instance, address: IPv4Address) -> str | Non
 
 
 def next_hop(lab: Lab, at: Instance, destination: IPv4Address) -> IPv4Address | None:
-    """The gateway `at`'s routing table names for destination (longest prefix wins)."""
+    """The gateway `at`'s routing table names for destination (longest prefix wins). For a router
+    in an autonomous system, the shortest way through the graph: what BGP/OSPF find when
+    nothing is broken and no policy says otherwise (derived, not read)."""
     best: tuple[int, IPv4Address] | None = None
-    for line in routes_for(lab, at):
+    for line in graph_routes(lab, at):
         prefix, _, via = line.partition(" via ")
         network = IPv4Network("0.0.0.0/0" if prefix == "default" else prefix)
         if destination in network and (best is None or network.prefixlen > best[0]):
@@ -105,21 +111,23 @@ def _masquerade(lab: Lab, router: Instance, flow: Flow, leaves_on: str) -> tuple
     return flow, None
 
 
-def _leave(lab: Lab, at: Instance, destination: IPv4Address) -> tuple[str, IPv4Address | None]:
+def _leave(lab: Lab, at: Instance, destination: IPv4Address,
+           lookup: NextHop | None = None) -> tuple[str, IPv4Address | None]:
     """(network the packet leaves `at` on, gateway or None when the destination is on it)."""
     network = _network_of(lab, at, destination)
     if network:
         return network, None
-    gateway = next_hop(lab, at, destination)
+    gateway = lookup(at, destination) if lookup else next_hop(lab, at, destination)
     network = _network_of(lab, at, gateway) if gateway else None
     if gateway is None or network is None:
         raise LabError(f"{at.name} has no route to {destination}")
     return network, gateway
 
 
-def flow_path(lab: Lab, source: Instance, target: Instance, proto: str, port: int | None) -> FlowPath:
+def flow_path(lab: Lab, source: Instance, target: Instance, proto: str, port: int | None,
+              lookup: NextHop | None = None) -> FlowPath:
     destination = target_address(lab, source, target)
-    out_network, gateway = _leave(lab, source, destination)
+    out_network, gateway = _leave(lab, source, destination, lookup)
     first = Flow(source.addresses[out_network], destination, proto, port)
     flow, hops, notes, here = first, [], [], source
     for _ in range(MAX_HOPS):
@@ -136,7 +144,7 @@ def flow_path(lab: Lab, source: Instance, target: Instance, proto: str, port: in
         if flow.destination in receiver.addresses.values():   # for the router itself: its INPUT
             hops.append(Hop(receiver, flow, arrives_on, None, tuple(filter(None, [dnat_note]))))
             return FlowPath(source, target, first, tuple(hops), receiver, flow, tuple(notes))
-        leaves_on, gateway = _leave(lab, receiver, flow.destination)
+        leaves_on, gateway = _leave(lab, receiver, flow.destination, lookup)
         filtered = flow
         flow, masquerade_note = _masquerade(lab, receiver, flow, leaves_on)
         hop_notes = tuple(filter(None, [dnat_note, masquerade_note]))

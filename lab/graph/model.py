@@ -92,6 +92,9 @@ def _node_note(lab: Lab, kind: str, name: str) -> str:
         notes.insert(0, f"{len(node.rules)} rules, default deny")
     elif getattr(node, "masquerade", []):
         notes.insert(0, f"NAT for {', '.join(node.masquerade)}")
+    system = getattr(node, "as_", None)
+    if system:   # a router in an autonomous system: which one, by number as BGP shows it
+        notes.append(f"AS{lab.spec.autonomous_systems[system].number} {system}")
     return "; ".join(notes)
 
 

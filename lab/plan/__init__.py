@@ -82,7 +82,7 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
         addresses=MappingProxyType({docker_name(lab.name, net): str(address)
                                     for net, address in instance.addresses.items()}),
         stage=kind.stage, files=MappingProxyType(files), probe=kind.probe_for(node),
-        capabilities=kind.capabilities,
+        capabilities=(*kind.capabilities, *rendered.capabilities),
         sysctls=MappingProxyType({"net.ipv4.ip_forward": "1" if kind.forwards else "0"}),
         volumes=MappingProxyType(volumes),
         labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NODE: instance.name,

@@ -61,6 +61,7 @@ class Rendered:
     live_files: Mapping[str, str] = field(default_factory=dict)   # under /lab; a change is applied in place
     reload: tuple[str, ...] = ()                                  # run in the node after live files change
     env: Mapping[str, str] = field(default_factory=dict)          # extra /lab/env lines
+    capabilities: tuple[str, ...] = ()                            # beyond the kind's own
 
 
 @dataclass(frozen=True)

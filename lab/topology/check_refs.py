@@ -11,6 +11,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from lab.topology.model import DATABASE_KIND, RECORD_TYPES, Check
+from lab.topology.as_checks import check_route
 from lab.topology.structure import suggest
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ def check_one(checker: "Checker", index: int, check: Check) -> None:
         checker.error((*path, "reach"), f"unknown node '{check.reach}'{suggest(check.reach, checker.instance_names)}")
     if check.flow is not None:
         _flow(checker, path, check)
+    if check.route is not None:
+        check_route(checker, path, check)
     if check.sql is not None:
         if check.on is None:
             checker.error(path, "an sql check needs 'on: DATABASE_NODE'")

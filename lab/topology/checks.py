@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from lab.topology.as_checks import check_autonomous_systems
 from lab.topology.check_refs import check_one
 from lab.topology.errors import Problem
 from lab.topology.model import (BALANCER_KIND, BUILTIN_RULE_NAMES, CLIENT_KIND, DATABASE_FIELD, DATABASE_KIND,
@@ -51,6 +52,7 @@ class Checker:
         self.check_resolvers()
         self.check_zones()
         self.check_routers()
+        check_autonomous_systems(self)
         self.check_firewall_rules()
         self.check_load_balancers()
         self.check_apps()

@@ -229,9 +229,36 @@ class Network(Strict):
     """A layer-2 segment: one Docker bridge network."""
 
     subnet: Subnet = Field(description="IPv4 subnet, e.g. 198.18.0.0/24")
+    as_: str | None = Field(default=None, alias="as", description="the autonomous system that "
+                            "owns and announces it (none: a shared network, e.g. an IXP's)")
     description: str = ""
     impair: Impair | None = Field(default=None, description="what every node's link on this network "
                                   "does to what it sends (applied at lab up)")
+
+
+class AutonomousSystem(Strict):
+    """A network run by one organisation (an ISP, a site): its routers speak BGP to other
+    ASes and OSPF among themselves. Relations decide what is announced to whom."""
+
+    number: Annotated[int, Field(ge=1, le=4294967294), BeforeValidator(_whole_number)] = Field(
+        description="AS number (64512-65534 and 4200000000-4294967294 are private)")
+    providers: list[str] = Field(default_factory=list, description="ASes this one buys transit "
+                                 "from: they carry its routes everywhere, it sends them only its own "
+                                 "and its customers' routes")
+    peers: list[str] = Field(default_factory=list, description="ASes it exchanges its own and "
+                             "its customers' routes with, without transit")
+    description: str = ""
+
+
+class BgpNeighbor(Strict):
+    """Per-neighbour tweaks of a router's BGP policy (the relation comes from the ASes)."""
+
+    local_pref: Annotated[int, Field(ge=0, le=4294967295), BeforeValidator(_whole_number)] | None = Field(
+        default=None, description="preference of routes learnt from it (higher wins; "
+        "default by relation: customer 200, peer 150, provider 100)")
+    prepend: Annotated[int, Field(ge=0, le=10), BeforeValidator(_whole_number)] = Field(
+        default=0, description="times to repeat this AS in routes sent to it (makes them longer, "
+        "less preferred)")
 
 
 class NodeBase(Strict):
@@ -259,6 +286,10 @@ class PortForward(Strict):
 
 class Router(NodeBase):
     kind: Literal["router"]
+    as_: str | None = Field(default=None, alias="as", description="its autonomous system: FRR "
+                            "routes it (BGP, OSPF) instead of static routes")
+    bgp: dict[str, BgpNeighbor] = Field(default_factory=dict, description="neighbour router "
+                                        "-> policy tweaks (local_pref, prepend)")
     masquerade: list[str] = Field(
         default_factory=list, description="networks hidden behind this router's address (NAT)")
     forwards: list[PortForward] = Field(default_factory=list)
@@ -398,7 +429,7 @@ class Zone(Strict):
         default_factory=dict, description="name ('@' for the apex) -> type -> value(s)")
 
 
-CHECK_KINDS = ("resolve", "http", "flow", "reach", "sql")
+CHECK_KINDS = ("resolve", "http", "flow", "reach", "sql", "route")
 
 
 class Check(Strict):
@@ -415,10 +446,13 @@ class Check(Strict):
     proto: Literal["tcp", "udp"] = "tcp"
     reach: str | None = Field(default=None, description="a node that must answer ping")
     sql: str | None = Field(default=None, description="a query run on a database node ('on')")
+    route: str | None = Field(default=None, description="a network (or prefix) whose BGP route a "
+                              "router ('from', in an AS) must have; expect: its AS path")
     on: str | None = Field(default=None, description="the database node for sql")
     expect: Expectation = Field(
         default=None, description="resolve: values (node names or addresses); flow: allowed|blocked; "
-        "http: status code; sql: the first row's first value")
+        "http: status code; sql: the first row's first value; route: the AS path, nearest first "
+        "(AS names or numbers, a list or one text)")
     contains: str | None = Field(default=None, description="http/sql: text the answer must contain")
 
     @model_validator(mode="after")
@@ -441,6 +475,8 @@ class TopologySpec(Strict):
     description: str = ""
     internet: str | None = Field(
         default=None, description="the backbone network; default routes point toward it")
+    autonomous_systems: dict[Name, AutonomousSystem] = Field(
+        default_factory=dict, description="ASes; networks and routers name theirs with 'as'")
     networks: dict[str, Network]
     nodes: dict[str, Node]
     zones: dict[str, Zone] = Field(default_factory=dict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from lab.topology.autonomy import routed_by_frr
 from lab.topology.lab import Instance, Lab
 from lab.topology.model import FORWARDING_KINDS
 
@@ -35,7 +36,13 @@ def first_hops(lab: Lab, source: Instance) -> dict[str, str]:
 
 
 def routes_for(lab: Lab, instance: Instance) -> list[str]:
-    """`ip route replace` arguments for one instance, default route first."""
+    """`ip route replace` arguments for one instance, default route first. None for a
+    router in an autonomous system: FRR fills its table (lab/plan/frr.py)."""
+    return [] if routed_by_frr(lab, instance) else graph_routes(lab, instance)
+
+
+def graph_routes(lab: Lab, instance: Instance) -> list[str]:
+    """The routes the graph alone gives (shortest paths), whatever routes the node."""
     hops = first_hops(lab, instance)
     lines = []
     internet = lab.spec.internet

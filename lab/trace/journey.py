@@ -30,6 +30,7 @@ from lab.trace import resolver as dns_evidence
 from lab.topology import Lab
 from lab.trace.dns import lookup_from_packets
 from lab.trace.model import Step, Trace
+from lab.trace.routing import add_as_path, as_path_note, live_lookup
 from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
 from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
 from lab.trace.wire import (Packet, client_syn, hop_view, parse_packets, start_command, stop_command,
@@ -115,7 +116,8 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
     _read_wire(evidence, wire, source, target.port)
     owner = owner_of(lab, evidence.address) if evidence.address else None
     evidence.target = owner.name if owner else None
-    path = flow_path(lab, lab.instance(source), owner, "tcp", target.port) if owner else None
+    path = flow_path(lab, lab.instance(source), owner, "tcp", target.port,
+                     live_lookup(backend, lab)) if owner else None
     if path:
         verdicts = [confirm(v, before[v.firewall], after[v.firewall]) for v in computed_verdicts(lab, path)]
         evidence.firewalls = [FirewallDecision(v.firewall, v.rule.name, v.action, v.rose.get(v.rule.name, 0),
@@ -141,6 +143,8 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
         trace.total_ms = round(max(trace.total_ms, waited), 3)
     if outcome.step != "dns":
         trace.steps.extend(client_steps(evidence, outcome, path))
+        if path is not None:
+            add_as_path(trace.steps, as_path_note(backend, lab, path))
     trace.summary = summary_of(trace)
     return trace
 

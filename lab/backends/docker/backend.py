@@ -120,6 +120,9 @@ class DockerBackend:
             self._netem = impair.probe_netem(self.client, lab)
         return self._netem
 
+    def set_link(self, lab: str, node: str, network: str, up: bool) -> tuple[str, str]:
+        return impair.set_link(self.client, lab, node, network, up)
+
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         image = ensure_images(self.client, [kind])[kind]
         container = None

@@ -85,3 +85,34 @@ def impair(client: docker.DockerClient, lab: str, node: str, network: str,
     interface = next((line.split()[1] for line in lines if line.startswith("device ")), "?")
     return Applied(node, network, interface, [line for line in lines if line.startswith("qdisc")])
 
+
+
+# Takes the node's interface on the network down or up; prints the device and its new state.
+LINK_SCRIPT = FIND_DEVICE + r"""
+ip link set dev "$DEV" "$LAB_LINK"
+# An interface comes up a moment after it is set up (carrier): report the state it reaches,
+# waiting up to 2 s, so what is printed is what the kernel then says.
+tries=0
+while [ "$(cat /sys/class/net/$DEV/operstate)" != "$LAB_LINK" ] && [ "$tries" -lt 20 ]; do
+  tries=$((tries + 1)); sleep 0.1
+done
+echo "device $DEV $(cat /sys/class/net/$DEV/operstate)"
+"""
+
+
+def set_link(client: docker.DockerClient, lab: str, node: str, network: str, up: bool) -> tuple[str, str]:
+    """Take node's interface on network down (or up again), from outside like an impairment:
+    (the interface, the state the kernel now reports)."""
+    container = node_container(client, lab, node)
+    address = address_on_network(container, lab, network)
+    what = "up" if up else "down"
+    try:
+        code, output = _run_helper(client, lab, LINK_SCRIPT, {"LAB_ADDRESS": address, "LAB_LINK": what},
+                                   f"container:{container.id}")
+    except ENGINE_ERRORS as error:
+        raise RuntimeFailure(f"cannot take {node}:{network} {what}: {error}") from error
+    line = next((line for line in output.splitlines() if line.startswith("device ")), "")
+    if code != 0 or not line:
+        raise RuntimeFailure(f"cannot take {node}:{network} {what}: {output.strip()[:300]}")
+    _, interface, state = line.split()
+    return interface, state

@@ -152,6 +152,10 @@ class KubernetesBackend:
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
         raise NotSupported("impairing links (lab impair) is not supported on the kubernetes backend yet")
 
+    def set_link(self, lab: str, node: str, network: str, up: bool) -> tuple[str, str]:
+        raise NotSupported("taking a node's link down or up (lab link) is not supported on the kubernetes "
+                           "backend yet")
+
     def netem_available(self, lab: str) -> bool:
         raise NotSupported("impairing links (lab impair) is not supported on the kubernetes backend yet")
 

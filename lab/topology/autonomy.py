@@ -1,0 +1,139 @@
+"""Autonomous systems: who belongs to which AS, who speaks BGP to whom, and how.
+
+Pure facts derived from the topology, shared by the planner (FRR configs), the
+checks of the file and the trace. A router with `as:` is routed by FRR; two
+such routers on one network speak eBGP when their ASes differ, and every pair of
+routers of one AS speaks iBGP (OSPF carries the AS's own networks between them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from lab.topology.lab import Instance, Lab
+from lab.topology.model import FORWARDING_KINDS
+
+CUSTOMER, PEER, PROVIDER, INTERNAL = "customer", "peer", "provider", "internal"
+# Preference of a route by whom it came from, when the topology says nothing:
+# a customer pays, a peer is free, a provider costs (the usual economics).
+DEFAULT_LOCAL_PREF = {CUSTOMER: 200, PEER: 150, PROVIDER: 100}
+
+
+@dataclass(frozen=True)
+class Session:
+    """One BGP session as seen from one router."""
+
+    neighbor: str               # the other router's instance name
+    address: IPv4Address        # the address this router connects to
+    remote_as: int
+    relation: str               # what the neighbour's AS is to ours: customer, peer, provider, internal
+    network: str                # the network the session runs over (eBGP) or the neighbour's AS network
+    local_pref: int | None = None
+    prepend: int = 0
+
+
+def as_of(lab: Lab, node: str) -> str | None:
+    """The AS a router node belongs to (None: a statically routed node)."""
+    spec = lab.spec.nodes[node]
+    return getattr(spec, "as_", None) if spec.kind in FORWARDING_KINDS else None
+
+
+def routed_by_frr(lab: Lab, instance: Instance) -> bool:
+    return as_of(lab, instance.node) is not None
+
+
+def as_networks(lab: Lab, system: str) -> list[str]:
+    """Networks an AS owns (and announces), in file order."""
+    return [name for name, net in lab.spec.networks.items() if net.as_ == system]
+
+
+def relation(lab: Lab, ours: str, theirs: str) -> str:
+    """What AS theirs is to AS ours."""
+    if ours == theirs:
+        return INTERNAL
+    systems = lab.spec.autonomous_systems
+    if theirs in systems[ours].providers:
+        return PROVIDER
+    if ours in systems[theirs].providers:
+        return CUSTOMER
+    return PEER
+
+
+def _ibgp_address(lab: Lab, other: Instance, system: str) -> tuple[IPv4Address, str] | None:
+    for network in as_networks(lab, system):
+        if network in other.addresses:
+            return other.addresses[network], network
+    return None
+
+
+def sessions(lab: Lab, instance: Instance) -> list[Session]:
+    """Every BGP session of one router, eBGP first, in a stable order."""
+    ours = as_of(lab, instance.node)
+    if ours is None:
+        return []
+    tweaks = lab.spec.nodes[instance.node].bgp
+    ebgp, ibgp = [], []
+    for other in lab.instances:
+        theirs = as_of(lab, other.node) if other.name != instance.name else None
+        if theirs is None:
+            continue
+        number = lab.spec.autonomous_systems[theirs].number
+        if theirs == ours:
+            found = _ibgp_address(lab, other, ours)
+            if found:
+                ibgp.append(Session(other.name, found[0], number, INTERNAL, found[1]))
+            continue
+        tweak = tweaks.get(other.node)
+        for network, address in other.addresses.items():
+            if network in instance.addresses:
+                ebgp.append(Session(other.name, address, number, relation(lab, ours, theirs), network,
+                                    tweak.local_pref if tweak else None, tweak.prepend if tweak else 0))
+    return ebgp + ibgp
+
+
+def announced(lab: Lab, instance: Instance) -> list[IPv4Network]:
+    """The prefixes a router announces: its AS's networks."""
+    system = as_of(lab, instance.node)
+    return [lab.spec.networks[name].subnet for name in as_networks(lab, system)] if system else []
+
+
+def ospf_networks(lab: Lab, instance: Instance) -> list[IPv4Network]:
+    """The router's networks that belong to its own AS: OSPF runs on them."""
+    system = as_of(lab, instance.node)
+    return [lab.spec.networks[name].subnet for name in instance.addresses
+            if system and lab.spec.networks[name].as_ == system]
+
+
+def as_number_of_address(lab: Lab, address: IPv4Address) -> int | None:
+    """The AS number owning the network an address is in (for a trace's hops)."""
+    for network in lab.spec.networks.values():
+        if network.as_ and address in network.subnet:
+            return lab.spec.autonomous_systems[network.as_].number
+    return None
+
+
+def route_prefix(lab: Lab, route: str) -> IPv4Network | None:
+    """A route check's subject: a network's subnet, or a prefix as written (None: neither)."""
+    if route in lab.spec.networks:
+        return lab.spec.networks[route].subnet
+    try:
+        return IPv4Network(route)
+    except ValueError:
+        return None
+
+
+def expected_as_path(lab: Lab, expect) -> tuple[int, ...] | None:
+    """A route check's `expect` as AS numbers: a list or a text of AS names or numbers
+    (None when an item is neither)."""
+    items = expect if isinstance(expect, list) else str(expect).replace(",", " ").split()
+    numbers = []
+    for item in items:
+        text = str(item).removeprefix("AS") if str(item).startswith("AS") and str(item)[2:].isdigit() else str(item)
+        if text in lab.spec.autonomous_systems:
+            numbers.append(lab.spec.autonomous_systems[text].number)
+        elif text.isascii() and text.isdigit():
+            numbers.append(int(text))
+        else:
+            return None
+    return tuple(numbers)
