@@ -20,7 +20,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 FORWARDING_KINDS = ("router", "firewall")
 DNS_SERVER_KINDS = ("dns-root", "dns-tld", "dns-auth")
 KINDS = ("client", "router", "firewall", *DNS_SERVER_KINDS, "dns-resolver",
-         "load-balancer", "app", "database", "service")
+         "load-balancer", "web", "app", "database", "service")
 # Kinds by the part they play in the model's own checks (lab/topology/checks.py, flows.py,
 # lab.py). Besides the classes below, these are the only names of kinds outside lab/kinds/,
 # whose modules say everything else about a kind (image, probe, files, picture, roles).
@@ -30,7 +30,7 @@ ROOT_KIND = "dns-root"
 ZONE_SERVER_KINDS = ("dns-tld", "dns-auth")   # serve the zones under zones: (the root's is derived)
 FIREWALL_KIND = "firewall"
 BALANCER_KIND = "load-balancer"
-UPSTREAM_KINDS = ("app", "service")           # what a load balancer's upstreams may name
+UPSTREAM_KINDS = ("web", "app", "service")    # what a load balancer's upstreams may name
 DATABASE_KIND = "database"
 DATABASE_USER_KINDS = ("app", "service")      # nodes with `database:` wiring
 SERVICE_KIND = "service"
@@ -255,10 +255,16 @@ class Resolver(NodeBase):
                              description="root servers it knows (default: every dns-root node)")
 
 
+UpstreamPath = Annotated[str, Field(pattern=r"^/[^\s{};]*$")]
+
+
 class Upstream(Strict):
     node: str
     weight: Whole = Field(default=1, ge=1, le=100)
     backup: bool = False
+    paths: list[UpstreamPath] = Field(
+        default_factory=list, description="the paths it serves: '/' is that path only, '/static/*' "
+        "everything under /static/; none: every path no other upstream claims")
 
 
 def _upstream_entries(value: Any) -> Any:
@@ -281,6 +287,17 @@ class App(NodeBase):
     replicas: Whole = Field(default=1, ge=1, le=50)
     port: Whole = Field(default=8000, ge=1, le=65535)
     database: str | None = Field(default=None, description="the database node it uses")
+
+
+class Web(NodeBase):
+    """Static files (the shop's page, styles, script, image) served by nginx with cache headers."""
+
+    kind: Literal["web"]
+    replicas: Whole = Field(default=1, ge=1, le=50)
+    port: Whole = Field(default=80, ge=1, le=65535)
+    max_age: Whole = Field(default=3600, ge=0, le=31536000, description="seconds a browser may keep "
+                           "the styles, script and image without asking again (the page itself: "
+                           "always revalidated)")
 
 
 class Readiness(Strict):
@@ -340,7 +357,7 @@ class Database(NodeBase):
 
 
 Node = Annotated[
-    Union[Client, Router, Firewall, DnsServer, Resolver, LoadBalancer, App, Database, Service],
+    Union[Client, Router, Firewall, DnsServer, Resolver, LoadBalancer, Web, App, Database, Service],
     Field(discriminator="kind"),
 ]
 

@@ -51,7 +51,11 @@ def shop(engine, images, tmp_path_factory):
         yield lab
 
 
-def trace(engine, shop, url="https://www.shop.test/", source=None, **options):
+# The API: lb, an app replica and the database (the page itself is the web tier's, without SQL).
+API_URL = "https://www.shop.test/api/products"
+
+
+def trace(engine, shop, url=API_URL, source=None, **options):
     return trace_url(DockerBackend(engine), shop.lab, url, source, RequestOptions(**options) if options else None)
 
 
@@ -300,7 +304,7 @@ def test_all_replicas_stopped_is_the_lb_own_504(engine, shop):
     for app in ("app-1", "app-2", "app-3"):
         inspect.stop_node(engine, shop.name, app)
     try:
-        result, wall_ms = timed(engine, shop, "https://www.shop.test/")
+        result, wall_ms = timed(engine, shop, API_URL)
     finally:
         for app in ("app-1", "app-2", "app-3"):
             inspect.start_node(engine, shop.name, app)
@@ -317,6 +321,18 @@ def test_all_replicas_stopped_is_the_lb_own_504(engine, shop):
     assert line["status"] == result.status and set(line["upstream_connect_time"].split(", ")) == {"-"}
     assert all(c.duration_ms > 900 for c in result.step("lb").children if c.peer.startswith("app-"))
     assert result.total_ms < wall_ms
+
+
+def test_the_page_is_the_web_tier_s_and_its_server_logged_the_trace(engine, shop):
+    result = trace(engine, shop, "https://www.shop.test/")
+    assert result.ok and result.status == 200, result.summary
+    server = result.step("app")
+    assert server.node in ("web-1", "web-2") and result.step("db") is None
+    assert server.node in result.step("lb").detail and server.source == OBSERVED
+    line = next(json.loads(l[l.index("{"):]) for l in inspect.log_text(engine, shop.name, server.node).splitlines()
+                if result.trace_id in l)
+    assert line["path"] == "/" and line["status"] == 200
+    assert all(result.trace_id not in inspect.log_text(engine, shop.name, f"app-{i}") for i in (1, 2, 3))
 
 
 def test_a_stopped_database_is_read_from_the_app_own_record(engine, shop):
