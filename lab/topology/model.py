@@ -200,8 +200,18 @@ class NodeBase(Strict):
     description: str = ""
 
 
+class OsCache(Strict):
+    """The client's own caching stub resolver (dnsmasq), as an operating system's DNS cache."""
+
+    max_ttl: Whole = Field(default=3600, ge=0, le=604800, description="seconds it keeps an answer at "
+                           "most (a record's own TTL, if shorter, wins; 0: the record's TTL)")
+    size: Whole = Field(default=150, ge=0, le=10000, description="names it keeps (0: no cache)")
+
+
 class Client(NodeBase):
     kind: Literal["client"]
+    os_cache: OsCache | None = Field(default=None, description="a local caching stub resolver "
+                                     "(dnsmasq) between its programs and its resolver")
 
 
 class PortForward(Strict):

@@ -28,7 +28,7 @@ from lab.errors import RuntimeFailure, UsageError
 from lab.firewall.live import read_counters
 from lab.trace import resolver as dns_evidence
 from lab.topology import Lab
-from lab.trace.dns import lookup_from_packets
+from lab.trace.dns import lookup_from_packets, with_stub
 from lab.trace.model import Step, Trace
 from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
 from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
@@ -104,14 +104,17 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
     try:
         if _is_address(target.host):
             code, out, err = _run(backend, lab.name, source, command)
-            packets, resolver = [], None
+            packets, resolver, stub = [], None, None
         else:
             resolver = dns_evidence.resolver_of_node(backend, lab.name, source)
+            since = dns_evidence.stub_log_size(backend, lab.name, source)
             dns_evidence.start_capture(backend, lab.name, resolver[0], capture)
             try:
                 code, out, err = _run(backend, lab.name, source, command)
             finally:
                 packets = dns_evidence.stop_capture(backend, lab.name, resolver[0], capture)
+            stub = dns_evidence.stub_answer(backend, lab.name, source, since, target.host) \
+                if since is not None else None
     finally:
         wire = _stop_wire(backend, lab, watchers, capture)
     after = {fw: read_counters(backend, lab.name, fw) for fw in firewalls}
@@ -120,7 +123,8 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
                         curl=curl, names={str(a): i.name for i in lab.instances for a in i.addresses.values()})
     if resolver is not None:
         book = backend.address_book(lab.name)
-        evidence.dns = lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms)
+        evidence.dns = with_stub(lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms),
+                                 stub)
     evidence.address = curl.timings.get("remote_ip") or _resolved(evidence) or \
         (target.host if _is_address(target.host) else None)
     _read_wire(evidence, wire, source, target.port)

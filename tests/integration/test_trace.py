@@ -25,7 +25,7 @@ from lab.cli import main
 from lab.pki import KeyAndCert, issue_server_cert, make_ca
 from lab.backends.docker import inspect
 from lab.backends.docker.backend import DockerBackend
-from lab.trace.resolver import dig, flush
+from lab.trace.resolver import dig, flush, flush_stub
 from lab.firewall.live import read_counters
 from lab.state import state_dir
 from lab.trace.journey import trace_url
@@ -105,6 +105,7 @@ def received(shop, node: str) -> int:
 
 def test_a_cold_trace_is_observed_end_to_end_and_its_times_add_up(engine, shop):
     flush(DockerBackend(engine), shop.name, "resolver")
+    assert flush_stub(DockerBackend(engine), shop.name, "laptop")   # and the laptop's own DNS cache
     before = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
     result = trace(engine, shop)
     after = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
@@ -164,9 +165,23 @@ def test_the_rule_named_is_the_one_whose_counter_rose(engine, shop):
 
 
 def test_two_traces_in_a_row_show_the_dns_cache(engine, shop):
+    first = trace(engine, shop)
+    second = trace(engine, shop)
+    dns = second.step("dns")
+    assert "from laptop's DNS cache" in dns.detail and dns.children == [] and dns.node == "laptop"
+    assert any("cached www.shop.test is" in note for note in dns.evidence), dns.evidence
+    assert "saw no query" in " ".join(dns.evidence)
+    # the stub's own record says it: the first lookup was forwarded, the second was not
+    log = shop.exec("laptop", "cat", "/run/lab/dnsmasq.log")[1]
+    assert first.step("dns") is not None and "forwarded www.shop.test" in log
+
+
+def test_after_the_os_cache_is_flushed_the_resolver_cache_answers(engine, shop):
     trace(engine, shop)
-    second = trace(engine, shop).step("dns")
-    assert "from the resolver's cache" in second.detail and second.children == []
+    assert flush_stub(DockerBackend(engine), shop.name, "laptop")
+    dns = trace(engine, shop).step("dns")
+    assert "from the resolver's cache" in dns.detail and dns.children == [] and dns.node == "resolver"
+    assert any("forwarded www.shop.test to" in note for note in dns.evidence), dns.evidence
 
 
 def test_nxdomain_stops_at_dns_and_names_the_server_that_said_so(engine, shop):
@@ -441,7 +456,7 @@ def test_output_fits_the_terminal_and_keeps_key_words_whole(shop, columns):
     cached = run_cli(shop, "dig", "www.shop.test", "--trace", columns=columns)
     assert cached.returncode == 0, cached.stderr
     assert max(len(line) for line in cached.stdout.splitlines()) <= columns
-    assert any("from the resolver's cache" in line for line in cached.stdout.splitlines())
+    assert any("laptop's own DNS cache" in line for line in cached.stdout.splitlines()), cached.stdout
 
 
 def test_usage_errors_exit_2_in_one_line(shop):

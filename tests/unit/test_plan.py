@@ -91,8 +91,12 @@ def test_resolv_conf_points_at_the_labs_resolver_never_the_engine(root):
     for container in plan.containers:
         text = container.files["resolv.conf"]
         assert "127.0.0.11" not in text
-        expected = "127.0.0.1" if container.kind == "dns-resolver" else "100.64.0.53"
+        own_cache = "etc/dnsmasq.conf" in container.files   # the laptop's DNS cache, on 127.0.0.1
+        expected = "127.0.0.1" if container.kind == "dns-resolver" or own_cache else "100.64.0.53"
         assert f"nameserver {expected}" in text
+        if own_cache:   # which forwards to the lab's resolver only
+            assert "server=100.64.0.53\n" in container.files["etc/dnsmasq.conf"]
+    assert "etc/dnsmasq.conf" in plan.container("laptop").files
 
 
 def test_docker_names_are_prefixed_by_the_lab(root):
