@@ -3,7 +3,7 @@
 One upstream pool per set of paths (path-based routing: an upstream's `paths`, the
 rest to the upstreams without paths), of their nodes' instances (replicas expanded),
 HTTP on 80 redirecting to HTTPS on 443 (TLS 1.2 and 1.3 only), a JSON access
-log and headers that reveal the path: the chosen upstream (X-Upstream-Addr),
+log and headers that reveal the path: the chosen upstream (X-Upstream-Addr), the trace id (X-Trace-Id),
 the lb's time (Server-Timing, beside the app's own entries) and a W3C
 traceparent passed upstream (made here when the client sent none).
 Every HTTPS response carries Strict-Transport-Security; the apps' API docs
@@ -153,6 +153,9 @@ PROXY_LOCATION = """
             proxy_connect_timeout 1s;
             proxy_read_timeout 30s;
             add_header X-Upstream-Addr $upstream_addr always;
+            # The request's trace id, for clients that cannot choose one (a browser): the key
+            # to this request's lines in the lb's and the server's logs.
+            add_header X-Trace-Id $lab_trace_id always;
             add_header Server-Timing 'lb;desc="nginx";dur=$lab_lb_ms' always;
         }
 """

@@ -105,3 +105,9 @@ def test_the_site_names_a_css_a_script_and_an_image_that_exist_and_calls_the_api
         assert (SITE / name.lstrip("/")).is_file(), name
     assert "The lab shop" in page    # what the default lab's https check looks for
     assert 'fetch("/api/products"' in (SITE / "static" / "shop.js").read_text()
+
+
+def test_every_proxied_answer_names_its_trace_id_for_browsers():
+    conf = lb_conf()
+    proxied = [block for block in conf.split("location")[1:] if "proxy_pass" in block]
+    assert len(proxied) == 3 and all("add_header X-Trace-Id $lab_trace_id always;" in b for b in proxied)
