@@ -47,6 +47,7 @@ def test_names_resolve_only_through_the_labs_resolver(shop):
     resolver = str(shop.lab.instance("resolver").address_on("isp"))
     for instance in shop.lab.instances:
         code, text = shop.exec(instance.name, "cat", "/etc/resolv.conf")
+        assert code == 0, (instance.name, text)
         servers = [line.split()[1] for line in text.splitlines() if line.startswith("nameserver")]
         own_cache = getattr(shop.lab.spec.nodes[instance.node], "os_cache", None) is not None
         local = instance.kind == "dns-resolver" or own_cache

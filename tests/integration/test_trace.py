@@ -346,7 +346,8 @@ def test_the_page_is_the_web_tier_s_and_its_server_logged_the_trace(engine, shop
     assert server.node in result.step("lb").detail and server.source == OBSERVED
     line = next(json.loads(l[l.index("{"):]) for l in inspect.log_text(engine, shop.name, server.node).splitlines()
                 if result.trace_id in l)
-    assert line["path"] == "/" and line["status"] == 200
+    # the page's request, served from the file behind it (try_files: $uri is /index.html)
+    assert line["request"].startswith("GET / ") and line["path"] == "/index.html" and line["status"] == 200
     assert all(result.trace_id not in inspect.log_text(engine, shop.name, f"app-{i}") for i in (1, 2, 3))
 
 
