@@ -34,7 +34,7 @@ NAVIGATION = ("JSON.stringify(performance.getEntriesByType('navigation')[0] || n
 
 
 class Browser:
-    def __init__(self, binary: str, profile: str) -> None:
+    def __init__(self, binary: str, profile: str, extra: list[str] | None = None) -> None:
         to_browser, from_us = os.pipe()
         from_browser, to_us = os.pipe()
         # Keep our ends away from 3 and 4, which the child's ends become.
@@ -46,7 +46,8 @@ class Browser:
             os.dup2(to_browser, 3)
             os.dup2(to_us, 4)
 
-        self.process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        self.process = subprocess.Popen([binary, *FLAGS, *(extra or []), f"--user-data-dir={profile}",
+                                         "about:blank"],
                                         preexec_fn=wire, pass_fds=(3, 4), stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         os.close(to_browser), os.close(to_us)
@@ -133,9 +134,10 @@ def main() -> int:
     parser.add_argument("--screenshot", help="write a PNG of the page as rendered (after the last load)")
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--binary", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--flag", action="append", default=[], help="one more Chromium flag (repeatable)")
     args = parser.parse_args()
     profile = tempfile.mkdtemp(prefix="lab-browse-")   # a fresh profile: an empty browser cache
-    browser = Browser(args.binary, profile)
+    browser = Browser(args.binary, profile, args.flag)
     try:
         target = browser.call("Target.createTarget", {"url": "about:blank"}, session=False)
         attached = browser.call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
