@@ -35,7 +35,8 @@ def _show_trace(trace: DnsTrace) -> None:
         f"{len(trace.steps)} queries by the resolver"
     if trace.from_os_cache:
         source = f"{trace.client}'s own DNS cache (dnsmasq; no query reached {trace.resolver})"
-    at_resolver = f"{trace.resolver_ms} ms at the resolver" if trace.resolver_ms is not None else "no reply"
+    at_resolver = f"{trace.resolver_ms} ms at the resolver" if trace.resolver_ms is not None else \
+        ("the resolver was not asked" if trace.from_os_cache else "no reply")
     tree = Tree(f"[bold]{trace.name} {trace.type}[/] from {trace.client} via {trace.resolver} "
                 f"({trace.resolver_address})\n{trace.status}, {at_resolver}; answered from {source}")
     if trace.stub is not None:
