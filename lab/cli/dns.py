@@ -33,9 +33,14 @@ def _show_trace(trace: DnsTrace) -> None:
     """The resolver's work as a tree, wrapped at word boundaries (readable at 80 columns)."""
     source = "the resolver's cache (no server asked)" if trace.from_cache else \
         f"{len(trace.steps)} queries by the resolver"
-    at_resolver = f"{trace.resolver_ms} ms at the resolver" if trace.resolver_ms is not None else "no reply"
+    if trace.from_os_cache:
+        source = f"{trace.client}'s own DNS cache (dnsmasq; no query reached {trace.resolver})"
+    at_resolver = f"{trace.resolver_ms} ms at the resolver" if trace.resolver_ms is not None else \
+        ("the resolver was not asked" if trace.from_os_cache else "no reply")
     tree = Tree(f"[bold]{trace.name} {trace.type}[/] from {trace.client} via {trace.resolver} "
                 f"({trace.resolver_address})\n{trace.status}, {at_resolver}; answered from {source}")
+    if trace.stub is not None:
+        tree.add(f"{trace.client}'s DNS cache: " + ("; ".join(trace.stub["lines"]) or "logged nothing"))
     for step in trace.steps:
         when = f"{step.duration_ms} ms" if step.duration_ms is not None else "no reply"
         branch = tree.add(f"asked [bold]{step.server}[/] ({step.address}): {step.query}? "
@@ -90,9 +95,12 @@ def dns_group() -> None:
 @click.argument("node", required=False)
 @LAB_OPTION
 def flush_command(node: str | None, lab_name: str | None) -> None:
-    """Empty a resolver's cache (default: every resolver of the lab)."""
+    """Empty a resolver's cache, or a client's own DNS cache (default: every resolver of the lab)."""
     backend = open_backend()
     lab = choose_lab(backend, lab_name)
+    if node and dns_evidence.flush_stub(backend, lab, node):
+        out.print(f"flushed the DNS cache of {node} (dnsmasq)")
+        return
     for resolver in [node] if node else dns_evidence.resolvers(backend, lab):
         dns_evidence.flush(backend, lab, resolver)
         out.print(f"flushed the cache of {resolver}")

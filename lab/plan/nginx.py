@@ -1,8 +1,9 @@
 """The load balancer's nginx.conf, rendered from the topology.
 
-One upstream pool of every upstream node's instances (replicas expanded),
+One upstream pool per set of paths (path-based routing: an upstream's `paths`, the
+rest to the upstreams without paths), of their nodes' instances (replicas expanded),
 HTTP on 80 redirecting to HTTPS on 443 (TLS 1.2 and 1.3 only), a JSON access
-log and headers that reveal the path: the chosen upstream (X-Upstream-Addr),
+log and headers that reveal the path: the chosen upstream (X-Upstream-Addr), the trace id (X-Trace-Id),
 the lb's time (Server-Timing, beside the app's own entries) and a W3C
 traceparent passed upstream (made here when the client sent none).
 Every HTTPS response carries Strict-Transport-Security; the apps' API docs
@@ -72,11 +73,30 @@ def _upstream_port(lab: Lab, node: str) -> int:
     return registry.get(spec.kind).http_port(spec)
 
 
-def upstream_servers(lab: Lab, lb: Instance) -> list[str]:
+DEFAULT_POOL = "lab_upstream"
+
+
+def pools(lab: Lab, lb: Instance) -> dict[str, list]:
+    """The lb's upstreams grouped by the paths they serve: pool name -> upstream entries.
+
+    Upstreams without paths form the default pool (every path no other claims); each set
+    of paths is one more pool, named after its first node (`lab_web`)."""
+    grouped: dict[str, list] = {}
+    for upstream in lab.spec.nodes[lb.node].upstreams:
+        name = DEFAULT_POOL if not upstream.paths else None
+        for pool, members in grouped.items():
+            if pool != DEFAULT_POOL and upstream.paths and members[0].paths == upstream.paths:
+                name = pool
+        name = name or "lab_" + upstream.node.replace("-", "_")
+        grouped.setdefault(name, []).append(upstream)
+    return grouped
+
+
+def upstream_servers(lab: Lab, lb: Instance, members: list | None = None) -> list[str]:
     """One `server` line per upstream instance, with its weight, backup flag and passive health."""
     spec = lab.spec.nodes[lb.node]
     lines = []
-    for upstream in spec.upstreams:
+    for upstream in spec.upstreams if members is None else members:
         port = _upstream_port(lab, upstream.node)
         for target in lab.instances_of(upstream.node):
             options = [f"weight={upstream.weight}", f"max_fails={spec.max_fails}",
@@ -87,15 +107,22 @@ def upstream_servers(lab: Lab, lb: Instance) -> list[str]:
     return lines
 
 
-def _upstream_block(lab: Lab, lb: Instance) -> str:
+def _upstream_block(lab: Lab, lb: Instance, pool: str, members: list) -> str:
     spec = lab.spec.nodes[lb.node]
     directive = ALGORITHM_DIRECTIVE[spec.algorithm]
     # Shared memory: every worker sees the same counters, so round robin and
     # least connections hold across workers, not per worker.
-    body = ["zone lab_upstream 64k;"] + ([directive] if directive else [])
-    body += upstream_servers(lab, lb)
-    body.append("keepalive 16;")   # reuse connections to the apps: no TCP handshake per request
-    return "    upstream lab_upstream {\n" + "".join(f"        {line}\n" for line in body) + "    }\n"
+    body = [f"zone {pool} 64k;"] + ([directive] if directive else [])
+    body += upstream_servers(lab, lb, members)
+    body.append("keepalive 16;")   # reuse connections to the servers: no TCP handshake per request
+    return f"    upstream {pool} {{\n" + "".join(f"        {line}\n" for line in body) + "    }\n"
+
+
+def _location_of(route: str) -> str:
+    """'/static/*' -> a prefix location (nginx: ^~, before regexes); '/' -> that path only."""
+    if route.endswith("*"):
+        return f"location ^~ {route[:-1]}"
+    return f"location = {route}"
 
 
 # A year, as production sites send it. In each location: nginx drops the server's
@@ -111,8 +138,8 @@ PRIVATE_LOCATION = (
     "            return 404 '{\"detail\": \"Not Found\"}';\n        }\n")
 
 PROXY_LOCATION = """
-        location / {
-""" + HSTS + """            proxy_pass http://lab_upstream;
+        LOCATION {
+""" + HSTS + """            proxy_pass http://POOL;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -126,6 +153,9 @@ PROXY_LOCATION = """
             proxy_connect_timeout 1s;
             proxy_read_timeout 30s;
             add_header X-Upstream-Addr $upstream_addr always;
+            # The request's trace id, for clients that cannot choose one (a browser): the key
+            # to this request's lines in the lb's and the server's logs.
+            add_header X-Trace-Id $lab_trace_id always;
             add_header Server-Timing 'lb;desc="nginx";dur=$lab_lb_ms' always;
         }
 """
@@ -149,12 +179,34 @@ NO_UPSTREAM_LOCATION = """
         }
 """
 
+NOT_ROUTED_LOCATION = """
+        location / {
+""" + HSTS + """            default_type application/json;
+            return 404 '{"detail": "Not Found"}';
+        }
+"""
+
+
+def _proxy(location: str, pool: str) -> str:
+    return PROXY_LOCATION.replace("LOCATION", location, 1).replace("POOL", pool, 1)
+
+
+def _locations(lab: Lab, lb: Instance, grouped: dict[str, list]) -> str:
+    """Path-based routing: each pool's paths, then `location /` for the default pool."""
+    if not grouped:
+        return NO_UPSTREAM_LOCATION
+    text = ""
+    for pool, members in grouped.items():
+        for route in members[0].paths:
+            text += _proxy(_location_of(route), pool)
+    return text + (_proxy("location /", DEFAULT_POOL) if DEFAULT_POOL in grouped else NOT_ROUTED_LOCATION)
+
 
 def render_nginx_conf(lab: Lab, lb: Instance, server_names: list[str]) -> str:
-    spec = lab.spec.nodes[lb.node]
     names = " ".join(name.rstrip(".") for name in server_names) or "_"
-    location = PRIVATE_LOCATION + (PROXY_LOCATION if spec.upstreams else NO_UPSTREAM_LOCATION)
-    upstream = _upstream_block(lab, lb) if spec.upstreams else ""
+    grouped = pools(lab, lb)
+    location = PRIVATE_LOCATION + _locations(lab, lb, grouped)
+    upstream = "".join(_upstream_block(lab, lb, pool, members) for pool, members in grouped.items())
     return (
         f"# Rendered by lab for node {lb.name} of lab {lab.name}: edit the topology, not this file.\n"
         "user www-data;\nworker_processes auto;\npid /run/nginx.pid;\nerror_log stderr warn;\n"

@@ -364,6 +364,20 @@ class Checker:
                 path = ("nodes", name, "upstreams", i)
                 if self.node_ref(path, upstream.node, UPSTREAM_KINDS, "an upstream"):
                     self.must_reach(path, name, upstream.node, "it forwards requests there")
+            self.check_upstream_paths(name, node.upstreams)
+
+    def check_upstream_paths(self, name: str, upstreams) -> None:
+        """Upstreams sharing a path must share all their paths (one pool per set of paths)."""
+        pools: dict[str, tuple[str, ...]] = {}
+        for i, upstream in enumerate(upstreams):
+            for route in upstream.paths:
+                if "*" in route[:-1]:
+                    self.error(("nodes", name, "upstreams", i, "paths"), f"'{route}': '*' may only "
+                               "end a path (write '/static/*' for everything under /static/)")
+                claimed = pools.setdefault(route, tuple(upstream.paths))
+                if claimed != tuple(upstream.paths):
+                    self.error(("nodes", name, "upstreams", i, "paths"), f"'{route}' is also in "
+                               "another upstream's paths: upstreams serving a path share all their paths")
 
     def check_apps(self) -> None:
         for name in self.nodes_of(*DATABASE_USER_KINDS):

@@ -21,7 +21,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 FORWARDING_KINDS = ("router", "firewall")
 DNS_SERVER_KINDS = ("dns-root", "dns-tld", "dns-auth")
 KINDS = ("client", "router", "firewall", *DNS_SERVER_KINDS, "dns-resolver",
-         "load-balancer", "app", "database", "service")
+         "load-balancer", "web", "app", "database", "service")
 # Kinds by the part they play in the model's own checks (lab/topology/checks.py, flows.py,
 # lab.py). Besides the classes below, these are the only names of kinds outside lab/kinds/,
 # whose modules say everything else about a kind (image, probe, files, picture, roles).
@@ -31,7 +31,7 @@ ROOT_KIND = "dns-root"
 ZONE_SERVER_KINDS = ("dns-tld", "dns-auth")   # serve the zones under zones: (the root's is derived)
 FIREWALL_KIND = "firewall"
 BALANCER_KIND = "load-balancer"
-UPSTREAM_KINDS = ("app", "service")           # what a load balancer's upstreams may name
+UPSTREAM_KINDS = ("web", "app", "service")    # what a load balancer's upstreams may name
 DATABASE_KIND = "database"
 DATABASE_USER_KINDS = ("app", "service")      # nodes with `database:` wiring
 SERVICE_KIND = "service"
@@ -270,8 +270,18 @@ class NodeBase(Strict):
                                       "link there does to what it sends (over the network's own impair)")
 
 
+class OsCache(Strict):
+    """The client's own caching stub resolver (dnsmasq), as an operating system's DNS cache."""
+
+    max_ttl: Whole = Field(default=3600, ge=0, le=604800, description="seconds it keeps an answer at "
+                           "most (a record's own TTL, if shorter, wins; 0: the record's TTL)")
+    size: Whole = Field(default=150, ge=0, le=10000, description="names it keeps (0: no cache)")
+
+
 class Client(NodeBase):
     kind: Literal["client"]
+    os_cache: OsCache | None = Field(default=None, description="a local caching stub resolver "
+                                     "(dnsmasq) between its programs and its resolver")
 
 
 class PortForward(Strict):
@@ -329,10 +339,16 @@ class Resolver(NodeBase):
                              description="root servers it knows (default: every dns-root node)")
 
 
+UpstreamPath = Annotated[str, Field(pattern=r"^/[^\s{};]*$")]
+
+
 class Upstream(Strict):
     node: str
     weight: Whole = Field(default=1, ge=1, le=100)
     backup: bool = False
+    paths: list[UpstreamPath] = Field(
+        default_factory=list, description="the paths it serves: '/' is that path only, '/static/*' "
+        "everything under /static/; none: every path no other upstream claims")
 
 
 def _upstream_entries(value: Any) -> Any:
@@ -355,6 +371,17 @@ class App(NodeBase):
     replicas: Whole = Field(default=1, ge=1, le=50)
     port: Whole = Field(default=8000, ge=1, le=65535)
     database: str | None = Field(default=None, description="the database node it uses")
+
+
+class Web(NodeBase):
+    """Static files (the shop's page, styles, script, image) served by nginx with cache headers."""
+
+    kind: Literal["web"]
+    replicas: Whole = Field(default=1, ge=1, le=50)
+    port: Whole = Field(default=80, ge=1, le=65535)
+    max_age: Whole = Field(default=3600, ge=0, le=31536000, description="seconds a browser may keep "
+                           "the styles, script and image without asking again (the page itself: "
+                           "always revalidated)")
 
 
 class Readiness(Strict):
@@ -414,7 +441,7 @@ class Database(NodeBase):
 
 
 Node = Annotated[
-    Union[Client, Router, Firewall, DnsServer, Resolver, LoadBalancer, App, Database, Service],
+    Union[Client, Router, Firewall, DnsServer, Resolver, LoadBalancer, Web, App, Database, Service],
     Field(discriminator="kind"),
 ]
 

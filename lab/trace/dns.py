@@ -14,6 +14,19 @@ from dataclasses import asdict, dataclass, field
 
 from lab.backends.protocol import Backend
 from lab.trace import resolver as dns_evidence
+from lab.trace.stub import CACHE, StubAnswer
+
+
+def with_stub(dns: DnsTrace, stub: StubAnswer | None) -> DnsTrace:
+    """Add what the client's DNS cache said; an answer from it is the lookup's answer."""
+    if stub is None:
+        return dns
+    dns.stub = stub.as_dict()
+    if stub.from_cache and not dns.status:
+        addresses = [a for a in stub.answer if a.count(".") == 3]
+        dns.status = "NOERROR" if addresses else (stub.answer[0] if stub.answer else "")
+        dns.answer = [f"{dns.name.rstrip('.')}. A {a}" for a in addresses]
+    return dns
 
 
 @dataclass
@@ -45,6 +58,11 @@ class DnsTrace:
     from_cache: bool
     steps: list[DnsStep]
     client_span_ms: float | None = None   # from the client's first query reaching the resolver to its last reply
+    stub: dict | None = None              # the client's own DNS cache, by its log (lab.trace.stub.StubAnswer)
+
+    @property
+    def from_os_cache(self) -> bool:
+        return bool(self.stub and self.stub["outcome"] == CACHE)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -161,14 +179,18 @@ def trace_lookup(backend: Backend, lab: str, node: str, name: str, rtype: str = 
     book = backend.address_book(lab)
     mine = {a for a, n in book.items() if n == resolver}
     capture = uuid.uuid4().hex[:12]
+    since = dns_evidence.stub_log_size(backend, lab, node)
     dns_evidence.start_capture(backend, lab, resolver, capture)
     try:
         seen = dns_evidence.dig(backend, lab, node, name, rtype)
     finally:
         packets = dns_evidence.stop_capture(backend, lab, resolver, capture)
+    stub = dns_evidence.stub_answer(backend, lab, node, since, name, rtype) if since is not None else None
     steps = steps_from_packets(packets, mine, book)
-    return DnsTrace(name=name, type=rtype, client=node, resolver=resolver, resolver_address=address,
-                    status=seen.status or seen.error or "no answer",
-                    answer=[f"{r.name} {r.type} {r.data}" for r in seen.answer],
-                    duration_ms=seen.query_ms, resolver_ms=resolver_time_ms(packets, mine, name),
-                    from_cache=not steps and bool(seen.status), steps=steps)
+    asked = client_query(packets, mine, name, rtype)[0] is not None
+    return with_stub(DnsTrace(
+        name=name, type=rtype, client=node, resolver=resolver, resolver_address=address,
+        status=seen.status or seen.error or "no answer",
+        answer=[f"{r.name} {r.type} {r.data}" for r in seen.answer],
+        duration_ms=seen.query_ms, resolver_ms=resolver_time_ms(packets, mine, name),
+        from_cache=not steps and bool(seen.status) and (asked or stub is None), steps=steps), stub)

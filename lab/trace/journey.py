@@ -28,7 +28,7 @@ from lab.errors import RuntimeFailure, UsageError
 from lab.firewall.live import read_counters
 from lab.trace import resolver as dns_evidence
 from lab.topology import Lab
-from lab.trace.dns import lookup_from_packets
+from lab.trace.dns import lookup_from_packets, with_stub
 from lab.trace.model import Step, Trace
 from lab.trace.routing import add_as_path, as_path_note, live_lookup
 from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
@@ -105,12 +105,15 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
     finally:
         packets, wire, after = _stop_recording(backend, lab, recording, firewalls, capture)
     before, resolver = recording.before, recording.resolver
+    stub = dns_evidence.stub_answer(backend, lab.name, source, recording.stub_since, target.host) \
+        if recording.stub_since is not None else None
     curl = parse_curl(code, out, err)
     evidence = Evidence(client=source, host=target.host, port=target.port, https=target.scheme == "https",
                         curl=curl, names={str(a): i.name for i in lab.instances for a in i.addresses.values()})
     if resolver is not None:
         book = backend.address_book(lab.name)
-        evidence.dns = lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms)
+        evidence.dns = with_stub(lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms),
+                                 stub)
     evidence.address = curl.timings.get("remote_ip") or _resolved(evidence) or \
         (target.host if _is_address(target.host) else None)
     _read_wire(evidence, wire, source, target.port)
@@ -154,6 +157,7 @@ class _Recording:
     watchers: list[str]                 # nodes whose tcpdump listens
     resolver: tuple[str, str] | None    # (node, address) recording DNS, None for an address URL
     before: dict                        # each firewall's counters before the request
+    stub_since: int | None = None       # the source's own DNS cache log's size before (None: no cache)
 
 
 def _start_recording(backend: Backend, lab: Lab, source: str, target: Target, firewalls: list[str],
@@ -165,10 +169,14 @@ def _start_recording(backend: Backend, lab: Lab, source: str, target: Target, fi
         counting = {fw: pool.submit(read_counters, backend, lab.name, fw) for fw in firewalls}
         wiring = pool.submit(_start_wire, backend, lab, nodes, capture, target.port)
         asking = None if _is_address(target.host) else pool.submit(_start_dns_capture, backend, lab, source, capture)
+        # where the source's own DNS cache log ends now: its lines after this are this lookup's
+        sizing = None if _is_address(target.host) else pool.submit(dns_evidence.stub_log_size, backend,
+                                                                    lab.name, source)
         watchers = wiring.result()
         try:
             before = {fw: job.result() for fw, job in counting.items()}
-            return _Recording(watchers, asking.result() if asking else None, before)
+            return _Recording(watchers, asking.result() if asking else None, before,
+                              sizing.result() if sizing else None)
         except BaseException:   # nothing may keep capturing after a trace that never ran
             _stop_wire(backend, lab, watchers, capture)
             if asking is not None and asking.exception() is None:

@@ -14,6 +14,10 @@ from lab.errors import RuntimeFailure
 from lab.kinds import registry
 from lab.kinds.registry import RECURSIVE_RESOLVER
 from lab.trace.dig import DigAnswer, parse_dig
+from lab.trace.stub import StubAnswer, parse_stub_log, upstream_of_stub
+
+STUB_CONF = "/lab/etc/dnsmasq.conf"     # lab/plan/stub.py renders it; lab-client starts dnsmasq
+STUB_LOG = "/run/lab/dnsmasq.log"
 
 
 def dig(backend: Backend, lab: str, node: str, name: str, rtype: str = "A",
@@ -40,11 +44,38 @@ def resolver_of_node(backend: Backend, lab: str, node: str) -> tuple[str, str]:
         raise RuntimeFailure(f"node '{node}' has no resolver in /etc/resolv.conf")
     address = servers[0]
     if address.startswith("127."):
-        return node, address
+        upstream = stub_upstream(backend, lab, node)
+        if upstream is None:
+            return node, address
+        address = upstream   # the node's own DNS cache forwards there: that is its resolver
     book = backend.address_book(lab)
     if address not in book:
         raise RuntimeFailure(f"node '{node}' asks {address}, which is no node of lab '{lab}'")
     return book[address], address
+
+
+def stub_upstream(backend: Backend, lab: str, node: str) -> str | None:
+    """The resolver address the node's DNS cache forwards to; None when it has no cache."""
+    result = backend.exec(lab, node, ["cat", STUB_CONF])
+    return upstream_of_stub(result.stdout) if result.code == 0 else None
+
+
+def stub_log_size(backend: Backend, lab: str, node: str) -> int | None:
+    """How long the node's DNS cache log is now (None: no cache), to read only what follows."""
+    result = backend.exec(lab, node, ["sh", "-c", f"test -e {STUB_CONF} && wc -c < {STUB_LOG}"])
+    return int(result.stdout.strip()) if result.code == 0 and result.stdout.strip().isdigit() else None
+
+
+def stub_answer(backend: Backend, lab: str, node: str, since: int, name: str, rtype: str = "A") -> StubAnswer:
+    """What the node's DNS cache logged about name after byte `since` of its log."""
+    result = backend.exec(lab, node, ["tail", "-c", f"+{since + 1}", STUB_LOG])
+    return parse_stub_log(result.stdout if result.code == 0 else "", node, name, rtype)
+
+
+def flush_stub(backend: Backend, lab: str, node: str) -> bool:
+    """Empty the node's DNS cache (dnsmasq clears it on SIGHUP); False when it has none."""
+    result = backend.exec(lab, node, ["sh", "-c", f"test -e {STUB_CONF} && pkill -HUP -x dnsmasq"])
+    return result.code == 0
 
 
 def resolvers(backend: Backend, lab: str) -> list[str]:

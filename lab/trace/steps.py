@@ -51,8 +51,36 @@ def dns_step(dns: DnsTrace, client_ms: float, outcome: Outcome) -> Step:
                 f"{dns.resolver} ({dns.resolver_address}) answered the client's query "
                 + (f"in {dns.resolver_ms:.1f} ms" if dns.resolver_ms is not None else "never")
                 + f" and sent {len(dns.steps)} queries upstream (its own packets, tcpdump in its container)"]
+    if dns.stub is not None:
+        return _stub_dns_step(dns, client_ms, failed, detail, evidence, outcome)
     parent = Step("dns", f"DNS lookup of {dns.name} by {dns.resolver}", dns.resolver, 0.0, round(client_ms, 3),
                   not failed, detail, evidence, peer=dns.client)
+    _add_resolver_steps(parent, dns, client_ms)
+    return parent
+
+
+def _stub_dns_step(dns: DnsTrace, client_ms: float, failed: bool, detail: str, evidence: list[str],
+                   outcome: Outcome) -> Step:
+    """The client's own DNS cache first: it answered itself, or forwarded to the resolver."""
+    stub = dns.stub
+    said = "; ".join(stub["lines"]) or "no line about this name"
+    if dns.from_os_cache:
+        detail = outcome.reason if failed else \
+            f"{dns.name} is {', '.join(stub['answer'])} (from {dns.client}'s DNS cache: nothing left the node)"
+        notes = [evidence[0], f"{dns.client}'s dnsmasq log for this lookup: {said}",
+                 (f"{dns.resolver} saw no query for {dns.name} (its own packets, tcpdump in its container)"
+                  if dns.resolver_ms is None else
+                  f"{dns.resolver} answered a query for {dns.name} all the same (another program's?)")]
+        return Step("dns", f"DNS lookup of {dns.name} by {dns.client}'s DNS cache", dns.client, 0.0,
+                    round(client_ms, 3), not failed, detail, notes)
+    parent = Step("dns", f"DNS lookup of {dns.name}: {dns.client}'s cache asks {dns.resolver}", dns.resolver, 0.0,
+                  round(client_ms, 3), not failed, detail,
+                  [*evidence, f"{dns.client}'s dnsmasq log for this lookup: {said}"], peer=dns.client)
+    _add_resolver_steps(parent, dns, client_ms)
+    return parent
+
+
+def _add_resolver_steps(parent: Step, dns: DnsTrace, client_ms: float) -> None:
     # The client's query took about half of what the resolver did not account for to reach it.
     offset = max(client_ms - (dns.resolver_ms or 0.0), 0.0) / 2
     at = offset
@@ -66,7 +94,6 @@ def dns_step(dns: DnsTrace, client_ms: float, outcome: Outcome) -> Step:
             ok=asked.outcome in ("answer", "referral", "nodata"), detail=f"{asked.query}? {said}", peer=dns.resolver,
             evidence=[f"query to {asked.address}:53 and its reply, captured on {dns.resolver}"])))
         at = start + duration
-    return parent
 
 
 def path_step(evidence: Evidence, path: FlowPath | None, start: float, duration: float) -> Step | None:

@@ -47,8 +47,14 @@ def test_names_resolve_only_through_the_labs_resolver(shop):
     resolver = str(shop.lab.instance("resolver").address_on("isp"))
     for instance in shop.lab.instances:
         code, text = shop.exec(instance.name, "cat", "/etc/resolv.conf")
+        assert code == 0, (instance.name, text)
         servers = [line.split()[1] for line in text.splitlines() if line.startswith("nameserver")]
-        assert servers == (["127.0.0.1"] if instance.kind == "dns-resolver" else [resolver]), instance.name
+        own_cache = getattr(shop.lab.spec.nodes[instance.node], "os_cache", None) is not None
+        local = instance.kind == "dns-resolver" or own_cache
+        assert servers == (["127.0.0.1"] if local else [resolver]), instance.name
+        if own_cache:   # its DNS cache (dnsmasq) forwards only to the lab's resolver
+            code, conf = shop.exec(instance.name, "cat", "/lab/etc/dnsmasq.conf")
+            assert [l for l in conf.splitlines() if l.startswith("server=")] == [f"server={resolver}"]
 
 
 def test_only_routers_and_firewalls_may_change_their_routes(shop):

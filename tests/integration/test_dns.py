@@ -33,11 +33,12 @@ def test_every_record_of_every_zone_resolves_from_the_laptop(shop):
             if record.rtype in CHECKED_TYPES:
                 expected.setdefault((record.owner, record.rtype), set()).add(record.data)
     assert len(expected) > 20
+    asked = "127.0.0.1" if shop.lab.spec.nodes["laptop"].os_cache else addr(shop, "resolver")
     for (owner, rtype), values in expected.items():
         answer = dns_runtime.dig(shop.backend, shop.name, "laptop", owner, rtype)
         assert answer.status == "NOERROR", (owner, rtype, answer)
         assert set(answer.values(rtype)) == values, (owner, rtype, answer)
-        assert answer.server == addr(shop, "resolver")
+        assert answer.server == asked   # the laptop's own DNS cache when it has one, else its resolver
 
 
 def test_unknown_names_get_nxdomain_from_the_server_that_owns_them(shop):
@@ -78,15 +79,26 @@ def test_an_iterative_walk_from_the_lab_root_reaches_www_through_derived_referra
 
 def test_the_second_lookup_comes_from_the_cache_and_is_faster(shop):
     dns_runtime.flush(shop.backend, shop.name, "resolver")
+    assert dns_runtime.flush_stub(shop.backend, shop.name, "laptop")   # the laptop's own DNS cache
     first = trace_lookup(shop.backend, shop.name, "laptop", "www.shop.test", "A")
+    assert dns_runtime.flush_stub(shop.backend, shop.name, "laptop")   # so the resolver is asked again
     second = trace_lookup(shop.backend, shop.name, "laptop", "www.shop.test", "A")
-    assert not first.from_cache
+    assert not first.from_cache and first.stub["outcome"] == "forwarded"
     assert [s.server for s in first.steps if s.query == "www.shop.test. A"] == ["ns-shop"]
     referrals = [(s.server, s.zone) for s in first.steps if s.outcome == "referral"]
     assert referrals == [("root-1", "test."), ("tld-test", "shop.test.")]
-    assert second.from_cache and second.steps == []
+    assert second.from_cache and second.steps == [] and second.stub["outcome"] == "forwarded"
     assert second.answer == first.answer == [f"www.shop.test. A {shop.lab.instance('lb').first_address}"]
     assert second.resolver_ms < first.resolver_ms
+
+
+def test_a_lookup_again_is_answered_by_the_laptop_own_cache_and_the_resolver_sees_nothing(shop):
+    trace_lookup(shop.backend, shop.name, "laptop", "www.shop.test", "A")
+    again = trace_lookup(shop.backend, shop.name, "laptop", "www.shop.test", "A")
+    assert again.from_os_cache and not again.from_cache and again.steps == []
+    assert again.resolver_ms is None   # the resolver's packets hold no query for the name
+    assert again.stub["outcome"] == "cache" and again.stub["answer"] == [str(shop.lab.instance("lb").first_address)]
+    assert again.answer == [f"www.shop.test. A {shop.lab.instance('lb').first_address}"]
 
 
 def test_root_hints_hold_only_lab_addresses(shop):

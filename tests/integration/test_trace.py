@@ -25,7 +25,7 @@ from lab.cli import main
 from lab.pki import KeyAndCert, issue_server_cert, make_ca
 from lab.backends.docker import inspect
 from lab.backends.docker.backend import DockerBackend
-from lab.trace.resolver import dig, flush
+from lab.trace.resolver import dig, flush, flush_stub
 from lab.firewall.live import read_counters
 from lab.state import state_dir
 from lab.trace.journey import trace_url
@@ -51,7 +51,11 @@ def shop(engine, images, tmp_path_factory):
         yield lab
 
 
-def trace(engine, shop, url="https://www.shop.test/", source=None, **options):
+# The API: lb, an app replica and the database (the page itself is the web tier's, without SQL).
+API_URL = "https://www.shop.test/api/products"
+
+
+def trace(engine, shop, url=API_URL, source=None, **options):
     return trace_url(DockerBackend(engine), shop.lab, url, source, RequestOptions(**options) if options else None)
 
 
@@ -101,6 +105,7 @@ def received(shop, node: str) -> int:
 
 def test_a_cold_trace_is_observed_end_to_end_and_its_times_add_up(engine, shop):
     flush(DockerBackend(engine), shop.name, "resolver")
+    assert flush_stub(DockerBackend(engine), shop.name, "laptop")   # and the laptop's own DNS cache
     before = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
     result = trace(engine, shop)
     after = {router: received(shop, router) for router in ("home-router", "isp-router", "fw")}
@@ -160,9 +165,23 @@ def test_the_rule_named_is_the_one_whose_counter_rose(engine, shop):
 
 
 def test_two_traces_in_a_row_show_the_dns_cache(engine, shop):
+    first = trace(engine, shop)
+    second = trace(engine, shop)
+    dns = second.step("dns")
+    assert "from laptop's DNS cache" in dns.detail and dns.children == [] and dns.node == "laptop"
+    assert any("cached www.shop.test is" in note for note in dns.evidence), dns.evidence
+    assert "saw no query" in " ".join(dns.evidence)
+    # the stub's own record says it: the first lookup was forwarded, the second was not
+    log = shop.exec("laptop", "cat", "/run/lab/dnsmasq.log")[1]
+    assert first.step("dns") is not None and "forwarded www.shop.test" in log
+
+
+def test_after_the_os_cache_is_flushed_the_resolver_cache_answers(engine, shop):
     trace(engine, shop)
-    second = trace(engine, shop).step("dns")
-    assert "from the resolver's cache" in second.detail and second.children == []
+    assert flush_stub(DockerBackend(engine), shop.name, "laptop")
+    dns = trace(engine, shop).step("dns")
+    assert "from the resolver's cache" in dns.detail and dns.children == [] and dns.node == "resolver"
+    assert any("forwarded www.shop.test to" in note for note in dns.evidence), dns.evidence
 
 
 def test_nxdomain_stops_at_dns_and_names_the_server_that_said_so(engine, shop):
@@ -300,7 +319,7 @@ def test_all_replicas_stopped_is_the_lb_own_504(engine, shop):
     for app in ("app-1", "app-2", "app-3"):
         inspect.stop_node(engine, shop.name, app)
     try:
-        result, wall_ms = timed(engine, shop, "https://www.shop.test/")
+        result, wall_ms = timed(engine, shop, API_URL)
     finally:
         for app in ("app-1", "app-2", "app-3"):
             inspect.start_node(engine, shop.name, app)
@@ -317,6 +336,19 @@ def test_all_replicas_stopped_is_the_lb_own_504(engine, shop):
     assert line["status"] == result.status and set(line["upstream_connect_time"].split(", ")) == {"-"}
     assert all(c.duration_ms > 900 for c in result.step("lb").children if c.peer.startswith("app-"))
     assert result.total_ms < wall_ms
+
+
+def test_the_page_is_the_web_tier_s_and_its_server_logged_the_trace(engine, shop):
+    result = trace(engine, shop, "https://www.shop.test/")
+    assert result.ok and result.status == 200, result.summary
+    server = result.step("app")
+    assert server.node in ("web-1", "web-2") and result.step("db") is None
+    assert server.node in result.step("lb").detail and server.source == OBSERVED
+    line = next(json.loads(l[l.index("{"):]) for l in inspect.log_text(engine, shop.name, server.node).splitlines()
+                if result.trace_id in l)
+    # the page's request, served from the file behind it (try_files: $uri is /index.html)
+    assert line["request"].startswith("GET / ") and line["path"] == "/index.html" and line["status"] == 200
+    assert all(result.trace_id not in inspect.log_text(engine, shop.name, f"app-{i}") for i in (1, 2, 3))
 
 
 def test_a_stopped_database_is_read_from_the_app_own_record(engine, shop):
@@ -425,7 +457,7 @@ def test_output_fits_the_terminal_and_keeps_key_words_whole(shop, columns):
     cached = run_cli(shop, "dig", "www.shop.test", "--trace", columns=columns)
     assert cached.returncode == 0, cached.stderr
     assert max(len(line) for line in cached.stdout.splitlines()) <= columns
-    assert any("from the resolver's cache" in line for line in cached.stdout.splitlines())
+    assert any("laptop's own DNS cache" in line for line in cached.stdout.splitlines()), cached.stdout
 
 
 def test_usage_errors_exit_2_in_one_line(shop):

@@ -17,6 +17,7 @@ from .conftest import running_lab, topology_text
 LAB = "it-web"
 NAMES = ("www.shop.test", "store.shop.test", "shop.test")
 REPLICAS = ("app-1", "app-2", "app-3")
+WEB_REPLICAS = ("web-1", "web-2")
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +84,33 @@ def test_https_from_the_laptop_reaches_an_app_and_the_database(shop):
     # The name comes from the lab's own DNS (resolver, root, TLD, authoritative), no --resolve.
     assert dns_works(shop), "www.shop.test does not resolve to the lb from the laptop"
     code, output = shop.exec("laptop", "curl", "-sS", "--max-time", "15", "-D", "-", "--cacert",
-                             "/lab/ca.crt", "https://www.shop.test/")
+                             "/lab/ca.crt", "https://www.shop.test/api/products")
     assert code == 0, output
     status, headers, body = _parse(output)
-    assert status == 200 and "The lab shop" in body and "Lab coat" in body   # products: from the db
+    assert status == 200 and "Lab coat" in body   # products: from the db
     assert headers["x-served-by"] in REPLICAS
     app = shop.lab.instance(headers["x-served-by"]).address_on("apps")
     assert headers["x-upstream-addr"] == f"{app}:8000"
     timing = headers["server-timing"]
     for entry in ("lb;", "app;", "db;"):
         assert entry in timing, timing
+
+
+def test_the_page_and_its_files_come_from_a_web_server_with_cache_headers(shop):
+    status, headers, body = curl(shop, "https://www.shop.test/")
+    assert status == 200 and "The lab shop" in body and "/static/shop.js" in body
+    assert headers["x-served-by"] in WEB_REPLICAS
+    web = shop.lab.instance(headers["x-served-by"]).address_on("apps")
+    assert headers["x-upstream-addr"] == f"{web}:80"
+    assert headers["cache-control"] == "no-cache" and headers["etag"] and headers["last-modified"]
+    status, headers, _ = curl(shop, "https://www.shop.test/static/shop.css")
+    assert status == 200 and headers["content-type"].startswith("text/css")
+    assert headers["cache-control"].startswith("public, max-age=") and headers["x-served-by"] in WEB_REPLICAS
+    # revalidation: the ETag one replica sent is a 304 at whichever answers next
+    for _ in range(2):
+        status, again, body = curl(shop, "https://www.shop.test/static/shop.css",
+                                   "-H", f"If-None-Match: {headers['etag']}")
+        assert status == 304 and body == "" and again["etag"] == headers["etag"]
 
 
 def test_the_laptop_trusts_the_lab_ca_without_being_told(shop):

@@ -12,7 +12,7 @@ from lab.backends.docker.images import IMAGE_FOR_KIND, ImageBuildError, content_
 
 ALL_KINDS = {
     "client", "router", "firewall", "dns-root", "dns-tld", "dns-auth",
-    "dns-resolver", "load-balancer", "app", "database",
+    "dns-resolver", "load-balancer", "web", "app", "database",
 }  # fmt: skip
 
 

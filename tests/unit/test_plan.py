@@ -48,7 +48,7 @@ def test_each_node_depends_only_on_what_it_uses_and_the_routers_on_the_way(root)
     # nothing to wait for: forwarding nodes, DNS servers, the database
     for name in ("home-router", "isp-router", "fw", "root-1", "tld-test", "ns-shop", "db"):
         assert needs[name] == set(), name
-    assert needs["lb"] == {"app-1", "app-2", "app-3", "fw"}     # its upstreams, through the firewall
+    assert needs["lb"] == {"web-1", "web-2", "app-1", "app-2", "app-3", "fw"}  # its upstreams, via the firewall
     assert needs["resolver"] == {"root-1", "isp-router"}        # primes from the root, via the ISP's router
     assert needs["app-1"] == {"db", "fw"}                       # its database, through the firewall
     assert needs["laptop"] == {"resolver", "home-router"}       # its resolver, through the home router
@@ -91,8 +91,12 @@ def test_resolv_conf_points_at_the_labs_resolver_never_the_engine(root):
     for container in plan.containers:
         text = container.files["resolv.conf"]
         assert "127.0.0.11" not in text
-        expected = "127.0.0.1" if container.kind == "dns-resolver" else "100.64.0.53"
+        own_cache = "etc/dnsmasq.conf" in container.files   # the laptop's DNS cache, on 127.0.0.1
+        expected = "127.0.0.1" if container.kind == "dns-resolver" or own_cache else "100.64.0.53"
         assert f"nameserver {expected}" in text
+        if own_cache:   # which forwards to the lab's resolver only
+            assert "server=100.64.0.53\n" in container.files["etc/dnsmasq.conf"]
+    assert "etc/dnsmasq.conf" in plan.container("laptop").files
 
 
 def test_docker_names_are_prefixed_by_the_lab(root):

@@ -19,7 +19,7 @@ def test_default_lab_has_the_reference_node_names(root):
     lab = load_topology(root / "topology" / "default.yaml")
     assert set(lab.instance_names()) == {
         "laptop", "home-router", "isp-router", "resolver", "root-1", "tld-test", "ns-shop",
-        "fw", "lb", "app-1", "app-2", "app-3", "db"}
+        "fw", "lb", "web-1", "web-2", "app-1", "app-2", "app-3", "db"}
     assert "www" in lab.spec.zones["shop.test"].records
 
 

@@ -57,8 +57,8 @@ def test_algorithm_becomes_its_nginx_directive(algorithm, directive):
 
 
 def test_weights_backups_and_health_settings_are_rendered():
-    text = DEFAULT.replace("    upstreams: [app]        # app's replicas: app-1, app-2, app-3\n",
-                           "    upstreams: [{node: app, weight: 3}, {node: spare, backup: true}]\n"
+    text = DEFAULT.replace("      - app                 # app's replicas: app-1, app-2, app-3\n",
+                           "      - {node: app, weight: 3}\n      - {node: spare, backup: true}\n"
                            "    max_fails: 2\n    fail_timeout: 30\n")
     text = text.replace("  db:\n    kind: database",
                         "  spare:\n    kind: app\n    networks: {apps: 198.18.20.50}\n    database: db\n\n"
@@ -84,7 +84,8 @@ def _https_locations(conf: str) -> list[str]:
 def test_every_https_location_sends_hsts():
     """nginx drops server-level add_header in a location with its own, so each must say it."""
     locations = _https_locations(nginx_conf(plan_of()[1]))
-    assert len(locations) == 3   # the readiness answer, the private docs, the proxy
+    # the readiness answer, the private docs, the web tier's '/' and '/static/', the apps' rest
+    assert len(locations) == 5
     for block in locations:
         assert 'add_header Strict-Transport-Security "max-age=31536000" always;' in block, block
 
