@@ -27,7 +27,7 @@ from lab.interrupts import shielded
 from lab.plan import ContainerPlan, Plan
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, engine_call
 from lab.backends.docker.images import ensure_images
-from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER
+from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER, RouteInstaller
 from lab.backends.docker.own_images import ensure_own_images
 from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
                                      retire)
@@ -183,18 +183,10 @@ def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str
             raise _first_real_error(finished + list(running))
 
 
-def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
-       build_progress: Callable[[str, str], None] | None = None) -> UpReport:
-    events = events or (lambda *_: None)
-    started = time.monotonic()
-    images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
-    own_images = ensure_own_images(client, plan, build_progress)   # by node, before anything is made
-    check_plan_can_apply(client, plan, {c.name for c in all_lab_containers(client, plan.lab)})
-    _tidy_leftovers(client, plan.lab, events)
-    change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event())
-    pool = ThreadPoolExecutor(WORKERS)
+def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, images: dict,
+                  own_images: dict) -> None:
     try:
-        existing = lab_containers(client, plan.lab)
+        existing = lab_containers(change.client, plan.lab)
         _in_worker(pool, _retire_removed_nodes, change, plan, existing)
         replaced = _in_worker(pool, _sync_networks, change, plan, existing)
         decisions = _decide_all(plan, images, own_images, existing, replaced)
@@ -204,6 +196,24 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
         _roll_back(change, pool, error)
         raise
     pool.shutdown(wait=True)
+
+
+def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
+       build_progress: Callable[[str, str], None] | None = None) -> UpReport:
+    events = events or (lambda *_: None)
+    started = time.monotonic()
+    images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
+    own_images = ensure_own_images(client, plan, build_progress)   # by node, before anything is made
+    check_plan_can_apply(client, plan, {c.name for c in all_lab_containers(client, plan.lab)})
+    _tidy_leftovers(client, plan.lab, events)
+    change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event(),
+                        RouteInstaller(client, plan.lab))
+    pool = ThreadPoolExecutor(WORKERS)
+    try:
+        _change_nodes(change, pool, plan, images, own_images)
+    finally:   # after the rollback too, which may need it to start old nodes again
+        with shielded(lambda: None):
+            change.routes.close()
     change.txn.commit(events)
     for network in lab_networks(client, plan.lab):
         if network.name not in {n.docker_name for n in plan.networks}:

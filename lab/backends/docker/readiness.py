@@ -9,7 +9,7 @@ import time
 from lab.plan.model import Probe
 from lab.errors import RuntimeFailure
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
-from lab.backends.docker.netns import install_routes
+from lab.backends.docker.netns import RouteInstaller
 from lab.backends.docker.objects import log_tail, probe_command
 
 # Polls start fast (most services are ready within a second) and back off to a gentle pace.
@@ -59,7 +59,8 @@ def wait_until_ready(container, node: str, probe: Probe, cancel: threading.Event
         pause = min(pause * 1.5, MAX_POLL_SECONDS)
 
 
-def start_and_wait(client, container, node: str, probe: Probe, cancel: threading.Event | None = None) -> float:
+def start_and_wait(routes: RouteInstaller, container, node: str, probe: Probe,
+                   cancel: threading.Event | None = None) -> float:
     """Start a node, give it its routes if it cannot set them itself, wait until ready."""
     _check_cancel(cancel, node)
     started = time.monotonic()
@@ -69,6 +70,6 @@ def start_and_wait(client, container, node: str, probe: Probe, cancel: threading
     except ENGINE_ERRORS as error:
         raise NodeFailed(node, f"the engine could not start it: {getattr(error, 'explanation', error)}",
                          log_tail(container)) from error
-    install_routes(client, container, node)
+    routes.install(container, node)
     wait_until_ready(container, node, probe, cancel)
     return time.monotonic() - started
