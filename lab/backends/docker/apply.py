@@ -191,6 +191,9 @@ def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, imag
         replaced = _in_worker(pool, _sync_networks, change, plan, existing)
         decisions = _decide_all(plan, images, own_images, existing, replaced)
         _in_worker(pool, _retire_address_holders, change, decisions)
+        starting = [d for d in decisions.values() if d.action in ("create", "recreate", "start")]
+        if starting:
+            pool.submit(change.routes.prepare, starting[0].image)
         _run_graph(pool, change, decisions)
     except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
         _roll_back(change, pool, error)

@@ -24,6 +24,7 @@ import docker
 from lab.plan.model import LABEL_LAB
 from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL_FILE
+from lab.errors import RuntimeFailure
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
 from lab.backends.docker.helpers import LABEL_ROLE, namespace_helper
 
@@ -70,6 +71,14 @@ class RouteInstaller:
                 self._helper, _ = context.__enter__()
                 self._context = context
             return self._helper
+
+    def prepare(self, image: str) -> None:
+        """Make the helper now (in a worker, while the first nodes are created), so no node
+        waits for it; a failure here is left for install() to meet and report."""
+        try:
+            self._helper_for(image)
+        except RuntimeFailure:
+            pass
 
     def install(self, container, node: str) -> None:
         """Give a running node without NET_ADMIN the seal in its /lab/seal.rules, then the
