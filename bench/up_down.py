@@ -16,10 +16,9 @@ own timestamps: the container's creation and start, and each lab-init log line).
 
 Usage: python3 bench/up_down.py [--cold] [--sizes 25,50,100] [--prefix NAME --shift N]
        python3 bench/up_down.py --sizes 100 --cycles 20   # up/down 20 times, counting failures
---prefix names the labs (NAME-default, NAME-gen-25...) and --shift N moves their subnets
-(third octet +40*N, as the integration tests' LAB_TEST_SUBNET_SHIFT does;
-generated labs to 100.(100+N).x), so a bench can
-share an engine with other labs.
+--prefix names the labs (NAME-default, NAME-gen-25...) and --shift N (1 to 7) moves their
+subnets into 100.(100+N).x, 100.(110+N).x and 100.(120+N).x, ranges no test uses, so a bench
+can share an engine with other labs and test runs.
 Traffic: none leaves the engine; the labs use 198.18.0.0/15 and 100.64.0.0/10 only.
 """
 
@@ -174,15 +173,13 @@ def print_table(rows: list[dict]) -> None:
 
 
 def renamed(text: str, name: str, shift: int) -> str:
-    """The topology under another lab name, its subnets moved by 40*shift in the third octet."""
+    """The topology under another lab name, its subnets moved into ranges no test uses."""
     text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.MULTILINE)
     if not shift:
         return text
-    # Generated labs (198.19.N, up to 42 networks at 500 nodes) move to 100.(100+shift).N,
-    # a range no test uses; the rest as the integration tests do.
-    text = re.sub(r"\b198\.19\.(\d+)\.", lambda m: f"100.{100 + shift}.{m.group(1)}.", text)
-    return re.sub(r"\b(100\.64|198\.18)\.(\d+)\.",
-                  lambda m: f"{m.group(1)}.{int(m.group(2)) + 40 * shift}.", text)
+    # Each range moves to a /16 of 100.64.0.0/10 that no test uses (at any shift).
+    moved = {"198.19": 100 + shift, "198.18": 110 + shift, "100.64": 120 + shift}
+    return re.sub(r"\b(100\.64|198\.18|198\.19)\.(\d+)\.", lambda m: f"100.{moved[m.group(1)]}.{m.group(2)}.", text)
 
 
 def cycles(client, size: int, count: int, prefix: str, shift: int) -> None:
@@ -213,7 +210,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=0,
                         help="instead of the table: up and down the largest size this many times, counting failures")
     parser.add_argument("--prefix", default="bench", help="lab names start with this")
-    parser.add_argument("--shift", type=int, default=0, help="move the labs' subnets by 40*N (third octet)")
+    parser.add_argument("--shift", type=int, default=0, help="move the labs' subnets into 100.(100+N).x, 100.(110+N).x, 100.(120+N).x")
     parser.add_argument("--no-default", action="store_true", help="only the generated sizes")
     args = parser.parse_args()
     client = connect(timeout=600)
