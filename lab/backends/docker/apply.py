@@ -125,18 +125,18 @@ class _Decision:
     config_hash: str
 
 
-def _decide_all(plan: Plan, images: dict, own_images: dict, existing: dict,
+def _decide_all(pool: ThreadPoolExecutor, plan: Plan, images: dict, own_images: dict, existing: dict,
                 replaced: set[str]) -> dict[str, _Decision]:
-    decisions = {}
-    for container_plan in plan.containers:
+    """Each node's decision; made in the workers, since each reads a file back from its node
+    (one engine round trip): a no-op up of a big lab would otherwise pay them one by one."""
+    def one(container_plan: ContainerPlan) -> _Decision:
         image = own_images.get(container_plan.name) or images[container_plan.kind]
         config_hash = container_plan.config_hash(image)
         found = existing.get(container_plan.name)
         if found is not None and set(container_plan.addresses) & replaced:
             found = None  # removed with its network
-        decisions[container_plan.name] = _Decision(container_plan, decide(container_plan, found, config_hash),
-                                                   found, image, config_hash)
-    return decisions
+        return _Decision(container_plan, decide(container_plan, found, config_hash), found, image, config_hash)
+    return {d.plan.name: d for d in pool.map(one, plan.containers)}
 
 
 def _retire_address_holders(change: NodeChange, decisions: dict[str, _Decision]) -> None:
@@ -189,7 +189,7 @@ def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, imag
         existing = lab_containers(change.client, plan.lab)
         _in_worker(pool, _retire_removed_nodes, change, plan, existing)
         replaced = _in_worker(pool, _sync_networks, change, plan, existing)
-        decisions = _decide_all(plan, images, own_images, existing, replaced)
+        decisions = _in_worker(pool, _decide_all, pool, plan, images, own_images, existing, replaced)
         _in_worker(pool, _retire_address_holders, change, decisions)
         starting = [d for d in decisions.values() if d.action in ("create", "recreate", "start")]
         if starting:
