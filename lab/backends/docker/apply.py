@@ -32,7 +32,7 @@ from lab.backends.docker.own_images import ensure_own_images
 from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
                                      retire)
 from lab.backends.docker.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
-                                 is_node, lab_containers, lab_networks, lab_volumes, network_subnet,
+                                 is_node, lab_containers, lab_networks, lab_volumes, network_subnet, remove_containers,
                                  remove_container, remove_network, rename_container, stop_gently)
 from lab.backends.docker.preflight import check_plan_can_apply
 from lab.backends.docker.readiness import Cancelled
@@ -257,8 +257,7 @@ def down(client: docker.DockerClient, lab: str, volumes: bool = False,
     events = events or (lambda *_: None)
     report = DownReport()
     everything = all_lab_containers(client, lab)   # nodes, retired nodes and helpers
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(lambda c: remove_container(c, grace=STOP_GRACE_SECONDS), everything))
+    remove_containers(everything, STOP_GRACE_SECONDS, WORKERS)
     report.containers = sorted(c.labels.get("lab.node", c.name) for c in everything if is_node(c))
     for network in lab_networks(client, lab):
         remove_network(network)
