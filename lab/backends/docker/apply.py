@@ -259,9 +259,15 @@ def down(client: docker.DockerClient, lab: str, volumes: bool = False,
     everything = all_lab_containers(client, lab)   # nodes, retired nodes and helpers
     remove_containers(everything, STOP_GRACE_SECONDS, WORKERS)
     report.containers = sorted(c.labels.get("lab.node", c.name) for c in everything if is_node(c))
+    stuck = []
     for network in lab_networks(client, lab):
-        remove_network(network)
-        report.networks.append(network.name)
+        try:
+            remove_network(network)
+            report.networks.append(network.name)
+        except RuntimeFailure as error:   # the others still go; the first refusal is said after
+            stuck.append(error)
+    if stuck:
+        raise stuck[0]
     if volumes:
         for volume in lab_volumes(client, lab):
             with engine_call(f"removing volume {volume.name}"):
