@@ -7,7 +7,7 @@ For each node, from observed timestamps (same host clock):
   routes   lab-init's first line -> its routes in place (the runtime's, or its own)
   rest     routes -> lab-init done (resolver, firewall, the lab CA)
   service  lab-init done -> `lab up` saw the probe pass (the service's own start, plus the
-           polling: the probe's last interval, at most readiness.MAX_POLL_SECONDS)
+           polling: the probe is retried inside the node, at most readiness.MAX_POLL_SECONDS apart)
   probe    one run of the kind's probe on the ready node (an exec round trip), measured after
 Log times are the engine's (`docker logs --timestamps`); lab-init's lines are in every image.
 """
