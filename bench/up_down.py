@@ -8,11 +8,19 @@ For each topology it measures, in one run:
   - down;
   - the floor: the same networks created, then the same number of plain containers (same images,
     same networks and addresses, `sleep infinity`) created and started in parallel with the same
-    number of workers, then everything removed.
+    number of workers, then everything removed the way `lab down` removes (each container
+    leaves its networks one at a time per network, which Docker 20.10's endpoint count
+    needs), without the gentle stop.
 The generated topologies (25, 50, 100 nodes) show how `lab up` grows with the size of a lab.
 
-Usage: python3 bench/up_down.py [--cold] [--sizes 25,50,100]
+It also prints where each kind's start time goes (median per kind, from the engine's
+own timestamps: the container's creation and start, and each lab-init log line).
+
+Usage: python3 bench/up_down.py [--cold] [--sizes 25,50,100] [--prefix NAME --shift N]
        python3 bench/up_down.py --sizes 100 --cycles 20   # up/down 20 times, counting failures
+--prefix names the labs (NAME-default, NAME-gen-25...) and --shift N (1 to 7) moves their
+subnets into 100.(100+N).x, 100.(110+N).x and 100.(120+N).x, ranges no test uses, so a bench
+can share an engine with other labs and test runs.
 Traffic: none leaves the engine; the labs use 198.18.0.0/15 and 100.64.0.0/10 only.
 """
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import statistics
 import sys
 import time
@@ -34,10 +43,11 @@ from lab.backends.docker import apply  # noqa: E402
 from lab.backends.docker.apply import WORKERS  # noqa: E402
 from lab.backends.docker.engine import connect  # noqa: E402
 from lab.backends.docker.images import ensure_images  # noqa: E402
-from lab.backends.docker.objects import create_network, remove_container, remove_network  # noqa: E402
+from lab.backends.docker.objects import create_network, remove_containers, remove_network  # noqa: E402
 from lab.state import ensure_lab_state  # noqa: E402
 from lab.topology import load_text  # noqa: E402
 from tests.generated import generated_topology  # noqa: E402
+from bench.start_phases import print_phases, start_phases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,8 +80,7 @@ def floor(client, plan, images) -> tuple[float, float]:
             made.extend(pool.map(one, plan.containers))
 
     def remove_all():
-        with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(remove_container, made))
+        remove_containers(made, None, WORKERS)   # as down does, minus the gentle stop
         for network in made_networks:
             remove_network(network)
 
@@ -104,8 +113,11 @@ def measure(client, name: str, text: str, cold: bool) -> dict:
         apply.down(client, lab.name, volumes=True)
     images = ensure_images(client, sorted({c.kind for c in plan.containers}))
     ready_times: list[tuple[str, float]] = []
-    row["warm"] = timed(lambda: apply.up(client, plan, _ready_times(plan, ready_times)))
+    ready_at: dict[str, float] = {}
+    began = time.time()
+    row["warm"] = timed(lambda: apply.up(client, plan, _ready_times(plan, ready_times, ready_at)))
     row["per_kind"] = ready_times
+    row["phases"] = start_phases(client, plan, began, ready_at)
     row["unchanged"] = timed(lambda: apply.up(client, plan))
     row["down"] = timed(lambda: apply.down(client, lab.name, volumes=True))
     # Second floor: the real services, all started at once with no ordering at all.
@@ -117,12 +129,14 @@ def measure(client, name: str, text: str, cold: bool) -> dict:
     return row
 
 
-def _ready_times(plan, into: list):
-    """An events callback keeping (kind, seconds from start to ready) of each node."""
+def _ready_times(plan, into: list, ready_at: dict):
+    """An events callback keeping (kind, seconds from start to ready) of each node, and the
+    wall-clock time each node was seen ready."""
     kinds = {c.name: c.kind for c in plan.containers}
 
     def record(event: str, subject: str, detail: str) -> None:
         if event == "ready" and "ready in" in detail:
+            ready_at[subject] = time.time()
             into.append((kinds.get(subject, "?"), float(detail.rsplit("ready in ", 1)[1].split()[0])))
     return record
 
@@ -159,10 +173,20 @@ def print_table(rows: list[dict]) -> None:
           f"plain `sleep infinity`, {WORKERS} workers.")
 
 
-def cycles(client, size: int, count: int) -> None:
+def renamed(text: str, name: str, shift: int) -> str:
+    """The topology under another lab name, its subnets moved into ranges no test uses."""
+    text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.MULTILINE)
+    if not shift:
+        return text
+    # Each range moves to a /16 of 100.64.0.0/10 that no test uses (at any shift).
+    moved = {"198.19": 100 + shift, "198.18": 110 + shift, "100.64": 120 + shift}
+    return re.sub(r"\b(100\.64|198\.18|198\.19)\.(\d+)\.", lambda m: f"100.{moved[m.group(1)]}.{m.group(2)}.", text)
+
+
+def cycles(client, size: int, count: int, prefix: str, shift: int) -> None:
     """Up and down of one generated lab, count times: every failure counts (the engine's
     endpoint race shows here, if removal ever trips it)."""
-    lab = load_text(generated_topology(size), f"gen-{size}")
+    lab = load_text(renamed(generated_topology(size), f"{prefix}-gen-{size}", shift), f"gen-{size}")
     plan = make_plan(lab, ensure_lab_state(lab))
     failures, ups, downs = [], [], []
     for number in range(1, count + 1):
@@ -186,17 +210,25 @@ def main() -> None:
     parser.add_argument("--sizes", default="25,50,100", help="generated topology sizes")
     parser.add_argument("--cycles", type=int, default=0,
                         help="instead of the table: up and down the largest size this many times, counting failures")
+    parser.add_argument("--prefix", default="bench", help="lab names start with this")
+    parser.add_argument("--shift", type=int, default=0, help="move the labs' subnets into 100.(100+N).x, 100.(110+N).x, 100.(120+N).x")
+    parser.add_argument("--no-default", action="store_true", help="only the generated sizes")
     args = parser.parse_args()
     client = connect(timeout=600)
     if args.cycles:
-        cycles(client, max(int(s) for s in args.sizes.split(",") if s), args.cycles)
+        cycles(client, max(int(s) for s in args.sizes.split(",") if s), args.cycles, args.prefix, args.shift)
         return
-    rows = [measure(client, "default", (ROOT / "topology" / "default.yaml").read_text(), args.cold)]
+    rows = []
+    if not args.no_default:
+        text = renamed((ROOT / "topology" / "default.yaml").read_text(), f"{args.prefix}-default", args.shift)
+        rows.append(measure(client, "default", text, args.cold))
     for size in [int(s) for s in args.sizes.split(",") if s]:
-        rows.append(measure(client, f"gen-{size}", generated_topology(size), False))
+        text = renamed(generated_topology(size), f"{args.prefix}-gen-{size}", args.shift)
+        rows.append(measure(client, f"gen-{size}", text, False))
         print(f"  measured {size} nodes", file=sys.stderr)
     print_table(rows)
     print_kinds(rows)
+    print_phases(rows)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-def generated_topology(nodes: int) -> str:
-    """A chain of networks joined by routers, filled with clients and app servers."""
+def generated_topology(nodes: int, app_every: int = 3) -> str:
+    """A chain of networks joined by routers, filled with clients and app servers (one host
+    in app_every is an app server)."""
     per_network = 12
     networks = max(2, -(-nodes // per_network))
     lines = [f"name: bench{nodes}", "networks:"]
@@ -16,7 +17,7 @@ def generated_topology(nodes: int) -> str:
         count += 1
     i = 0
     while count < nodes:
-        kind = "app" if i % 3 == 0 else "client"
+        kind = "app" if i % app_every == 0 else "client"
         lines += [f"  h{i}:", f"    kind: {kind}", f"    networks: [n{i % networks}]"]
         count += 1
         i += 1

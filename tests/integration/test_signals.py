@@ -108,6 +108,31 @@ def test_a_signal_during_up_rolls_back_and_the_next_up_is_healthy(engine, images
     assert labelled(engine, lab.name) == {"containers": [], "networks": []}
 
 
+def _route_helpers(client, lab: str) -> list:
+    return client.containers.list(all=True, ignore_removed=True,
+                                  filters={"label": [f"{LABEL_LAB}={lab}", "lab.role=route-helper"]})
+
+
+def test_an_up_interrupted_while_its_route_helper_runs_leaves_no_helper(engine, images, tmp_path):
+    """The signal comes when the engine shows the run's route helper (observed, not timed)."""
+    file = _up_file(tmp_path, "it-sighelper")
+    name = load_text(file.read_text(), str(file)).name
+    try:
+        process = lab_cli("up", str(file))
+        deadline = time.monotonic() + 120
+        while not _route_helpers(engine, name) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _route_helpers(engine, name), "no route helper was ever seen: nothing to interrupt"
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=300)[0]
+        assert process.returncode == 130, output
+        assert "interrupted by SIGINT" in output
+        assert _route_helpers(engine, name) == []
+        assert labelled(engine, name) == {"containers": [], "networks": []}, output
+    finally:
+        apply.down(engine, name, volumes=True)
+
+
 def test_after_sigkill_the_next_up_repairs_the_lab(engine, images, tmp_path):
     file = tmp_path / "lab.yaml"
     file.write_text(topology_text("default", "it-kill"))

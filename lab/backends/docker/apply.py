@@ -27,12 +27,12 @@ from lab.interrupts import shielded
 from lab.plan import ContainerPlan, Plan
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, engine_call
 from lab.backends.docker.images import ensure_images
-from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER
+from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER, RouteInstaller
 from lab.backends.docker.own_images import ensure_own_images
 from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
                                      retire)
 from lab.backends.docker.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
-                                 is_node, lab_containers, lab_networks, lab_volumes, network_subnet,
+                                 is_node, lab_containers, lab_networks, lab_volumes, network_subnet, remove_containers,
                                  remove_container, remove_network, rename_container, stop_gently)
 from lab.backends.docker.preflight import check_plan_can_apply
 from lab.backends.docker.readiness import Cancelled
@@ -40,7 +40,9 @@ from lab.backends.docker.transaction import Events, Transaction
 
 __all__ = ["UpReport", "DownReport", "up", "down", "WORKERS"]
 
-WORKERS = 16   # threads mostly wait on probes; the engine, not this number, sets the pace
+# Threads mostly wait on probes: with too few, ready-to-start nodes queued behind slow
+# starters (16 made a 100-node lab take 4x its floor, nodes waiting ~40 s for a thread).
+WORKERS = 48
 
 
 def _tidy_leftovers(client: docker.DockerClient, lab: str, events: Events) -> None:
@@ -125,18 +127,18 @@ class _Decision:
     config_hash: str
 
 
-def _decide_all(plan: Plan, images: dict, own_images: dict, existing: dict,
+def _decide_all(pool: ThreadPoolExecutor, plan: Plan, images: dict, own_images: dict, existing: dict,
                 replaced: set[str]) -> dict[str, _Decision]:
-    decisions = {}
-    for container_plan in plan.containers:
+    """Each node's decision; made in the workers, since each reads a file back from its node
+    (one engine round trip): a no-op up of a big lab would otherwise pay them one by one."""
+    def one(container_plan: ContainerPlan) -> _Decision:
         image = own_images.get(container_plan.name) or images[container_plan.kind]
         config_hash = container_plan.config_hash(image)
         found = existing.get(container_plan.name)
         if found is not None and set(container_plan.addresses) & replaced:
             found = None  # removed with its network
-        decisions[container_plan.name] = _Decision(container_plan, decide(container_plan, found, config_hash),
-                                                   found, image, config_hash)
-    return decisions
+        return _Decision(container_plan, decide(container_plan, found, config_hash), found, image, config_hash)
+    return {d.plan.name: d for d in pool.map(one, plan.containers)}
 
 
 def _retire_address_holders(change: NodeChange, decisions: dict[str, _Decision]) -> None:
@@ -183,6 +185,24 @@ def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str
             raise _first_real_error(finished + list(running))
 
 
+def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, images: dict,
+                  own_images: dict) -> None:
+    try:
+        existing = lab_containers(change.client, plan.lab)
+        _in_worker(pool, _retire_removed_nodes, change, plan, existing)
+        replaced = _in_worker(pool, _sync_networks, change, plan, existing)
+        decisions = _in_worker(pool, _decide_all, pool, plan, images, own_images, existing, replaced)
+        _in_worker(pool, _retire_address_holders, change, decisions)
+        starting = [d for d in decisions.values() if d.action in ("create", "recreate", "start")]
+        if starting:
+            pool.submit(change.routes.prepare, starting[0].image)
+        _run_graph(pool, change, decisions)
+    except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
+        _roll_back(change, pool, error)
+        raise
+    pool.shutdown(wait=True)
+
+
 def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
        build_progress: Callable[[str, str], None] | None = None) -> UpReport:
     events = events or (lambda *_: None)
@@ -191,19 +211,14 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
     own_images = ensure_own_images(client, plan, build_progress)   # by node, before anything is made
     check_plan_can_apply(client, plan, {c.name for c in all_lab_containers(client, plan.lab)})
     _tidy_leftovers(client, plan.lab, events)
-    change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event())
+    change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event(),
+                        RouteInstaller(client, plan.lab))
     pool = ThreadPoolExecutor(WORKERS)
     try:
-        existing = lab_containers(client, plan.lab)
-        _in_worker(pool, _retire_removed_nodes, change, plan, existing)
-        replaced = _in_worker(pool, _sync_networks, change, plan, existing)
-        decisions = _decide_all(plan, images, own_images, existing, replaced)
-        _in_worker(pool, _retire_address_holders, change, decisions)
-        _run_graph(pool, change, decisions)
-    except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
-        _roll_back(change, pool, error)
-        raise
-    pool.shutdown(wait=True)
+        _change_nodes(change, pool, plan, images, own_images)
+    finally:   # after the rollback too, which may need it to start old nodes again
+        with shielded(lambda: None):
+            change.routes.close()
     change.txn.commit(events)
     for network in lab_networks(client, plan.lab):
         if network.name not in {n.docker_name for n in plan.networks}:
@@ -244,12 +259,17 @@ def down(client: docker.DockerClient, lab: str, volumes: bool = False,
     events = events or (lambda *_: None)
     report = DownReport()
     everything = all_lab_containers(client, lab)   # nodes, retired nodes and helpers
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(lambda c: remove_container(c, grace=STOP_GRACE_SECONDS), everything))
+    remove_containers(everything, STOP_GRACE_SECONDS, WORKERS)
     report.containers = sorted(c.labels.get("lab.node", c.name) for c in everything if is_node(c))
+    stuck = []
     for network in lab_networks(client, lab):
-        remove_network(network)
-        report.networks.append(network.name)
+        try:
+            remove_network(network)
+            report.networks.append(network.name)
+        except RuntimeFailure as error:   # the others still go; the first refusal is said after
+            stuck.append(error)
+    if stuck:
+        raise stuck[0]
     if volumes:
         for volume in lab_volumes(client, lab):
             with engine_call(f"removing volume {volume.name}"):

@@ -21,12 +21,10 @@ from lab.backends.protocol import CaptureRequest, CaptureResult
 from lab.errors import RuntimeFailure, UsageError
 from lab.kinds import registry
 from lab.kinds.registry import TOOLS_IMAGE
-from lab.plan.model import LABEL_LAB
-from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
+from lab.backends.docker.engine import ENGINE_ERRORS
+from lab.backends.docker.helpers import namespace_helper
 from lab.backends.docker.images import ensure_images
 from lab.backends.docker.inspect import address_on_network, node_container
-from lab.backends.docker.netns import LABEL_ROLE
-from lab.backends.docker.objects import remove_container
 
 CAPTURE_ROLE = "capture"
 SNAPLEN = 262144
@@ -47,26 +45,15 @@ exec tcpdump -i "$dev" -U -s "$LAB_SNAPLEN" -w - $LAB_COUNT "$@"
 """
 
 
-def _start_helper(client: docker.DockerClient, request: CaptureRequest, node) -> tuple:
+def _helper(client: docker.DockerClient, request: CaptureRequest, node):
     kind = registry.one_with_role(TOOLS_IMAGE).name   # its image carries tcpdump
     image = ensure_images(client, [kind])[kind]
     address = address_on_network(node, request.lab, request.network) if request.network else ""
     environment = {"LAB_ADDRESS": address, "LAB_SNAPLEN": str(SNAPLEN),
                    "LAB_FORMAT": "text" if request.text else "pcap",
                    "LAB_COUNT": f"-c {request.packets}" if request.packets else ""}
-    with engine_call(f"starting a capture helper in node '{request.node}'"):
-        helper = client.containers.create(
-            image, entrypoint=["/bin/sh", "-c", CAPTURE_SCRIPT, "capture"], command=request.bpf.split(),
-            environment=environment, network_mode=f"container:{node.id}", cap_add=["NET_RAW", "NET_ADMIN"],
-            labels={LABEL_LAB: request.lab, LABEL_ROLE: CAPTURE_ROLE}, detach=True)
-    try:
-        with engine_call("attaching to the capture helper"):
-            stream = client.api.attach(helper.id, stdout=True, stderr=False, stream=True, logs=False)
-            helper.start()
-    except BaseException:
-        remove_container(helper)
-        raise
-    return helper, stream
+    return namespace_helper(client, request.lab, CAPTURE_ROLE, image, CAPTURE_SCRIPT, f"container:{node.id}",
+                            ["NET_RAW", "NET_ADMIN"], environment, arguments=request.bpf.split(), attach=True)
 
 
 def _stop(helper) -> None:
@@ -102,24 +89,21 @@ def capture(client: docker.DockerClient, request: CaptureRequest, sink: BinaryIO
     if node.status != "running":
         raise RuntimeFailure(f"node '{request.node}' is {node.status}: start it first (lab start {request.node})")
     started = time.monotonic()
-    helper, stream = _start_helper(client, request, node)
     written = 0
-    timer = _Deadline(helper, request.duration)
-    try:
-        for chunk in stream:
-            sink.write(chunk)
-            sink.flush()
-            written += len(chunk)
-            if should_stop():
-                _stop(helper)
-    except KeyboardInterrupt:
-        _stop(helper)
-    finally:
-        timer.cancel()
+    with _helper(client, request, node) as (helper, stream):
+        timer = _Deadline(helper, request.duration)
         try:
-            stderr = _why_it_ended(helper)
+            for chunk in stream:
+                sink.write(chunk)
+                sink.flush()
+                written += len(chunk)
+                if should_stop():
+                    _stop(helper)
+        except KeyboardInterrupt:
+            _stop(helper)
         finally:
-            remove_container(helper)
+            timer.cancel()
+            stderr = _why_it_ended(helper)
     interface = next((line.split()[-1] for line in stderr.splitlines() if line.startswith("capturing on")), "?")
     return CaptureResult(interface, written, time.monotonic() - started)
 

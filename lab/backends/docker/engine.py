@@ -40,7 +40,7 @@ class NodeFailed(RuntimeFailure):
 def connect(timeout: int = 120) -> docker.DockerClient:
     """A client for the engine named by the environment (DOCKER_HOST or the local socket)."""
     try:
-        client = docker.from_env(timeout=timeout)
+        client = docker.from_env(timeout=timeout, max_pool_size=64)   # one connection per worker
         client.ping()
         return client
     except ENGINE_ERRORS as error:

@@ -20,12 +20,10 @@ from lab.errors import RuntimeFailure
 from lab.kinds import registry
 from lab.kinds.registry import TOOLS_IMAGE
 from lab.impair import NETEM_MISSING, Applied, Impairment, check_values, tc_script
-from lab.plan.model import LABEL_LAB
-from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
+from lab.backends.docker.engine import ENGINE_ERRORS
+from lab.backends.docker.helpers import run_in_namespace
 from lab.backends.docker.images import ensure_images
 from lab.backends.docker.inspect import address_on_network, node_container
-from lab.backends.docker.netns import LABEL_ROLE
-from lab.backends.docker.objects import remove_container
 
 
 
@@ -41,19 +39,9 @@ def _run_helper(client: docker.DockerClient, lab: str, script: str, environment:
                 network_mode: str) -> tuple[int, str]:
     kind = registry.one_with_role(TOOLS_IMAGE).name   # any lab image has tc (iproute2); this one is small
     image = ensure_images(client, [kind])[kind]
-    helper = None
-    try:
-        with engine_call("running a tc helper"):
-            helper = client.containers.create(image, entrypoint=["/bin/sh", "-c", script], command=[],
-                                              environment=environment, network_mode=network_mode,
-                                              cap_add=["NET_ADMIN"], detach=True,
-                                              labels={LABEL_LAB: lab, LABEL_ROLE: "impair"})
-            helper.start()
-            code = helper.wait(timeout=60).get("StatusCode", 1)
-            return code, helper.logs().decode(errors="replace")
-    finally:
-        if helper is not None:
-            remove_container(helper)
+    code, stdout, stderr = run_in_namespace(client, lab, "impair", image, script, network_mode, ["NET_ADMIN"],
+                                            environment)
+    return code, stdout + stderr
 
 
 def probe_netem(client: docker.DockerClient, lab: str) -> bool:

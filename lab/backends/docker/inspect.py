@@ -16,6 +16,7 @@ from lab.plan.model import LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_
 from lab.backends.docker.engine import engine_call
 from lab.backends.docker.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
                                  probe_command, stop_gently)
+from lab.backends.docker.netns import RouteInstaller
 from lab.backends.docker.readiness import probe_passes, start_and_wait
 
 
@@ -95,7 +96,8 @@ def lab_exists(client: docker.DockerClient, lab: str) -> bool:
 def start_node(client: docker.DockerClient, lab: str, node: str) -> float:
     container = node_container(client, lab, node)
     probe = Probe(tuple(probe_command(container)), 120, "its readiness probe")
-    return start_and_wait(client, container, node, probe)
+    with RouteInstaller(client, lab) as routes:
+        return start_and_wait(routes, container, node, probe)
 
 
 def node_logs(client: docker.DockerClient, lab: str, node: str, follow: bool = False,

@@ -23,7 +23,7 @@ import docker
 from lab.plan import ContainerPlan
 from lab.plan.model import LABEL_HASH, LIVE_HASH_FILE, Probe
 from lab.backends.docker.engine import NodeFailed, engine_call
-from lab.backends.docker.netns import install_routes, with_routes_check
+from lab.backends.docker.netns import RouteInstaller, with_routes_check
 from lab.backends.docker.objects import (RETIRED_SUFFIX, create_container, ensure_volume, probe_command,
                                  put_lab_files, read_lab_file, remove_container, rename_container,
                                  stop_gently)
@@ -44,6 +44,7 @@ class NodeChange:
     report: UpReport
     events: Events
     cancel: threading.Event
+    routes: RouteInstaller
     report_lock: threading.Lock = field(default_factory=threading.Lock)
     retired: set[str] = field(default_factory=set)   # nodes whose old container is already aside
 
@@ -79,7 +80,7 @@ def decide(plan: ContainerPlan, existing, config_hash: str) -> str:
 def restart_previous(change: NodeChange, container, node: str) -> Callable[[], None]:
     def restart() -> None:
         probe = Probe(tuple(probe_command(container)), 120, "its readiness probe")
-        start_and_wait(change.client, container, node, probe)
+        start_and_wait(change.routes, container, node, probe)
     return restart
 
 
@@ -91,7 +92,7 @@ def _create_new(change: NodeChange, plan: ContainerPlan, image: str, config_hash
     container = create_container(change.client, plan, image, config_hash)
     change.txn.undo_with(plan.name, "removing the container made by this run",
                          lambda: remove_container(container))
-    return start_and_wait(change.client, container, plan.name, plan.probe, change.cancel)
+    return start_and_wait(change.routes, container, plan.name, plan.probe, change.cancel)
 
 
 def retire(change: NodeChange, plan: ContainerPlan, old) -> None:
@@ -131,7 +132,7 @@ def _keep(change: NodeChange, plan: ContainerPlan, container) -> bool:
         with change.report_lock:
             change.report.unchanged.append(plan.name)
         return True
-    install_routes(change.client, container, plan.name)
+    change.routes.install(container, plan.name)
     try:
         wait_until_ready(container, plan.name, Probe(plan.probe.command, REPAIR_TIMEOUT, plan.probe.what),
                          change.cancel)
@@ -151,7 +152,7 @@ def bring_up(change: NodeChange, plan: ContainerPlan, action: str, existing, ima
         change.note("reloaded", plan.name, "config reloaded in place")
         return
     if action == "start":
-        seconds = start_and_wait(change.client, existing, plan.name, plan.probe, change.cancel)
+        seconds = start_and_wait(change.routes, existing, plan.name, plan.probe, change.cancel)
         change.txn.undo_with(plan.name, "stopping it again", lambda: stop_gently(existing))
         change.note("started", plan.name, f"started, ready in {seconds:.1f} s")
         return

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
 import docker
@@ -157,6 +160,35 @@ def remove_container(container, grace: float | None = None) -> None:
             if error.status_code != 409 or attempt == 19:
                 raise RuntimeFailure(f"removing container {container.name}: {error.explanation}") from error
             time.sleep(0.25)
+
+
+def remove_containers(containers: list, grace: float | None, workers: int) -> None:
+    """Remove many containers in parallel without tripping the engine's endpoint count.
+
+    Docker 20.10 can lose count of a network's endpoints when several of them leave it at
+    the same moment (a container's stop releases its endpoints), and then refuses to remove
+    the network until it restarts. So each container first leaves its networks one at a
+    time per network (a lock per network; different networks in parallel), while it still
+    runs; its stop and removal, the slow part, then run fully in parallel."""
+    locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+    guard = threading.Lock()
+
+    def lock_for(network: str) -> threading.Lock:
+        with guard:
+            return locks[network]
+
+    def one(container) -> None:
+        networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        for network in sorted(networks):
+            with lock_for(network):
+                try:
+                    container.client.api.disconnect_container_from_network(container.id, network, force=True)
+                except docker.errors.APIError:
+                    pass   # gone already, or never attached: the removal below settles it
+        remove_container(container, grace=grace)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, containers))
 
 
 def _disconnect_leftovers(network) -> None:
