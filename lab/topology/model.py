@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from lab.impair import PERCENT, RATE, TIME
+from lab.topology.impairments import IMPAIR_FIELDS, Impair  # noqa: F401 (part of the model)
+from lab.topology.strict import Strict
 from lab.topology.yaml_compose import Yaml11
 
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
@@ -37,12 +38,6 @@ DATABASE_USER_KINDS = ("app", "service")      # nodes with `database:` wiring
 SERVICE_KIND = "service"
 DATABASE_FIELD = "database"                   # that wiring's key (a field, not the kind)
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR")
-
-
-class Strict(BaseModel):
-    """Every model refuses unknown keys (typos must not pass silently) and is immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _networks_as_mapping(value: Any) -> Any:
@@ -185,44 +180,6 @@ def _parse_subnet(value: Any) -> Any:
 
 Subnet = Annotated[IPv4Network, BeforeValidator(_parse_subnet),
                    WithJsonSchema({"type": "string", "format": "ipv4-network"})]
-
-
-def _impairment_value(pattern, example: str):
-    def check(value):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise ValueError(f"{value} has no unit: write it like {example}")
-        if not isinstance(value, str) or not pattern.match(value):
-            raise ValueError(f"{value!r} is not understood: write it like {example}")
-        return value
-    return check
-
-
-Rate = Annotated[str, BeforeValidator(_impairment_value(RATE, "2mbit or 500kbit"))]
-Time = Annotated[str, BeforeValidator(_impairment_value(TIME, "50ms"))]
-Percent = Annotated[str, BeforeValidator(_impairment_value(PERCENT, "1%"))]
-
-
-class Impair(Strict):
-    """What a link does to the packets sent on it: tc's tbf (rate) and netem (the rest)."""
-
-    rate: Rate | None = Field(default=None, description="bandwidth cap, e.g. 2mbit (tbf)")
-    delay: Time | None = Field(default=None, description="added one-way delay, e.g. 50ms (netem)")
-    jitter: Time | None = Field(default=None, description="delay variation, e.g. 10ms (netem, with delay)")
-    loss: Percent | None = Field(default=None, description="packets dropped, e.g. 1% (netem)")
-    duplicate: Percent | None = Field(default=None, description="packets duplicated (netem)")
-    corrupt: Percent | None = Field(default=None, description="packets corrupted (netem)")
-    reorder: Percent | None = Field(default=None, description="packets reordered (netem, with delay)")
-
-    @model_validator(mode="after")
-    def jitter_needs_delay(self) -> "Impair":
-        if self.jitter and not self.delay:
-            raise ValueError("jitter needs a delay to vary: add delay, e.g. delay: 50ms")
-        if not any(getattr(self, name) for name in IMPAIR_FIELDS):
-            raise ValueError(f"an impair block says at least one of {', '.join(IMPAIR_FIELDS)}")
-        return self
-
-
-IMPAIR_FIELDS = ("rate", "delay", "jitter", "loss", "duplicate", "corrupt", "reorder")
 
 
 class Network(Strict):
