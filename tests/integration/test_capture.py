@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import secrets
 import signal
 import struct
 import subprocess
@@ -57,7 +58,9 @@ def shop(engine, images):
 
 
 def _dig_soon(shop, name: str, delay: float = 1.5) -> threading.Thread:
-    worker = threading.Thread(target=lambda: (time.sleep(delay), shop.exec("laptop", "dig", "+short", name)))
+    # asked of the resolver itself: the laptop's own DNS cache must not answer it in the node
+    resolver = f"@{shop.lab.instance('resolver').first_address}"
+    worker = threading.Thread(target=lambda: (time.sleep(delay), shop.exec("laptop", "dig", "+short", resolver, name)))
     worker.start()
     return worker
 
@@ -101,7 +104,8 @@ def test_ctrl_c_ends_the_capture_cleanly_and_leaves_no_helper(shop, engine, tmp_
     process = lab_cli("capture", "--lab", shop.name, "resolver", "--filter", "udp port 53", "-w", str(out))
     wait_until_capturing(engine, shop.name, process)
     for _ in range(3):   # a query the capture must see; more than one, should tcpdump open late
-        shop.exec("laptop", "dig", "+short", "www.shop.test")
+        # a new name each time: the laptop's own DNS cache would answer a repeated one itself
+        shop.exec("laptop", "dig", "+short", "+tries=1", f"{secrets.token_hex(4)}.www.shop.test")
         time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=60)[0]
