@@ -46,7 +46,7 @@ def test_cli_check_exit_status_and_junit(make_lab, engine, tmp_path):
 
 
 def test_default_lab_checks_pass_and_each_breakage_fails_its_check(engine, images):
-    from lab.trace.resolver import flush
+    from lab.trace.resolver import flush, flush_stub
 
     from .conftest import LabUnderTest
 
@@ -65,6 +65,7 @@ def test_default_lab_checks_pass_and_each_breakage_fails_its_check(engine, image
 
         lab.up(text.replace("www:         {A: lb}", "www:         {A: db}"))
         flush(DockerBackend(engine), lab.name, "resolver")
+        assert flush_stub(DockerBackend(engine), lab.name, "laptop")   # its own DNS cache, as an OS has
         moved = {r.name: r for r in run_checks(DockerBackend(engine), lab.lab)}["the shop's name resolves to the load balancer"]
         db_address = str(lab.lab.instance("db").address_on("data"))
         assert not moved.passed and moved.seen == db_address
