@@ -20,17 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.backends.docker.engine import connect  # noqa: E402
-from lab.backends.docker.inspect import run_in_node  # noqa: E402
+from lab.backends import open_backend  # noqa: E402
 from lab.topology import load_topology  # noqa: E402
 from lab.trace.journey import default_client, trace_url  # noqa: E402
 
 
-def bare_curl_ms(client, lab, node: str, url: str) -> float:
-    code, output, _ = run_in_node(client, lab.name, node, ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", url])
-    if code != 0:
-        raise SystemExit(f"curl {url} from {node} failed: {output}")
-    return float(output) * 1000
+def bare_curl_ms(backend, lab, node: str, url: str) -> float:
+    result = backend.exec(lab.name, node, ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", url])
+    if result.code != 0:
+        raise SystemExit(f"curl {url} from {node} failed: {result.output}")
+    return float(result.stdout) * 1000
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -44,14 +43,14 @@ def main() -> None:
     parser.add_argument("--url", default="https://www.shop.test/")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    client = connect()
+    backend = open_backend()
     lab = load_topology(args.file)
     node = default_client(lab)
-    bare_curl_ms(client, lab, node, args.url)      # warm the DNS cache and the connections' paths
+    bare_curl_ms(backend, lab, node, args.url)      # warm the DNS cache and the connections' paths
     traced, bare = [], []
     for _ in range(args.runs):
-        bare.append(bare_curl_ms(client, lab, node, args.url))
-        result = trace_url(client, lab, args.url, node)
+        bare.append(bare_curl_ms(backend, lab, node, args.url))
+        result = trace_url(backend, lab, args.url, node)
         if not result.ok:
             raise SystemExit(f"the trace failed: {result.summary}")
         traced.append(result.total_ms)
