@@ -18,7 +18,7 @@ from lab.errors import LabError, UsageError
 from lab.lock import lab_writer
 from lab.plan import make_plan
 from lab.state import ensure_lab_state
-from lab.topology import Lab, load_copy
+from lab.topology import Lab, load_copies
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def copies_of(backend: Backend, file: Path) -> list[LabSummary]:
 def up_copies(backend: Backend, file: Path, owners: list[str]) -> list[CopyOutcome]:
     """Bring copies 1..len(owners) of file up, one after the other. A copy that fails is undone
     (as any failed `lab up`) and the others go on: a classroom with one broken copy still runs."""
-    labs = [load_copy(file, index, len(owners), owner) for index, owner in enumerate(owners, start=1)]
+    labs = load_copies(file, list(enumerate(owners, start=1)))
     outcomes = []
     for lab in labs:
         try:
@@ -100,11 +100,7 @@ def check_copies(backend: Backend, file: Path) -> list[tuple[Lab, list[CheckResu
     entries = copies_of(backend, file)
     if not entries:
         raise UsageError(f"no copies of {file} are running: make them with `lab up {file} --copies N`")
-    results = []
-    for entry in entries:
-        lab = load_copy(file, entry.copy, owner=entry.owner)
-        results.append((lab, run_checks(backend, lab)))
-    return results
+    return [(lab, run_checks(backend, lab)) for lab in load_copies(file, [(e.copy, e.owner) for e in entries])]
 
 
 def describe(lab_name: str, owner: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lab.topology.addressing import allocate
 from lab.topology.checks import check_meaning
-from lab.topology.copies import copy_text
+from lab.topology.copies import copy_name, copy_texts
 from lab.topology.errors import Problem, TopologyError
 from lab.topology.flows import check_dns_flows
 from lab.topology.lab import Instance, Lab, build_lab
@@ -26,7 +26,7 @@ def default_topology_path() -> Path:
     here = Path("topology") / "default.yaml"
     return here if here.is_file() else DEFAULT_TOPOLOGY
 
-__all__ = ["Instance", "Lab", "Problem", "TopologyError", "load_copy", "load_topology", "load_text",
+__all__ = ["Instance", "Lab", "Problem", "TopologyError", "load_copies", "load_copy", "load_topology", "load_text",
            "DEFAULT_TOPOLOGY", "default_topology_path"]
 
 
@@ -58,10 +58,17 @@ def load_text(text: str, file: str = "<text>") -> Lab:
 def load_copy(path: Path | str, index: int, count: int | None = None, owner: str = "") -> Lab:
     """Classroom copy number index of the topology file at path (lab/topology/copies.py), checked
     like any topology; its problems point at the file's own lines (a copy keeps them all)."""
+    return load_copies(path, [(index, owner)], count)[0]
+
+
+def load_copies(path: Path | str, wanted: list[tuple[int, str]], count: int | None = None) -> list[Lab]:
+    """The copies (number, owner) of one file: the file read, the original checked and the copies'
+    room worked out once for all of them, not once a copy."""
     text = read_text(path)
     original = _resolve(parse_yaml(text, str(path)))
-    copied = _resolve(parse_yaml(copy_text(text, original, index, count), str(path)))
-    return dataclasses.replace(copied, copy=index, owner=owner)
+    texts = copy_texts(text, original, count or max(index for index, _ in wanted))
+    return [dataclasses.replace(_resolve(parse_yaml(texts[copy_name(original.name, index)], str(path))),
+                                copy=index, owner=owner) for index, owner in wanted]
 
 
 def load_topology(path: Path | str | None = None) -> Lab:

@@ -138,11 +138,6 @@ def _mover(lab: Lab, found: list[Stride], index: int):
     return move
 
 
-def copy_text(text: str, lab: Lab, index: int, count: int | None = None) -> str:
-    """Copy number index (1-based) of the topology whose text is text and whose model is lab."""
-    return _copy(text, lab, index, _check_request(lab, count or index))
-
-
 def copy_texts(text: str, lab: Lab, count: int) -> dict[str, str]:
     """Copy name -> topology text, for copies 1..count."""
     found = _check_request(lab, count)

@@ -80,3 +80,14 @@ def test_groups_whose_copies_would_meet_are_refused():
     assert len(copy_texts(text, lab, 255)) == 255        # a's copies reach 10.1.255.0/24
     with pytest.raises(CopyError, match=r"network 'a' of copy 256 \(10\.2\.0\.0/24\) would overlap network 'b'"):
         copy_texts(text, lab, 256)
+
+
+def test_copies_loaded_together_are_the_copies_loaded_one_by_one(root):
+    from lab.topology import load_copies, load_copy
+
+    path = root / "topology" / "minimal.yaml"
+    together = load_copies(path, [(1, "ada"), (3, "cy")])
+    alone = [load_copy(path, 1, owner="ada"), load_copy(path, 3, owner="cy")]
+    assert [(c.name, c.copy, c.owner, c.instances) for c in together] == \
+        [(c.name, c.copy, c.owner, c.instances) for c in alone]
+    assert [c.name for c in together] == ["mini-1", "mini-3"]
