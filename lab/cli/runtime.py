@@ -18,7 +18,7 @@ from lab.cli.common import LAB_OPTION, TOPOLOGY_ARG, check_lab_name, check_zones
 from lab.errors import NotSupported, UsageError
 from lab.interrupts import shielded, stop_on_signals
 from lab.impair import describe_qdisc
-from lab.layout import wrapped
+from lab.layout import Record, table_or_stacked, wrapped
 from lab.links import LinkReport, apply_declared
 from lab.lock import lab_writer
 from lab.plan import make_plan
@@ -215,14 +215,17 @@ def list_labs(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([entry.as_dict() for entry in labs], indent=2))
         return
-    table = Table()
+    if not labs:
+        out.print("no labs on this engine")
+        return
     owners = any(entry.owner for entry in labs)   # a classroom's copies (lab up --roster) show whose
-    for column in ("lab", "containers", "running", *(("owner",) if owners else ()), "file"):
-        table.add_column(column)
-    for entry in labs:
-        table.add_row(entry.lab, str(entry.containers), str(entry.running),
-                      *((entry.owner,) if owners else ()), entry.file)
-    out.print(table if labs else "no labs on this engine")
+    columns = ["lab", "containers", "running", *(["owner"] if owners else []), "file"]
+    rows = [[e.lab, str(e.containers), str(e.running), *([e.owner] if owners else []), e.file] for e in labs]
+    records = [Record(e.lab, [("containers", str(e.containers)), ("running", str(e.running)),
+                              *([("owner", e.owner)] if owners else []), ("file", e.file)]) for e in labs]
+    # A table when it fits, else one block a lab: a topology's path is never cut.
+    for line in table_or_stacked(columns, rows, records, out.width, right=frozenset({"containers", "running"})):
+        out.print(line, soft_wrap=False)
 
 
 @click.command(name="exec", context_settings={"ignore_unknown_options": True})

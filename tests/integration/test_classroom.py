@@ -129,3 +129,14 @@ def test_down_copies_leaves_nothing(engine, images, tmp_path):
     assert removed.returncode == 0 and "2 copies" in removed.stdout
     for name in names:
         assert labelled(engine, name) == {"containers": [], "networks": []}
+
+
+def test_lab_ls_shows_each_copy_its_owner_and_whole_file_path_at_80_columns(engine, classroom):
+    listed = lab("ls")
+    assert listed.returncode == 0, listed.stderr
+    assert all(len(line) <= 80 for line in listed.stdout.splitlines()), listed.stdout
+    path = str(classroom.resolve())
+    text = "".join(listed.stdout.split())          # a path may stand on its own line; never cut
+    assert "".join(path.split()) in text and "…" not in listed.stdout
+    for name, owner in zip(copy_names(engine, classroom), OWNERS):
+        assert name in listed.stdout and owner in listed.stdout
