@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from lab.topology.as_checks import check_autonomous_systems
 from lab.topology.check_refs import check_one
 from lab.topology.errors import Problem
+from lab.topology.ipv6 import check_ipv6
 from lab.topology.model import (BALANCER_KIND, BUILTIN_RULE_NAMES, CLIENT_KIND, DATABASE_FIELD, DATABASE_KIND,
                                 DATABASE_USER_KINDS, DNS_SERVER_KINDS, FIREWALL_KIND, FORWARDING_KINDS,
                                 PUBLISH_RULE_PREFIX, RECORD_TYPES, RESOLVER_KIND, ROOT_KIND, UPSTREAM_KINDS,
@@ -53,6 +54,7 @@ class Checker:
         self.check_zones()
         self.check_routers()
         check_autonomous_systems(self)
+        check_ipv6(self)
         self.check_firewall_rules()
         self.check_load_balancers()
         self.check_apps()
