@@ -16,7 +16,7 @@ import yaml
 
 from lab.plan.model import LABEL_FILE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan, Plan, built_image_name
 from lab.plan.route_script import ROUTE_SCRIPT
-from lab.plan.seal import SEAL_FILE, SEALED_BRIDGE_OPTIONS
+from lab.plan.seal import SEAL6_FILE, SEAL_FILE, SEALED_BRIDGE_OPTIONS
 from lab.plan.web import SECRET_FILES
 
 COMPOSE_VERSION = "2.4"   # the format with health-gated depends_on that docker-compose 1.29 runs
@@ -59,7 +59,9 @@ def _service(plan: Plan, container: ContainerPlan, files_dir: str, previous: lis
         "container_name": container.docker_name,
         "hostname": container.name,
         "labels": labels,
-        "networks": {_network_key(plan, net): {"ipv4_address": address}
+        "networks": {_network_key(plan, net): {"ipv4_address": address,
+                                               **({"ipv6_address": container.addresses6[net]}
+                                                  if net in container.addresses6 else {})}
                      for net, address in container.addresses.items()},
         "volumes": [f"./{files_dir}/{container.name}:/lab"]
                    + [f"{volume}:{path}" for volume, path in container.volumes.items()],
@@ -84,7 +86,8 @@ def _route_companion(plan: Plan, container: ContainerPlan) -> dict:
         # compose substitutes $VARS in the file itself: $$ keeps the script's own.
         "entrypoint": ["/bin/sh", "-c", ROUTE_SCRIPT.replace("$", "$$")],
         "environment": {"LAB_ROUTES": container.files.get("routes", ""),
-                        "LAB_SEAL": container.files.get(SEAL_FILE, "")},
+                        "LAB_SEAL": container.files.get(SEAL_FILE, ""),
+                        **({"LAB_SEAL6": container.files[SEAL6_FILE]} if SEAL6_FILE in container.files else {})},
         "labels": {"lab.name": container.labels["lab.name"], "lab.role": "route-helper"},
         "depends_on": {container.name: {"condition": "service_started"}},
         "restart": "no",
@@ -93,6 +96,15 @@ def _route_companion(plan: Plan, container: ContainerPlan) -> dict:
 
 def _network_key(plan: Plan, docker_name: str) -> str:
     return next(n.name for n in plan.networks if n.docker_name == docker_name)
+
+
+def _network(network) -> dict:
+    pools = [{"subnet": network.subnet, "gateway": network.gateway}]
+    if network.subnet6:
+        pools.append({"subnet": network.subnet6, "gateway": network.gateway6})
+    return {"name": network.docker_name, "labels": dict(network.labels),
+            "driver_opts": dict(SEALED_BRIDGE_OPTIONS),
+            **({"enable_ipv6": True} if network.subnet6 else {}), "ipam": {"config": pools}}
 
 
 def compose_document(plan: Plan, files_dir: str, source: str) -> dict:
@@ -104,10 +116,7 @@ def compose_document(plan: Plan, files_dir: str, source: str) -> dict:
             if "NET_ADMIN" not in container.capabilities:
                 services[f"{container.name}-routes"] = _route_companion(plan, container)
         previous = [c.name for c in stage]
-    networks = {n.name: {"name": n.docker_name, "labels": dict(n.labels),
-                         "driver_opts": dict(SEALED_BRIDGE_OPTIONS),
-                         "ipam": {"config": [{"subnet": n.subnet, "gateway": n.gateway}]}}
-                for n in plan.networks}
+    networks = {n.name: _network(n) for n in plan.networks}
     volumes = {volume: {"name": volume, "labels": {"lab.name": plan.lab}}
                for c in plan.containers for volume in c.volumes}
     document = {"version": COMPOSE_VERSION, "services": services, "networks": networks}

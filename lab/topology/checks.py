@@ -260,9 +260,14 @@ class Checker:
                 self.error(path, f"'{value}' is neither an IPv4 address nor a node"
                            f"{suggest(value, self.spec.nodes)}")
         elif rtype == "AAAA":
-            if not _is_ip(value, IPv6Address):
-                self.error(path, f"'{value}' is not an IPv6 address (lab nodes have only IPv4 "
-                           "addresses: use an A record to point at a node)")
+            node = self.spec.nodes.get(value)
+            if node is not None and not any(self.spec.networks[n].subnet6 for n in node.networks
+                                            if n in self.spec.networks):
+                self.error(path, f"node '{value}' has no IPv6 address: give one of its networks a "
+                           "subnet6, or use an A record")
+            elif node is None and not _is_ip(value, IPv6Address):
+                self.error(path, f"'{value}' is neither an IPv6 address nor a node"
+                           f"{suggest(value, self.spec.nodes)}")
         elif rtype in TARGET_FIELD:
             fields = value.split()
             if len(fields) != FIELD_COUNT[rtype] or not all(f.isascii() and f.isdigit() for f in fields[:-1]):
