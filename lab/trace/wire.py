@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PACKET = re.compile(r"^(\d+\.\d+) (\S+)\s+(In|Out|M|B|P)\s+IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > "
-                    r"(\d+\.\d+\.\d+\.\d+)\.(\d+): Flags \[([^\]]*)\](?:, seq (\d+))?.*?length (\d+)")
+# "IP 100.64.10.10.59776 > ..." or "IP6 fd6c:6162:64:10::a.59776 > ...": the port is after the last dot.
+PACKET = re.compile(r"^(\d+\.\d+) (\S+)\s+(In|Out|M|B|P)\s+IP6? ([0-9a-f.:]+)\.(\d+) > "
+                    r"([0-9a-f.:]+)\.(\d+): Flags \[([^\]]*)\](?:, seq (\d+))?.*?length (\d+)")
 DAY = 86400
 
 
@@ -40,8 +41,10 @@ class Packet:
 # The kernel's filter keeps only the packets a trace reads, so tcpdump wakes a few times per
 # request, not once per packet: routers, the connection's control packets (SYN, SYN-ACK, RST,
 # FIN); the client, also the packets that carry data (the TLS handshake's flights).
-CONTROL = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin) != 0"
-WITH_DATA = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin|tcp-push) != 0"
+# libpcap reads tcp[] in IPv4 packets only: for IPv6 the flags byte is read at its place
+# behind a 40-byte header (ip6[53]; the lab's TCP has no extension headers).
+CONTROL = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin) != 0 or (ip6 and ip6[53] & 0x07 != 0)"
+WITH_DATA = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin|tcp-push) != 0 or (ip6 and ip6[53] & 0x0f != 0)"
 
 
 def start_command(capture_id: str, port: int, client: bool = False) -> list[str]:
