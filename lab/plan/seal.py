@@ -41,6 +41,7 @@ SEAL_FILE = "seal.rules"
 SEAL6_FILE = "seal6.rules"
 LINK_COMMENT = "seal-engine-link"
 LINK_NEEDS_COMMENT = "seal-ipv6-needs"
+OSPF_COMMENT = "seal-ipv6-ospf"
 ON_THE_LINK = (IPv6Network("fe80::/10"), IPv6Network("ff00::/8"))
 # Router solicitation, MLD query/report/done, neighbour solicitation/advertisement, MLDv2 report
 IPV6_LINK_ICMP = ("133", "130", "131", "132", "135", "136", "143")
@@ -57,7 +58,7 @@ def _hosts(addresses: Iterable) -> tuple[IPv4Network | IPv6Network, ...]:
 def _link_rules() -> list[PolicyRule]:
     return [PolicyRule(LINK_NEEDS_COMMENT, "raw", "OUTPUT", "allow", "icmp", destinations=ON_THE_LINK,
                        icmp_types=IPV6_LINK_ICMP, summary="neighbour discovery and multicast reports"),
-            PolicyRule(LINK_NEEDS_COMMENT, "raw", "OUTPUT", "allow", OSPF, destinations=ON_THE_LINK,
+            PolicyRule(OSPF_COMMENT, "raw", "OUTPUT", "allow", OSPF, destinations=ON_THE_LINK,
                        summary="OSPFv3 (link-local)"),
             PolicyRule(LINK_COMMENT, "raw", "OUTPUT", "deny", destinations=ON_THE_LINK,
                        summary="the engine's host on the link (link-local, multicast)")]

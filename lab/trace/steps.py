@@ -18,12 +18,9 @@ from lab.trace.dns import DnsTrace
 from lab.trace.model import DERIVED, FIREWALL_STEP, OBSERVED, SERVER_STEP, SERVER_TIMING, Step, Trace
 from lab.trace.outcome import Evidence, Outcome, attempt_failure
 from lab.trace.web import family_of, server_timing
+from lab.trace.wire import endpoint
 
 PAST = {"allow": "allowed", "deny": "dropped", "reject": "rejected"}
-
-
-def _joined(address, port) -> str:
-    return f"[{address}]:{port}" if address and ":" in str(address) else f"{address}:{port}"
 
 
 def _family_note(evidence: Evidence) -> str:
@@ -145,9 +142,9 @@ def path_step(evidence: Evidence, path: FlowPath | None, start: float, duration:
 def _hop_step(view, evidence: Evidence, fallback: float) -> Step:
     at = evidence.on_curl_clock(view.syn_in.time) if evidence.syn_at is not None else fallback
     spent = (view.syn_out.time - view.syn_in.time) * 1000 if view.syn_out else 0.0
-    arrived = f"SYN in on {view.syn_in.interface} from {view.syn_in.src}:{view.syn_in.sport}"
+    arrived = f"SYN in on {view.syn_in.interface} from {endpoint(view.syn_in.src, view.syn_in.sport)}"
     if view.syn_out:
-        went = f"out on {view.syn_out.interface} to {view.syn_out.dst}:{view.syn_out.dport}"
+        went = f"out on {view.syn_out.interface} to {endpoint(view.syn_out.dst, view.syn_out.dport)}"
         nat = view.nat()
         back = "; the SYN-ACK came back through here" if view.answered else "; no SYN-ACK came back"
         detail = f"{arrived}, {went}{f' ({nat})' if nat else ''}{back}"
@@ -222,7 +219,7 @@ def client_steps(evidence: Evidence, outcome: Outcome, path: FlowPath | None) ->
     tcp_failed = outcome.step in ("tcp", FIREWALL_STEP)
     steps.append(Step("tcp", f"TCP connection to {target}", evidence.client, looked, connect_end - looked,
                       not tcp_failed, outcome.reason if tcp_failed else
-                      f"connected to {_joined(curl.timings.get('remote_ip'), curl.timings.get('remote_port'))}"
+                      f"connected to {endpoint(curl.timings.get('remote_ip'), curl.timings.get('remote_port'))}"
                       + _family_note(evidence),
                       [f"curl: {curl.error}" if tcp_failed else "curl time_connect"] + _family_evidence(evidence),
                       peer=target))

@@ -67,6 +67,11 @@ def stop_command(capture_id: str) -> list[str]:
                         f"tcpdump -nn -tt -r {base}.pcap 2>/dev/null; rm -f {base}.pcap {base}.log {base}.pid"]
 
 
+def endpoint(address, port) -> str:
+    """address:port, an IPv6 address in brackets ([fd00::a]:443) so the port stays apart."""
+    return f"[{address}]:{port}" if address and ":" in str(address) else f"{address}:{port}"
+
+
 def parse_packets(text: str) -> list[Packet]:
     packets = []
     for line in text.splitlines():
@@ -104,9 +109,10 @@ class HopView:
         before, after = self.syn_in, self.syn_out
         changes = []
         if (before.src, before.sport) != (after.src, after.sport):
-            changes.append(f"source {before.src}:{before.sport} became {after.src}:{after.sport}")
+            changes.append(f"source {endpoint(before.src, before.sport)} became {endpoint(after.src, after.sport)}")
         if (before.dst, before.dport) != (after.dst, after.dport):
-            changes.append(f"destination {before.dst}:{before.dport} became {after.dst}:{after.dport}")
+            changes.append(f"destination {endpoint(before.dst, before.dport)} became "
+                           f"{endpoint(after.dst, after.dport)}")
         return "; ".join(changes)
 
 
