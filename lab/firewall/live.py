@@ -22,7 +22,8 @@ import errno, json, socket, sys, time
 host, port, proto, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 DNS_QUERY = bytes.fromhex("13370100000100000000000000000600010000")  # ". NS", so a resolver answers
 start = time.monotonic()
-sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+sock = socket.socket(family, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
 sock.settimeout(timeout)
 try:
     sock.connect((host, port))

@@ -155,6 +155,12 @@ def lookup_from_packets(packets: list[dict], client: str, resolver: tuple[str, s
     and every upstream query the resolver made for it."""
     mine = {a for a, n in book.items() if n == resolver[0]}
     query, reply = client_query(packets, mine, name, rtype)
+    if reply is None:
+        # A client asking both families stops at the first failure: that answer is the one it got.
+        other = "AAAA" if rtype == "A" else "A"
+        other_query, other_reply = client_query(packets, mine, name, other)
+        if other_reply is not None:
+            query, reply, rtype = other_query, other_reply, other
     steps = steps_from_packets(packets, mine, book)
     if query is not None:
         # Only what the resolver asked for this name (or, minimised, a parent of it) after the

@@ -214,3 +214,25 @@ def test_an_established_connection_survives_a_rule_reload(shop):
     finally:
         shop.up(shop.text)
     assert "hold-open" not in shop.exec("fw", "iptables-save")[1]
+
+
+# Over IPv6, the same intent as over IPv4: (from, to, port, the rule, what the client sees)
+MATRIX6 = [("laptop", "lb", 443, "web-in", "open"),
+           ("laptop", "lb", 22, "ssh-in", "refused"),
+           ("laptop", "db", 5432, "default-deny", "timeout")]
+
+
+@pytest.mark.parametrize("source,target,port,rule,result", MATRIX6, ids=[f"{m[0]}-{m[1]}-{m[2]}" for m in MATRIX6])
+def test_over_ipv6_the_same_rule_decides_and_its_ipv6_counter_rises(shop, source, target, port, rule, result):
+    """What the firewall blocks over IPv4 it blocks over IPv6: the probe's own result, and the
+    rule's counter in ip6tables (not iptables) rising, as the kernel counted it."""
+    address = str(shop.lab.instance(target).first_address6)
+    before = runtime_firewall.read_counters_by_family(shop.backend, shop.name, "fw")
+    seen = runtime_firewall.probe(shop.backend, shop.name, source, address, "tcp", port, 1.5)
+    after = runtime_firewall.read_counters_by_family(shop.backend, shop.name, "fw")
+    assert seen.result == result, (address, seen)
+    rose6 = after[6][("FORWARD", rule)][0] - before[6].get(("FORWARD", rule), (0, 0))[0]
+    assert rose6 >= 1, (rule, before[6], after[6])
+    flow = Flow(shop.lab.instance("home-router").addresses6["isp"], shop.lab.instance(target).first_address6,
+                "tcp", port)
+    assert decide(node_policy(shop.lab, "fw"), flow).name == rule   # what `lab firewall explain` computes
