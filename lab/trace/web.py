@@ -203,7 +203,8 @@ def _read_verbose_line(result: CurlResult, line: str) -> None:
 def certificate_probe(address: str, port: int, host: str) -> list[str]:
     """A second, verification-free TLS connection that only reads the server's certificate
     (after a failed handshake curl shows none): openssl prints its subject and names."""
-    connect, name = shlex.quote(f"{address}:{port}"), shlex.quote(host)
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"   # openssl wants IPv6 bracketed
+    connect, name = shlex.quote(where), shlex.quote(host)
     return ["sh", "-c", f"openssl s_client -connect {connect} -servername {name} </dev/null 2>/dev/null"
                         " | openssl x509 -noout -subject -ext subjectAltName"]
 
