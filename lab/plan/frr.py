@@ -90,6 +90,10 @@ def _bfd() -> list[str]:
 def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: list[Session]) -> list[str]:
     lines = [f"router bgp {number}", f" bgp router-id {router_id}", " bgp log-neighbor-changes",
              " no bgp default ipv4-unicast", f" timers bgp {KEEPALIVE} {HOLD}"]
+    if any(session.route_server_client for session in all_sessions):
+        # FRR 8.4 holds eBGP routes without a route-map ("(Policy)"), even with traditional
+        # defaults; a route server has no policy of its own to give them
+        lines.append(" no bgp ebgp-requires-policy")
     for session in all_sessions:
         lines += [f" neighbor {session.address} remote-as {session.remote_as}",
                   f" neighbor {session.address} description {session.neighbor} ({session.relation})"]
