@@ -17,9 +17,9 @@ def test_networks_are_ordered_from_the_clients_to_the_site(lab):
     assert [n.name for n in build_graph(lab).networks] == ["home", "isp", "backbone", "dmz", "apps", "data"]
 
 
-def test_routers_sit_between_the_networks_they_join(lab):
+def test_routers_are_marked_as_joining_their_networks(lab):
     nodes = {n.name: n for n in build_graph(lab).nodes}
-    assert nodes["home-router"].column == 0.5 and nodes["laptop"].column == 0
+    assert nodes["home-router"].forwards and not nodes["laptop"].forwards
     assert nodes["fw"].note.endswith("default deny")
 
 
