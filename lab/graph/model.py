@@ -75,13 +75,16 @@ class Graph:
 
 
 def _network_order(lab: Lab) -> list[str]:
-    """Breadth-first from the clients' networks across routers; leftovers keep file order."""
+    """Breadth-first from the first client's networks across routers; leftovers keep file order."""
     neighbours: dict[str, set[str]] = {name: set() for name in lab.spec.networks}
     for instance in lab.instances:
         if _forwards(instance.kind):
             for a in instance.addresses:
                 neighbours[a] |= set(instance.addresses) - {a}
-    starts = [net for i in lab.instances if registry.is_a(i.kind, TRAFFIC_SOURCE) for net in i.addresses]
+    # from the first client's networks only: starting from every client's at once would put far
+    # apart networks next to each other and stretch the routers' wires between them
+    sources = [i for i in lab.instances if registry.is_a(i.kind, TRAFFIC_SOURCE)]
+    starts = list(sources[0].addresses) if sources else []
     order: list[str] = []
     queue = deque(starts or list(lab.spec.networks)[:1])
     while queue or len(order) < len(neighbours):
