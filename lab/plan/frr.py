@@ -96,7 +96,7 @@ def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: lis
         lines.append(" no bgp ebgp-requires-policy")
     for session in all_sessions:
         lines += [f" neighbor {session.address} remote-as {session.remote_as}",
-                  f" neighbor {session.address} description {session.neighbor} ({session.relation})"]
+                  f" neighbor {session.address} description {session.neighbor} ({_role(session)})"]
         if session.relation == INTERNAL:
             own = instance.addresses.get(session.network)
             if own is None:   # reach the neighbour's AS network through OSPF, from our first AS address
@@ -124,6 +124,11 @@ def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: lis
                       f"  neighbor {address} route-map TO-{name} out"]
     lines += [" exit-address-family", "!"]
     return lines
+
+
+def _role(session: Session) -> str:
+    """What `lab routes` shows beside a neighbour: its relation, or that a route server serves it."""
+    return "route-server client" if session.route_server_client else session.relation
 
 
 def _own_as_addresses(lab: Lab, instance: Instance):

@@ -48,7 +48,7 @@ def test_every_bgp_session_is_established(internet):
     # Transit (provider), its iBGP partner
     assert sorted(states["isp-a-border"]) == ["isp-a-edge (internal)", "ixp-rs (peer)",
                                               "site-router (customer)", "transit-router (provider)"]
-    assert sorted(states["ixp-rs"]) == ["isp-a-border (peer)", "isp-b-router (peer)"]
+    assert sorted(states["ixp-rs"]) == ["isp-a-border (route-server client)", "isp-b-router (route-server client)"]
 
 
 def test_every_host_reaches_every_other_it_should(internet):

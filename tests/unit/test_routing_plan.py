@@ -80,6 +80,7 @@ def test_the_route_server_serves_every_member_transparently_and_members_skip_the
     text = config(plan, "ixp-rs")
     assert "  neighbor 198.18.34.1 route-server-client" in text
     assert "  neighbor 198.18.34.2 route-server-client" in text
+    assert " neighbor 198.18.34.2 description isp-b-router (route-server client)" in text
     assert "route-map" not in text and "network " not in text    # no policy and nothing of its own
     assert " no bgp ebgp-requires-policy" in text                 # ... so FRR must not ask for one
     member = config(plan, "isp-b-router")
