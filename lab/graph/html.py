@@ -96,7 +96,10 @@ VIEW_SCRIPT = """
     zoom(Math.exp(event.deltaY * 0.0015), at(event));
   }, {passive: false});
   var grab = null;
-  svg.addEventListener('pointerdown', function (event) { grab = at(event); svg.setPointerCapture(event.pointerId); });
+  svg.addEventListener('pointerdown', function (event) {
+    grab = at(event);
+    try { svg.setPointerCapture(event.pointerId); } catch (e) { /* a pointer the browser does not track */ }
+  });
   svg.addEventListener('pointermove', function (event) {
     if (!grab) return;
     var now = at(event);

@@ -4,6 +4,7 @@ not its own, each wire ends on its own network's bus, and the whole lab fits the
 
 import json
 import re
+from html import unescape
 
 import pytest
 from click.testing import CliRunner
@@ -36,6 +37,18 @@ window.addEventListener('load', function () {
       return {node: l.dataset.node, network: l.dataset.network, ends: ends(l)}; })
   };
   document.body.dataset.geometry = JSON.stringify(found);
+  // then use it as a person would: wheel up over the middle, drag, press "fit"
+  var svg = document.getElementById('picture'), r = svg.getBoundingClientRect(), views = [svg.getAttribute('viewBox')];
+  var x = r.left + r.width / 2, y = r.top + r.height / 2;
+  svg.dispatchEvent(new WheelEvent('wheel', {deltaY: -400, clientX: x, clientY: y, bubbles: true, cancelable: true}));
+  views.push(svg.getAttribute('viewBox'));
+  svg.dispatchEvent(new PointerEvent('pointerdown', {clientX: x, clientY: y, pointerId: 1, bubbles: true}));
+  svg.dispatchEvent(new PointerEvent('pointermove', {clientX: x + 100, clientY: y + 50, pointerId: 1, bubbles: true}));
+  svg.dispatchEvent(new PointerEvent('pointerup', {clientX: x + 100, clientY: y + 50, pointerId: 1, bubbles: true}));
+  views.push(svg.getAttribute('viewBox'));
+  document.getElementById('fit').click();
+  views.push(svg.getAttribute('viewBox'));
+  document.body.dataset.views = JSON.stringify(views);
 });
 </script>
 """
@@ -70,7 +83,8 @@ def geometry(root, tmp_path, render_page, name: str) -> dict:
     shown = render_page(page, 1400, 900)
     found = re.search(r'data-geometry="([^"]*)"', shown.dom)
     assert found, shown.dom[:500]
-    data = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    data = json.loads(unescape(found.group(1)))
+    data["views"] = json.loads(unescape(re.search(r'data-views="([^"]*)"', shown.dom).group(1)))
     data["screenshot"] = shown.screenshot
     return data
 
@@ -98,6 +112,16 @@ def test_graph_page_reads_right_at_1400_by_900(root, tmp_path, render_page, name
         x1, y1, x2, _ = buses[wire["network"]]       # it ends on its own network's bus
         assert abs(wire["ends"][3] - y1) < 0.5 and x1 <= wire["ends"][2] <= x2, wire
     assert data["screenshot"].stat().st_size > 10_000  # a real picture, not a blank page
+    the_wheel_zooms_around_the_pointer_dragging_pans_and_fit_shows_it_all(data["views"])
+
+
+def the_wheel_zooms_around_the_pointer_dragging_pans_and_fit_shows_it_all(views: list[str]) -> None:
+    home, zoomed, panned, fitted = (tuple(map(float, v.split())) for v in views)
+    assert zoomed[2] < home[2] and zoomed[3] < home[3]                         # closer: a smaller window on it
+    assert abs(zoomed[2] / home[2] - zoomed[3] / home[3]) < 1e-6               # same shape
+    assert home[0] < zoomed[0] and home[1] < zoomed[1]                         # around the middle, not the corner
+    assert panned[2:] == zoomed[2:] and panned[0] < zoomed[0] and panned[1] < zoomed[1]   # dragged right, down
+    assert fitted == home
 
 
 def test_minimal_graph_page_shows_every_node(root, tmp_path, render_page):
