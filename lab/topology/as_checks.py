@@ -56,6 +56,7 @@ def _check_router(checker: "Checker", name: str) -> None:
         checker.error(("nodes", name, "bgp"), "bgp tweaks need the router in an autonomous system: "
                       "add `as: NAME`", at_key=True)
         return
+    served = {net for other in spec.nodes.values() if getattr(other, "route_server", False) for net in other.networks}
     for neighbour in node.bgp:
         other = spec.nodes.get(neighbour)
         shares = other is not None and set(other.networks) & set(node.networks)
@@ -63,6 +64,10 @@ def _check_router(checker: "Checker", name: str) -> None:
                 or not shares:
             checker.error(("nodes", name, "bgp", neighbour), f"'{neighbour}' is not a BGP neighbour of "
                           f"{name}: name a router of another AS on one of its networks", at_key=True)
+        elif shares <= served and not (node.route_server or other.route_server):
+            checker.error(("nodes", name, "bgp", neighbour), f"{name} hears '{neighbour}' only through the "
+                          f"route server on {', '.join(sorted(shares))}: name the route server instead",
+                          at_key=True)
 
 
 def _check_route_server(checker: "Checker", name: str) -> None:
