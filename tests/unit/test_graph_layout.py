@@ -12,11 +12,12 @@ import pytest
 from lab.graph import build_graph
 from lab.graph.layout import Picture, Rect, Segment, lay_out, text_width
 from lab.topology import load_text, load_topology
-from tests.generated import generated_topology
+from tests.generated import generated_as_chain, generated_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted([*ROOT.glob("topology/*.yaml"), *ROOT.glob("topology/examples/*.yaml")])
 GENERATED = [5, 25, 60, 100]
+AS_CHAINS = ["as-3", "as-9"]      # 9 ASes: more strips than are tried in every order
 
 
 def crosses(segment: Segment, rect: Rect, inset: float = 0.5) -> bool:
@@ -49,11 +50,16 @@ def inside(rect: Rect, picture: Picture) -> bool:
 
 
 def picture_of(source) -> tuple[object, Picture]:
-    lab = load_topology(source) if isinstance(source, Path) else load_text(generated_topology(source), "gen.yaml")
+    if isinstance(source, Path):
+        lab = load_topology(source)
+    elif isinstance(source, str):
+        lab = load_text(generated_as_chain(int(source.removeprefix("as-"))), "aschain.yaml")
+    else:
+        lab = load_text(generated_topology(source), "gen.yaml")
     return lab, lay_out(build_graph(lab))
 
 
-CASES = [*SHIPPED, *GENERATED]
+CASES = [*SHIPPED, *GENERATED, *AS_CHAINS]
 IDS = [p.stem if isinstance(p, Path) else f"generated-{p}" for p in CASES]
 
 
@@ -119,6 +125,19 @@ def test_routers_sit_between_the_networks_they_join(source):
         ys = [bus_y[network] for network in box.node.addresses]
         if len(ys) > 1:
             assert min(ys) < box.rect.y and box.rect.bottom < max(ys), box.node.name
+
+
+@pytest.mark.parametrize("source", AS_CHAINS)
+def test_each_generated_as_is_one_strip_holding_its_routers(source):
+    lab, picture = picture_of(source)
+    regions = {region.system: region.rect for region in picture.regions}
+    assert set(regions) == set(lab.spec.autonomous_systems)
+    for box in picture.boxes:
+        if box.node.system:
+            rect = regions[box.node.system]
+            assert rect.y <= box.rect.y and box.rect.bottom <= rect.bottom, box.node.name
+    tops = sorted(regions.values(), key=lambda r: r.y)
+    assert all(a.bottom <= b.y for a, b in zip(tops, tops[1:]))      # strips never overlap
 
 
 def test_every_as_is_a_strip_holding_its_networks_and_its_routers():
