@@ -53,10 +53,11 @@ def _box(box: Box, colours: dict[str, str]) -> str:
     parts = [f'<g class="node" data-node="{escape(node.name)}" data-kind="{escape(node.kind)}">',
              f'<rect x="{_f(r.x)}" y="{_f(r.y)}" width="{_f(r.w)}" height="{_f(r.h)}" rx="8" '
              f'fill="{colours.get(node.kind, "#cccccc")}"/>']
-    for index, line in enumerate(box.lines):
-        style = ' font-weight="bold"' if index == 0 else ' font-style="italic"' if index == 1 else ""
-        parts.append(f'<text x="{_f(r.x + r.w / 2)}" y="{_f(r.y + 16 + index * LINE)}" '
-                     f'text-anchor="middle"{style}>{escape(line)}</text>')
+    x = _f(r.x + r.w / 2)
+    parts.append(f'<text x="{x}" y="{_f(r.y + 16)}" text-anchor="middle"><tspan font-weight="bold">'
+                 f'{escape(node.name)}</tspan> <tspan font-style="italic">{escape(node.kind)}</tspan></text>')
+    for index, line in enumerate(box.lines[1:], start=1):
+        parts.append(f'<text x="{x}" y="{_f(r.y + 16 + index * LINE)}" text-anchor="middle">{escape(line)}</text>')
     parts.append("</g>")
     return "".join(parts)
 

@@ -59,7 +59,7 @@ class Segment:
 class Box:
     node: GraphNode
     rect: Rect
-    lines: tuple[str, ...]          # name, kind, "network address" per network, note lines
+    lines: tuple[str, ...]          # "name kind", "network address" per network, note lines
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,18 @@ def text_width(text: str) -> float:
     return len(text) * CHAR
 
 
-def box_lines(node: GraphNode) -> tuple[str, ...]:
-    lines = [node.name, node.kind, *(f"{net} {address}" for net, address in node.addresses.items())]
-    return tuple(lines + _wrap(node.note, NOTE_WIDTH))
+def box_lines(node: GraphNode, note: str | None = None) -> tuple[str, ...]:
+    """The box's text: "name kind" (drawn bold, then italic), a line per address, the note."""
+    lines = [f"{node.name} {node.kind}", *(f"{net} {address}" for net, address in node.addresses.items())]
+    return tuple(lines + _wrap(node.note if note is None else note, NOTE_WIDTH))
+
+
+def _note_in_strip(graph: Graph, node: GraphNode, strip: str) -> str:
+    """A router's note without its AS when it is drawn inside that AS's own strip (the strip says it)."""
+    system = graph.systems.get(node.system)
+    if system is None or strip != node.system:
+        return node.note
+    return node.note.removesuffix(f"AS{system.number} {node.system}").strip().removesuffix(";")
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -204,7 +213,7 @@ def lay_out(graph: Graph) -> Picture:
     bands = [_band(node, span, rows) for node, span in zip(nodes, spans)]
     covers = [(min(span), max(max(span) - 1, band)) for span, band in zip(spans, bands)]
     columns = _columns(covers)
-    lines = [box_lines(node) for node in nodes]
+    lines = [box_lines(node, _note_in_strip(graph, node, rows[band].system)) for node, band in zip(nodes, bands)]
     sizes = [(max(120.0, max(map(text_width, text)) + 16), 8.0 + LINE * len(text)) for text in lines]
     label_width = _label_width(graph, rows)
     lefts = _column_lefts(columns, sizes, MARGIN + label_width + COLUMN_GAP)

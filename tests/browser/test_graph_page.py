@@ -28,7 +28,8 @@ window.addEventListener('load', function () {
   var found = {
     window: [window.innerWidth, window.innerHeight],
     boxes: Array.from(document.querySelectorAll('g.node')).map(function (g) {
-      return {node: g.dataset.node, r: rect(g.querySelector('rect').getBoundingClientRect())}; }),
+      return {node: g.dataset.node, r: rect(g.querySelector('rect').getBoundingClientRect()),
+              texts: Array.from(g.querySelectorAll('text')).map(function (t) { return rect(t.getBoundingClientRect()); })}; }),
     labels: Array.from(document.querySelectorAll('g.network text, g.region text')).map(function (t) {
       return {owner: t.parentNode.dataset.network || t.parentNode.dataset.system, r: rect(t.getBoundingClientRect())}; }),
     buses: Array.from(document.querySelectorAll('g.network')).map(function (g) {
@@ -97,9 +98,11 @@ def test_graph_page_reads_right_at_1400_by_900(root, tmp_path, render_page, name
     assert {b["node"] for b in data["boxes"]} == set(lab.instance_names())
     assert {b["network"] for b in data["buses"]} == set(lab.spec.networks)
     assert len(data["wires"]) == sum(len(i.addresses) for i in lab.instances)
-    for box in data["boxes"]:       # the whole lab fits the window
+    for box in data["boxes"]:       # the whole lab fits the window, each box's text fits the box
         r = box["r"]
         assert 0 <= r["l"] < r["r"] <= width and 0 <= r["t"] < r["b"] <= height, box
+        assert all(r["l"] <= t["l"] and t["r"] <= r["r"] and r["t"] <= t["t"] and t["b"] <= r["b"]
+                   for t in box["texts"]), box
     for i, a in enumerate(data["boxes"]):
         for b in data["boxes"][i + 1:]:
             ra, rb = a["r"], b["r"]
