@@ -39,3 +39,14 @@ def test_cli_writes_a_file(root, tmp_path):
     result = CliRunner().invoke(main, ["graph", str(root / "topology" / "minimal.yaml"), "--format", "dot",
                                        "-o", str(target)])
     assert result.exit_code == 0 and target.read_text().startswith('graph "mini"')
+
+
+def test_text_formats_draw_each_as_around_its_networks_and_routers(root):
+    graph = build_graph(load_topology(root / "topology" / "internet.yaml"))
+    mermaid, dot = to_mermaid(graph), to_dot(graph)
+    block = mermaid[mermaid.index('subgraph as_isp_a["AS64601 isp-a"]'):]
+    block = block[:block.index("  end")]
+    assert block.split()[3:] == ["net_isp_a_access", "net_isp_a_core", "net_link_shop_a", "isp_a_edge", "isp_a_border"]
+    assert ('subgraph "cluster_ixp" { label="AS64650 ixp"; style=filled; fillcolor="#eef3fb"; "net:ixp"; '
+            '"ixp-rs"; }') in dot
+    assert "subgraph" not in to_mermaid(build_graph(load_topology(root / "topology" / "default.yaml")))
