@@ -122,3 +122,16 @@ def test_tcpdump_ipv6_lines_and_curl_connected_line_are_read():
         ("fd6c:6162:64:10::a", 41006, "fd6c:6162:198:10::a", 443)
     curl = parse_curl(0, "", "* Connected to www.shop.test (fd6c:6162:198:10::a) port 443 (#0)\n")
     assert curl.connected_to == "fd6c:6162:198:10::a"
+
+
+def test_checks_over_ipv6_use_the_v6_address_and_expect_the_v6_records():
+    from lab.checks.probes import judge, probe_for
+    lab = shop()
+    checks = {c.name: c for c in lab.spec.checks}
+    flow = probe_for(lab, checks["visitors cannot reach the database over IPv6 either"])
+    assert flow.command == ["nc", "-z", "-6", "-w", "3", str(lab.instance("db").first_address6), "5432"]
+    http = probe_for(lab, checks["the shop answers over IPv6"])
+    assert "-6" in http.command
+    aaaa = checks["the shop's name has an IPv6 address too"]
+    assert judge(lab, aaaa, 0, f"{lab.instance('lb').first_address6}\n").passed
+    assert not judge(lab, aaaa, 0, f"{lab.instance('lb').first_address}\n").passed
