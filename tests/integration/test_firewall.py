@@ -104,7 +104,11 @@ def test_show_lists_the_rules_in_order_with_counters(shop):
     assert data["logging"] == "on" and not data["not_in_topology"]
     # the seal's raw-table rules are listed too, with their counters
     seal = {row["name"]: row["packets"] for row in data["rules"] if row["chain"] == "OUTPUT"}
-    assert set(seal) == {"seal-engine-dns", "seal-engine-gateway"} and None not in seal.values()
+    assert set(seal) == {"seal-engine-dns", "seal-engine-gateway",           # dual-stack: the IPv6 seal's
+                         "seal-ipv6-needs", "seal-ipv6-ospf", "seal-engine-link"} and None not in seal.values()
+    # both families' counters, by family: the IPv6 link rules count only in ip6tables
+    link = next(row for row in data["rules"] if row["name"] == "seal-engine-link")
+    assert set(link["families"]) == {"ipv6"}
 
 
 def test_log_lines_count_the_packets_they_log(shop):
