@@ -16,6 +16,7 @@ from lab.cli import classroom
 from lab.cli.check_report import check_lab, classroom_check
 from lab.cli.common import LAB_OPTION, TOPOLOGY_ARG, check_lab_name, check_zones_with_bind, choose_lab, err, out
 from lab.errors import NotSupported, UsageError
+from lab.export.kubernetes_links import LINK_MODES
 from lab.interrupts import shielded, stop_on_signals
 from lab.impair import describe_qdisc
 from lab.layout import Record, table_or_stacked, wrapped
@@ -68,11 +69,13 @@ def _interrupted(name: str, error: KeyboardInterrupt, what: str) -> None:
               help="Where the lab runs (default: $LAB_BACKEND, else docker); other commands follow $LAB_BACKEND.")
 @click.option("--context", default=None, metavar="C", help="kubernetes: the kubeconfig context (default: current).")
 @click.option("--namespace", default=None, metavar="NS", help="kubernetes: the lab's namespace (default: lab-NAME).")
+@click.option("--links", type=click.Choice(LINK_MODES), default="bridge", show_default=True,
+              help="kubernetes: a lab network on one cluster node (bridge) or joined across nodes (vxlan).")
 def up(file: Path | None, then_check: bool, junit: Path | None, copies: int | None, roster: Path | None,
-       backend_name: str | None, context: str | None, namespace: str | None) -> None:
+       backend_name: str | None, context: str | None, namespace: str | None, links: str) -> None:
     """Bring a lab up, or change a running one to match its topology."""
     lab = load_topology(file)
-    backend = open_backend(backend_name, context, namespace)
+    backend = open_backend(backend_name, context, namespace, links)
     if copies is not None or roster is not None:
         if namespace:
             raise UsageError("--namespace names one lab's namespace: leave it out with --copies "

@@ -14,6 +14,11 @@ a pod's log is a canned text; exec answers `cat /lab/...` from the ConfigMap and
 Secret the backend sent, and any other command from `recordings`, a table of
 (exit status, stdout, stderr) per command, as a node would have printed them.
 Namespace deletion is immediate (a cluster takes a while).
+A DaemonSet gets one pod per node of `nodes` (two by default), Running and Ready
+unless `links_problem` names a waiting reason for its pods; its status counts
+them as the DaemonSet controller would, and a change to its pod template (the
+links' cleanup mode) bumps its generation and replaces every pod (no script
+runs: tests/integration/test_links_script.py runs that for real).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,6 +52,8 @@ RESOURCES = {
     "persistentvolumeclaims": ("PersistentVolumeClaim", "v1"),
     "pods": ("Pod", "v1"),
     "deployments": ("Deployment", "apps/v1"),
+    "daemonsets": ("DaemonSet", "apps/v1"),
+    "services": ("Service", "v1"),
     "network-attachment-definitions": ("NetworkAttachmentDefinition", "k8s.cni.cncf.io/v1"),
 }
 ROUTE = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+/[^/]+))"
@@ -79,6 +87,11 @@ class FakeCluster:
         self.refuse: dict[tuple[str, str], str] = {}    # (kind, name) -> a 403 message for its create
         self.recordings: dict[tuple[str, ...], tuple[int, str, str]] = {}
         self.logs: dict[str, str] = {}
+        self.nodes: dict[str, str] = {"kube-node-1": "10.220.254.1", "kube-node-2": "10.220.254.2"}
+        self.stopping = False
+        self.links_problem: str | None = None             # a waiting reason for the DaemonSets' pods
+        self.forbidden_lists: set[str] = set()            # paths whose GET answers 403
+        self.links_modes: list[str] = []                  # each DaemonSet template's mode, as its pods ran it
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -91,6 +104,7 @@ class FakeCluster:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping = True        # followed logs end
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
@@ -114,6 +128,11 @@ class FakeCluster:
         with self.lock:
             return sorted(key for key, obj in self.objects.items()
                           if obj["metadata"].get("labels", {}).get("lab.name") == lab)
+
+    def labelled_all(self) -> list[tuple[str, str | None, str]]:
+        """Every object carrying a lab.name label, of any lab."""
+        with self.lock:
+            return sorted(key for key, obj in self.objects.items() if "lab.name" in obj["metadata"].get("labels", {}))
 
     def pods_of(self, namespace: str, node: str) -> list[dict]:
         with self.lock:
@@ -152,13 +171,71 @@ class FakeCluster:
             if key in self.objects:
                 raise Refusal(409, "AlreadyExists", f'{kind} "{meta["name"]}" already exists')
             meta.update(uid=str(uuid.uuid4()), resourceVersion="1", creationTimestamp="2026-11-29T00:00:00Z")
+            if kind in ("Deployment", "DaemonSet"):
+                meta["generation"] = 1
             if kind == "Secret" and "stringData" in body:     # as the API stores them
                 body["data"] = {k: base64.b64encode(v.encode()).decode()
                                 for k, v in body.pop("stringData").items()}
             self.objects[key] = body
             if kind == "Deployment":
                 self.reconcile(namespace, body)
+            if kind == "DaemonSet":
+                self.reconcile_daemonset(namespace, body)
         return body
+
+    def _daemon_pods(self, namespace: str, daemonset: dict) -> list[tuple]:
+        selector = ",".join(f"{a}={b}" for a, b in daemonset["spec"]["selector"]["matchLabels"].items())
+        return [k for k, o in self.objects.items() if k[0] == "Pod" and k[1] == namespace
+                and o["metadata"].get("ownerReferences", [{}])[0].get("name") == daemonset["metadata"]["name"]
+                and matches(o["metadata"]["labels"], selector)]
+
+    def reconcile_daemonset(self, namespace: str, daemonset: dict) -> None:
+        """What the DaemonSet controller and the kubelets would do (recorded): one pod per node, of
+        the current template; a template change replaces them all (maxUnavailable 100%)."""
+        for key in self._daemon_pods(namespace, daemonset):
+            del self.objects[key]
+        template = daemonset["spec"]["template"]
+        self.links_modes.append(template["metadata"].get("annotations", {}).get("lab.links-mode", "?"))
+        for node, address in self.nodes.items():
+            name = f"{daemonset['metadata']['name']}-{uuid.uuid4().hex[:5]}"
+            status = ({"phase": "Pending", "hostIP": address, "conditions": [{"type": "Ready", "status": "False"}],
+                       "containerStatuses": [{"name": "links", "state": {"waiting": {
+                           "reason": self.links_problem, "message": "recorded: back-off restarting"}}}]}
+                      if self.links_problem else
+                      {"phase": "Running", "hostIP": address, "podIP": address,
+                       "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "links", "ready": True, "state": {"running": {}}}]})
+            self.objects[("Pod", namespace, name)] = {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()),
+                             "labels": dict(template["metadata"]["labels"]),
+                             "annotations": dict(template["metadata"].get("annotations", {})),
+                             "ownerReferences": [{"kind": "DaemonSet", "name": daemonset["metadata"]["name"]}]},
+                "spec": {**template["spec"], "nodeName": node}, "status": status}
+        ready = 0 if self.links_problem else len(self.nodes)
+        daemonset["status"] = {"desiredNumberScheduled": len(self.nodes), "currentNumberScheduled": len(self.nodes),
+                               "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready,
+                               "updatedNumberScheduled": len(self.nodes),
+                               "observedGeneration": daemonset["metadata"]["generation"]}
+
+    def patch(self, kind: str, namespace: str, name: str, body: dict) -> dict:
+        """A JSON merge patch (RFC 7386) of a DaemonSet, checked as the API would check the result."""
+        with self.lock:
+            found = self.objects.get((kind, namespace, name))
+            if found is None:
+                raise Refusal(404, "NotFound", f'{kind} "{name}" not found')
+            patched = _merge(json.loads(json.dumps(found)), body)
+            if patched["spec"]["selector"] != found["spec"]["selector"]:
+                raise Refusal(422, "Invalid", f"{kind} {name}: spec.selector: field is immutable")
+            checked = {k: v for k, v in patched.items() if k != "status"}
+            checked["metadata"] = {k: v for k, v in patched["metadata"].items()
+                                   if k not in ("uid", "resourceVersion", "creationTimestamp", "generation")}
+            self.validate(kind, checked)
+            if patched["spec"]["template"] != found["spec"]["template"]:
+                patched["metadata"]["generation"] += 1
+            self.objects[(kind, namespace, name)] = patched
+            self.reconcile_daemonset(namespace, patched)
+            return patched
 
     def reconcile(self, namespace: str, deployment: dict) -> None:
         """What the Deployment and ReplicaSet controllers and the kubelet would do (recorded)."""
@@ -207,6 +284,9 @@ class FakeCluster:
             if kind == "Deployment":    # foreground deletion: its pods go with it
                 gone["spec"]["replicas"] = 0
                 self.reconcile(namespace, gone)
+            if kind == "DaemonSet":
+                for key in self._daemon_pods(namespace, gone):
+                    del self.objects[key]
 
     def scale(self, namespace: str, name: str, body: dict) -> dict:
         with self.lock:
@@ -300,6 +380,8 @@ def _handler(cluster: FakeCluster):
             elif sub == "log":
                 self._log(namespace, name, query)
             elif name is None:
+                if urlsplit(self.path).path in cluster.forbidden_lists:
+                    raise Refusal(403, "Forbidden", "User \"tester\" cannot list resource at the cluster scope")
                 self._answer(200, cluster.listing(kind, namespace, query.get("labelSelector", [""])[0]))
             else:
                 with cluster.lock:
@@ -317,11 +399,15 @@ def _handler(cluster: FakeCluster):
         def do_PATCH(self) -> None:
             def work():
                 kind, _, namespace, name, sub, _ = self._route()
-                if kind != "Deployment" or sub != "scale":
-                    raise Refusal(405, "MethodNotAllowed", "the fake patches only a deployment's scale")
+                if not ((kind == "Deployment" and sub == "scale") or (kind == "DaemonSet" and sub is None)):
+                    raise Refusal(405, "MethodNotAllowed", "the fake patches only a deployment's scale and a "
+                                  "daemonset")
                 if self.headers.get("Content-Type") != "application/merge-patch+json":
                     raise Refusal(415, "UnsupportedMediaType", "the fake takes merge patches only")
-                self._answer(200, cluster.scale(namespace, name, self._body()))
+                if kind == "DaemonSet":
+                    self._answer(200, cluster.patch(kind, namespace, name, self._body()))
+                else:
+                    self._answer(200, cluster.scale(namespace, name, self._body()))
             self._serve(work)
 
         def do_DELETE(self) -> None:
@@ -337,10 +423,39 @@ def _handler(cluster: FakeCluster):
             if pod is None:
                 raise Refusal(404, "NotFound", f'pods "{name}" not found')
             node = pod["metadata"]["labels"]["lab.node"]
-            lines = cluster.logs.get(node, f"recorded log line of {node}\n").splitlines(keepends=True)
+            text = cluster.logs.get(node, f"recorded log line of {node}\n")
+            lines = text.splitlines(keepends=True)
             if "tailLines" in query:
-                lines = lines[-int(query["tailLines"][0]):]
-            self._answer(200, "".join(lines).encode(), "text/plain")
+                lines = lines[len(lines) - min(len(lines), int(query["tailLines"][0])):]
+            if query.get("follow") == ["true"]:
+                self._follow(namespace, name, node, "".join(lines).encode(), len(text))
+            else:
+                self._answer(200, "".join(lines).encode(), "text/plain")
+
+        def _follow(self, namespace: str, pod: str, node: str, first: bytes, seen: int) -> None:
+            """A followed log, as the kubelet serves it: chunks as lines are added (to cluster.logs),
+            and the end of the stream once the pod is gone (its node stopped)."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = first
+            try:
+                while True:
+                    if chunk:
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                    time.sleep(0.05)
+                    with cluster.lock:
+                        if ("Pod", namespace, pod) not in cluster.objects or cluster.stopping:
+                            break
+                        text = cluster.logs.get(node, f"recorded log line of {node}\n")
+                    chunk, seen = text[seen:].encode(), len(text)
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except OSError:
+                pass        # the client went away
+            self.close_connection = True
 
         def _exec(self, namespace: str, pod: str, command: list[str]) -> None:
             if self.headers.get("Upgrade", "").lower() != "websocket":
@@ -365,6 +480,19 @@ def _handler(cluster: FakeCluster):
             self.close_connection = True
 
     return Handler
+
+
+def _merge(target, patch):
+    """RFC 7386: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    target = target if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = _merge(target.get(key), value)
+    return target
 
 
 def _frame(opcode: int, payload: bytes) -> bytes:
