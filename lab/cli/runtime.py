@@ -125,15 +125,28 @@ def _up_classroom(backend, lab, copies: int | None, roster: Path | None, then_ch
     for outcome in outcomes:
         who = classroom.describe(outcome.name, outcome.owner)
         if outcome.error:
-            err.print(f"  [red]✗[/] {who}: {outcome.error}", highlight=False)
+            _print_copy_failure(who, outcome.error)
         else:
             out.print(f"  [green]✓[/] {who} is up ({outcome.seconds:.1f} s)", highlight=False)
     failed = [o for o in outcomes if o.error]
-    out.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} copies up", highlight=False)
-    if then_check and not failed:
-        failed = not classroom_check(backend, file, junit)
-    if failed:
+    out.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} copies up"
+              + (f"; failed: {', '.join(o.name for o in failed)}" if failed else ""), highlight=False)
+    # The copies that came up are graded even when another did not: the class goes on with them.
+    checks_passed = classroom_check(backend, file, junit) if then_check and len(failed) < len(outcomes) else True
+    if failed or not checks_passed:
         sys.exit(1)
+
+
+def _print_copy_failure(who: str, error: str) -> None:
+    """✗ COPY: the error's first line, then its detail lines, each wrapped to the terminal."""
+    first, *details = error.splitlines()
+    lines = wrapped(f"✗ {who}: {first}", err.width, indent=2, hang=4, style="red")
+    for detail in details:
+        stripped = detail.lstrip()
+        bullet = len(stripped) - len(stripped.lstrip("- "))      # a "- " item's words align after it
+        lines += wrapped(stripped, err.width, indent=4, hang=4 + bullet)
+    for line in lines:
+        err.print(line, soft_wrap=False)
 
 
 def _print_links(report: LinkReport) -> None:
