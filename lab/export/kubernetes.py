@@ -239,7 +239,9 @@ def kubernetes_documents(plan: Plan, source: str, namespace: str | None = None,
     documents: list[dict] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": _metadata(ns, None, labels)}]
     if links == VXLAN:
         # Any lab image has the tools the links need (iproute2, getent): the first node's is on the cluster.
-        documents += links_documents(plan, ns, f"{image_prefix}lab/{plan.containers[0].service}:latest")
+        service = next((c.service for c in plan.containers if c.service and not (c.image or c.build)),
+                       plan.containers[0].service)
+        documents += links_documents(plan, ns, f"{image_prefix}lab/{service}:latest")
     documents += [network_attachment(plan, network, ns, links) for network in plan.networks]
     volumes = sorted({volume for c in plan.containers for volume in c.volumes})
     documents += [volume_claim(plan, volume, ns) for volume in volumes]

@@ -211,6 +211,14 @@ def test_cli_writes_the_manifests_and_refuses_a_bad_namespace(root, tmp_path, ca
         for document in yaml.safe_load_all(path.read_text()):
             validate(document)
             assert document["metadata"].get("namespace", "class-1") == "class-1"
+    linked = tmp_path / "k8s-vxlan"
+    with pytest.raises(SystemExit) as done:
+        main(["export", "kubernetes", str(root / "topology" / "minimal.yaml"), "-o", str(linked), "--links", "vxlan"])
+    assert done.value.code == 0
+    links = list(yaml.safe_load_all((linked / "05-links.yaml").read_text()))
+    assert [d["kind"] for d in links] == ["Service", "DaemonSet"]
+    for document in links:
+        validate(document)
     with pytest.raises(SystemExit) as done:
         main(["export", "kubernetes", str(root / "topology" / "minimal.yaml"), "-o", str(target), "-n", "Class_1"])
     assert done.value.code == 2
