@@ -62,6 +62,7 @@ class FakeCluster:
         self.calls: list[tuple[str, str]] = []          # (method, path) in order
         self.pod_problem: dict[str, str] = {}           # node -> a waiting reason its pod shows
         self.refuse: dict[tuple[str, str], str] = {}    # (kind, name) -> a 403 message for its create
+        self.refuse_in: dict[tuple[str, str, str], str] = {}   # (kind, namespace, name) -> the same, in one namespace
         self.recordings: dict[tuple[str, ...], tuple[int, str, str]] = {}
         self.logs: dict[str, str] = {}
         self.nodes: dict[str, str] = {"kube-node-1": "10.220.254.1", "kube-node-2": "10.220.254.2"}
@@ -141,6 +142,8 @@ class FakeCluster:
         self.validate(kind, body)
         if (kind, meta["name"]) in self.refuse:
             raise Refusal(403, "Forbidden", self.refuse[(kind, meta["name"])])
+        if (kind, namespace, meta["name"]) in self.refuse_in:
+            raise Refusal(403, "Forbidden", self.refuse_in[(kind, namespace, meta["name"])])
         with self.lock:
             if namespace and ("Namespace", None, namespace) not in self.objects:
                 raise Refusal(404, "NotFound", f'namespaces "{namespace}" not found')

@@ -273,6 +273,7 @@ def fresh(fake_cluster, tmp_path):
             pass    # gone with its namespace
     fake_cluster.pod_problem.clear()
     fake_cluster.refuse.clear()
+    fake_cluster.refuse_in.clear()
 
 
 def test_a_pod_that_cannot_start_undoes_everything_the_run_made(fake_cluster, fresh):
@@ -441,6 +442,31 @@ def test_a_classroom_on_the_cluster_is_a_namespace_per_copy(fake_cluster, fresh,
         assert listed == {f"{plan.lab}-1": "ada@example.org", f"{plan.lab}-2": "bob"}
         refused = _lab("up", str(file), "--backend", "kubernetes", "--copies", "2", "--namespace", "x", backend=None)
         assert refused.returncode == 2 and "leave it out with --copies" in refused.stderr
+    finally:
+        gone = _lab("down", str(file), "--copies")
+    assert gone.returncode == 0
+    assert [key for key in fake_cluster.objects if f"lab-{plan.lab}-" in f"{key[1]} {key[2]}"] == []
+
+
+def test_a_classroom_copy_the_cluster_refuses_is_undone_and_the_others_stay(fake_cluster, fresh):
+    """One copy's namespace refuses one of its Deployments halfway through its run (recorded: as an
+    admission policy would); that copy is undone, named with the API's words, the others stay up."""
+    plan, file = fresh
+    broken = f"lab-{plan.lab}-2"
+    refusal = f'admission webhook "policy.example" denied the request: no more deployments in {broken}'
+    fake_cluster.refuse_in[("Deployment", broken, "router")] = refusal
+    made = _lab("up", str(file), "--backend", "kubernetes", "--copies", "3", backend=None)
+    try:
+        assert made.returncode == 1, made.stdout + made.stderr
+        said = " ".join(made.stderr.split())
+        assert f"✗ {plan.lab}-2: creating Deployment router: the cluster refused it ({refusal})" in said
+        assert f"2 of 3 copies up; failed: {plan.lab}-2" in made.stdout
+        assert fake_cluster.of_namespace(broken) == []           # its namespace, NADs, client: undone
+        assert ("POST", f"/apis/apps/v1/namespaces/{broken}/deployments") in fake_cluster.calls
+        for copy in (1, 3):
+            held = fake_cluster.of_namespace(f"lab-{plan.lab}-{copy}")
+            assert sorted(name for kind, name in held if kind == "Deployment") == NODES
+        assert [e["lab"] for e in json.loads(_lab("ls", "--json").stdout)] == [f"{plan.lab}-1", f"{plan.lab}-3"]
     finally:
         gone = _lab("down", str(file), "--copies")
     assert gone.returncode == 0
