@@ -31,8 +31,9 @@ links() {   # "VNI BRIDGE" lines, blank ones skipped
   printf '%s\n' "$LAB_LINKS" | while read -r vni bridge; do if [ -n "$vni" ]; then echo "$vni $bridge"; fi; done
 }
 
-peers() {
-  getent ahostsv4 "$LAB_PEERS_NAME" 2>/dev/null | awk -v me="$NODE_IP" '$1 != me {print $1}' | sort -u
+nodes() {   # every node's address, as the name resolves now; fails when it does not resolve
+  answer=$(getent ahostsv4 "$LAB_PEERS_NAME") || return 1
+  echo "$answer" | awk '{print $1}' | sort -u
 }
 
 is_kind() {   # is_kind DEVICE TYPE: the device exists and is of that link type
@@ -64,7 +65,9 @@ make_links() {
 }
 
 sync_peers() {   # the all-zero entries of every device: exactly one per other node
-  wanted=$(peers)
+  # A failed lookup (the cluster DNS away for a moment) keeps the peers there are: no node has left.
+  found=$(nodes) || { say "$LAB_PEERS_NAME does not resolve now: peers kept"; return 0; }
+  wanted=$(echo "$found" | grep -vx "$NODE_IP")
   links | while read -r vni bridge; do
     dev="vxlan$vni"
     have=$(bridge fdb show dev "$dev" | awk -v z="$ZERO" '$1 == z && $2 == "dst" {print $3}' | sort -u)
@@ -101,6 +104,11 @@ case "$MODE" in
     # Deleting the DaemonSet (kubectl delete, a rollback) ends each pod with TERM: leave no devices.
     trap 'stop_pause; remove_links; exit 0' TERM INT
     make_links || exit 1
+    # Not ready before the name lists this node itself: the answer is then current enough to trust.
+    until nodes 2>/dev/null | grep -qx "$NODE_IP"; do
+      say "waiting until $LAB_PEERS_NAME lists this node ($NODE_IP)"
+      pause 2
+    done
     sync_peers || exit 1
     say "up: $(links | wc -l) networks, $(cat "$READY.peers") peers"
     echo up > "$READY"

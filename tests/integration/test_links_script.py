@@ -216,11 +216,30 @@ def test_peers_follow_the_name_and_term_leaves_no_device(nodes):
     while not fdb_peers("a", vni) and time.monotonic() < deadline + 10:
         time.sleep(0.2)
     assert fdb_peers("a", vni) == {NODES["b"]}
+    write_hosts("a", [])                          # the name does not resolve for a while (DNS away)
+    time.sleep(3)                                 # three passes of the script
+    assert fdb_peers("a", vni) == {NODES["b"]}    # no node left: the peers stay
     running["a"].send_signal(signal.SIGTERM)      # the DaemonSet deleted: its pod ends
-    assert running["a"].wait(timeout=10) == 0
+    out, _ = running["a"].communicate(timeout=10)
+    assert running["a"].returncode == 0
+    assert f"{PEERS_NAME} does not resolve now: peers kept" in out
     for network, vni in IDS.items():
         assert device("a", f"vxlan{vni}") == "" and device("a", BRIDGES[network]) == ""
     assert device("b", f"vxlan{IDS['lan']}") != ""    # the other node's are its own business
+
+
+def test_a_node_is_not_ready_before_the_name_lists_it(nodes):
+    """The Service's answer may lag behind the pods: a node waits until it finds itself in it."""
+    _, processes = nodes
+    write_hosts("a", [NODES["b"]])
+    early = start_script("a")
+    processes.append(early)
+    ready = Path(f"/tmp/{ns('a')}-up-ready")
+    time.sleep(2.5)
+    assert not ready.exists() and early.poll() is None
+    write_hosts("a", list(NODES.values()))
+    wait_ready(early, ready)
+    assert fdb_peers("a", IDS["lan"]) == {NODES["b"]}
 
 
 def test_the_cleanup_mode_removes_the_devices_and_says_so(nodes):
