@@ -193,6 +193,8 @@ def down(file: Path | None, lab_name: str | None, volumes: bool, all_copies: boo
     with lab_writer(name, "down"), shielded(notice):
         report = backend.down(name, volumes=volumes)
     kept = "" if volumes else "; data volumes kept (--volumes deletes them)"
+    if report.link_hosts:     # each cluster node's own pod reported its devices gone
+        kept = f"; VXLAN links removed from {report.link_hosts} cluster nodes{kept}"
     out.print(f"lab '{name}' is down: {len(report.containers)} containers, {len(report.networks)} networks "
               f"removed{', ' + str(len(report.volumes)) + ' volumes deleted' if volumes else ''}{kept}",
               highlight=False)

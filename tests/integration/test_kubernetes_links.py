@@ -103,7 +103,7 @@ def test_links_join_every_node_before_any_pod_and_are_removed_at_down(fake, clea
     assert {row.health for row in backend.status(plan.lab)} == {"ready"}       # the links' pods are no nodes
 
     fake.calls.clear()
-    backend.down(plan.lab, volumes=True)
+    assert backend.down(plan.lab, volumes=True).link_hosts == len(fake.nodes)
     assert fake.links_modes == ["up", "down"]          # every node's pod ran the cleanup mode before ...
     daemonset_path = f"/apis/apps/v1/namespaces/{namespace}/daemonsets/lab-links"
     patched = fake.calls.index(("PATCH", daemonset_path))
@@ -167,6 +167,7 @@ def test_the_command_a_user_types(fake, clean, tmp_path):
     gone = subprocess.run([sys.executable, "-m", "lab", "down", "--lab", "kube-cli"], capture_output=True,
                           text=True, env={**os.environ, "LAB_BACKEND": "kubernetes"}, timeout=120)
     assert gone.returncode == 0, gone.stderr
+    assert f"VXLAN links removed from {len(fake.nodes)} cluster nodes" in gone.stdout
     assert fake.of_namespace("lab-kube-cli") == [] and fake.links_modes[-1] == "down"
     on_docker = lab_cli("up", str(file), "--links", "vxlan")
     assert on_docker.returncode == 2 and "Traceback" not in on_docker.stderr

@@ -154,7 +154,7 @@ def down(api: ApiClient, lab: str, volumes: bool, poll: float) -> DownReport:
             report.volumes.append(claim["metadata"]["name"])
     wait_gone(api, namespace, lab, None, GONE_TIMEOUT_SECONDS, poll)
     # Only once no pod uses them: the links' devices on every cluster node, then their objects.
-    links.remove(api, namespace, lab, GONE_TIMEOUT_SECONDS, poll)
+    report.link_hosts = links.remove(api, namespace, lab, GONE_TIMEOUT_SECONDS, poll)
     if volumes or not claims:
         objects.delete(api, "Namespace", None, namespace)
         _wait_namespace_gone(api, namespace, poll)
