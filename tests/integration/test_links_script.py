@@ -13,6 +13,7 @@ it removes afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -271,3 +272,57 @@ def test_a_vxlan_id_another_lab_holds_is_refused(nodes):
     assert f"vxlan{vni} is joined to otherbr, not {BRIDGES['lan']}: VXLAN id {vni} is another lab's" in err
     assert not Path(f"/tmp/{ns('a')}-up-ready").exists()
     assert "master otherbr " in device("a", f"vxlan{vni}")        # the other lab's device is untouched
+
+
+def test_the_daemonset_as_rendered_runs_in_its_image(engine, images, tmp_path):
+    """One cluster node, as a container of the image the DaemonSet names, with the DaemonSet's own
+    command and environment (its field references filled in as the kubelet would): the devices of
+    every network appear, and the cleanup mode removes them. Proves the image has what the script
+    needs, in the shell it has."""
+    from docker.types import IPAMConfig, IPAMPool
+
+    from lab.export.kubernetes import kubernetes_documents
+    from lab.plan import LabState, make_plan
+    from lab.topology import load_topology
+    from tests.integration.conftest import ROOT, SHIFT
+
+    plan = make_plan(load_topology(ROOT / "topology" / "minimal.yaml"), LabState())
+    daemonset = next(d for d in kubernetes_documents(plan, "x", links="vxlan") if d["kind"] == "DaemonSet")
+    spec = daemonset["spec"]["template"]["spec"]["containers"][0]
+    table = json.loads(daemonset["metadata"]["annotations"]["lab.links"])
+    address = f"10.{220 + SHIFT}.253.2"
+    env = {e["name"]: e["value"] for e in spec["env"] if "value" in e}
+    env.update(LAB_LINKS_MODE="up", NODE_IP=address)
+    underlay = engine.networks.create(f"kube-underlay{SHIFT}", driver="bridge",
+                                      ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=f"10.{220 + SHIFT}.253.0/24")]))
+    node = None
+    try:
+        node = engine.containers.create(spec["image"], entrypoint=spec["command"][:2], command=[spec["command"][2]],
+                                        environment=env, cap_add=["NET_ADMIN"], name=f"kube-node{SHIFT}",
+                                        extra_hosts={env["LAB_PEERS_NAME"]: address}, network=underlay.name,
+                                        networking_config=engine.api.create_networking_config(
+                                            {underlay.name: engine.api.create_endpoint_config(ipv4_address=address)}))
+        node.start()
+        wait_in(node, ["cat", env["LAB_LINKS_READY"]], "up")
+        shown = node.exec_run(["ip", "-d", "-o", "link", "show"]).output.decode()
+        for entry in table.values():
+            device_line = next(line for line in shown.splitlines() if f" vxlan{entry['vni']}: " in line)
+            assert f"vxlan id {entry['vni']} " in device_line and f"master {entry['bridge']} " in device_line
+        node.exec_run(["sh", "-c", spec["command"][2]], environment={**env, "LAB_LINKS_MODE": "down",
+                                                                    "LAB_LINKS_READY": "/tmp/down"}, detach=True)
+        wait_in(node, ["cat", "/tmp/down"], "down")
+        shown = node.exec_run(["ip", "-o", "link", "show"]).output.decode()
+        assert not any(entry["bridge"] in shown or f"vxlan{entry['vni']}" in shown for entry in table.values())
+    finally:
+        if node is not None:
+            node.remove(force=True)
+        underlay.remove()
+
+
+def wait_in(container, command: list[str], expected: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while container.exec_run(command).output.decode().strip() != expected:
+        container.reload()
+        assert container.status == "running", container.logs().decode()
+        assert time.monotonic() < deadline, container.logs().decode()
+        time.sleep(0.3)
