@@ -199,22 +199,24 @@ class FakeCluster:
                                "observedGeneration": daemonset["metadata"]["generation"]}
 
     def patch(self, kind: str, namespace: str, name: str, body: dict) -> dict:
-        """A JSON merge patch (RFC 7386) of a DaemonSet, checked as the API would check the result."""
+        """A JSON merge patch (RFC 7386) of a DaemonSet or a Namespace, checked as the API would check
+        the result."""
         with self.lock:
             found = self.objects.get((kind, namespace, name))
             if found is None:
                 raise Refusal(404, "NotFound", f'{kind} "{name}" not found')
             patched = _merge(json.loads(json.dumps(found)), body)
-            if patched["spec"]["selector"] != found["spec"]["selector"]:
+            if kind == "DaemonSet" and patched["spec"]["selector"] != found["spec"]["selector"]:
                 raise Refusal(422, "Invalid", f"{kind} {name}: spec.selector: field is immutable")
             checked = {k: v for k, v in patched.items() if k != "status"}
             checked["metadata"] = {k: v for k, v in patched["metadata"].items()
                                    if k not in ("uid", "resourceVersion", "creationTimestamp", "generation")}
             self.validate(kind, checked)
-            if patched["spec"]["template"] != found["spec"]["template"]:
-                patched["metadata"]["generation"] += 1
             self.objects[(kind, namespace, name)] = patched
-            self.reconcile_daemonset(namespace, patched)
+            if kind == "DaemonSet":
+                if patched["spec"]["template"] != found["spec"]["template"]:
+                    patched["metadata"]["generation"] += 1
+                self.reconcile_daemonset(namespace, patched)
             return patched
 
     def reconcile(self, namespace: str, deployment: dict) -> None:

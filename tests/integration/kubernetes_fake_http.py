@@ -108,12 +108,13 @@ def handler(cluster):
         def do_PATCH(self) -> None:
             def work():
                 kind, _, namespace, name, sub, _ = self._route()
-                if not ((kind == "Deployment" and sub == "scale") or (kind == "DaemonSet" and sub is None)):
-                    raise Refusal(405, "MethodNotAllowed", "the fake patches only a deployment's scale and a "
-                                  "daemonset")
+                if not ((kind == "Deployment" and sub == "scale") or (kind in ("DaemonSet", "Namespace")
+                                                                       and sub is None)):
+                    raise Refusal(405, "MethodNotAllowed", "the fake patches only a deployment's scale, a "
+                                  "daemonset and a namespace")
                 if self.headers.get("Content-Type") != "application/merge-patch+json":
                     raise Refusal(415, "UnsupportedMediaType", "the fake takes merge patches only")
-                if kind == "DaemonSet":
+                if kind in ("DaemonSet", "Namespace"):
                     self._answer(200, cluster.patch(kind, namespace, name, self._body()))
                 else:
                     self._answer(200, cluster.scale(namespace, name, self._body()))

@@ -151,6 +151,22 @@ def test_without_the_right_to_list_every_namespace_a_note_says_so_and_up_goes_on
     assert ("DaemonSet", "lab-kube-narrow", "lab-links") in fake.objects
 
 
+def test_a_namespace_kept_from_a_run_without_links_is_labelled_for_them(fake, clean, tmp_path):
+    """A lab brought down with its data kept, then up again with --links vxlan."""
+    plan, _ = make(tmp_path, "kube-kept", 15, 16)
+    namespace = "lab-kube-kept"
+    fake.create("Namespace", "v1", None, {"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": namespace, "labels": {"lab.name": plan.lab}}})
+    fake.create("PersistentVolumeClaim", "v1", namespace, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": namespace, "labels": {"lab.name": plan.lab}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    open_backend("kubernetes", links="vxlan").up(plan)
+    labels = fake.objects[("Namespace", None, namespace)]["metadata"]["labels"]
+    assert labels == {"lab.name": plan.lab, "pod-security.kubernetes.io/enforce": "privileged"}
+    assert ("DaemonSet", namespace, "lab-links") in fake.objects
+
+
 def lab_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "80"}
     env.pop("LAB_BACKEND", None)

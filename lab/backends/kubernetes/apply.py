@@ -15,7 +15,7 @@ import time
 from kubernetes.client import ApiClient
 
 from lab.backends.kubernetes import links, objects
-from lab.backends.kubernetes.api import NotFound, call
+from lab.backends.kubernetes.api import MERGE_PATCH, NotFound, call
 from lab.backends.kubernetes.pods import wait_gone, wait_ready
 from lab.backends.protocol import DownReport, Events, UpReport
 from lab.errors import NotSupported, RuntimeFailure, UsageError
@@ -96,6 +96,10 @@ def up(api: ApiClient, plan: Plan, namespace: str | None, events: Events, poll: 
     try:
         if not kept:
             created.create(documents[0])
+        elif joins:    # kept from a run without links: its label must now allow their host-network pods
+            call(api, "PATCH", objects.object_path("Namespace", None, namespace), "labelling the namespace "
+                 "for the links", body={"metadata": {"labels": documents[0]["metadata"]["labels"]}},
+                 content_type=MERGE_PATCH)
         for document in joins:     # the bridges joined on every node before any pod uses them
             created.create(document)
         if joins:
