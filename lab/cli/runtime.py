@@ -176,9 +176,12 @@ def _print_up_summary(name: str, report: UpReport) -> None:
 @LAB_OPTION
 @click.option("--volumes", is_flag=True, help="Also delete the lab's data volumes (the database's data).")
 @click.option("--copies", "all_copies", is_flag=True, help="Remove every classroom copy of FILE instead.")
-def down(file: Path | None, lab_name: str | None, volumes: bool, all_copies: bool) -> None:
+@click.option("--backend", "backend_name", type=click.Choice(BACKENDS), default=None,
+              help="Where the lab runs (default: $LAB_BACKEND, else docker).")
+def down(file: Path | None, lab_name: str | None, volumes: bool, all_copies: bool,
+         backend_name: str | None) -> None:
     """Remove a lab's containers and networks (data volumes are kept unless --volumes)."""
-    backend = open_backend()
+    backend = open_backend(backend_name)
     if all_copies:
         file = file or default_topology_path()
         with shielded(lambda: err.print("lab down is finishing, please wait")):

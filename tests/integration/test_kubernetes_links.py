@@ -180,8 +180,7 @@ def test_the_command_a_user_types(fake, clean, tmp_path):
     assert made.returncode == 0, made.stdout + made.stderr
     assert f"links    vxlan          2 networks joined across {len(fake.nodes)} cluster nodes" in made.stdout
     assert ("DaemonSet", "lab-kube-cli", "lab-links") in fake.objects
-    gone = subprocess.run([sys.executable, "-m", "lab", "down", "--lab", "kube-cli"], capture_output=True,
-                          text=True, env={**os.environ, "LAB_BACKEND": "kubernetes"}, timeout=120)
+    gone = lab_cli("down", "--lab", "kube-cli", "--backend", "kubernetes")
     assert gone.returncode == 0, gone.stderr
     assert f"VXLAN links removed from {len(fake.nodes)} cluster nodes" in gone.stdout
     assert fake.of_namespace("lab-kube-cli") == [] and fake.links_modes[-1] == "down"
