@@ -91,7 +91,8 @@ def wait_joined(api: ApiClient, namespace: str, lab: str, mode: str, timeout: fl
             pod_mode = (pod["metadata"].get("annotations") or {}).get(MODE_ANNOTATION)
             if pod_mode == mode and (why := problem(pod)):
                 where = pod.get("spec", {}).get("nodeName") or pod["metadata"]["name"]
-                raise RuntimeFailure(f"the VXLAN links of lab '{lab}' cannot be {'made' if mode == 'up' else 'removed'} "
+                done_word = "made" if mode == "up" else "removed"
+                raise RuntimeFailure(f"the VXLAN links of lab '{lab}' cannot be {done_word} "
                                      f"on cluster node {where}: {why} (kubectl -n {namespace} logs "
                                      f"{pod['metadata']['name']} says why)")
         if time.monotonic() - started > timeout:
