@@ -59,8 +59,14 @@ ensure_compose() {
   command -v docker-compose >/dev/null 2>&1 || { log "installing docker-compose"; apt_install docker-compose; }
 }
 
+ensure_tcpdump() {
+  # tcpdump -r reads the pcapng files lab trace --pcap writes, in the tests.
+  command -v tcpdump >/dev/null 2>&1 || { log "installing tcpdump (reads trace captures in the tests)"; apt_install tcpdump; }
+}
+
 ensure_docker_engine
 ensure_debootstrap
+ensure_tcpdump
 ensure_browser
 ensure_compose
 log "installing the lab package (pip install -e '.[test]')"
