@@ -28,7 +28,8 @@ from lab.trace.outcome import Evidence
 
 # What is recorded: DNS and TCP; the routers' own BGP sessions (tcp 179) are never a request's.
 CAPTURE_FILTER = "udp port 53 or ( tcp and not port 179 )"
-DNS, CLIENT, UPSTREAM, DATABASE = "dns", "client", "upstream", "database"
+# What a kept packet belongs to: the lookup, the client's connection, the lb's, the app's to its data.
+DNS, CLIENT, UPSTREAM, DATABASE = "lookup", "connection", "upstream", "sql"
 
 
 @dataclass
