@@ -186,12 +186,15 @@ def down(file: Path | None, lab_name: str | None, volumes: bool, all_copies: boo
 @LAB_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(lab_name: str | None, as_json: bool) -> None:
-    """Every node of a lab: kind, addresses, state and health (its readiness probe, run now)."""
+    """Every node of a lab: kind, addresses, state and health (its readiness probe, run now),
+    and every impaired link as the kernel holds it (tc in each node), against the topology's."""
     backend = open_backend()
     name = choose_lab(backend, lab_name)
     rows = backend.status(name)
+    shaping = _observed_impairments(backend, name, rows)
     if as_json:
-        click.echo(json.dumps({"lab": name, "nodes": [row.as_dict() for row in rows]}, indent=2))
+        click.echo(json.dumps({"lab": name, "nodes": [row.as_dict() for row in rows],
+                               "impairments": [s.as_dict() for s in shaping]}, indent=2))
         return
     if not rows:
         out.print(f"lab '{name}' has no containers (bring it up with `lab up`)", highlight=False)
@@ -205,6 +208,40 @@ def status(lab_name: str | None, as_json: bool) -> None:
         addresses = "\n".join(f"{net} {address}" for net, address in row.addresses.items())
         table.add_row(row.node, row.kind, addresses, row.state, f"[{colour}]{row.health}[/]")
     out.print(table)
+    for line in _impairment_lines(shaping, out.width):
+        out.print(line, soft_wrap=False)
+
+
+def _observed_impairments(backend, name: str, rows) -> list:
+    """The impaired links the kernel holds (read in each running node), each against what the
+    lab's topology declares; without a readable topology, only what the kernel holds."""
+    from lab.cli.common import running_topology
+    from lab.errors import LabError
+    from lab.impair_live import compare, observe
+    from lab.links import declared
+
+    running = {row.node: row.addresses for row in rows if row.state == "running"}
+    observed = observe(backend, name, running) if running else []
+    try:
+        wanted = {link: i for link, i in declared(running_topology(backend, name)).items()
+                  if link.split(":", 1)[0] in running}
+    except LabError:
+        return observed
+    return compare(observed, wanted)
+
+
+def _impairment_lines(shaping: list, width: int) -> list:
+    if not shaping:
+        return []
+    lines = wrapped("impaired links (tc in each node; they shape what the node sends):", width)
+    for one in shaping:
+        held = "; ".join(one.qdiscs) or "nothing"
+        lines += wrapped(f"{one.link} ({one.interface}): {held}", width, 2, hang=4)
+        if one.differs:
+            lines += wrapped(f"! differs: {one.differs}", width, 4, hang=6, style="yellow")
+        elif one.expected:
+            lines += wrapped(f"as the topology declares ({one.expected})", width, 4, hang=6, style="dim")
+    return lines
 
 
 @click.command(name="ls")

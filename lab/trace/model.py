@@ -61,6 +61,7 @@ class Trace:
     outcome: dict = field(default_factory=dict)   # lab.trace.outcome.Outcome.as_dict()
     redirected_to: "Trace | None" = None          # -L: the request the redirect led to
     pcap: dict = field(default_factory=dict)      # --pcap: the file, its packets and capture points
+    impairments: list = field(default_factory=list)   # the qdiscs on its path, as the kernel held them
     schema: str = SCHEMA
 
     def as_dict(self) -> dict:
