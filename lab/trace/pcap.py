@@ -166,7 +166,7 @@ def write(path: Path, picked: Picked) -> None:
 
 # --- each step's packets ---------------------------------------------------------------------
 
-def _client_phases(picked: Picked, client: str) -> dict[str, list[int]]:
+def _client_phases(picked: Picked, client: str, tls: bool) -> dict[str, list[int]]:
     """The client's own packets of its connection, split: handshake, TLS, request, response.
     TLS ends with the client's Finished (its first data after the server's flight); what the
     server sends before the request leaves (TLS 1.3 session tickets) is still TLS."""
@@ -186,10 +186,18 @@ def _client_phases(picked: Picked, client: str) -> dict[str, list[int]]:
         if phase == "request" and f.payload and not f.outgoing:
             phase = "transfer"
         phases[phase].append(n)
-    if not answered:   # plain HTTP: what looked like a handshake was the request and its answer
+    if not tls:   # plain HTTP: what looked like a handshake was the request and its answer
         phases["request"], phases["transfer"] = _split_http(phases["tls"], own)
         phases["tls"] = []
     return phases
+
+
+def _split_http(numbers: list[int], own: list[tuple[int, Frame]]) -> tuple[list[int], list[int]]:
+    frames = dict(own)
+    first_in = next((n for n in numbers if frames[n].payload and not frames[n].outgoing), None)
+    if first_in is None:
+        return numbers, []
+    return [n for n in numbers if n < first_in], [n for n in numbers if n >= first_in]
 
 
 def step_packets(picked: Picked, step: Step, request: Request, phases: dict[str, list[int]],
@@ -224,7 +232,7 @@ def resolver_asked(picked: Picked, child: Step, request: Request) -> list[int]:
 
 def number(trace: Trace, picked: Picked, request: Request, tls: bool) -> None:
     """Give every step the frame numbers of its packets."""
-    phases = _client_phases(picked, request.client)
+    phases = _client_phases(picked, request.client, tls)
 
     def walk(step: Step, parent: Step | None) -> None:
         if parent is None or parent.kind != step.kind:

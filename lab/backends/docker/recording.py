@@ -32,28 +32,30 @@ from lab.kinds.registry import TOOLS_IMAGE
 
 RECORD_ROLE = "trace-capture"
 LISTEN_TIMEOUT = 30.0      # a loaded engine starts a helper in seconds, not tens of them
+# A helper whose command was killed (kill -9) ends by itself after this, and the next `lab up`
+# removes it (it removes stopped helpers); a trace lasts 2 minutes at most (--max-time 120).
+MAX_SECONDS = 600
 
-# Says which interface index holds which address (stderr), then becomes tcpdump writing pcap on stdout.
+# Says which interface index holds which address (stderr), then becomes tcpdump writing pcap on
+# stdout, under a time limit (timeout passes our SIGINT on to tcpdump).
 RECORD_SCRIPT = r"""
 ip -o -4 addr show | while read -r index device family address rest; do
   echo "interface ${index%:} $device ${address%/*}" >&2
 done
-exec tcpdump -i any -y LINUX_SLL2 --immediate-mode -U -s 262144 -w - "$@"
+exec timeout -s INT "$LAB_MAX_SECONDS" tcpdump -i any -y LINUX_SLL2 --immediate-mode -U -s 262144 -w - "$@"
 """
 
 
 class _Capture:
     """One node's helper, its stream read into memory by a thread of its own."""
 
-    def __init__(self, client: docker.DockerClient, lab: str, node: str, bpf: str, image: str):
+    def __init__(self, client: docker.DockerClient, lab: str, container, node: str, bpf: str, image: str):
         self.node = node
-        container = node_container(client, lab, node)
-        if container.status != "running":
-            raise RuntimeFailure(f"cannot record packets on '{node}': it is {container.status}")
         self._networks = {info.get("IPAddress"): name.removeprefix(f"{lab}-") for name, info in
                           ((container.attrs.get("NetworkSettings") or {}).get("Networks") or {}).items()}
         self._context = namespace_helper(client, lab, RECORD_ROLE, image, RECORD_SCRIPT, f"container:{container.id}",
-                                         ["NET_RAW", "NET_ADMIN"], arguments=bpf.split(), attach=True)
+                                         ["NET_RAW", "NET_ADMIN"], {"LAB_MAX_SECONDS": str(MAX_SECONDS)},
+                                         arguments=bpf.split(), attach=True)
         self.helper, stream = self._context.__enter__()
         self.data = bytearray()
         self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
@@ -121,18 +123,22 @@ def record(client: docker.DockerClient, lab: str, filters: dict[str, str]) -> It
         pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(filters))))
         jobs = [pool.submit(_started, client, lab, node, bpf, image) for node, bpf in filters.items()]
         try:
-            captures = [job.result() for job in jobs]
+            captures = [capture for capture in (job.result() for job in jobs) if capture is not None]
         finally:
             # every start runs to its end, even after an error or Ctrl-C, so each helper made is removed
             pool.shutdown(wait=True)
             for job in jobs:
-                if not job.cancelled() and job.exception() is None:
+                if not job.cancelled() and job.exception() is None and job.result() is not None:
                     stack.callback(job.result().close)
         yield Recording(captures)
 
 
-def _started(client: docker.DockerClient, lab: str, node: str, bpf: str, image: str) -> _Capture:
-    capture = _Capture(client, lab, node, bpf, image)
+def _started(client: docker.DockerClient, lab: str, node: str, bpf: str, image: str) -> _Capture | None:
+    """A node's capture, listening; None for a node that is not running (it crosses nothing)."""
+    container = node_container(client, lab, node)
+    if container.status != "running":
+        return None
+    capture = _Capture(client, lab, container, node, bpf, image)
     try:
         capture.wait_listening()
     except BaseException:
