@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from lab.backends.protocol import Backend
 from lab.errors import LabError
@@ -109,9 +110,11 @@ def _declared_words(impairment: Impairment) -> str:
     return " ".join(words + impairment.netem_words)
 
 
-def compare(observed: list[Shaping], declared: dict[str, Impairment]) -> list[Shaping]:
+def compare(observed: list[Shaping], declared: dict[str, Impairment],
+            netem_available: Callable[[], bool] = lambda: True) -> list[Shaping]:
     """observed, each with what the topology declares for its link and how they differ; plus an
-    entry for each declared link the kernel does not shape at all."""
+    entry for each declared link the kernel does not shape at all. A declared delay missing on a
+    kernel without netem is said to be that (netem_available is asked only then)."""
     by_link = {shaping.link: shaping for shaping in observed}
     for link, impairment in declared.items():
         node, network = link.split(":", 1)
@@ -119,21 +122,23 @@ def compare(observed: list[Shaping], declared: dict[str, Impairment]) -> list[Sh
         if shaping is None:
             shaping = by_link[link] = Shaping(node, network, "?")
         shaping.expected = _declared_words(impairment)
-        shaping.differs = _difference(shaping, impairment)
+        shaping.differs = _difference(shaping, impairment, netem_available)
     for shaping in by_link.values():
         if not shaping.expected:
             shaping.differs = "set at run time (lab impair, or tc by hand): the topology declares nothing here"
     return sorted(by_link.values(), key=lambda s: s.link)
 
 
-def _difference(shaping: Shaping, impairment: Impairment) -> str:
+def _difference(shaping: Shaping, impairment: Impairment, netem_available: Callable[[], bool]) -> str:
     problems = []
     wanted_rate = _bits(impairment.rate) if impairment.rate else None
     if wanted_rate != shaping.rate_bps and not (wanted_rate and shaping.rate_bps
                                                 and abs(wanted_rate - shaping.rate_bps) < 0.01 * wanted_rate):
         problems.append(f"rate {_rate_words(shaping.rate_bps)} in the kernel, {impairment.rate or 'none'} declared")
     wanted_delay = _ms(impairment.delay) if impairment.delay else None
-    if wanted_delay != shaping.delay_ms:
+    if wanted_delay is not None and shaping.delay_ms is None and not netem_available():
+        problems.append(f"delay {impairment.delay} declared, not applied: this kernel has no netem")
+    elif wanted_delay != shaping.delay_ms:
         held = f"{shaping.delay_ms:g} ms" if shaping.delay_ms is not None else "none (no netem qdisc)"
         problems.append(f"delay {held} in the kernel, {impairment.delay or 'none'} declared")
     return "; ".join(problems)

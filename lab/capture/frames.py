@@ -35,6 +35,7 @@ class Frame:
     flags: int = 0               # TCP flags
     seq: int = 0
     payload: int = 0             # bytes of TCP/UDP payload
+    payload_at: int = 0          # where that payload starts in data
     dns_name: str | None = None  # a DNS message's first question, lower case, no final dot
 
     @property
@@ -90,6 +91,8 @@ def decode(linktype: int, timestamp_us: int, raw: bytes, original: int) -> Frame
     elif linktype == LINKTYPE_RAW:
         network = raw
     fields = _ipv4(network) if network else {}
+    if "payload_at" in fields:
+        fields["payload_at"] += len(raw) - len(network)
     return Frame(timestamp_us, raw, original, ifindex, outgoing, **fields)
 
 
@@ -104,7 +107,8 @@ def _ipv4(packet: bytes) -> dict:
     segment = packet[header:total] if total >= header else packet[header:]
     if protocol == TCP and len(segment) >= 20:
         sport, dport, seq, _, offset, flags = struct.unpack_from(">HHIIBB", segment)
-        fields.update(sport=sport, dport=dport, seq=seq, flags=flags, payload=max(total - header - (offset >> 4) * 4, 0))
+        fields.update(sport=sport, dport=dport, seq=seq, flags=flags, payload=max(total - header - (offset >> 4) * 4, 0),
+                      payload_at=header + (offset >> 4) * 4)
         data = segment[(offset >> 4) * 4:]
         if 53 in (sport, dport) and len(data) > 2:
             fields["dns_name"] = dns_question(data[2:])   # DNS over TCP: a length first
@@ -114,6 +118,17 @@ def _ipv4(packet: bytes) -> dict:
         if 53 in (sport, dport):
             fields["dns_name"] = dns_question(segment[8:])
     return fields
+
+
+def tls_records(frame: Frame) -> list[int]:
+    """The content types of the TLS records that start in a TCP segment's payload, in order
+    (22 handshake, 20 change cipher spec, 23 application data), as far as the capture holds them."""
+    data = frame.data[frame.payload_at:frame.payload_at + frame.payload] if frame.payload_at else b""
+    types, at = [], 0
+    while at + 5 <= len(data) and data[at] in (20, 21, 22, 23) and data[at + 1] == 3:
+        types.append(data[at])
+        at += 5 + struct.unpack_from(">H", data, at + 3)[0]
+    return types
 
 
 def dns_question(message: bytes) -> str | None:

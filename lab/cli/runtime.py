@@ -227,7 +227,7 @@ def _observed_impairments(backend, name: str, rows) -> list:
                   if link.split(":", 1)[0] in running}
     except LabError:
         return observed
-    return compare(observed, wanted)
+    return compare(observed, wanted, lambda: backend.netem_available(name))
 
 
 def _impairment_lines(shaping: list, width: int) -> list:

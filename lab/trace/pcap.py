@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lab.backends.protocol import NodeCapture
 from lab.capture import pcapng
-from lab.capture.frames import LINKTYPE_LINUX_SLL2, TCP, Frame, read_pcap
+from lab.capture.frames import LINKTYPE_LINUX_SLL2, TCP, Frame, read_pcap, tls_records
 from lab.kinds import registry
 from lab.kinds.registry import HTTP_BALANCER, HTTP_UPSTREAM, RECURSIVE_RESOLVER, SQL_DATABASE
 from lab.topology import Lab
@@ -28,6 +28,7 @@ from lab.trace.outcome import Evidence
 
 # What is recorded: DNS and TCP; the routers' own BGP sessions (tcp 179) are never a request's.
 CAPTURE_FILTER = "udp port 53 or ( tcp and not port 179 )"
+APPLICATION_DATA = 23       # a TLS record's content type: after the ServerHello, all of TLS 1.3 is this
 # What a kept packet belongs to: the lookup, the client's connection, the lb's, the app's to its data.
 DNS, CLIENT, UPSTREAM, DATABASE = "lookup", "connection", "upstream", "sql"
 
@@ -181,6 +182,9 @@ def _client_phases(picked: Picked, client: str, tls: bool) -> dict[str, list[int
                 answered = True
             elif answered and not finished:
                 finished = True
+                if tls_records(f).count(APPLICATION_DATA) > 1:   # its Finished, and the request with it
+                    phases["tls"].append(n)
+                    phase = "request"
             elif finished:
                 phase = "request"
         if phase == "request" and f.payload and not f.outgoing:

@@ -51,6 +51,11 @@ def test_the_kernel_and_the_topology_agree_or_the_difference_is_said():
     assert "delay none (no netem qdisc) in the kernel, 20ms declared" in missing.differs
 
 
+def test_a_delay_missing_where_the_kernel_has_no_netem_is_said_to_be_that():
+    told = compare([], {"laptop:home": Impairment(delay="20ms")}, netem_available=lambda: False)
+    assert told[0].differs == "delay 20ms declared, not applied: this kernel has no netem"
+
+
 def test_a_changed_rate_is_a_difference():
     observed = parse_shaping("home-router", OUTPUT, NETWORKS)
     told = compare(observed, {"home-router:home": Impairment(rate="3mbit")})

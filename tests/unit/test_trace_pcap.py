@@ -125,3 +125,24 @@ def test_nothing_is_kept_when_the_connection_never_left_the_client():
     picked = pick([seen("laptop", "home", frame(1, LAPTOP, 40000, "198.18.10.99", 443, S, SEQ))],
                   Request("laptop", None, LB, 443, 40000, {}))
     assert picked == Picked([], [], None)
+
+
+def record(kind: int, body: bytes) -> bytes:
+    return bytes([kind, 3, 3]) + len(body).to_bytes(2, "big") + body
+
+
+def test_a_finished_that_carries_the_request_counts_for_both():
+    """Linux may merge the client's Finished and its request in one segment (autocorking)."""
+    both = record(20, b"\x01") + record(23, b"F" * 53) + record(23, b"GET / HTTP/1.1")
+    events = [seen("laptop", "home", frame(10, LAPTOP, 40000, LB, 443, S, SEQ)),
+              seen("laptop", "home", frame(11, LB, 443, LAPTOP, 40000, SA, 9, outgoing=False)),
+              seen("laptop", "home", frame(12, LAPTOP, 40000, LB, 443, PA, payload=record(22, b"hello"))),
+              seen("laptop", "home", frame(13, LB, 443, LAPTOP, 40000, PA, payload=record(22, b"sh"), outgoing=False)),
+              seen("laptop", "home", frame(14, LAPTOP, 40000, LB, 443, PA, payload=both)),
+              seen("laptop", "home", frame(15, LB, 443, LAPTOP, 40000, PA, payload=record(23, b"200"), outgoing=False))]
+    assert frames.tls_records(events[4].frame) == [20, 23, 23]
+    request = Request("laptop", None, LB, 443, 40000, {"laptop": {LAPTOP}, "lb": {LB}})
+    trace = Trace("https://x/", "lab", "laptop", True, 1.0, 200, "",
+                  steps=[Step(k, k, "laptop", 0, 1) for k in ("tcp", "tls", "request", "transfer")])
+    number(trace, pick(events, request), request, tls=True)
+    assert [trace.step(k).packets for k in ("tcp", "tls", "request", "transfer")] == [[1, 2], [3, 4, 5], [5], [6]]
