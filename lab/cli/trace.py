@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from lab.backends import open_backend
-from lab.cli.common import LAB_OPTION, out, running_topology
+from lab.cli.common import LAB_OPTION, err, out, running_topology
 from lab.errors import UsageError
 from lab.interrupts import stop_on_signals
 from lab.layout import wrapped
@@ -51,8 +51,13 @@ def trace(url: str, source: str | None, method: str | None, data: str | None, he
     options = RequestOptions(method=method.upper() if method else None, data=data, headers=list(headers),
                              max_time=max_time)
     # SIGTERM and SIGHUP end a trace as Ctrl-C does: its capture helpers are removed
-    with stop_on_signals():
-        result = trace_url(backend, lab, url, source, options, follow, pcap)
+    try:
+        with stop_on_signals():
+            result = trace_url(backend, lab, url, source, options, follow, pcap)
+    except KeyboardInterrupt as error:
+        said = error.args[0] if error.args else "SIGINT"
+        err.print(f"lab trace: interrupted by {said}", highlight=False)
+        sys.exit(getattr(error, "exit_code", 130))
     chain = [result]
     while chain[-1].redirected_to is not None:
         chain.append(chain[-1].redirected_to)
