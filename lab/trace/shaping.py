@@ -18,6 +18,9 @@ from lab.trace.model import Step, Trace
 from lab.trace.web import CurlResult
 
 UP, DOWN, BEHIND = "toward the server", "toward the client", "behind the load balancer"
+# A transfer shorter than this at the limit passes mostly as the qdisc's burst: its speed says
+# nothing about the limit, so none is claimed.
+MEASURABLE_SECONDS = 0.1
 
 
 def path_nodes(path: FlowPath | None, client: str, behind: list[str]) -> list[str]:
@@ -75,7 +78,7 @@ def annotate(trace: Trace, lab: Lab, crossed: list[str], shaping: list[Shaping],
             measured = throughput_bps(curl, way == UP, server_ms)
             step = trace.step("request" if way == UP else "transfer")
             _note(step, _rate_note(one, way, measured))
-            if measured:
+            if measured and measured[1] * 8 / one.rate_bps >= MEASURABLE_SECONDS:
                 entry["measured_bps"] = round(measured[0])
         trace.impairments.append(entry)
 
@@ -100,5 +103,8 @@ def _rate_note(one: Shaping, way: str, measured: tuple[float, float, float] | No
     if measured is None:
         return f"a {limit} rate limit is set on {one.link} (observed qdisc), shaping the {what}"
     bps, size, seconds = measured
+    if size * 8 / one.rate_bps < MEASURABLE_SECONDS:
+        return (f"a {limit} rate limit is set on {one.link} (observed qdisc), shaping the {what}; "
+                f"{size:.0f} bytes are too few to measure against it")
     return (f"{what} of {size:.0f} bytes in {seconds * 1000:.0f} ms: {rate_words(bps)}, "
             f"{100 * bps / one.rate_bps:.0f}% of the {limit} limit set on {one.link} (observed qdisc)")

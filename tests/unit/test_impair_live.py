@@ -107,3 +107,12 @@ def test_the_trace_says_the_rate_it_met_and_the_delay_beside_the_handshake():
         in trace.step("request").detail
     assert [i["link"] for i in trace.impairments] == ["laptop:home", "router:home"]
     assert trace.impairments[0]["measured_bps"] == 1_000_000
+
+
+def test_a_transfer_too_small_to_feel_the_limit_claims_no_speed():
+    trace = Trace("https://x/", "t", "laptop", True, 10, 200, "",
+                  steps=[Step("transfer", "transfer", "laptop", 9, 1)])
+    annotate(trace, LAB, ["laptop", "router", "web"], [Shaping("web", "dmz", "eth0", ["tbf"], rate_bps=5e6)],
+             curl(size_download=196, time_starttransfer=0.009, time_total=0.0094))
+    assert "196 bytes are too few to measure against it" in trace.step("transfer").detail
+    assert "measured_bps" not in trace.impairments[0]
