@@ -35,7 +35,7 @@ from lab.trace.model import Step, Trace
 from lab.trace.routing import add_as_path, as_path_note, live_lookup
 from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
 from lab.trace.pcap import attach, recorded_nodes, request_of
-from lab.trace.shaping import annotate, path_nodes, read as read_shaping
+from lab.trace.shaping import PathShaping
 from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
 from lab.trace.wire import (Packet, client_syn, hop_view, parse_packets, start_command, stop_command,
                             tls_on_the_wire)
@@ -130,6 +130,7 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
     evidence.target = owner.name if owner else None
     path = flow_path(lab, lab.instance(source), owner, "tcp", target.port,
                      live_lookup(backend, lab)) if owner else None
+    shaping = PathShaping(backend, lab, path, source)   # read while the servers' logs are
     if path:
         verdicts = [confirm(v, before[v.firewall], after[v.firewall]) for v in computed_verdicts(lab, path)]
         evidence.firewalls = [FirewallDecision(v.firewall, v.rule.name, v.action, v.rose.get(v.rule.name, 0),
@@ -157,9 +158,8 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
         trace.steps.extend(client_steps(evidence, outcome, path))
         if path is not None:
             add_as_path(trace.steps, as_path_note(backend, lab, path))
-    crossed = path_nodes(path, source, [evidence.app, evidence.database])
-    server_ms = sum(a.response_ms or 0.0 for a in evidence.attempts)   # the lb's log: the upstream's time
-    annotate(trace, lab, crossed, read_shaping(backend, lab, crossed), curl, server_ms)
+    shaping.annotate(trace, [evidence.app, evidence.database], curl,
+                     sum(a.response_ms or 0.0 for a in evidence.attempts))   # the lb's log: the upstream's time
     trace.summary = summary_of(trace)
     if pcap:
         attach(trace, pcap, captures, request_of(evidence, lab), evidence.https)

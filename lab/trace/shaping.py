@@ -10,6 +10,8 @@ throughput of the direction it shapes (curl's own byte counts and times).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from lab.backends.protocol import Backend
 from lab.firewall.path import FlowPath
 from lab.impair_live import Shaping, observe, rate_words
@@ -108,3 +110,21 @@ def _rate_note(one: Shaping, way: str, measured: tuple[float, float, float] | No
                 f"{size:.0f} bytes are too few to measure against it")
     return (f"{what} of {size:.0f} bytes in {seconds * 1000:.0f} ms: {rate_words(bps)}, "
             f"{100 * bps / one.rate_bps:.0f}% of the {limit} limit set on {one.link} (observed qdisc)")
+
+
+class PathShaping:
+    """The path's qdiscs, read in the background from when the path is known (while the trace
+    reads the servers' logs); the nodes behind the load balancer once the logs name them."""
+
+    def __init__(self, backend: Backend, lab: Lab, path: FlowPath | None, client: str):
+        self._backend, self._lab, self._path, self._client = backend, lab, path, client
+        self._on_path = path_nodes(path, client, [])
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._reading = self._pool.submit(read, backend, lab, self._on_path)
+
+    def annotate(self, trace: Trace, behind: list[str | None], curl: CurlResult, server_ms: float) -> None:
+        crossed = path_nodes(self._path, self._client, [name for name in behind if name])
+        found = self._reading.result()
+        self._pool.shutdown(wait=False)
+        found += read(self._backend, self._lab, [node for node in crossed if node not in self._on_path])
+        annotate(trace, self._lab, crossed, found, curl, server_ms)
