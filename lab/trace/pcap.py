@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lab.backends.protocol import NodeCapture
 from lab.capture import pcapng
+from lab.errors import RuntimeFailure
 from lab.capture.frames import LINKTYPE_LINUX_SLL2, TCP, Frame, read_pcap, tls_records
 from lab.kinds import registry
 from lab.kinds.registry import HTTP_BALANCER, HTTP_UPSTREAM, RECURSIVE_RESOLVER, SQL_DATABASE
@@ -73,7 +74,10 @@ def request_of(evidence: Evidence, lab: Lab) -> Request:
 def attach(trace: Trace, path: Path, captures: list[NodeCapture], request: Request, tls: bool) -> None:
     """Keep the request's packets, write them to path, and name each step's packets."""
     picked = pick(flatten(captures), request)
-    write(path, picked)
+    try:
+        write(path, picked)
+    except OSError as error:
+        raise RuntimeFailure(f"cannot write {path}: {error.strerror or error}") from error
     number(trace, picked, request, tls)
     trace.pcap = {"file": str(path), "packets": len(picked.seen), "points": picked.points}
 
