@@ -208,26 +208,28 @@ def _split_http(numbers: list[int], own: list[tuple[int, Frame]]) -> tuple[list[
     return [n for n in numbers if n < first_in], [n for n in numbers if n >= first_in]
 
 
-def step_packets(picked: Picked, step: Step, request: Request, phases: dict[str, list[int]],
-                 tls: bool) -> list[int]:
-    at = lambda node: (lambda s: s.node == node)   # noqa: E731 (a small predicate maker)
-    syn = lambda s: s.role == CLIENT and s.frame.syn and s.frame.seq == picked.syn_seq   # noqa: E731
-    if step.kind == "dns":
+def _syn_at(picked: Picked, seen: Seen) -> bool:
+    """The client's SYN (by its sequence number), wherever it was seen."""
+    return seen.role == CLIENT and seen.frame.syn and seen.frame.seq == picked.syn_seq
+
+
+def step_packets(picked: Picked, step: Step, request: Request, phases: dict[str, list[int]]) -> list[int]:
+    """The frames that are a step's evidence: the client's own packets for its steps, the SYN as
+    each router or the firewall saw it, the lb's and the app's packets of the connection between
+    them, the database's of the app's queries."""
+    kind, node = step.kind, step.node
+    if kind in phases:
+        return phases[kind]
+    if kind == "dns":
         return picked.frames(lambda s: s.role == DNS)
-    if step.kind == "path":
-        return picked.frames(lambda s: syn(s) and s.node not in (request.client, request.lb))
-    if step.kind == FIREWALL_STEP:
-        return picked.frames(lambda s: syn(s) and at(step.node)(s))
-    if step.kind == "tcp":
-        return phases["tcp"]
-    if step.kind == "tls":
-        return phases["tls"] if tls else []
-    if step.kind in ("request", "transfer"):
-        return phases[step.kind]
-    if step.kind in ("lb", SERVER_STEP):
-        return picked.frames(lambda s: s.role == UPSTREAM and at(step.node)(s))
-    if step.kind == "db":
-        return picked.frames(lambda s: s.role == DATABASE and at(step.node)(s))
+    if kind == "path":
+        return picked.frames(lambda s: _syn_at(picked, s) and s.node not in (request.client, request.lb))
+    if kind == FIREWALL_STEP:
+        return picked.frames(lambda s: _syn_at(picked, s) and s.node == node)
+    if kind in ("lb", SERVER_STEP):
+        return picked.frames(lambda s: s.role == UPSTREAM and s.node == node)
+    if kind == "db":
+        return picked.frames(lambda s: s.role == DATABASE and s.node == node)
     return []
 
 
@@ -244,7 +246,7 @@ def number(trace: Trace, picked: Picked, request: Request, tls: bool) -> None:
 
     def walk(step: Step, parent: Step | None) -> None:
         if parent is None or parent.kind != step.kind:
-            step.packets = step_packets(picked, step, request, phases, tls)
+            step.packets = step_packets(picked, step, request, phases)
         elif step.kind == "dns":
             step.packets = resolver_asked(picked, step, request)
         # other children of their own kind (a TLS handshake's parts, the lb's attempts) share
