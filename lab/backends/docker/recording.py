@@ -12,6 +12,7 @@ success, error or Ctrl-C; `lab down` removes one a killed run left behind.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,11 @@ LISTEN_TIMEOUT = 30.0      # a loaded engine starts a helper in seconds, not ten
 # A helper whose command was killed (kill -9) ends by itself after this, and the next `lab up`
 # removes it (it removes stopped helpers); a trace lasts 2 minutes at most (--max-time 120).
 MAX_SECONDS = 600
+# Before a capture is stopped, the helper pings its own loopback with a pattern of this run:
+# once tcpdump has written that packet, it has written every packet seen before it (a loaded
+# tcpdump lags behind the kernel, and an interrupt would drop what it has not read yet).
+MARKER_FILTER = "( icmp and host 127.0.0.1 )"
+FLUSH_TIMEOUT = 10.0
 
 # Says which interface index holds which address (stderr), then becomes tcpdump writing pcap on
 # stdout, under a time limit (timeout passes our SIGINT on to tcpdump).
@@ -53,9 +59,10 @@ class _Capture:
         self.node = node
         self._networks = {info.get("IPAddress"): name.removeprefix(f"{lab}-") for name, info in
                           ((container.attrs.get("NetworkSettings") or {}).get("Networks") or {}).items()}
+        wanted = f"( {bpf} ) or {MARKER_FILTER}" if bpf.strip() else ""
         self._context = namespace_helper(client, lab, RECORD_ROLE, image, RECORD_SCRIPT, f"container:{container.id}",
                                          ["NET_RAW", "NET_ADMIN"], {"LAB_MAX_SECONDS": str(MAX_SECONDS)},
-                                         arguments=bpf.split(), attach=True)
+                                         arguments=wanted.split(), attach=True)
         self.helper, stream = self._context.__enter__()
         self.data = bytearray()
         self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
@@ -87,8 +94,21 @@ class _Capture:
         raise RuntimeFailure(f"cannot record packets on '{self.node}': tcpdump was not listening after "
                              f"{LISTEN_TIMEOUT:.0f} s")
 
+    def catch_up(self) -> None:
+        """Return once tcpdump has written everything seen so far (see MARKER_FILTER), or after
+        FLUSH_TIMEOUT (what it has not written by then is lost, as it would be anyway)."""
+        marker = secrets.token_bytes(8)
+        try:
+            self.helper.exec_run(["ping", "-c", "1", "-W", "1", "-p", marker.hex(), "127.0.0.1"])
+        except ENGINE_ERRORS:
+            return
+        deadline = time.monotonic() + FLUSH_TIMEOUT
+        while marker not in self.data and self._reader.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def stop(self) -> NodeCapture:
         """SIGINT makes tcpdump flush what it holds and exit; the stream then ends."""
+        self.catch_up()
         try:
             self.helper.kill(signal="SIGINT")
         except docker.errors.APIError:
