@@ -3,18 +3,22 @@
 Reads the classic pcap format (what `tcpdump -w -` writes), in either byte order
 and at micro- or nanosecond resolution, and decodes the headers a trace matches
 on: the Linux cooked v2 header of `tcpdump -i any -y LINUX_SLL2` (which interface,
-in or out), Ethernet, IPv4, TCP (ports, flags, sequence number, payload length),
+in or out), Ethernet, IPv4 and IPv6 (the lab is dual-stack), TCP (ports, flags, sequence number, payload length),
 UDP, and the first question of a DNS message. Anything else is kept, undecoded.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from dataclasses import dataclass
 
 LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL2 = 1, 101, 276
 MAGIC_US, MAGIC_NS = 0xA1B2C3D4, 0xA1B23C4D
-ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_IPV4, ETHERTYPE_IPV6 = 0x0800, 0x86DD
+IP_ETHERTYPES = (ETHERTYPE_IPV4, ETHERTYPE_IPV6)
+# IPv6 extension headers that may stand before TCP/UDP: hop-by-hop, routing, destination options
+IPV6_EXTENSIONS = (0, 43, 60)
 SLL2_OUTGOING = 4
 TCP, UDP = 6, 17
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -85,25 +89,48 @@ def decode(linktype: int, timestamp_us: int, raw: bytes, original: int) -> Frame
     if linktype == LINKTYPE_LINUX_SLL2 and len(raw) >= 20:
         protocol, _, ifindex, _, kind = struct.unpack_from(">HHIHB", raw)
         outgoing = kind == SLL2_OUTGOING
-        network = raw[20:] if protocol == ETHERTYPE_IPV4 else None
+        network = raw[20:] if protocol in IP_ETHERTYPES else None
     elif linktype == LINKTYPE_ETHERNET and len(raw) >= 14:
-        network = raw[14:] if struct.unpack_from(">H", raw, 12)[0] == ETHERTYPE_IPV4 else None
+        network = raw[14:] if struct.unpack_from(">H", raw, 12)[0] in IP_ETHERTYPES else None
     elif linktype == LINKTYPE_RAW:
         network = raw
-    fields = _ipv4(network) if network else {}
+    fields = _ip(network) if network else {}
     if "payload_at" in fields:
         fields["payload_at"] += len(raw) - len(network)
     return Frame(timestamp_us, raw, original, ifindex, outgoing, **fields)
 
 
+def _ip(packet: bytes) -> dict:
+    version = packet[0] >> 4 if packet else 0
+    return _ipv4(packet) if version == 4 else _ipv6(packet) if version == 6 else {}
+
+
 def _ipv4(packet: bytes) -> dict:
-    if len(packet) < 20 or packet[0] >> 4 != 4:
+    if len(packet) < 20:
         return {}
     header = (packet[0] & 0x0F) * 4
     total = struct.unpack_from(">H", packet, 2)[0]
-    protocol = packet[9]
-    fields = {"src": ".".join(map(str, packet[12:16])), "dst": ".".join(map(str, packet[16:20])),
-              "protocol": protocol}
+    fields = {"src": ".".join(map(str, packet[12:16])), "dst": ".".join(map(str, packet[16:20]))}
+    return _transport(packet, header, total, packet[9], fields)
+
+
+def _ipv6(packet: bytes) -> dict:
+    """IPv6: addresses written as the lab writes them (compressed), the transport found past
+    any hop-by-hop, routing or destination-options header."""
+    if len(packet) < 40:
+        return {}
+    total = 40 + struct.unpack_from(">H", packet, 4)[0]
+    protocol, header = packet[6], 40
+    while protocol in IPV6_EXTENSIONS and header + 8 <= len(packet):
+        protocol, header = packet[header], header + (packet[header + 1] + 1) * 8
+    fields = {"src": str(ipaddress.IPv6Address(packet[8:24])),
+              "dst": str(ipaddress.IPv6Address(packet[24:40]))}
+    return _transport(packet, header, total, protocol, fields)
+
+
+def _transport(packet: bytes, header: int, total: int, protocol: int, fields: dict) -> dict:
+    """TCP or UDP after an IP header of `header` bytes, in a packet of `total` bytes."""
+    fields["protocol"] = protocol
     segment = packet[header:total] if total >= header else packet[header:]
     if protocol == TCP and len(segment) >= 20:
         sport, dport, seq, _, offset, flags = struct.unpack_from(">HHIIBB", segment)

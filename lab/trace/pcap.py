@@ -62,8 +62,8 @@ def request_of(evidence: Evidence, lab: Lab) -> Request:
     upstreams = []
     for attempt in evidence.attempts:
         address, _, port = attempt.address.rpartition(":")
-        if port.isdigit():
-            upstreams.append((address, int(port)))
+        if port.isdigit():   # "[fd00::a]:8000" in nginx's log: the address without its brackets
+            upstreams.append((address.strip("[]"), int(port)))
     local = evidence.curl.timings.get("local_port")
     return Request(evidence.client, None if evidence.dns is None else evidence.host, evidence.address,
                    evidence.port, int(local) if local else None,

@@ -59,9 +59,11 @@ def _centred(parent: Step, step: Step) -> Step:
 
 def dns_step(dns: DnsTrace, client_ms: float, outcome: Outcome) -> Step:
     failed = outcome.step == "dns"
-    addresses = ", ".join(record.split()[-1] for record in dns.answer) or "no address"
+    addresses = ", ".join(record.split()[-1] for record in dns.answer)
     detail = outcome.reason if failed else f"{dns.name} is {addresses}" + \
-        (" (from the resolver's cache)" if dns.from_cache else "")
+        (" (from the resolver's cache)" if dns.from_cache else "") if addresses else \
+        (f"{dns.name} was looked up (curl connected to its address), but no answer to it was seen "
+         f"in {dns.resolver}'s packets or {dns.client}'s cache log")
     evidence = [f"the client waited {client_ms:.1f} ms for its stub resolver (curl time_namelookup; after a "
                 "failed lookup, from its first query to the last reply, in the resolver's packets)",
                 f"{dns.resolver} ({dns.resolver_address}) answered the client's query "

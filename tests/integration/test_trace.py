@@ -517,7 +517,8 @@ def test_cli_json_is_versioned_and_html_is_written(engine, shop, tmp_path):
 # --- the request's packets (lab trace --pcap) -------------------------------------------------
 
 TSHARK_FIELDS = ("frame.number", "frame.interface_name", "ip.src", "ip.dst", "tcp.srcport", "tcp.dstport",
-                 "tcp.flags.syn", "tcp.flags.ack", "tcp.seq_raw", "udp.dstport", "udp.srcport")
+                 "tcp.flags.syn", "tcp.flags.ack", "tcp.seq_raw", "udp.dstport", "udp.srcport",
+                 "ipv6.src", "ipv6.dst")
 
 
 def read_with_tshark(file) -> dict[int, dict]:
@@ -529,12 +530,23 @@ def read_with_tshark(file) -> dict[int, dict]:
     frames = {}
     for line in result.stdout.splitlines():
         values = dict(zip(TSHARK_FIELDS, line.split("\t")))
+        # ip.src / ip.dst: the packet's addresses in either family (the lab is dual-stack)
+        values["family"] = 6 if values.get("ipv6.src") else 4
+        values["ip.src"] = values["ip.src"] or values.get("ipv6.src", "")
+        values["ip.dst"] = values["ip.dst"] or values.get("ipv6.dst", "")
         frames[int(values["frame.number"])] = values
     return frames
 
 
-def address(shop, node: str, network: str) -> str:
-    return str(shop.lab.instance(node).addresses[network])
+def address(shop, node: str, network: str, family: int = 4) -> str:
+    instance = shop.lab.instance(node)
+    return str((instance.addresses6 if family == 6 else instance.addresses)[network])
+
+
+def request_family(frames: dict[int, dict]) -> int:
+    """The family of the laptop's connection to the lb, as tshark read it (curl chooses it)."""
+    return next(f["family"] for f in frames.values() if f["frame.interface_name"] == "laptop:home"
+                and f["tcp.dstport"] == "443")
 
 
 def capture_helpers(engine, shop) -> list:
@@ -567,7 +579,8 @@ def test_the_pcap_holds_the_request_at_every_hop_and_tcpdump_reads_it(engine, sh
 
 def test_the_syn_is_seen_at_the_laptop_and_source_rewritten_at_isp_router(shop, traced_pcap):
     result, _, frames = traced_pcap
-    laptop, lb = address(shop, "laptop", "home"), address(shop, "lb", "dmz")
+    family = request_family(frames)
+    laptop, lb = address(shop, "laptop", "home", family), address(shop, "lb", "dmz", family)
     syns = [f for f in frames.values() if f["tcp.flags.syn"] == "1" and f["tcp.flags.ack"] == "0"
             and f["ip.dst"] == lb and f["tcp.dstport"] == "443"]
     at_laptop = [f for f in syns if f["frame.interface_name"] == "laptop:home" and f["ip.src"] == laptop]
@@ -575,15 +588,16 @@ def test_the_syn_is_seen_at_the_laptop_and_source_rewritten_at_isp_router(shop, 
     seq = at_laptop[0]["tcp.seq_raw"]
     at_isp = [f for f in syns if f["frame.interface_name"] == "isp-router:isp" and f["tcp.seq_raw"] == seq]
     # home-router masquerades the home LAN: isp-router sees the SYN from home-router's address
-    assert [f["ip.src"] for f in at_isp] == [address(shop, "home-router", "isp")]
+    assert [f["ip.src"] for f in at_isp] == [address(shop, "home-router", "isp", family)]
     assert at_isp[0]["tcp.srcport"] == at_laptop[0]["tcp.srcport"]
 
 
 def test_the_lb_to_app_connection_is_in_the_file(shop, traced_pcap):
     result, _, frames = traced_pcap
-    app = result.step("app").node
+    app, family = result.step("app").node, request_family(frames)
     towards_app = [f for f in frames.values() if f["frame.interface_name"] == "lb:dmz"
-                   and f["ip.src"] == address(shop, "lb", "dmz") and f["ip.dst"] == address(shop, app, "apps")
+                   and f["ip.src"] == address(shop, "lb", "dmz", family)
+                   and f["ip.dst"] == address(shop, app, "apps", family)
                    and f["tcp.dstport"] == "8000"]
     assert towards_app
     sql = [f for f in frames.values() if f["frame.interface_name"] == "db:data" and "5432" in

@@ -16,7 +16,7 @@ import pytest
 from lab.trace.dns import DnsStep, DnsTrace
 from lab.trace.model import DERIVED, OBSERVED
 from lab.trace.outcome import Evidence, FirewallDecision, classify
-from lab.trace.steps import client_steps, server_steps
+from lab.trace.steps import client_steps, dns_step, server_steps
 from lab.trace.web import parse_curl, upstream_attempts
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "trace"
@@ -202,3 +202,14 @@ def test_a_group_name_in_the_lb_log_means_no_server_was_left_to_try():
     outcome = classify(_http(502, line))
     assert (outcome.category, outcome.step, outcome.node) == ("upstream.timeout", "lb", "lb")
     assert "lab_upstream: no server left to try" in outcome.reason
+
+
+def test_a_lookup_whose_answer_the_capture_missed_is_not_a_failure_when_curl_connected():
+    """The resolver's capture can miss a lookup (a cache that answered but did not log it yet);
+    curl connecting to the address is the observation that the lookup worked."""
+    missed = classify(evidence("ok", dns=_dns("", [])))
+    assert missed.ok and missed.category == "ok"
+    step = dns_step(_dns("", []), 4.0, missed)
+    assert step.ok and "no answer to it was seen" in step.detail and "curl connected" in step.detail
+    # without a connection, silence is still a timeout
+    assert classify(evidence("nxdomain", dns=_dns("", []))).category == "dns.timeout"

@@ -94,17 +94,31 @@ class _Capture:
         raise RuntimeFailure(f"cannot record packets on '{self.node}': tcpdump was not listening after "
                              f"{LISTEN_TIMEOUT:.0f} s")
 
-    def catch_up(self) -> None:
-        """Return once tcpdump has written everything seen so far (see MARKER_FILTER), or after
-        FLUSH_TIMEOUT (what it has not written by then is lost, as it would be anyway)."""
+    def catch_up(self, timeout: float = FLUSH_TIMEOUT) -> bool:
+        """True once tcpdump has written everything seen so far (see MARKER_FILTER); False after
+        timeout (what it has not written by then is lost, as it would be anyway). A marker is
+        sent again every half second: a ping sent before the capture was live is never seen."""
         marker = secrets.token_bytes(8)
-        try:
-            self.helper.exec_run(["ping", "-c", "1", "-W", "1", "-p", marker.hex(), "127.0.0.1"])
-        except ENGINE_ERRORS:
-            return
-        deadline = time.monotonic() + FLUSH_TIMEOUT
-        while marker not in self.data and self._reader.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        deadline = time.monotonic() + timeout
+        while self._reader.is_alive() and time.monotonic() < deadline:
+            try:
+                self.helper.exec_run(["ping", "-c", "1", "-W", "1", "-p", marker.hex(), "127.0.0.1"])
+            except ENGINE_ERRORS:
+                return False
+            resend = min(deadline, time.monotonic() + 0.5)
+            while marker not in self.data and self._reader.is_alive() and time.monotonic() < resend:
+                time.sleep(0.02)
+            if marker in self.data:
+                return True
+        return False
+
+    def wait_live(self) -> None:
+        """tcpdump says "listening" a moment before its packets reach us (seen: a request's
+        first packets missing at the client): only a marker seen in the stream proves it live."""
+        self.wait_listening()
+        if not self.catch_up(LISTEN_TIMEOUT):
+            raise RuntimeFailure(f"cannot record packets on '{self.node}': tcpdump listened but "
+                                 f"wrote nothing in {LISTEN_TIMEOUT:.0f} s")
 
     def stop(self) -> NodeCapture:
         """SIGINT makes tcpdump flush what it holds and exit; the stream then ends."""
@@ -160,7 +174,7 @@ def _started(client: docker.DockerClient, lab: str, node: str, bpf: str, image: 
         return None
     capture = _Capture(client, lab, container, node, bpf, image)
     try:
-        capture.wait_listening()
+        capture.wait_live()
     except BaseException:
         capture.close()
         raise
