@@ -15,7 +15,9 @@ happen"):
     receive  receiveHeadersEnd -> loadingFinished
 
 Where the answer came from: `Network.requestServedFromCache` (memory cache),
-`response.fromDiskCache` (disk cache), status 304 (revalidated), else the network. An
+`response.fromDiskCache` (disk cache), status 304 (revalidated: Chromium's responseReceived
+shows the cached 200 it merged the 304 into; the status on the wire is in
+`Network.responseReceivedExtraInfo`), else the network. An
 entry served from a cache has no phases (nothing was sent).
 """
 
@@ -66,9 +68,12 @@ class Visit:
     navigation: dict | None = None     # the browser's own Navigation Timing of the page
     loaded: bool = False
     error: str | None = None
+    wall_start: float | None = None    # unix time the driver began and ended the load
+    wall_end: float | None = None
 
     def as_dict(self) -> dict:
         return {"number": self.number, "url": self.url, "loaded": self.loaded, "error": self.error,
+                "wall_start": self.wall_start, "wall_end": self.wall_end,
                 "navigation": self.navigation, "entries": [e.as_dict() for e in self.entries]}
 
 
@@ -108,9 +113,14 @@ def phases_of(timing: dict, finished_s: float | None) -> tuple[dict[str, float],
 def _apply(entry: Entry, method: str, params: dict, finished: dict) -> None:
     if method == "Network.requestServedFromCache":
         entry.cache = MEMORY
+    elif method == "Network.responseReceivedExtraInfo":
+        if params.get("statusCode") == 304 and entry.cache == NETWORK:
+            entry.cache, entry.status = REVALIDATED, 304
     elif method == "Network.responseReceived":
         response = params["response"]
-        entry.status, entry.protocol = response.get("status"), response.get("protocol", "")
+        if entry.cache != REVALIDATED:   # else the wire's 304, not the cached 200 it became
+            entry.status = response.get("status")
+        entry.protocol = response.get("protocol", "")
         entry.connection_id, entry.reused = response.get("connectionId"), response.get("connectionReused")
         entry.remote = response.get("remoteIPAddress", "")
         entry.trace_id = _header(response.get("headers"), "x-trace-id")
@@ -152,7 +162,7 @@ def parse_events(lines: list[str]) -> list[Visit]:
             continue
         record = json.loads(line)
         if "visit" in record:
-            visits.append(Visit(record["visit"], record.get("url", "")))
+            visits.append(Visit(record["visit"], record.get("url", ""), wall_start=record.get("wall")))
             entries, finished, began = {}, {}, None
         elif "error" in record and visits:
             visits[-1].error = record["error"]
@@ -160,6 +170,7 @@ def parse_events(lines: list[str]) -> list[Visit]:
             visits[-1].navigation, visits[-1].loaded = record["navigation"], bool(record.get("loaded"))
         elif "done" in record and visits:
             visits[-1].entries = _finish(entries, finished, began)
+            visits[-1].wall_end = record.get("wall")
         elif record.get("method") == "Network.requestWillBeSent" and visits:
             params = record["params"]
             began = params["timestamp"] if began is None else began
