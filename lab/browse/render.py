@@ -38,7 +38,7 @@ def title(number: int, entry: Entry) -> str:
 def phases_text(entry: Entry) -> str:
     if not entry.phases:
         return "not sent: answered by the browser's cache" if entry.cache != NETWORK else "no timing recorded"
-    return "  ".join(f"{phase} {entry.phases.get(phase, 0.0):.1f}" for phase in PHASES) + " ms"
+    return "ms: " + " ".join(f"{phase} {entry.phases.get(phase, 0.0):.1f}" for phase in PHASES)
 
 
 def claim_text(claim: Claim) -> str:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lab.backends.protocol import Backend, Progress
@@ -21,7 +24,7 @@ from lab.browse.har import Visit, parse_events
 from lab.browse.model import BrowseResult
 from lab.errors import RuntimeFailure, UsageError
 from lab.kinds import registry
-from lab.kinds.registry import HTTP_BALANCER
+from lab.kinds.registry import HTTP_BALANCER, HTTP_UPSTREAM
 from lab.topology import Lab
 from lab.trace import resolver as dns_evidence
 from lab.trace.journey import default_client, parse_target
@@ -44,8 +47,36 @@ CHROMIUM_FLAGS = ["--flag=--disable-dev-shm-usage", "--flag=--disable-features=A
                   "MAP *.gvt1.com ~NOTFOUND"]
 
 
+@dataclass
+class Recording:
+    """Everything gathered for one `lab browse`, before any interpretation (tests replay it)."""
+
+    url: str
+    lab: str
+    client: str
+    code: int                           # the browser helper's exit status
+    stdout: str                         # the driver's JSON lines
+    stderr: str
+    host: str
+    stub_log: str | None = None         # the node's DNS cache log during the loads (None: it has none)
+    resolver: str | None = None
+    resolver_address: str | None = None
+    packets: list[dict] = field(default_factory=list)   # the DNS packets the resolver saw
+    logs: dict[str, str] = field(default_factory=dict)  # node -> its log lines holding this load's trace ids
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
 def browse(backend: Backend, lab: Lab, url: str, source: str | None = None, reload: bool = False,
            screenshot: bool = False, progress: Progress | None = None) -> BrowseResult:
+    return interpret(record(backend, lab, url, source, reload, screenshot, progress), lab)
+
+
+def record(backend: Backend, lab: Lab, url: str, source: str | None = None, reload: bool = False,
+           screenshot: bool = False, progress: Progress | None = None) -> Recording:
+    """Load the page in the node's browser helper, with the DNS cache log marked and the resolver
+    recording around it; then the lab's log lines that hold the loads' trace ids."""
     target = parse_target(url)
     source = source or default_client(lab)
     if source not in lab.instance_names():
@@ -56,19 +87,50 @@ def browse(backend: Backend, lab: Lab, url: str, source: str | None = None, relo
     by_name = not _is_address(target.host)
     stub_since = dns_evidence.stub_log_size(backend, lab.name, source) if by_name else None
     resolver = _start_dns_capture(backend, lab.name, source) if by_name else None
-    capture = resolver[2] if resolver else ""
     try:
         run = backend.run_browser(lab.name, source, arguments, files, progress)
     finally:
-        packets = dns_evidence.stop_capture(backend, lab.name, resolver[0], capture) if resolver else []
-    result = _read_output(target.url, lab.name, source, run.stdout, run.stderr, run.code)
-    if by_name:
-        stub_log = _stub_log(backend, lab.name, source, stub_since)
-        result.names = name_lookups(result.visits, target.host, source if stub_since is not None else None,
-                                    stub_log, resolver[0] if resolver else None,
-                                    resolver[1] if resolver else None, packets)
-    result.evidence = _lab_records(backend, lab, result.visits)
+        packets = dns_evidence.stop_capture(backend, lab.name, resolver[0], resolver[2]) if resolver else []
+    found = Recording(target.url, lab.name, source, run.code, run.stdout, run.stderr, target.host,
+                      _stub_log(backend, lab.name, source, stub_since), packets=packets)
+    if resolver:
+        found.resolver, found.resolver_address = resolver[0], resolver[1]
+    found.logs = _server_logs(backend, lab, _trace_ids(run.stdout))
+    return found
+
+
+def interpret(found: Recording, lab: Lab) -> BrowseResult:
+    """The recording read: the browser's loads, each sent request's record in the lab's logs, and
+    per load how the name was found. Pure."""
+    result = _read_output(found.url, found.lab, found.client, found.stdout, found.stderr, found.code)
+    if not _is_address(found.host):
+        result.names = name_lookups(result.visits, found.host, found.client if found.stub_log is not None else None,
+                                    found.stub_log, found.resolver, found.resolver_address, found.packets)
+    result.evidence = _lab_records(lab, result.visits, found.logs)
     return result
+
+
+def _trace_ids(stdout: str) -> set[str]:
+    """The trace ids (X-Trace-Id) in the browser's record, whether or not a request was sent."""
+    return set(re.findall(r'"[Xx]-[Tt]race-[Ii]d": "([0-9a-f]{32})"', stdout))
+
+
+def _server_logs(backend: Backend, lab: Lab, trace_ids: set[str]) -> dict[str, str]:
+    """Each balancer's and upstream server's log lines holding one of the trace ids."""
+    nodes = [i.name for i in lab.instances
+             if registry.is_a(i.kind, HTTP_BALANCER) or registry.is_a(i.kind, HTTP_UPSTREAM)]
+
+    def lines_of(node: str) -> str:
+        try:
+            text = b"".join(backend.logs(lab.name, node, tail=LOG_TAIL)).decode(errors="replace")
+        except RuntimeFailure:
+            return ""   # a node gone: it recorded nothing we can read
+        return "".join(line + "\n" for line in text.splitlines() if any(t in line for t in trace_ids))
+
+    if not trace_ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(zip(nodes, pool.map(lines_of, nodes)))
 
 
 def _files_for(backend: Backend, lab: str, node: str) -> dict[str, bytes]:
@@ -121,25 +183,16 @@ def _read_output(url: str, lab: str, client: str, stdout: str, stderr: str, code
     return result
 
 
-def _lab_records(backend: Backend, lab: Lab, visits: list[Visit]) -> dict[str, LabEvidence]:
+def _lab_records(lab: Lab, visits: list[Visit], logs: dict[str, str]) -> dict[str, LabEvidence]:
     """Each sent request's record in the logs of the lb it reached and the server behind it."""
-    logs: dict[str, str] = {}
-
-    def log_of(node: str) -> str:
-        if node not in logs:
-            try:
-                logs[node] = b"".join(backend.logs(lab.name, node, tail=LOG_TAIL)).decode(errors="replace")
-            except RuntimeFailure:
-                logs[node] = ""   # a node gone: it recorded nothing we can read
-        return logs[node]
-
     names = {str(a): i.name for i in lab.instances for a in i.addresses.values()}
     found = {}
     for entry in (e for v in visits for e in v.entries if reached_the_lab(e)):
         owner = owner_of(lab, entry.remote) if _is_address(entry.remote) else None
         if owner is None or not registry.is_a(owner.kind, HTTP_BALANCER):
             continue
-        found[entry.trace_id] = lab_evidence(entry.trace_id, owner.name, log_of(owner.name), log_of, names,
+        found[entry.trace_id] = lab_evidence(entry.trace_id, owner.name, logs.get(owner.name, ""),
+                                             lambda node: logs.get(node, ""), names,
                                              lambda node: _database_of(lab, node))
     return found
 
