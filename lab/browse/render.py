@@ -28,10 +28,10 @@ def protocol(entry: Entry) -> str:
     return {"h2": "HTTP/2", "http/1.1": "HTTP/1.1", "h3": "HTTP/3"}.get(entry.protocol, entry.protocol or "-")
 
 
-def title(number: int, entry: Entry) -> str:
+def title(number: int | None, entry: Entry) -> str:
     status = entry.error or (str(entry.status) if entry.status is not None else "no answer")
     total = f"{entry.total_ms:.1f} ms" if entry.total_ms is not None else "0 ms"
-    return (f"{number:>2} {entry.method} {entry.path}  {status}  {entry.resource or '-'}  {protocol(entry)}  "
+    return (f"{'' if number is None else f'{number:>2} '}{entry.method} {entry.path}  {status}  {entry.resource or '-'}  {protocol(entry)}  "
             f"{connection(entry)}  {entry.cache}  {total}")
 
 

@@ -48,7 +48,7 @@ def _visit(result: BrowseResult, visit) -> str:
         failed = entry.error is not None or (entry.status or 0) >= 400
         found = result.evidence.get(entry.trace_id or "") if reached_the_lab(entry) else None
         parts.append(f'<li class="request"><div class="request-title{" failed" if failed else ""}">'
-                     f'{escape(title(number, entry))}</div><div class="phases">{escape(phases_text(entry))}</div>')
+                     f'{escape(title(None, entry))}</div><div class="phases">{escape(phases_text(entry))}</div>')
         if found is not None:
             parts.append(f'<div class="phases">trace {escape(found.trace_id)}</div>{_claims(found.claims)}')
         parts.append("</li>")
