@@ -87,7 +87,8 @@ def failures(result: BrowseResult) -> list[str]:
             found = result.evidence.get(entry.trace_id or "") if reached_the_lab(entry) else None
             where = ""
             if found is not None and found.failed_at:
-                where = f": it failed at {found.failed_at} ({found.lb} logged {found.lb_status})"
+                tried = f"; it tried {', '.join(found.chosen)}" if found.chosen else ""
+                where = f": it failed at {found.failed_at} ({found.lb} logged {found.lb_status}{tried})"
             elif entry.error:
                 where = f": the browser said {entry.error}"
             said.append(f"load {visit.number}: {entry.method} {entry.path} {entry.status or ''}".rstrip() + where)

@@ -93,6 +93,8 @@ class DockerBackend:
 
     def exec(self, lab: str, node: str, command: list[str]) -> ExecResult:
         container = inspect.node_container(self.client, lab, node)
+        if container.status != "running":   # the engine would say it with the container's id
+            raise RuntimeFailure(f"node '{node}' is {container.status}: start it first (lab start {node})")
         started = time.monotonic()
         with engine_call(f"running a command in node '{node}'"):
             result = container.exec_run(command, demux=True)
