@@ -47,6 +47,8 @@ class LabEvidence:
     db_ms: float | None = None
     db_queries: int | None = None
     failed_at: str | None = None        # the node where the request failed, when it did
+    pool: str | None = None             # the pool the lb logged instead of a server: none was left
+    pool_members: list[str] = field(default_factory=list)   # that pool's servers (the topology's)
     claims: list[Claim] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -61,7 +63,8 @@ def _number(value) -> float | None:
 
 
 def lab_evidence(trace_id: str, lb: str, lb_log: str, server_log: Callable[[str], str],
-                 names: dict[str, str], database_of: Callable[[str], str | None]) -> LabEvidence:
+                 names: dict[str, str], database_of: Callable[[str], str | None],
+                 pools: dict[str, list[str]] | None = None) -> LabEvidence:
     """One request's record: the lb's line (its status, the upstreams it tried), then the line
     of the upstream that holds the trace id (its time; an app's SQL statements and time)."""
     found = LabEvidence(trace_id)
@@ -75,9 +78,16 @@ def lab_evidence(trace_id: str, lb: str, lb_log: str, server_log: Callable[[str]
     for attempt, node in zip([a for a in attempts if not is_group(a)], found.chosen):
         found.claims.append(Claim(f"{lb} sent it to {node}: {attempt_failure(attempt)}", OBSERVED,
                                   f"{lb}'s access log"))
-    if any(is_group(a) for a in attempts):
-        found.claims.append(Claim(f"{lb}: {attempt_failure(next(a for a in attempts if is_group(a)))}", OBSERVED,
+    group = next((a for a in attempts if is_group(a)), None)
+    if group is not None:
+        found.pool = group.address
+        found.claims.append(Claim(f"{lb}, pool {group.address}: {attempt_failure(group)}", OBSERVED,
                                   f"{lb}'s access log"))
+        members = (pools or {}).get(group.address)
+        if members:
+            found.pool_members = members
+            found.claims.append(Claim(f"pool {group.address} is {', '.join(members)}", DERIVED,
+                                      f"the topology: {lb}'s upstreams"))
     if not attempts:
         found.claims.append(Claim(f"{lb} answered {found.lb_status} itself (no upstream)", OBSERVED,
                                   f"{lb}'s access log"))

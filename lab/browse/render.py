@@ -88,6 +88,8 @@ def failures(result: BrowseResult) -> list[str]:
             where = ""
             if found is not None and found.failed_at:
                 tried = f"; it tried {', '.join(found.chosen)}" if found.chosen else ""
+                if found.pool:
+                    tried += f"; no server of {found.pool} ({', '.join(found.pool_members) or '?'}) was left to try"
                 where = f": it failed at {found.failed_at} ({found.lb} logged {found.lb_status}{tried})"
             elif entry.error:
                 where = f": the browser said {entry.error}"

@@ -25,6 +25,7 @@ from lab.browse.model import BrowseResult
 from lab.errors import RuntimeFailure, UsageError
 from lab.kinds import registry
 from lab.kinds.registry import HTTP_BALANCER, HTTP_UPSTREAM
+from lab.plan.nginx import pools
 from lab.topology import Lab
 from lab.trace import resolver as dns_evidence
 from lab.trace.journey import default_client, parse_target
@@ -193,8 +194,14 @@ def _lab_records(lab: Lab, visits: list[Visit], logs: dict[str, str]) -> dict[st
             continue
         found[entry.trace_id] = lab_evidence(entry.trace_id, owner.name, logs.get(owner.name, ""),
                                              lambda node: logs.get(node, ""), names,
-                                             lambda node: _database_of(lab, node))
+                                             lambda node: _database_of(lab, node), _pools(lab, owner))
     return found
+
+
+def _pools(lab: Lab, lb) -> dict[str, list[str]]:
+    """The lb's upstream pools (nginx's names, as its log gives them) -> their servers."""
+    return {pool: [i.name for upstream in members for i in lab.instances_of(upstream.node)]
+            for pool, members in pools(lab, lb).items()}
 
 
 def _database_of(lab: Lab, instance: str) -> str | None:

@@ -101,3 +101,12 @@ def test_the_text_fits_80_columns_and_the_html_holds_waterfalls_and_the_screensh
     page = to_html(result)
     assert page.count('class="waterfall"') == 2 and "data:image/png;base64," in page
     assert result.screenshot.startswith(b"\x89PNG")
+
+
+def test_a_pool_with_no_server_left_is_named_with_its_servers_from_the_topology():
+    line = '{"status":502,"upstream_addr":"lab_web","upstream_status":"502","traceparent":"00-' + "c" * 32 + '-x"}'
+    found = lab_evidence("c" * 32, "lb", line, lambda node: "", {}, lambda node: None,
+                         {"lab_web": ["web-1", "web-2"]})
+    assert found.failed_at == "lb" and found.pool == "lab_web" and found.pool_members == ["web-1", "web-2"]
+    assert [c.source for c in found.claims] == [OBSERVED, "derived"]
+    assert "no server left to try" in found.claims[0].text
