@@ -134,14 +134,15 @@ def visit(browser: Browser, url: str, number: int, timeout: float) -> None:
     emit({"done": number, "wall": time.time()})
 
 
-def open_page(binary: str, profile: str, flags: list[str]) -> Browser:
-    """A browser on profile with one blank page attached, its Network, Page and Runtime events on."""
+def open_page(binary: str, profile: str, flags: list[str], bare: bool = False) -> Browser:
+    """A browser on profile with one blank page attached, its Network, Page and Runtime events on
+    (bare: without Network, so the browser records no request for us: bench/browse.py's floor)."""
     browser = Browser(binary, profile, flags)
     target = browser.call("Target.createTarget", {"url": "about:blank"}, session=False)
     attached = browser.call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
                             session=False)
     browser.session = attached["sessionId"]
-    for domain in ("Network", "Page", "Runtime"):
+    for domain in ("Page", "Runtime") if bare else ("Network", "Page", "Runtime"):
         browser.call(f"{domain}.enable")
     return browser
 
@@ -153,6 +154,7 @@ def main() -> int:
     parser.add_argument("--screenshot", help="write a PNG of the page as rendered (after the last load); "
                                              "'-': print it as base64 JSON")
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--bare", action="store_true", help="no Network events: only the page's own timing")
     parser.add_argument("--binary", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--flag", action="append", default=[], help="one more Chromium flag (repeatable)")
     args = parser.parse_args()
@@ -163,7 +165,7 @@ def main() -> int:
             if browser is not None:
                 browser.close()
                 time.sleep(1.02 - time.time() % 1)   # the next load on a new second
-            browser = open_page(args.binary, profile, args.flag)
+            browser = open_page(args.binary, profile, args.flag, args.bare)
             visit(browser, args.url, number, args.timeout)
         if args.screenshot:
             shot = browser.call("Page.captureScreenshot", {"format": "png"})
