@@ -53,6 +53,13 @@ def browser_helpers(lab) -> list[str]:
         "label": [f"{LABEL_LAB}={lab.name}", f"{LABEL_ROLE}={BROWSER_ROLE}"]})]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def browser_image(default_lab):
+    """The browser helper's image, built here when missing (cold: a few minutes on a busy machine),
+    so the commands below are timed on their own work, not on a build."""
+    return default_lab.backend.build_browser()
+
+
 @pytest.fixture(scope="module")
 def loads(default_lab, tmp_path_factory):
     """One cold load and its reload, the laptop's own DNS cache emptied first (so the first load
