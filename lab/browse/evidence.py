@@ -198,8 +198,8 @@ def _lookup_claims(lookup: NameLookup, had_log: bool, captured: bool) -> list[Cl
         said = {CACHE: f"the OS's DNS cache (dnsmasq on {lookup.stub_node}) answered {lookup.name} from its cache",
                 FORWARDED: f"the OS's DNS cache (dnsmasq on {lookup.stub_node}) did not hold {lookup.name}: "
                            f"it asked {lookup.resolver or 'the resolver'}",
-                NOT_ASKED: f"the OS's DNS cache was not asked for {lookup.name} (the browser knew it already, "
-                           "or reused a connection)"}[lookup.os_cache]
+                NOT_ASKED: f"the OS's DNS cache (dnsmasq on {lookup.stub_node}) logged no query for "
+                           f"{lookup.name} in this load"}[lookup.os_cache]
         claims.append(Claim(said, OBSERVED, where))
     if captured:
         text = (f"no new query for {lookup.name} at {lookup.resolver}" if not lookup.resolver_queries else
