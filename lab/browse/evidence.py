@@ -142,6 +142,7 @@ class NameLookup:
     stub_node: str | None               # the node whose dnsmasq it is (None: the node has none)
     resolver: str | None
     resolver_queries: int               # queries for the name the resolver received in this load
+    stub_outcomes: list[str] = field(default_factory=list)   # each lookup of the load, in order
     claims: list[Claim] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -182,10 +183,11 @@ def name_lookups(visits: list[Visit], name: str, stub_node: str | None, stub_log
     fqdn = name.rstrip(".").lower() + "."
     for visit, (start, end) in zip(visits, windows(visits)):
         mine = [what for when, what in queries if start <= when < end]
-        outcome = (CACHE if CACHE in mine else FORWARDED if FORWARDED in mine else NOT_ASKED) if mine else NOT_ASKED
+        outcome = mine[0] if mine else NOT_ASKED   # the load's first lookup: what it began with
         asked = [p for p in packets if not p.get("response") and p.get("dst") == resolver_address
                  and str(p.get("qname", "")).lower() == fqdn and start <= p.get("time", 0) < end]
-        lookup = NameLookup(visit.number, name, outcome if stub_node else NOT_ASKED, stub_node, resolver, len(asked))
+        lookup = NameLookup(visit.number, name, outcome if stub_node else NOT_ASKED, stub_node, resolver, len(asked),
+                            stub_outcomes=mine if stub_node else [])
         lookup.claims = _lookup_claims(lookup, stub_log is not None, resolver_address is not None)
         found.append(lookup)
     return found
@@ -200,6 +202,11 @@ def _lookup_claims(lookup: NameLookup, had_log: bool, captured: bool) -> list[Cl
                            f"it asked {lookup.resolver or 'the resolver'}",
                 NOT_ASKED: f"the OS's DNS cache (dnsmasq on {lookup.stub_node}) logged no query for "
                            f"{lookup.name} in this load"}[lookup.os_cache]
+        if len(lookup.stub_outcomes) > 1:   # a redirect to another scheme looks the name up again
+            said = (f"the OS's DNS cache (dnsmasq on {lookup.stub_node}) was asked {len(lookup.stub_outcomes)} times "
+                    f"for {lookup.name}: " + ", then ".join("from its cache" if o == CACHE else
+                                                          f"asked {lookup.resolver or 'the resolver'}"
+                                                          for o in lookup.stub_outcomes))
         claims.append(Claim(said, OBSERVED, where))
     if captured:
         text = (f"no new query for {lookup.name} at {lookup.resolver}" if not lookup.resolver_queries else

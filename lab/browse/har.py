@@ -148,7 +148,17 @@ def _finish(entries: dict[str, Entry], finished: dict, began_s: float | None) ->
             entry.phases, entry.total_ms = phases_of(timing, finished.get(entry.request_id))
         elif entry.request_id in finished and began_s is not None:
             entry.total_ms = round((finished[entry.request_id] - began_s) * 1000 - entry.started_ms, 3)
-    return list(entries.values())
+    return sorted(entries.values(), key=lambda e: e.started_ms)   # a redirect's hop before its target
+
+
+def _end_redirect_hop(entries: dict[str, Entry], finished: dict, params: dict) -> None:
+    """A redirect: Chromium goes on under the same request id, giving the hop's answer with the
+    next request. The hop becomes an entry of its own (id#n), answered and finished there."""
+    hop = entries.pop(params["requestId"])
+    hop.request_id = f"{hop.request_id}#{sum(key.startswith(hop.request_id + '#') for key in entries) + 1}"
+    entries[hop.request_id] = hop
+    _apply(hop, "Network.responseReceived", {"response": params["redirectResponse"]}, finished)
+    finished[hop.request_id] = params["timestamp"]
 
 
 def parse_events(lines: list[str]) -> list[Visit]:
@@ -174,6 +184,8 @@ def parse_events(lines: list[str]) -> list[Visit]:
         elif record.get("method") == "Network.requestWillBeSent" and visits:
             params = record["params"]
             began = params["timestamp"] if began is None else began
+            if "redirectResponse" in params and params["requestId"] in entries:
+                _end_redirect_hop(entries, finished, params)
             request = params["request"]
             entries[params["requestId"]] = Entry(
                 params["requestId"], request["url"], request.get("method", "GET"), params.get("type", ""),

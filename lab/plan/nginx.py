@@ -220,6 +220,7 @@ def render_nginx_conf(lab: Lab, lb: Instance, server_names: list[str]) -> str:
         f"{upstream}\n"
         "    server {\n"
         "        listen 80 default_server;\n        server_name _;\n"
+        "        add_header X-Trace-Id $lab_trace_id always;   # the redirect's line in this log, for lab browse\n"
         "        return 301 https://$host$request_uri;\n"
         "    }\n\n"
         "    server {\n"
