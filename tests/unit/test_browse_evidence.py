@@ -5,6 +5,7 @@ twice, the laptop's DNS cache emptied first. No engine, no browser."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,15 @@ def test_a_pool_with_no_server_left_is_named_with_its_servers_from_the_topology(
     assert found.failed_at == "lb" and found.pool == "lab_web" and found.pool_members == ["web-1", "web-2"]
     assert [c.source for c in found.claims] == [OBSERVED, "derived"]
     assert "no server left to try" in found.claims[0].text
+
+
+def test_a_load_that_looked_the_name_up_twice_says_each_lookup_in_order():
+    start = datetime(2026, 11, 29, 10, 51, 0, tzinfo=timezone.utc).timestamp()
+    log = ("Nov 29 10:51:00 dnsmasq[68]: 5 127.0.0.1/1 query[A] www.shop.test from 127.0.0.1\n"
+           "Nov 29 10:51:00 dnsmasq[68]: 5 127.0.0.1/1 forwarded www.shop.test to 100.64.0.53\n"
+           "Nov 29 10:51:00 dnsmasq[68]: 6 127.0.0.1/2 query[A] www.shop.test from 127.0.0.1\n"
+           "Nov 29 10:51:00 dnsmasq[68]: 6 127.0.0.1/2 cached www.shop.test is 198.18.10.10\n")
+    (lookup,) = name_lookups([Visit(1, "http://www.shop.test/", wall_start=start)], "www.shop.test", "laptop", log,
+                             "resolver", "100.64.0.53", [])
+    assert lookup.os_cache == FORWARDED and lookup.stub_outcomes == [FORWARDED, CACHE]
+    assert "asked 2 times for www.shop.test: asked resolver, then from its cache" in lookup.claims[0].text
