@@ -43,8 +43,8 @@ def browse(url: str, source: str | None, reload: bool, file: Path | None, lab_na
     """Load URL in headless Chromium inside a client node (its network, its DNS cache, the lab CA
     trusted), then show each request with what the lab's logs recorded about it.
 
-    Exit status: 0 the page loaded and every request answered, 1 a request failed (or the
-    browser could not run), 2 a bad URL or node."""
+    Exit status: 0 every load's page arrived (a failed file or API call is listed, not
+    fatal), 1 a page did not (or the browser could not run), 2 a bad URL or node."""
     from lab.browse.render import render
     from lab.browse.run import browse as load_page
     from lab.trace.journey import parse_target
