@@ -118,18 +118,6 @@ def running_lab(client, text: str, file: str = "<test>") -> Iterator[LabUnderTes
         lab.down(volumes=True)
 
 
-@pytest.fixture(scope="session")
-def default_lab(engine, images, tmp_path_factory):
-    """The default topology, up once for the whole session: for tests that only read it, or that
-    put back what they change (a stopped node started again) before they end. Made from a real
-    file, so `lab` commands run against it find its topology as they would a user's."""
-    text = topology_text("default", "it-default")
-    file = tmp_path_factory.mktemp("default-lab") / "default.yaml"
-    file.write_text(text)
-    with running_lab(engine, text, str(file)) as lab:
-        yield lab
-
-
 @pytest.fixture
 def make_lab(engine, images):
     made: list[LabUnderTest] = []

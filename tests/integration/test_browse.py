@@ -1,5 +1,5 @@
 """`lab browse` on a real engine: headless Chromium in the laptop's namespace loads the shop from
-the default lab (one session-wide lab; one cold load and its reload shared by the tests).
+the default lab (one lab for the module; one cold load and its reload shared by the tests).
 
 What the command says is checked against records it did not read: the servers' own log lines
 (by the trace ids the browser reported), the resolver's own query log (unbound's log-queries,
@@ -22,7 +22,7 @@ from lab.backends.docker.browser import BROWSER_ROLE
 from lab.backends.docker.helpers import LABEL_ROLE
 from lab.plan.model import LABEL_LAB
 
-from .conftest import ROOT
+from .conftest import ROOT, running_lab, topology_text
 
 URL = "https://www.shop.test/"
 
@@ -51,6 +51,18 @@ def resolver_queries(lab, name: str, start: float, end: float) -> list[str]:
 def browser_helpers(lab) -> list[str]:
     return [c.name for c in lab.client.containers.list(all=True, ignore_removed=True, filters={
         "label": [f"{LABEL_LAB}={lab.name}", f"{LABEL_ROLE}={BROWSER_ROLE}"]})]
+
+
+@pytest.fixture(scope="module")
+def default_lab(engine, images, tmp_path_factory):
+    """The default topology, for this module (the other modules bring up labs on the same subnets,
+    one after another: a lab kept for the whole session would overlap theirs). Made from a real
+    file, so `lab` commands run against it find its topology as they would a user's."""
+    text = topology_text("default", "it-browse")
+    file = tmp_path_factory.mktemp("browse-lab") / "default.yaml"
+    file.write_text(text)
+    with running_lab(engine, text, str(file)) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module", autouse=True)
