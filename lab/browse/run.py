@@ -49,7 +49,7 @@ CHROMIUM_FLAGS = ["--flag=--disable-dev-shm-usage", "--flag=--disable-features=A
 
 
 @dataclass
-class Recording:
+class PageRecording:
     """Everything gathered for one `lab browse`, before any interpretation (tests replay it)."""
 
     url: str
@@ -75,7 +75,7 @@ def browse(backend: Backend, lab: Lab, url: str, source: str | None = None, relo
 
 
 def record(backend: Backend, lab: Lab, url: str, source: str | None = None, reload: bool = False,
-           screenshot: bool = False, progress: Progress | None = None) -> Recording:
+           screenshot: bool = False, progress: Progress | None = None) -> PageRecording:
     """Load the page in the node's browser helper, with the DNS cache log marked and the resolver
     recording around it; then the lab's log lines that hold the loads' trace ids."""
     target = parse_target(url)
@@ -92,7 +92,7 @@ def record(backend: Backend, lab: Lab, url: str, source: str | None = None, relo
         run = backend.run_browser(lab.name, source, arguments, files, progress)
     finally:
         packets = dns_evidence.stop_capture(backend, lab.name, resolver[0], resolver[2]) if resolver else []
-    found = Recording(target.url, lab.name, source, run.code, run.stdout, run.stderr, target.host,
+    found = PageRecording(target.url, lab.name, source, run.code, run.stdout, run.stderr, target.host,
                       _stub_log(backend, lab.name, source, stub_since), packets=packets)
     if resolver:
         found.resolver, found.resolver_address = resolver[0], resolver[1]
@@ -100,7 +100,7 @@ def record(backend: Backend, lab: Lab, url: str, source: str | None = None, relo
     return found
 
 
-def interpret(found: Recording, lab: Lab) -> BrowseResult:
+def interpret(found: PageRecording, lab: Lab) -> BrowseResult:
     """The recording read: the browser's loads, each sent request's record in the lab's logs, and
     per load how the name was found. Pure."""
     result = _read_output(found.url, found.lab, found.client, found.stdout, found.stderr, found.code)

@@ -7,7 +7,7 @@ import json
 import re
 
 from lab.browse.report import to_html
-from tests.unit.test_browse_evidence import FIXTURES, Recording, interpret, load_topology
+from tests.unit.test_browse_evidence import FIXTURES, PageRecording, interpret, load_topology
 
 # Run in the page after it loaded: every block's box against every other's, and in each
 # waterfall row the label against the bars; the result lands on <body> for --dump-dom.
@@ -37,7 +37,7 @@ window.addEventListener("load", () => {
 
 
 def test_the_browse_report_shows_waterfalls_evidence_and_screenshot_without_overlaps(tmp_path, render_page):
-    result = interpret(Recording(**json.loads((FIXTURES / "shop-reload.json").read_text())),
+    result = interpret(PageRecording(**json.loads((FIXTURES / "shop-reload.json").read_text())),
                        load_topology(FIXTURES / "topology.yaml"))
     page = tmp_path / "browse.html"
     page.write_text(to_html(result).replace("</body>", MEASURE + "</body>"))

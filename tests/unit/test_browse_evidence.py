@@ -15,15 +15,15 @@ from lab.browse.evidence import (CACHE, FORWARDED, NOT_ASKED, OBSERVED, lab_evid
 from lab.browse.har import DISK, MEMORY, NETWORK, REVALIDATED, Visit
 from lab.browse.render import render
 from lab.browse.report import to_html
-from lab.browse.run import Recording, interpret
+from lab.browse.run import PageRecording, interpret
 from lab.topology import load_topology
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "browse"
 
 
 @pytest.fixture(scope="module")
-def recording() -> Recording:
-    return Recording(**json.loads((FIXTURES / "shop-reload.json").read_text()))
+def recording() -> PageRecording:
+    return PageRecording(**json.loads((FIXTURES / "shop-reload.json").read_text()))
 
 
 @pytest.fixture(scope="module")
