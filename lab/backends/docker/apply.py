@@ -32,7 +32,7 @@ from lab.backends.docker.own_images import ensure_own_images
 from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
                                      retire)
 from lab.backends.docker.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
-                                 is_node, lab_containers, lab_networks, lab_volumes, network_subnet, remove_containers,
+                                 is_node, lab_containers, lab_networks, lab_volumes, network_subnets, remove_containers,
                                  remove_container, remove_network, rename_container, stop_gently)
 from lab.backends.docker.preflight import check_plan_can_apply
 from lab.backends.docker.readiness import Cancelled
@@ -70,10 +70,10 @@ def _sync_networks(change: NodeChange, plan: Plan, existing: dict) -> set[str]:
     replaced = set()
     for net in plan.networks:
         found = current.get(net.docker_name)
-        if found is not None and network_subnet(found) != net.subnet:
+        if found is not None and network_subnets(found) != net.subnets:
             # A new subnet means new addresses for everything on it: those nodes are made anew.
             # Not undone on failure: two networks cannot share the name (docs/lifecycle.md).
-            change.events("removed", net.name, f"subnet changed to {net.subnet}: the network and its nodes are made anew")
+            change.events("removed", net.name, f"subnet changed to {' '.join(sorted(net.subnets))}: the network and its nodes are made anew")
             for container in existing.values():
                 if net.docker_name in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}):
                     remove_container(container, grace=STOP_GRACE_SECONDS)

@@ -71,10 +71,19 @@ def network_subnet(network) -> str | None:
     return configs[0].get("Subnet") if configs else None
 
 
+def network_subnets(network) -> set[str]:
+    """Every subnet of an engine network (its IPv4 one and, when dual-stack, its IPv6 prefix)."""
+    configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+    return {config["Subnet"] for config in configs if config.get("Subnet")}
+
+
 def create_network(client: docker.DockerClient, plan: NetworkPlan):
-    ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=plan.subnet, gateway=plan.gateway)])
+    pools = [IPAMPool(subnet=plan.subnet, gateway=plan.gateway)]
+    if plan.subnet6:
+        pools.append(IPAMPool(subnet=plan.subnet6, gateway=plan.gateway6))
     try:
-        return client.networks.create(plan.docker_name, driver="bridge", ipam=ipam,
+        return client.networks.create(plan.docker_name, driver="bridge", ipam=IPAMConfig(pool_configs=pools),
+                                      enable_ipv6=bool(plan.subnet6),
                                       options=dict(SEALED_BRIDGE_OPTIONS),   # see lab/plan/seal.py
                                       labels=dict(plan.labels), check_duplicate=True)
     except docker.errors.APIError as error:
@@ -121,11 +130,13 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
             name=plan.docker_name, hostname=plan.name, labels=labels, detach=True,
             cap_add=list(plan.capabilities) or None, sysctls=dict(plan.sysctls) or None,
             network=first_network,
-            networking_config={first_network: client.api.create_endpoint_config(ipv4_address=first_address)},
+            networking_config={first_network: client.api.create_endpoint_config(
+                ipv4_address=first_address, ipv6_address=plan.addresses6.get(first_network))},
             volumes={name: {"bind": path, "mode": "rw"} for name, path in plan.volumes.items()} or None,
         )
         for network, address in networks[1:]:
-            client.networks.get(network).connect(container, ipv4_address=address)
+            client.networks.get(network).connect(container, ipv4_address=address,
+                                                 ipv6_address=plan.addresses6.get(network))
         container.put_archive("/", _lab_files_tar(plan.all_files()))
     return container
 
