@@ -186,16 +186,24 @@ def _read_output(url: str, lab: str, client: str, stdout: str, stderr: str, code
 
 def _lab_records(lab: Lab, visits: list[Visit], logs: dict[str, str]) -> dict[str, LabEvidence]:
     """Each sent request's record in the logs of the lb it reached and the server behind it."""
-    names = {str(a): i.name for i in lab.instances for a in i.addresses.values()}
+    names = {str(a): i.name for i in lab.instances for a in i.all_addresses()}
     found = {}
     for entry in (e for v in visits for e in v.entries if reached_the_lab(e)):
-        owner = owner_of(lab, entry.remote) if _is_address(entry.remote) else None
+        owner = _owner(lab, entry.remote)
         if owner is None or not registry.is_a(owner.kind, HTTP_BALANCER):
             continue
         found[entry.trace_id] = lab_evidence(entry.trace_id, owner.name, logs.get(owner.name, ""),
                                              lambda node: logs.get(node, ""), names,
                                              lambda node: _database_of(lab, node), _pools(lab, owner))
     return found
+
+
+def _owner(lab: Lab, remote: str):
+    """The node holding the address Chromium connected to (IPv4, or IPv6 in brackets), if any."""
+    try:
+        return owner_of(lab, remote.strip("[]"))
+    except ValueError:
+        return None
 
 
 def _pools(lab: Lab, lb) -> dict[str, list[str]]:
