@@ -185,3 +185,13 @@ class Backend(Protocol):
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         """Run command in a throwaway node of kind's image with no network, after unpacking the tar
         archive into the folder `into`; its output. Nothing of any lab is touched."""
+
+    def build_browser(self, progress: Progress | None = None, force: bool = False) -> str:
+        """Build or reuse the browser helper's image (Chromium, services/browser); its reference."""
+
+    def run_browser(self, lab: str, node: str, arguments: list[str], files: dict[str, bytes],
+                    progress: Progress | None = None, timeout: float = 180) -> ExecResult:
+        """Run the browser helper inside node's network namespace (its addresses and routes),
+        with files (name -> content) put in its folder /lab-browse first and arguments passed to
+        its driver; its output. The helper is removed afterwards, on an interrupt too; it carries
+        the lab's label, so `lab down` removes a leftover. Its image is built on first use."""

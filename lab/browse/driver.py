@@ -5,11 +5,18 @@ as on a host. It talks the DevTools protocol over a pipe (`--remote-debugging-pi
 messages ended by a NUL byte, commands on the browser's fd 3, replies on its fd 4), so
 no port is opened and nothing but the page's own traffic leaves the browser.
 
-    python3 driver.py URL [--reload] [--screenshot FILE] [--timeout SECONDS]
+    python3 driver.py URL [--reload] [--screenshot FILE|-] [--timeout SECONDS]
 
-Output, one JSON object a line: {"visit": n} before each load, then the Network and Page
-events as Chromium sent them ({"method", "params"}), then {"navigation": ...} (the
-browser's own Navigation Timing of the page) and {"done": n} after each load.
+Output, one JSON object a line: {"visit": n, "wall": unix time} before each load, then the
+Network and Page events as Chromium sent them ({"method", "params"}), then {"navigation": ...}
+(the browser's own Navigation Timing of the page) and {"done": n, "wall": ...} after each load;
+with `--screenshot -`, {"screenshot": base64 PNG} last.
+
+--reload closes the browser after the first load and opens it again on the same profile, as
+a person coming back does: its disk cache is kept, while its in-memory DNS cache and open
+connections go, so the second load shows both the browser's cache and the OS's DNS cache. The
+second load starts on a new wall-clock second, so logs stamped to the second (dnsmasq's) tell
+the two loads apart.
 """
 
 from __future__ import annotations
@@ -105,7 +112,7 @@ def emit(record: dict) -> None:
 
 
 def visit(browser: Browser, url: str, number: int, timeout: float) -> None:
-    emit({"visit": number, "url": url})
+    emit({"visit": number, "url": url, "wall": time.time()})
     events: list = []
     browser.call("Page.navigate", {"url": url}, events=events, timeout=timeout)
     deadline = time.monotonic() + timeout
@@ -124,39 +131,56 @@ def visit(browser: Browser, url: str, number: int, timeout: float) -> None:
     navigation = browser.call("Runtime.evaluate", {"expression": NAVIGATION, "returnByValue": True})
     emit({"navigation": json.loads(navigation.get("result", {}).get("value") or "null"),
           "loaded": loaded is not None})
-    emit({"done": number})
+    emit({"done": number, "wall": time.time()})
+
+
+def open_page(binary: str, profile: str, flags: list[str], bare: bool = False) -> Browser:
+    """A browser on profile with one blank page attached, its Network, Page and Runtime events on
+    (bare: without Network, so the browser records no request for us: bench/browse.py's floor)."""
+    browser = Browser(binary, profile, flags)
+    target = browser.call("Target.createTarget", {"url": "about:blank"}, session=False)
+    attached = browser.call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
+                            session=False)
+    browser.session = attached["sessionId"]
+    for domain in ("Page", "Runtime") if bare else ("Network", "Page", "Runtime"):
+        browser.call(f"{domain}.enable")
+    return browser
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("url")
     parser.add_argument("--reload", action="store_true", help="load it a second time in the same browser")
-    parser.add_argument("--screenshot", help="write a PNG of the page as rendered (after the last load)")
+    parser.add_argument("--screenshot", help="write a PNG of the page as rendered (after the last load); "
+                                             "'-': print it as base64 JSON")
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--bare", action="store_true", help="no Network events: only the page's own timing")
     parser.add_argument("--binary", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--flag", action="append", default=[], help="one more Chromium flag (repeatable)")
     args = parser.parse_args()
     profile = tempfile.mkdtemp(prefix="lab-browse-")   # a fresh profile: an empty browser cache
-    browser = Browser(args.binary, profile, args.flag)
+    browser = None
     try:
-        target = browser.call("Target.createTarget", {"url": "about:blank"}, session=False)
-        attached = browser.call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
-                                session=False)
-        browser.session = attached["sessionId"]
-        for domain in ("Network", "Page", "Runtime"):
-            browser.call(f"{domain}.enable")
         for number in (1, 2) if args.reload else (1,):
+            if browser is not None:
+                browser.close()
+                time.sleep(1.02 - time.time() % 1)   # the next load on a new second
+            browser = open_page(args.binary, profile, args.flag, args.bare)
             visit(browser, args.url, number, args.timeout)
         if args.screenshot:
             shot = browser.call("Page.captureScreenshot", {"format": "png"})
-            with open(args.screenshot, "wb") as file:
-                file.write(base64.b64decode(shot["data"]))
+            if args.screenshot == "-":
+                emit({"screenshot": shot["data"]})
+            else:
+                with open(args.screenshot, "wb") as file:
+                    file.write(base64.b64decode(shot["data"]))
         return 0
-    except (TimeoutError, RuntimeError) as error:
+    except (TimeoutError, RuntimeError, OSError) as error:
         emit({"error": str(error)})
         return 1
     finally:
-        browser.close()
+        if browser is not None:
+            browser.close()
         shutil.rmtree(profile, ignore_errors=True)
 
 

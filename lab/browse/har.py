@@ -15,7 +15,9 @@ happen"):
     receive  receiveHeadersEnd -> loadingFinished
 
 Where the answer came from: `Network.requestServedFromCache` (memory cache),
-`response.fromDiskCache` (disk cache), status 304 (revalidated), else the network. An
+`response.fromDiskCache` (disk cache), status 304 (revalidated: Chromium's responseReceived
+shows the cached 200 it merged the 304 into; the status on the wire is in
+`Network.responseReceivedExtraInfo`), else the network. An
 entry served from a cache has no phases (nothing was sent).
 """
 
@@ -66,9 +68,12 @@ class Visit:
     navigation: dict | None = None     # the browser's own Navigation Timing of the page
     loaded: bool = False
     error: str | None = None
+    wall_start: float | None = None    # unix time the driver began and ended the load
+    wall_end: float | None = None
 
     def as_dict(self) -> dict:
         return {"number": self.number, "url": self.url, "loaded": self.loaded, "error": self.error,
+                "wall_start": self.wall_start, "wall_end": self.wall_end,
                 "navigation": self.navigation, "entries": [e.as_dict() for e in self.entries]}
 
 
@@ -108,9 +113,14 @@ def phases_of(timing: dict, finished_s: float | None) -> tuple[dict[str, float],
 def _apply(entry: Entry, method: str, params: dict, finished: dict) -> None:
     if method == "Network.requestServedFromCache":
         entry.cache = MEMORY
+    elif method == "Network.responseReceivedExtraInfo":
+        if params.get("statusCode") == 304 and entry.cache == NETWORK:
+            entry.cache, entry.status = REVALIDATED, 304
     elif method == "Network.responseReceived":
         response = params["response"]
-        entry.status, entry.protocol = response.get("status"), response.get("protocol", "")
+        if entry.cache != REVALIDATED:   # else the wire's 304, not the cached 200 it became
+            entry.status = response.get("status")
+        entry.protocol = response.get("protocol", "")
         entry.connection_id, entry.reused = response.get("connectionId"), response.get("connectionReused")
         entry.remote = response.get("remoteIPAddress", "")
         entry.trace_id = _header(response.get("headers"), "x-trace-id")
@@ -138,7 +148,17 @@ def _finish(entries: dict[str, Entry], finished: dict, began_s: float | None) ->
             entry.phases, entry.total_ms = phases_of(timing, finished.get(entry.request_id))
         elif entry.request_id in finished and began_s is not None:
             entry.total_ms = round((finished[entry.request_id] - began_s) * 1000 - entry.started_ms, 3)
-    return list(entries.values())
+    return sorted(entries.values(), key=lambda e: e.started_ms)   # a redirect's hop before its target
+
+
+def _end_redirect_hop(entries: dict[str, Entry], finished: dict, params: dict) -> None:
+    """A redirect: Chromium goes on under the same request id, giving the hop's answer with the
+    next request. The hop becomes an entry of its own (id#n), answered and finished there."""
+    hop = entries.pop(params["requestId"])
+    hop.request_id = f"{hop.request_id}#{sum(key.startswith(hop.request_id + '#') for key in entries) + 1}"
+    entries[hop.request_id] = hop
+    _apply(hop, "Network.responseReceived", {"response": params["redirectResponse"]}, finished)
+    finished[hop.request_id] = params["timestamp"]
 
 
 def parse_events(lines: list[str]) -> list[Visit]:
@@ -152,7 +172,7 @@ def parse_events(lines: list[str]) -> list[Visit]:
             continue
         record = json.loads(line)
         if "visit" in record:
-            visits.append(Visit(record["visit"], record.get("url", "")))
+            visits.append(Visit(record["visit"], record.get("url", ""), wall_start=record.get("wall")))
             entries, finished, began = {}, {}, None
         elif "error" in record and visits:
             visits[-1].error = record["error"]
@@ -160,9 +180,12 @@ def parse_events(lines: list[str]) -> list[Visit]:
             visits[-1].navigation, visits[-1].loaded = record["navigation"], bool(record.get("loaded"))
         elif "done" in record and visits:
             visits[-1].entries = _finish(entries, finished, began)
+            visits[-1].wall_end = record.get("wall")
         elif record.get("method") == "Network.requestWillBeSent" and visits:
             params = record["params"]
             began = params["timestamp"] if began is None else began
+            if "redirectResponse" in params and params["requestId"] in entries:
+                _end_redirect_hop(entries, finished, params)
             request = params["request"]
             entries[params["requestId"]] = Entry(
                 params["requestId"], request["url"], request.get("method", "GET"), params.get("type", ""),

@@ -13,11 +13,12 @@ import traceback
 
 import click
 
-from lab.cli import capture, check, dns, export, firewall, graph, impair, routing, runtime, trace, validate, web
+from lab.cli import browse, capture, check, dns, export, firewall, graph, impair, routing, runtime, trace, validate, web
 from lab.cli.common import err
 from lab.errors import LabError
 
-COMMAND_MODULES = (validate, runtime, check, trace, dns, firewall, impair, routing, capture, graph, export, web)
+COMMAND_MODULES = (validate, runtime, check, trace, dns, firewall, impair, routing, capture, graph, export, web,
+                   browse)
 
 
 class LabGroup(click.Group):

@@ -337,10 +337,14 @@ def start(lab_name: str | None, node: str) -> None:
 @click.command()
 @TOPOLOGY_ARG
 @click.option("--force", is_flag=True, help="Rebuild even if the images are up to date.")
-def build(file: Path | None, force: bool) -> None:
-    """Build (or reuse) the images a topology needs."""
+@click.option("--no-browser", is_flag=True, help="Skip the browser helper's image (Chromium, for lab browse).")
+def build(file: Path | None, force: bool, no_browser: bool) -> None:
+    """Build (or reuse) the images a topology needs, and the browser helper's (lab browse)."""
     lab = load_topology(file)
-    tags = open_backend().build(sorted({i.kind for i in lab.instances}), _BuildProgress(), force=force)
+    backend = open_backend()
+    tags = backend.build(sorted({i.kind for i in lab.instances}), _BuildProgress(), force=force)
+    if not no_browser:
+        tags["(lab browse)"] = backend.build_browser(_BuildProgress(), force=force)
     for kind, tag in sorted(tags.items()):
         out.print(f"  {kind:<14} {tag}", highlight=False)
 

@@ -2,7 +2,7 @@
 
 One upstream pool per set of paths (path-based routing: an upstream's `paths`, the
 rest to the upstreams without paths), of their nodes' instances (replicas expanded),
-HTTP on 80 redirecting to HTTPS on 443 (TLS 1.2 and 1.3 only), a JSON access
+HTTP on 80 redirecting to HTTPS on 443 (TLS 1.2 and 1.3 only, HTTP/2 offered by ALPN), a JSON access
 log and headers that reveal the path: the chosen upstream (X-Upstream-Addr), the trace id (X-Trace-Id),
 the lb's time (Server-Timing, beside the app's own entries) and a W3C
 traceparent passed upstream (made here when the client sent none).
@@ -226,10 +226,11 @@ def render_nginx_conf(lab: Lab, lb: Instance, server_names: list[str]) -> str:
         f"{upstream}\n"
         "    server {\n"
         f"        listen 80 default_server;\n{_v6_listen(lb, '80')}        server_name _;\n"
+        "        add_header X-Trace-Id $lab_trace_id always;   # the redirect's line in this log, for lab browse\n"
         "        return 301 https://$host$request_uri;\n"
         "    }\n\n"
         "    server {\n"
-        f"        listen 443 ssl default_server;\n{_v6_listen(lb, '443 ssl')}"
+        f"        listen 443 ssl http2 default_server;\n{_v6_listen(lb, '443 ssl http2')}"
         f"        server_name {names};\n"
         f"        ssl_certificate /lab/{CERT};\n        ssl_certificate_key /lab/{KEY};\n"
         "        ssl_protocols TLSv1.2 TLSv1.3;\n"

@@ -239,8 +239,10 @@ def client_steps(evidence: Evidence, outcome: Outcome, path: FlowPath | None) ->
     method = evidence.curl.timings.get("method") or "GET"
     steps.append(Step("request", f"{method} to {target}, waiting for the answer", evidence.client, sent_at,
                       first_byte - sent_at, bool(status) and status < 400,
-                      f"HTTP {status}" if status else outcome.reason,
-                      [f"curl time_starttransfer {first_byte:.1f} ms"], peer=target))
+                      (f"HTTP {status} over {curl.http_version}" if curl.http_version else f"HTTP {status}")
+                      if status else outcome.reason,
+                      [f"curl time_starttransfer {first_byte:.1f} ms",
+                       f"curl http_version {curl.timings.get('http_version') or '?'}"], peer=target))
     if status:
         request = steps[-1]
         steps.extend(server_steps(evidence, outcome, request))

@@ -56,6 +56,13 @@ class CurlResult:
         return code or None
 
     @property
+    def http_version(self) -> str:
+        """The HTTP version curl spoke ('HTTP/2', 'HTTP/1.1'; '' when no answer came): curl
+        offers HTTP/2 by ALPN and uses it when the server takes it (the lb does)."""
+        version = str(self.timings.get("http_version") or "0")
+        return "" if version == "0" else f"HTTP/{version}"
+
+    @property
     def total_ms(self) -> float:
         """curl's time_total; when a lookup fails curl reports about 0.1 ms whatever the wait
         was, so its own timestamped lines (which span the wait) are the floor."""

@@ -329,6 +329,8 @@ def test_what_the_cluster_cannot_do_yet_is_said_in_one_sentence(fake_cluster, fr
         "impair": lambda: backend.impair("x", "web", "lan", None),
         "run_isolated": lambda: backend.run_isolated("dns-root", ["true"], b"", "/tmp"),
         "build": lambda: backend.build(["client"]),
+        "build_browser": lambda: backend.build_browser(),
+        "run_browser": lambda: backend.run_browser("x", "laptop", ["https://www.shop.test/"], {}),
     }
     for what, call in calls.items():
         with pytest.raises(NotSupported) as caught:

@@ -49,7 +49,10 @@ def test_the_second_load_takes_static_files_from_the_memory_cache(visits):
     second = {e.path: e for e in visits[1].entries}
     for path in ("/static/shop.css", "/static/shop.js", "/static/logo.svg"):
         assert second[path].cache == MEMORY and second[path].phases == {} and second[path].reused is None
-    assert second["/"].cache == NETWORK and second["/api/products"].cache == NETWORK   # no-cache; not cacheable
+    # no-cache: the page is asked again, and the server's 304 (ExtraInfo's statusCode) is kept,
+    # not the cached 200 Chromium merged it into; the API's answer is not cacheable at all
+    assert second["/"].cache == REVALIDATED and second["/"].status == 304
+    assert second["/api/products"].cache == NETWORK
 
 
 def _one(response: dict, extra: list | None = None) -> list[str]:
@@ -89,3 +92,27 @@ def test_a_failed_request_keeps_chromium_s_reason():
         "requestId": "1", "timestamp": 10.2, "errorText": "net::ERR_CONNECTION_REFUSED"}}), json.dumps({"done": 1})]
     entry = parse_events(lines)[0].entries[0]
     assert entry.error == "net::ERR_CONNECTION_REFUSED" and entry.status is None
+
+
+def test_a_redirect_is_two_rows_the_hop_with_its_own_status_then_its_target():
+    events = [{"visit": 1, "url": "http://www.shop.test/"},
+              {"method": "Network.requestWillBeSent", "params": {
+                  "requestId": "7", "timestamp": 10.0, "type": "Document",
+                  "request": {"url": "http://www.shop.test/", "method": "GET"}}},
+              {"method": "Network.requestWillBeSent", "params": {
+                  "requestId": "7", "timestamp": 10.004, "type": "Document",
+                  "request": {"url": "https://www.shop.test/", "method": "GET"},
+                  "redirectResponse": {"status": 301, "protocol": "http/1.1", "connectionId": 3,
+                                       "connectionReused": False, "remoteIPAddress": "198.18.10.10",
+                                       "headers": {"Location": "https://www.shop.test/"},
+                                       "timing": {**TIMING, "receiveHeadersEnd": 3.5}}}},
+              {"method": "Network.responseReceived", "params": {"requestId": "7", "response": {
+                  "status": 200, "protocol": "h2", "connectionId": 4, "connectionReused": False,
+                  "headers": {"x-trace-id": "a" * 32}, "timing": {**TIMING, "requestTime": 10.004}}}},
+              {"method": "Network.loadingFinished", "params": {"requestId": "7", "timestamp": 10.06}},
+              {"done": 1}]
+    hop, target = parse_events([json.dumps(e) for e in events])[0].entries
+    assert (hop.url, hop.status, hop.protocol, hop.connection_id) == ("http://www.shop.test/", 301, "http/1.1", 3)
+    assert (target.url, target.status, target.protocol, target.trace_id) == ("https://www.shop.test/", 200, "h2",
+                                                                             "a" * 32)
+    assert hop.total_ms == pytest.approx(4.0) and hop.started_ms < target.started_ms

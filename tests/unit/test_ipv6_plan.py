@@ -103,7 +103,7 @@ def test_the_resolver_listens_and_asks_over_v6():
 
 def test_nginx_listens_on_both_families():
     plan = make_plan(shop())
-    assert "listen [::]:443 ssl default_server;" in plan.container("lb").live_files["etc/nginx.conf"]
+    assert "listen [::]:443 ssl http2 default_server;" in plan.container("lb").live_files["etc/nginx.conf"]
 
 
 def test_classroom_copies_move_their_v6_prefixes_apart():

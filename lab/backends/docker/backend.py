@@ -15,9 +15,9 @@ from typing import BinaryIO, ContextManager, Iterator
 import docker
 import docker.errors
 
-from lab.backends.docker import apply, capture, impair, inspect, recording
+from lab.backends.docker import apply, browser, capture, impair, inspect, recording
 from lab.backends.docker.engine import engine_call
-from lab.backends.docker.images import ensure_images
+from lab.backends.docker.images import ensure_helper_image, ensure_images
 from lab.backends.docker.objects import lab_containers, remove_container
 from lab.backends.protocol import (CaptureRequest, CaptureResult, DownReport, Events, ExecResult, LabSummary,
                                    NodeStatus, Progress, Recording, UpReport)
@@ -94,6 +94,8 @@ class DockerBackend:
 
     def exec(self, lab: str, node: str, command: list[str]) -> ExecResult:
         container = inspect.node_container(self.client, lab, node)
+        if container.status != "running":   # the engine would say it with the container's id
+            raise RuntimeFailure(f"node '{node}' is {container.status}: start it first (lab start {node})")
         started = time.monotonic()
         with engine_call(f"running a command in node '{node}'"):
             result = container.exec_run(command, demux=True)
@@ -141,3 +143,10 @@ class DockerBackend:
         finally:
             if container is not None:
                 remove_container(container)
+
+    def build_browser(self, progress: Progress | None = None, force: bool = False) -> str:
+        return ensure_helper_image(self.client, browser.BROWSER_FOLDER, progress, force)
+
+    def run_browser(self, lab: str, node: str, arguments: list[str], files: dict[str, bytes],
+                    progress: Progress | None = None, timeout: float = 180) -> ExecResult:
+        return browser.run_browser(self.client, lab, node, arguments, files, progress, timeout)

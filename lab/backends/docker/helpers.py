@@ -46,11 +46,12 @@ def run_helper(client: docker.DockerClient, lab: str, network: str, address: str
 def namespace_helper(client: docker.DockerClient, lab: str, role: str, image: str, script: str,
                      network_mode: str, capabilities: list[str], environment: dict | None = None,
                      arguments: list[str] | None = None, attach: bool = False,
-                     pid_mode: str | None = None) -> Iterator[tuple]:
+                     pid_mode: str | None = None, archive: tuple[str, bytes] | None = None) -> Iterator[tuple]:
     """A started helper running `sh -c script` (with arguments as "$@") in network_mode
     ("container:ID" joins a node's network namespace, "none" gives a throwaway one).
     Yields (helper, stdout stream or None); the helper is removed on leaving, whatever
-    happens. With attach, stdout is read through the engine's attach connection (bytes exact)."""
+    happens. With attach, stdout is read through the engine's attach connection (bytes exact).
+    archive (folder, tar bytes) is unpacked into the helper before it starts."""
     with engine_call(f"starting a {role} helper"):
         helper = client.containers.create(
             image, entrypoint=["/bin/sh", "-c", script, role], command=list(arguments or []),
@@ -58,6 +59,8 @@ def namespace_helper(client: docker.DockerClient, lab: str, role: str, image: st
             pid_mode=pid_mode, labels={LABEL_LAB: lab, LABEL_ROLE: role}, detach=True)
     try:
         with engine_call(f"starting a {role} helper"):
+            if archive is not None:
+                helper.put_archive(*archive)
             stream = (client.api.attach(helper.id, stdout=True, stderr=False, stream=True, logs=False)
                       if attach else None)
             helper.start()

@@ -40,7 +40,7 @@ MAX_PARALLEL_BUILDS = 2
 
 __all__ = [
     "IMAGE_FOR_KIND", "IMAGE_LABEL", "ImageBuildError", "cache_dir", "content_hash",
-    "ensure_images", "ensure_lab_base", "ensure_wheelhouse", "folders_for", "image_tag",
+    "ensure_helper_image", "ensure_images", "ensure_lab_base", "ensure_wheelhouse", "folders_for", "image_tag",
     "service_files", "services_dir",
 ]  # fmt: skip
 
@@ -168,6 +168,15 @@ def ensure_lab_base(client: docker.DockerClient, progress: Progress | None = Non
     except docker.errors.DockerException as e:
         raise ImageBuildError(f"cannot inspect {debian}: {e}") from e
     return _ensure_folder_image(client, BASE_FOLDER, f"{debian}@{debian_id}", report, force, base_ref=debian)
+
+
+def ensure_helper_image(client: docker.DockerClient, folder: str, progress: Progress | None = None,
+                        force: bool = False) -> str:
+    """The image of a helper that is no node kind (services/browser: Chromium for `lab browse`),
+    built FROM lab/base like the kinds' images and tagged by the same content hash."""
+    report = progress or (lambda _name, _line: None)
+    base = ensure_lab_base(client, report)
+    return _ensure_folder_image(client, folder, base, report, force)
 
 
 # --- one image ----------------------------------------------------------------

@@ -172,6 +172,14 @@ class KubernetesBackend:
         raise NotSupported("throwaway nodes (BIND's zone pre-flight) are not supported on the kubernetes "
                            "backend yet")
 
+    def build_browser(self, progress: Progress | None = None, force: bool = False) -> str:
+        raise NotSupported("the browser helper (lab browse) is not supported on the kubernetes backend yet")
+
+    def run_browser(self, lab: str, node: str, arguments: list[str], files: dict[str, bytes],
+                    progress: Progress | None = None, timeout: float = 180) -> ExecResult:
+        raise NotSupported("loading a page in a browser (lab browse) is not supported on the kubernetes "
+                           "backend yet")
+
     # helpers ---------------------------------------------------------------
 
     def _nodes(self, lab: str) -> tuple[str, dict[str, dict]]:
