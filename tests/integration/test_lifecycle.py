@@ -12,6 +12,8 @@ from lab.plan.model import LABEL_LAB
 from lab.backends.docker import apply
 from lab.backends.docker.engine import NodeFailed
 
+from tests.engine_requests import counted
+
 from .conftest import topology_text
 
 
@@ -39,8 +41,12 @@ def test_up_again_changes_nothing_and_an_edit_recreates_only_that_node(make_lab,
     lab = make_lab(text)
     lab.up()
     ids = {c.name: c.id for c in leftovers(engine, lab.name)["containers"]}
-    again = lab.up()
+    with counted(engine) as requests:
+        again = lab.up()
     assert not again.changed and sorted(again.unchanged) == ["client", "router", "web"]
+    # A no-op up costs a few list calls whatever the lab's size: none about one node, no exec.
+    assert requests.per_object() == [], requests.counts()
+    assert len(requests.shapes) <= 6, requests.counts()
     edited = text.replace("    kind: app\n", "    kind: app\n    port: 8080\n")
     report = lab.up(edited)
     assert report.recreated == ["web"] and sorted(report.unchanged) == ["client", "router"]

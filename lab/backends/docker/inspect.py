@@ -14,6 +14,7 @@ from lab.backends.protocol import NodeStatus
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_OWNER, Probe
 from lab.backends.docker.engine import engine_call
+from lab.backends.docker.ledger import drop_ledger
 from lab.backends.docker.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
                                  probe_command, stop_gently)
 from lab.backends.docker.netns import RouteInstaller
@@ -85,7 +86,9 @@ def address_on_network(container, lab: str, network: str) -> str:
 
 def stop_node(client: docker.DockerClient, lab: str, node: str) -> None:
     """Stop a node the way `down` does: its main process gets a clean shutdown first."""
-    stop_gently(node_container(client, lab, node))
+    container = node_container(client, lab, node)
+    drop_ledger(client, lab)   # the lab changes outside `lab up`: its next run checks every node
+    stop_gently(container)
 
 
 def lab_exists(client: docker.DockerClient, lab: str) -> bool:
@@ -95,6 +98,7 @@ def lab_exists(client: docker.DockerClient, lab: str) -> bool:
 
 def start_node(client: docker.DockerClient, lab: str, node: str) -> float:
     container = node_container(client, lab, node)
+    drop_ledger(client, lab)   # the lab changes outside `lab up`: its next run checks every node
     probe = Probe(tuple(probe_command(container)), 120, "its readiness probe")
     with RouteInstaller(client, lab) as routes:
         return start_and_wait(routes, container, node, probe)

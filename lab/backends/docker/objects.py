@@ -28,6 +28,7 @@ from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
 # ready (so a failed `up` can put it back); it is never a node of the lab.
 RETIRED_SUFFIX = ".previous"
 STOP_GRACE_SECONDS = 10     # a node's main process gets this long to exit cleanly
+SUMMARY = "LabSummary"      # marks attrs read from a list, not an inspect
 
 
 def lab_filter(lab: str) -> dict:
@@ -36,14 +37,42 @@ def lab_filter(lab: str) -> dict:
 
 def lab_containers(client: docker.DockerClient, lab: str) -> dict[str, docker.models.containers.Container]:
     """node name -> container, for every container of the lab (running or not)."""
-    return {c.labels[LABEL_NODE]: c for c in all_lab_containers(client, lab) if is_node(c)}
+    return nodes_by_name(all_lab_containers(client, lab))
+
+
+def nodes_by_name(containers: list) -> dict:
+    return {c.labels[LABEL_NODE]: c for c in containers if is_node(c)}
 
 
 def all_lab_containers(client: docker.DockerClient, lab: str) -> list:
-    """Every container labelled with the lab: nodes, retired nodes and helpers."""
-    with engine_call(f"listing the containers of lab '{lab}'"):
-        # Another lab may remove containers while we list: those are skipped, not errors.
-        return client.containers.list(all=True, filters=lab_filter(lab), ignore_removed=True)
+    """Every container labelled with the lab: nodes, retired nodes and helpers (summaries)."""
+    return list_containers(client, lab_filter(lab), f"listing the containers of lab '{lab}'")
+
+
+def list_containers(client: docker.DockerClient, filters: dict | None, what: str) -> list:
+    """Containers as the engine's list shows them, in one call whatever their number.
+
+    The SDK's list inspects each container (one more call each: a no-op `lab up` of 100
+    nodes paid 100 of them per listing); the list's own entry has what lab decisions read
+    (name, labels, state, networks and addresses). It is reshaped like an inspect's so the
+    SDK's properties work; what only an inspect has (the process id, capabilities) is read
+    after `reload()`, which the code that starts or enters a node does anyway."""
+    with engine_call(what):
+        entries = client.api.containers(all=True, filters=filters)
+    return [summary_container(client, entry) for entry in entries]
+
+
+def summary_container(client: docker.DockerClient, entry: dict):
+    names = entry.get("Names") or ["/"]
+    attrs = {**entry, "Name": names[0], "Image": entry.get("ImageID", entry.get("Image")),
+             "Config": {"Labels": entry.get("Labels") or {}, "Image": entry.get("Image")},
+             "State": {"Status": entry.get("State")}, SUMMARY: True}
+    return client.containers.prepare_model(attrs)
+
+
+def is_summary(container) -> bool:
+    """True for a container known only from a list (see list_containers)."""
+    return bool(container.attrs.get(SUMMARY))
 
 
 def is_node(container) -> bool:
