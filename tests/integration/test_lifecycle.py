@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from types import MappingProxyType
 
 import pytest
@@ -23,7 +24,7 @@ def leftovers(client, lab: str) -> dict:
             "networks": client.networks.list(filters=label)}
 
 
-def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab):
+def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab, engine):
     lab = make_lab(topology_text("minimal", "it-mini"))
     report = lab.up()
     assert sorted(report.created) == ["client", "router", "web"]
@@ -34,6 +35,31 @@ def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab):
     router = str(lab.lab.instance("router").address_on("lan"))
     assert code == 0
     assert hops.splitlines()[1].split()[1] == router, hops
+    # The app loads while lab-init works, but opens its socket only once lab-init is done.
+    log = engine.containers.get(f"{lab.name}-web").logs().decode()
+    assert log.index("lab-init: done") < log.index("Uvicorn running on"), log
+
+
+def test_an_app_whose_start_up_fails_stops_and_says_why(make_lab, engine):
+    lab = make_lab(topology_text("minimal", "it-initfail"))
+    # A CA that is no certificate: lab-init (run beside the app's loading) refuses it.
+    web = lab.plan.container("web")
+    broken = dataclasses.replace(web, files=MappingProxyType({**web.files, "ca.crt": "not a certificate\n"}))
+    lab.plan = dataclasses.replace(lab.plan, containers=tuple(broken if c.name == "web" else c
+                                                              for c in lab.plan.containers))
+    began = int(time.time()) - 1
+    with pytest.raises(NodeFailed) as caught:
+        apply.up(engine, lab.plan)
+    assert caught.value.node == "web"
+    assert "exited with status 1" in caught.value.reason
+    assert "/lab/ca.crt is not a certificate" in caught.value.log_tail
+    assert "lab-init failed" in caught.value.log_tail and "Uvicorn running" not in caught.value.log_tail
+    # The engine saw that container die with that status.
+    deaths = engine.events(since=began, until=int(time.time()) + 1, decode=True,
+                           filters={"event": "die", "label": f"{LABEL_LAB}={lab.name}"})
+    assert {(e["Actor"]["Attributes"]["name"], e["Actor"]["Attributes"]["exitCode"]) for e in deaths} \
+        >= {(f"{lab.name}-web", "1")}
+    assert leftovers(engine, lab.name) == {"containers": [], "networks": []}
 
 
 def test_up_again_changes_nothing_and_an_edit_recreates_only_that_node(make_lab, engine):
@@ -44,9 +70,12 @@ def test_up_again_changes_nothing_and_an_edit_recreates_only_that_node(make_lab,
     with counted(engine) as requests:
         again = lab.up()
     assert not again.changed and sorted(again.unchanged) == ["client", "router", "web"]
-    # A no-op up costs a few list calls whatever the lab's size: none about one node, no exec.
+    # A no-op up costs a few list calls whatever the lab's size: none about one node, no exec;
+    # only an image whose `latest` tag another checkout moved is tagged again.
     assert requests.per_object() == [], requests.counts()
-    assert len(requests.shapes) <= 6, requests.counts()
+    lists = [shape for shape in requests.shapes if shape != "POST /images/:id/tag"]
+    assert sorted(lists) == ["GET /containers/json", "GET /images/json", "GET /networks", "GET /volumes"]
+    assert requests.counts()["POST /images/:id/tag"] <= len({c.service for c in lab.plan.containers}) + 1   # + base
     edited = text.replace("    kind: app\n", "    kind: app\n    port: 8080\n")
     report = lab.up(edited)
     assert report.recreated == ["web"] and sorted(report.unchanged) == ["client", "router"]

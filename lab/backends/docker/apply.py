@@ -254,10 +254,12 @@ def _look_at_lab(client: docker.DockerClient, plan: Plan, events: Events) -> _Fo
 
 
 def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
-       build_progress: Callable[[str, str], None] | None = None) -> UpReport:
+       build_progress: Callable[[str, str], None] | None = None, images: dict[str, str] | None = None) -> UpReport:
+    """images: each kind's image tag when the caller has them already (else found or built here)."""
     events = events or (lambda *_: None)
     started = time.monotonic()
-    images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
+    if images is None:
+        images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
     own_images = ensure_own_images(client, plan, build_progress)   # by node, before anything is made
     found = _look_at_lab(client, plan, events)
     change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event(),

@@ -40,7 +40,7 @@ MAX_PARALLEL_BUILDS = 2
 
 __all__ = [
     "IMAGE_FOR_KIND", "IMAGE_LABEL", "ImageBuildError", "cache_dir", "content_hash",
-    "ensure_images", "ensure_lab_base", "ensure_wheelhouse", "folders_for", "image_tag",
+    "KnownImages", "ensure_images", "ensure_lab_base", "ensure_wheelhouse", "folders_for", "image_tag",
     "service_files", "services_dir",
 ]  # fmt: skip
 
@@ -130,6 +130,7 @@ def ensure_images(
     kinds: Iterable[str],
     progress: Progress | None = None,
     force: bool = False,
+    known: KnownImages | None = None,
 ) -> dict[str, str]:
     """Return {kind: image tag} for every kind, building what is missing.
 
@@ -142,7 +143,7 @@ def ensure_images(
     kinds = list(kinds)
     folders = folders_for(kinds)
     report = progress or (lambda _name, _line: None)
-    known = _KnownImages(client)
+    known = known or KnownImages(client)
     base = ensure_lab_base(client, report, force=force, known=known)
     tags = {BASE_FOLDER: base}
     with ThreadPoolExecutor(MAX_PARALLEL_BUILDS, thread_name_prefix="lab-build") as pool:
@@ -162,10 +163,10 @@ def ensure_images(
 
 
 def ensure_lab_base(client: docker.DockerClient, progress: Progress | None = None, force: bool = False,
-                    known: _KnownImages | None = None) -> str:
+                    known: KnownImages | None = None) -> str:
     """Return the tag of ``lab/base`` (tools + lab-init), building it if needed."""
     report = progress or (lambda _name, _line: None)
-    known = known or _KnownImages(client)
+    known = known or KnownImages(client)
     debian_id = known.id_of(BASE_TAG)
     if debian_id is None:
         debian = ensure_base_image(client, report)
@@ -177,7 +178,7 @@ def ensure_lab_base(client: docker.DockerClient, progress: Progress | None = Non
                                 base_ref=BASE_TAG, known=known)
 
 
-class _KnownImages:
+class KnownImages:
     """The engine's lab/* images and their tags, listed in one call: a warm `lab up` finds
     every image it needs there (instead of two or three calls per image)."""
 
@@ -191,8 +192,16 @@ class _KnownImages:
     def id_of(self, tag: str) -> str | None:
         return self._ids.get(tag)
 
-    def latest_is(self, name: str, tag: str) -> bool:
-        return self._ids.get(tag) is not None and self._ids.get(f"lab/{name}:latest") == self._ids.get(tag)
+    def point_latest(self, client: docker.DockerClient, name: str, tag: str) -> None:
+        """lab/<name>:latest names tag's image (see tag_latest): one call, and only when
+        another checkout (or an older one) moved it."""
+        if self._ids.get(f"lab/{name}:latest") == self._ids[tag]:
+            return
+        try:
+            client.api.tag(self._ids[tag], f"lab/{name}", "latest", force=True)
+        except docker.errors.DockerException as e:
+            raise ImageBuildError(f"could not tag {tag} as lab/{name}:latest: {e}") from e
+        self._ids[f"lab/{name}:latest"] = self._ids[tag]
 
 
 # --- one image ----------------------------------------------------------------
@@ -205,7 +214,7 @@ def _ensure_folder_image(
     report: Progress,
     force: bool,
     base_ref: str | None = None,
-    known: _KnownImages | None = None,
+    known: KnownImages | None = None,
 ) -> str:
     """Reuse lab/<name>:<hash> if the engine has it, else build it."""
     folder = services_dir() / name
@@ -213,8 +222,9 @@ def _ensure_folder_image(
         raise ImageBuildError(f"{folder}/Dockerfile is missing (LAB_SERVICES_DIR={services_dir()})")
     extra = _wheel_target() if _needs_wheelhouse(name) else ""
     tag = f"lab/{name}:{content_hash(folder, parent, extra)}"
-    if not force and known is not None and known.latest_is(name, tag):
-        return tag   # there, and already lab/<name>:latest
+    if not force and known is not None and known.id_of(tag):
+        known.point_latest(client, name, tag)
+        return tag
     if not force and image_exists(client, tag):
         tag_latest(client, name, tag)
         return tag

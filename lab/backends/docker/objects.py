@@ -144,19 +144,27 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
     networks = list(plan.addresses.items())
     first_network, first_address = networks[0]
     labels = {**plan.labels, LABEL_HASH: config_hash, LABEL_PROBE: PROBE_SEPARATOR.join(plan.probe.command)}
+    volumes = {name: {"bind": path, "mode": "rw"} for name, path in plan.volumes.items()}
     with engine_call(f"creating the container of node '{plan.name}'"):
-        container = client.containers.create(
+        # The low-level calls: the SDK's create inspects what it made, and its network
+        # connect inspects the network first (a call each, per node, that nothing reads).
+        made = client.api.create_container(
             image, command=list(plan.command) if plan.command is not None else None,
             name=plan.docker_name, hostname=plan.name, labels=labels, detach=True,
-            cap_add=list(plan.capabilities) or None, sysctls=dict(plan.sysctls) or None,
-            network=first_network,
-            networking_config={first_network: client.api.create_endpoint_config(ipv4_address=first_address)},
-            volumes={name: {"bind": path, "mode": "rw"} for name, path in plan.volumes.items()} or None,
+            host_config=client.api.create_host_config(
+                cap_add=list(plan.capabilities) or None, sysctls=dict(plan.sysctls) or None,
+                network_mode=first_network, binds=[f"{n}:{v['bind']}:{v['mode']}" for n, v in volumes.items()]
+                or None),
+            networking_config=client.api.create_networking_config(
+                {first_network: client.api.create_endpoint_config(ipv4_address=first_address)}),
+            volumes=[v["bind"] for v in volumes.values()] or None,
         )
         for network, address in networks[1:]:
-            client.networks.get(network).connect(container, ipv4_address=address)
-        container.put_archive("/", _lab_files_tar(plan.all_files()))
-    return container
+            client.api.connect_container_to_network(made["Id"], network, ipv4_address=address)
+        client.api.put_archive(made["Id"], "/", _lab_files_tar(plan.all_files()))
+    # Known by its id only until it is started (start_and_wait reads it all then).
+    return client.containers.prepare_model({"Id": made["Id"], "Name": "/" + plan.docker_name,
+                                            "Config": {"Labels": labels}, SUMMARY: True})
 
 
 def put_lab_files(container, files: Mapping[str, str]) -> None:
