@@ -31,7 +31,7 @@ from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER, RouteInstaller
 from lab.backends.docker.own_images import ensure_own_images
 from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
                                      retire)
-from lab.backends.docker.ledger import drop_ledger, read_ledger, write_ledger
+from lab.backends.docker.ledger import Ledger, drop_ledger, read_ledger, trusted_live_hash, write_ledger
 from lab.backends.docker.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
                                          is_node, lab_networks, lab_volumes, network_subnet, nodes_by_name,
                                          remove_containers, remove_container, remove_network, rename_container,
@@ -136,7 +136,7 @@ class _Decision:
 
 
 def _decide_all(pool: ThreadPoolExecutor, plan: Plan, images: dict, own_images: dict, existing: dict,
-                replaced: set[str], ledger: dict[str, str] | None) -> dict[str, _Decision]:
+                replaced: set[str], ledger: Ledger | None) -> dict[str, _Decision]:
     """Each node's decision; made in the workers, since without a ledger each reads a file
     back from its node (one engine round trip): a big lab would pay them one by one."""
     def one(container_plan: ContainerPlan) -> _Decision:
@@ -145,7 +145,7 @@ def _decide_all(pool: ThreadPoolExecutor, plan: Plan, images: dict, own_images: 
         found = existing.get(container_plan.name)
         if found is not None and set(container_plan.addresses) & replaced:
             found = None  # removed with its network
-        recorded = (ledger or {}).get(container_plan.name)
+        recorded = trusted_live_hash(ledger, container_plan.name, found)
         return _Decision(container_plan, decide(container_plan, found, config_hash, recorded), found, image,
                          config_hash)
     return {d.plan.name: d for d in pool.map(one, plan.containers)}
@@ -211,7 +211,9 @@ def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, imag
         current = {n.name: n for n in found.networks}
         replaced = _replaced_networks(plan, current)
         decisions = _in_worker(pool, _decide_all, pool, plan, images, own_images, existing, replaced, ledger)
-        changing = ledger is None or _changes_anything(plan, existing, current, decisions)
+        change.trusted.update(name for name, d in decisions.items()
+                              if trusted_live_hash(ledger, name, d.found) is not None)
+        changing = len(change.trusted) < len(decisions) or _changes_anything(plan, existing, current, decisions)
         if changing and ledger is not None:
             drop_ledger(change.client, plan.lab)   # kept only by a run that ends with the lab ready
         _in_worker(pool, _retire_removed_nodes, change, plan, existing)
@@ -236,7 +238,7 @@ class _Found:
 
     containers: list     # every container labelled with the lab (summaries)
     networks: list
-    ledger: dict[str, str] | None
+    ledger: Ledger | None
 
 
 def _look_at_lab(client: docker.DockerClient, plan: Plan, events: Events) -> _Found:
@@ -263,7 +265,7 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
     own_images = ensure_own_images(client, plan, build_progress)   # by node, before anything is made
     found = _look_at_lab(client, plan, events)
     change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event(),
-                        RouteInstaller(client, plan.lab), verify_kept=found.ledger is None)
+                        RouteInstaller(client, plan.lab))
     pool = ThreadPoolExecutor(WORKERS)
     try:
         changed = _change_nodes(change, pool, plan, images, own_images, found)
@@ -276,9 +278,16 @@ def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
         if network.name not in planned_networks:
             remove_network(network)
     if changed:   # every node is ready as planned: the next run may trust them
-        write_ledger(client, plan.lab, {c.name: c.live_hash() for c in plan.containers})
+        _write_ledger(client, plan)
     change.report.seconds = time.monotonic() - started
     return change.report
+
+
+def _write_ledger(client: docker.DockerClient, plan: Plan) -> None:
+    """Every node is ready as planned: record which container each is in, and its live files."""
+    made = nodes_by_name(all_lab_containers(client, plan.lab))
+    write_ledger(client, plan.lab, {c.name: (made[c.name].id, c.live_hash()) for c in plan.containers
+                                    if c.name in made})
 
 
 def _roll_back(change: NodeChange, pool: ThreadPoolExecutor, error: BaseException) -> None:

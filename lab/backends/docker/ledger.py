@@ -12,9 +12,10 @@ last successful run left it:
   had one); a run killed half-way leaves none;
 - `lab start`, `lab stop` and `lab down` remove it.
 
-So a ledger found means every running node with an unchanged config was ready
-when it was written and nothing of the lab changed since through `lab`: such a
-node is trusted without a probe or a read. No ledger (an older lab, a killed run)
+So a ledger found means every node it names was ready when it was written and
+nothing of the lab changed since through this `lab`: a node whose container is the
+one the ledger names (same id: not made anew by anything else since) is trusted
+without a probe or a read. No ledger (an older lab, a killed run)
 means the full check: each node's live files are read and kept nodes probed and
 repaired, as before. The ledger carries no `lab.name` label, so it is never taken
 for a lab's data volume nor for a lab by itself.
@@ -28,22 +29,35 @@ import docker.errors
 from lab.backends.docker.engine import engine_call
 
 LABEL_LEDGER = "lab.ledger"          # value: the lab's name
-LABEL_LIVE_PREFIX = "lab.live."      # + node name; value: the node's live-file hash
+LABEL_LIVE_PREFIX = "lab.live."      # + node name; value: "CONTAINER-ID LIVE-FILE-HASH"
 
 
 def ledger_name(lab: str) -> str:
     return f"{lab}.ledger"
 
 
-def read_ledger(client: docker.DockerClient, lab: str) -> dict[str, str] | None:
-    """node -> live-file hash, from the ledger; None when the lab has none."""
+Ledger = dict[str, tuple[str, str]]   # node -> (container id, live-file hash)
+
+
+def read_ledger(client: docker.DockerClient, lab: str) -> Ledger | None:
+    """What the ledger says of each node; None when the lab has none."""
     with engine_call(f"reading the ledger of lab '{lab}'"):
         found = client.api.volumes(filters={"label": f"{LABEL_LEDGER}={lab}"}).get("Volumes") or []
     if not found:
         return None
-    labels = found[0].get("Labels") or {}
-    return {key.removeprefix(LABEL_LIVE_PREFIX): value for key, value in labels.items()
-            if key.startswith(LABEL_LIVE_PREFIX)}
+    ledger = {}
+    for key, value in (found[0].get("Labels") or {}).items():
+        container_id, _, live = value.partition(" ")
+        if key.startswith(LABEL_LIVE_PREFIX) and live:
+            ledger[key.removeprefix(LABEL_LIVE_PREFIX)] = (container_id, live)
+    return ledger
+
+
+def trusted_live_hash(ledger: Ledger | None, node: str, container) -> str | None:
+    """The node's live-file hash as the ledger has it, if the ledger vouches for this very
+    container; None: ask the node."""
+    container_id, live = (ledger or {}).get(node, ("", ""))
+    return live if container is not None and container_id == container.id else None
 
 
 def drop_ledger(client: docker.DockerClient, lab: str) -> None:
@@ -55,9 +69,10 @@ def drop_ledger(client: docker.DockerClient, lab: str) -> None:
             pass
 
 
-def write_ledger(client: docker.DockerClient, lab: str, live: dict[str, str]) -> None:
-    """Record that every node of the lab is ready with these live-file hashes."""
-    labels = {LABEL_LEDGER: lab, **{f"{LABEL_LIVE_PREFIX}{node}": value for node, value in live.items()}}
+def write_ledger(client: docker.DockerClient, lab: str, ledger: Ledger) -> None:
+    """Record that these nodes are ready, each in this container with these live files."""
+    labels = {LABEL_LEDGER: lab, **{f"{LABEL_LIVE_PREFIX}{node}": f"{container_id} {live}"
+                                    for node, (container_id, live) in ledger.items()}}
     drop_ledger(client, lab)   # a volume's labels cannot change: a new one replaces it
     with engine_call(f"writing the ledger of lab '{lab}'"):
         client.api.create_volume(ledger_name(lab), labels=labels)

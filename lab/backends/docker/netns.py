@@ -71,6 +71,16 @@ class _Waiting:
     problem: str | None = None
 
 
+def batch_outcome(stdout: str) -> dict[str, str | None]:
+    """container id -> None (routes installed) or the problem, from FOR_EACH_NODE's lines."""
+    outcome: dict[str, str | None] = {}
+    for line in stdout.splitlines():
+        container_id, status, problem = (line.split(" ", 2) + ["", ""])[:3]
+        if container_id:
+            outcome[container_id] = None if status == "0" else (problem.strip() or f"exit {status}")
+    return outcome
+
+
 def needs_outside_routes(container) -> bool:
     if is_summary(container):
         container.reload()   # a list's entry does not say which capabilities it has
@@ -156,12 +166,7 @@ class RouteInstaller:
         result = helper.exec_run(["/bin/sh", "-c", FOR_EACH_NODE, "routes", *nodes],
                                  environment={"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT, "LAB_ENTER_NODE": ENTER_NODE},
                                  demux=True)
-        stdout = (result.output[0] or b"").decode(errors="replace")
-        outcome: dict[str, str | None] = {}
-        for line in stdout.splitlines():
-            container_id, status, problem = (line.split(" ", 2) + ["", ""])[:3]
-            outcome[container_id] = None if status == "0" else (problem.strip() or f"exit {status}")
-        return outcome
+        return batch_outcome((result.output[0] or b"").decode(errors="replace"))
 
     def close(self) -> None:
         """Remove the helper (idempotent); a later install makes a new one."""

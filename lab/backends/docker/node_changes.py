@@ -46,7 +46,7 @@ class NodeChange:
     events: Events
     cancel: threading.Event
     routes: RouteInstaller
-    verify_kept: bool = True   # False: the lab's ledger vouches for unchanged running nodes
+    trusted: set[str] = field(default_factory=set)   # nodes the lab's ledger vouches for (ledger.py)
     report_lock: threading.Lock = field(default_factory=threading.Lock)
     retired: set[str] = field(default_factory=set)   # nodes whose old container is already aside
 
@@ -133,7 +133,7 @@ def _apply_live_files(container, plan: ContainerPlan, files: dict[str, str] | No
 
 def _keep(change: NodeChange, plan: ContainerPlan, container) -> bool:
     """True when the running node is ready, or was repaired; False when it must be recreated."""
-    if not change.verify_kept or probe_passes(container, with_routes_check(container, list(plan.probe.command))):
+    if plan.name in change.trusted or probe_passes(container, with_routes_check(container, list(plan.probe.command))):
         with change.report_lock:
             change.report.unchanged.append(plan.name)
         return True
