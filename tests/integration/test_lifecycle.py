@@ -127,9 +127,12 @@ def test_stop_and_start_a_node(make_lab, engine):
     inspect.start_node(engine, lab.name, "web")
     code, output = lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8000/healthz")
     assert code == 0, f"after a restart the node must have its lab routes again: {output}"
-    # started by hand and running again: `lab up` has nothing to do
-    again = lab.up()
+    # started by hand and running again: `lab up` has nothing to do, and (the ledger back once
+    # the node was ready) asks no node anything
+    with counted(engine) as requests:
+        again = lab.up()
     assert not again.changed and sorted(again.unchanged) == ["client", "router", "web"]
+    assert requests.per_object() == [], requests.counts()
 
 
 def test_two_labs_run_side_by_side(make_lab):

@@ -14,7 +14,7 @@ from lab.backends.protocol import NodeStatus
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_OWNER, Probe
 from lab.backends.docker.engine import engine_call
-from lab.backends.docker.ledger import drop_ledger
+from lab.backends.docker.ledger import drop_ledger, read_ledger, write_ledger
 from lab.backends.docker.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
                                  probe_command, stop_gently)
 from lab.backends.docker.netns import RouteInstaller
@@ -86,9 +86,8 @@ def address_on_network(container, lab: str, network: str) -> str:
 
 def stop_node(client: docker.DockerClient, lab: str, node: str) -> None:
     """Stop a node the way `down` does: its main process gets a clean shutdown first."""
-    container = node_container(client, lab, node)
-    drop_ledger(client, lab)   # the lab changes outside `lab up`: its next run checks every node
-    stop_gently(container)
+    # The ledger stays: it vouches only for running nodes, and the next `lab up` starts this one.
+    stop_gently(node_container(client, lab, node))
 
 
 def lab_exists(client: docker.DockerClient, lab: str) -> bool:
@@ -98,10 +97,16 @@ def lab_exists(client: docker.DockerClient, lab: str) -> bool:
 
 def start_node(client: docker.DockerClient, lab: str, node: str) -> float:
     container = node_container(client, lab, node)
-    drop_ledger(client, lab)   # the lab changes outside `lab up`: its next run checks every node
     probe = Probe(tuple(probe_command(container)), 120, "its readiness probe")
+    # Killed between its start and its routes, the node would run unready: the ledger goes
+    # first, and comes back (the same container, the same files) once the node is ready.
+    ledger = read_ledger(client, lab)
+    drop_ledger(client, lab)
     with RouteInstaller(client, lab) as routes:
-        return start_and_wait(routes, container, node, probe)
+        seconds = start_and_wait(routes, container, node, probe)
+    if ledger is not None:
+        write_ledger(client, lab, ledger)
+    return seconds
 
 
 def node_logs(client: docker.DockerClient, lab: str, node: str, follow: bool = False,

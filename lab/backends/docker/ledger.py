@@ -10,7 +10,9 @@ last successful run left it:
 - a run that is about to change anything removes it first, and writes it anew
   only when it ends with every node ready (or rolled back completely to a lab that
   had one); a run killed half-way leaves none;
-- `lab start`, `lab stop` and `lab down` remove it.
+- `lab start` removes it while the node starts and puts it back once the node is
+  ready; `lab down` removes it. (`lab stop` leaves it: it vouches only for running
+  nodes, and the next `lab up` starts a stopped one.)
 
 So a ledger found means every node it names was ready when it was written and
 nothing of the lab changed since through this `lab`: a node whose container is the
