@@ -22,22 +22,26 @@ def backend_name(name: str | None = None) -> str:
     return chosen
 
 
-def open_backend(name: str | None = None, context: str | None = None, namespace: str | None = None) -> Backend:
+def open_backend(name: str | None = None, context: str | None = None, namespace: str | None = None,
+                 links: str = "bridge") -> Backend:
     """The backend a command runs on (see backend_name), connected.
 
     Imported here, not at the top: commands that need no engine (validate, graph,
     export) never load an engine's SDK, and the Kubernetes client is optional.
-    context and namespace matter only to the kubernetes backend (the kubeconfig's
-    context; the namespace a new lab goes into)."""
+    context, namespace and links matter only to the kubernetes backend (the kubeconfig's
+    context; the namespace a new lab goes into; how its networks span cluster nodes)."""
     if backend_name(name) == "kubernetes":
-        return _kubernetes(context, namespace)
+        return _kubernetes(context, namespace, links)
+    if links != "bridge":
+        raise UsageError(f"--links {links} joins a lab network across a cluster's nodes: it is for the "
+                         "kubernetes backend (on docker a lab runs on one engine)")
     from lab.backends.docker.backend import DockerBackend
     from lab.backends.docker.engine import connect
 
     return DockerBackend(connect())
 
 
-def _kubernetes(context: str | None, namespace: str | None) -> Backend:
+def _kubernetes(context: str | None, namespace: str | None, links: str) -> Backend:
     try:
         from lab.backends.kubernetes.api import connect
         from lab.backends.kubernetes.backend import KubernetesBackend
@@ -46,7 +50,7 @@ def _kubernetes(context: str | None, namespace: str | None) -> Backend:
             raise UsageError("the kubernetes backend needs the Kubernetes client: "
                              "pip install 'lab[kubernetes]' (or pip install kubernetes)") from None
         raise
-    return KubernetesBackend(connect(context), namespace)
+    return KubernetesBackend(connect(context), namespace, links=links)
 
 
 __all__ = ["Backend", "open_backend", "backend_name"]

@@ -43,6 +43,7 @@ class DownReport:
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    link_hosts: int = 0           # machines whose links to the others were removed (kubernetes --links vxlan)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import click
 from lab.cli.common import TOPOLOGY_ARG, OutputFile, out
 from lab.export.compose import compose_files, compose_text, secret_paths
 from lab.export.kubernetes import NAMESPACE, manifest_files
+from lab.export.kubernetes_links import LINK_MODES
 from lab.plan import make_plan
 from lab.state import ensure_lab_state, private_directory, write_secret_file
 from lab.topology import load_topology
@@ -66,13 +67,16 @@ def _namespace(value: str | None) -> str | None:
               help="The lab's namespace. [default: lab-NAME]")
 @click.option("--image-prefix", default="", metavar="REGISTRY/",
               help="Put before every image name (lab/<service>:latest), for images pushed to a registry.")
-def export_kubernetes(file: Path | None, output: Path, namespace: str | None, image_prefix: str) -> None:
+@click.option("--links", type=click.Choice(LINK_MODES), default="bridge", show_default=True,
+              help="How a lab network spans cluster nodes: bridge (one node), vxlan (bridges joined across nodes).")
+def export_kubernetes(file: Path | None, output: Path, namespace: str | None, image_prefix: str,
+                      links: str) -> None:
     """Write Kubernetes manifests (Multus networks, one Deployment per node) for kubectl apply."""
     lab = load_topology(file)
     plan = make_plan(lab, ensure_lab_state(lab))
     source = str(file) if file else "topology/default.yaml"
     output.mkdir(parents=True, exist_ok=True)
-    written = manifest_files(plan, source, namespace, image_prefix)
+    written = manifest_files(plan, source, namespace, image_prefix, links)
     for name, text in written.items():
         # Secrets are inside: the directory is the user's alone, like compose.d/.
         write_secret_file(output / name, text)

@@ -20,13 +20,14 @@ Pure: returns documents; the caller writes them.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import re
 
 import yaml
 
+from lab.export.kubernetes_links import (LINK_MODES, LINK_MTU, PRIVILEGED_NAMESPACE, VXLAN, bridge_name,
+                                         links_documents)
 from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, ContainerPlan, NetworkPlan, Plan
 from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL_FILE
@@ -49,13 +50,6 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$")
 
 def namespace_for(plan: Plan, namespace: str | None = None) -> str:
     return namespace or f"lab-{plan.lab}"
-
-
-def bridge_name(plan: Plan, network: NetworkPlan) -> str:
-    """The cluster node's bridge for one lab network: unique per lab and network, and within
-    Linux's 15-character interface-name limit (a lab's names can be longer)."""
-    digest = hashlib.sha256(f"{plan.lab}/{network.name}".encode()).hexdigest()[:10]
-    return f"lab{digest}"
 
 
 def config_key(path: str) -> str:
@@ -81,8 +75,8 @@ def _split_labels(labels: dict[str, str]) -> tuple[dict[str, str], dict[str, str
     return kept, {k: v for k, v in labels.items() if k not in kept}
 
 
-def network_attachment(plan: Plan, network: NetworkPlan, namespace: str) -> dict:
-    config = {
+def network_attachment(plan: Plan, network: NetworkPlan, namespace: str, links: str = "bridge") -> dict:
+    config: dict = {
         "cniVersion": CNI_VERSION, "name": network.docker_name, "type": "bridge",
         "bridge": bridge_name(plan, network),
         # No gateway on the bridge and no masquerade: the lab's own routers route,
@@ -90,6 +84,8 @@ def network_attachment(plan: Plan, network: NetworkPlan, namespace: str) -> dict
         "isGateway": False, "ipMasq": False,
         "ipam": {"type": "static"},
     }
+    if links == VXLAN:
+        config["mtu"] = LINK_MTU     # the pods' frames must fit the tunnel (kubernetes_links.py)
     labels = {LABEL_LAB: plan.lab, "lab.network": network.name}
     return {"apiVersion": NAD_API, "kind": "NetworkAttachmentDefinition",
             "metadata": _metadata(network.name, namespace, labels),
@@ -232,12 +228,21 @@ def volume_claim(plan: Plan, volume: str, namespace: str) -> dict:
 
 
 def kubernetes_documents(plan: Plan, source: str, namespace: str | None = None,
-                         image_prefix: str = "") -> list[dict]:
-    """Every object of the lab, in the order `kubectl apply` needs them (namespace first)."""
+                         image_prefix: str = "", links: str = "bridge") -> list[dict]:
+    """Every object of the lab, in the order `kubectl apply` needs them (namespace first, then
+    the links that join its networks across cluster nodes, when asked for)."""
+    if links not in LINK_MODES:
+        raise ValueError(f"links is one of {LINK_MODES}, not {links!r}")
     ns = namespace_for(plan, namespace)
-    documents: list[dict] = [{"apiVersion": "v1", "kind": "Namespace",
-                              "metadata": _metadata(ns, None, {LABEL_LAB: plan.lab})}]
-    documents += [network_attachment(plan, network, ns) for network in plan.networks]
+    # The links' pods use the host network: a namespace under Pod Security admission must allow it.
+    labels = {LABEL_LAB: plan.lab, **(PRIVILEGED_NAMESPACE if links == VXLAN else {})}
+    documents: list[dict] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": _metadata(ns, None, labels)}]
+    if links == VXLAN:
+        # Any lab image has the tools the links need (iproute2, getent): the first node's is on the cluster.
+        service = next((c.service for c in plan.containers if c.service and not (c.image or c.build)),
+                       plan.containers[0].service)
+        documents += links_documents(plan, ns, f"{image_prefix}lab/{service}:latest")
+    documents += [network_attachment(plan, network, ns, links) for network in plan.networks]
     volumes = sorted({volume for c in plan.containers for volume in c.volumes})
     documents += [volume_claim(plan, volume, ns) for volume in volumes]
     for container in plan.containers:
@@ -261,12 +266,13 @@ _Dumper.add_representer(str, _text)
 
 
 def manifest_files(plan: Plan, source: str, namespace: str | None = None,
-                   image_prefix: str = "") -> dict[str, str]:
+                   image_prefix: str = "", links: str = "bridge") -> dict[str, str]:
     """File name -> YAML text: one file per object kind group, numbered in apply order."""
-    groups = {"00-namespace.yaml": [], "10-networks.yaml": [], "20-volumes.yaml": [], "30-nodes.yaml": []}
-    folder_of = {"Namespace": "00-namespace.yaml", "NetworkAttachmentDefinition": "10-networks.yaml",
-                 "PersistentVolumeClaim": "20-volumes.yaml"}
-    for document in kubernetes_documents(plan, source, namespace, image_prefix):
+    groups: dict[str, list] = {"00-namespace.yaml": [], "05-links.yaml": [], "10-networks.yaml": [],
+                               "20-volumes.yaml": [], "30-nodes.yaml": []}
+    folder_of = {"Namespace": "00-namespace.yaml", "Service": "05-links.yaml", "DaemonSet": "05-links.yaml",
+                 "NetworkAttachmentDefinition": "10-networks.yaml", "PersistentVolumeClaim": "20-volumes.yaml"}
+    for document in kubernetes_documents(plan, source, namespace, image_prefix, links):
         groups[folder_of.get(document["kind"], "30-nodes.yaml")].append(document)
     header = (f"# The lab '{plan.lab}' ({source}) for Kubernetes with Multus, made by "
               f"`lab export kubernetes`.\n# Apply in file order: kubectl apply -f DIR/ "

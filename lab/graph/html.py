@@ -1,136 +1,155 @@
 """The topology as one self-contained HTML page with an SVG picture (no external resources).
 
-Networks are vertical buses from left (clients) to right (the site); each node
-is a box with its addresses, joined to the buses it is attached to; routers
-and firewalls sit between the networks they join. A small script checks, in
-the browser, that every box is inside the page and that no two overlap, and
-records the result on <body data-layout="ok|..."> so tests can read it.
+The geometry is lab/graph/layout.py's (networks as horizontal buses, boxes wired to them by
+vertical lines that never cross another box, autonomous systems as shaded strips); this
+module only draws it. The picture fills the window whatever its size (the SVG's viewBox,
+scaled to fit); the mouse wheel zooms around the pointer, dragging pans, and "fit" shows the
+whole lab again.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from lab.graph.model import Graph, GraphNode, kind_colours
+from lab.graph.layout import LINE, Box, Bus, Picture, Region, Wire, lay_out
+from lab.graph.model import Graph, kind_colours
 
-SLOT = 200  # each network has a slot for its bus, with a slot between neighbours for routers
-BOX_WIDTH = 170
-LINE_HEIGHT = 15
-TOP = 90
-GAP = 22
-MARGIN = 30
+REGION_FILLS = ("#e8f0fb", "#fbf1e3", "#eaf6ea", "#f6e9f3", "#f1f1e1", "#e6f4f4")
 
 
-def _box_lines(node: GraphNode) -> list[str]:
-    lines = [node.name, node.kind]
-    lines += [f"{net} {address}" for net, address in node.addresses.items()]
-    return lines + ([node.note] if node.note else [])
+def _f(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
 
 
-def _layout(graph: Graph) -> tuple[dict[str, tuple[float, float, float]], float]:
-    """node name -> (centre x, top y, height); and the page height."""
-    next_top: dict[float, float] = {}
-    placed = {}
-    for node in sorted(graph.nodes, key=lambda n: n.column):
-        x = _x(node.column)
-        top = next_top.get(node.column, TOP)
-        height = 10 + LINE_HEIGHT * len(_box_lines(node))
-        placed[node.name] = (x, top, height)
-        next_top[node.column] = top + height + GAP
-    return placed, max(next_top.values(), default=TOP) + MARGIN
+def _region(region: Region, fill: str) -> str:
+    r = region.rect
+    return (f'<g class="region" data-system="{escape(region.system)}"><title>{escape(region.description)}</title>'
+            f'<rect x="{_f(r.x)}" y="{_f(r.y)}" width="{_f(r.w)}" height="{_f(r.h)}" rx="10" fill="{fill}"/>'
+            f'<text x="{_f(region.label.x)}" y="{_f(region.label.y + 13)}" class="region-label">'
+            f'{escape(region.title)}</text></g>')
 
 
-def _x(column: float) -> float:
-    return MARGIN + column * 2 * SLOT + SLOT / 2
+def _bus(bus: Bus) -> str:
+    line, label = bus.line, bus.label
+    texts = [f'<text x="{_f(label.x)}" y="{_f(line.y1 - 5)}" font-weight="bold">{escape(bus.lines[0])}</text>']
+    impair = ' class="impair"'
+    texts += [f'<text x="{_f(label.x)}" y="{_f(line.y1 + 13 + LINE * i)}"{impair if i else ""}>'
+              f'{escape(text)}</text>' for i, text in enumerate(bus.lines[1:])]
+    return (f'<g class="network" data-network="{escape(bus.network.name)}">'
+            f'<line x1="{_f(line.x1)}" y1="{_f(line.y1)}" x2="{_f(line.x2)}" y2="{_f(line.y2)}" class="bus"/>'
+            + "".join(texts) + "</g>")
 
 
-def _svg_links(node: GraphNode, x: float, top: float, height: float, columns: dict[str, int]) -> list[str]:
-    # Each link leaves the box at the line that shows the address on that network.
-    return [f'<line x1="{x:.0f}" y1="{_line_y(top, 2 + k) - 4:.0f}" x2="{_x(columns[net]):.0f}" '
-            f'y2="{_line_y(top, 2 + k) - 4:.0f}" class="link"/>' for k, net in enumerate(node.addresses)]
+def _wire(wire: Wire) -> str:
+    s = wire.line
+    return (f'<line x1="{_f(s.x1)}" y1="{_f(s.y1)}" x2="{_f(s.x2)}" y2="{_f(s.y2)}" class="link" '
+            f'data-node="{escape(wire.node)}" data-network="{escape(wire.network)}"><title>'
+            f'{escape(wire.node)} on {escape(wire.network)}: {escape(wire.address)}</title></line>'
+            f'<circle cx="{_f(s.x2)}" cy="{_f(s.y2)}" r="4" class="junction"/>')
 
 
-def _line_y(top: float, index: int) -> float:
-    return top + 18 + index * LINE_HEIGHT
-
-
-def _svg_node(node: GraphNode, x: float, top: float, height: float) -> list[str]:
-    parts = []
-    colour = kind_colours().get(node.kind, "#cccccc")
-    parts.append(f'<g class="node" data-node="{escape(node.name)}" data-kind="{escape(node.kind)}">')
-    parts.append(f'<rect x="{x - BOX_WIDTH / 2:.0f}" y="{top:.0f}" width="{BOX_WIDTH}" height="{height:.0f}" '
-                 f'rx="8" fill="{colour}"/>')
-    for index, line in enumerate(_box_lines(node)):
-        weight = ' font-weight="bold"' if index == 0 else ""
-        style = ' font-style="italic"' if index == 1 else ""
-        parts.append(f'<text x="{x:.0f}" y="{_line_y(top, index):.0f}" text-anchor="middle"'
-                     f'{weight}{style}>{escape(line)}</text>')
+def _box(box: Box, colours: dict[str, str]) -> str:
+    r, node = box.rect, box.node
+    parts = [f'<g class="node" data-node="{escape(node.name)}" data-kind="{escape(node.kind)}">',
+             f'<rect x="{_f(r.x)}" y="{_f(r.y)}" width="{_f(r.w)}" height="{_f(r.h)}" rx="8" '
+             f'fill="{colours.get(node.kind, "#cccccc")}"/>']
+    x = _f(r.x + r.w / 2)
+    parts.append(f'<text x="{x}" y="{_f(r.y + 16)}" text-anchor="middle"><tspan font-weight="bold">'
+                 f'{escape(node.name)}</tspan> <tspan font-style="italic">{escape(node.kind)}</tspan></text>')
+    for index, line in enumerate(box.lines[1:], start=1):
+        parts.append(f'<text x="{x}" y="{_f(r.y + 16 + index * LINE)}" text-anchor="middle">{escape(line)}</text>')
     parts.append("</g>")
-    return parts
+    return "".join(parts)
 
 
-def _svg(graph: Graph) -> tuple[str, float, float]:
-    placed, height = _layout(graph)
-    width = 2 * MARGIN + (2 * len(graph.networks) - 1) * SLOT
-    columns = {n.name: n.column for n in graph.networks}
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-             f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="topology of lab {escape(graph.lab)}">']
-    for network in graph.networks:
-        x = _x(network.column)
-        parts.append(f'<g class="network" data-network="{escape(network.name)}">'
-                     f'<line x1="{x:.0f}" y1="{TOP - 30}" x2="{x:.0f}" y2="{height - MARGIN:.0f}" class="bus"/>'
-                     f'<text x="{x:.0f}" y="{TOP - 58}" text-anchor="middle" font-weight="bold">{escape(network.name)}</text>'
-                     f'<text x="{x:.0f}" y="{TOP - 42}" text-anchor="middle">{escape(network.subnet)}</text>'
-                     + (f'<text x="{x:.0f}" y="{TOP - 74}" text-anchor="middle" class="impair">'
-                        f'{escape(network.impair)}</text>' if network.impair else '') + '</g>')
-    for node in graph.nodes:   # links first, so boxes are drawn over the lines they cross
-        parts.extend(_svg_links(node, *placed[node.name], columns))
-    for node in graph.nodes:
-        parts.extend(_svg_node(node, *placed[node.name]))
+def to_svg(graph: Graph, picture: Picture | None = None) -> str:
+    picture = picture or lay_out(graph)
+    colours = kind_colours()
+    parts = [f'<svg id="picture" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(picture.width)} '
+             f'{_f(picture.height)}" preserveAspectRatio="xMidYMid meet" role="img" '
+             f'aria-label="topology of lab {escape(graph.lab)}">']
+    parts += [_region(region, REGION_FILLS[i % len(REGION_FILLS)]) for i, region in enumerate(picture.regions)]
+    parts += [_bus(bus) for bus in picture.buses]
+    parts += [_wire(wire) for wire in picture.wires]
+    parts += [_box(box, colours) for box in picture.boxes]
     parts.append("</svg>")
-    return "\n".join(parts), width, height
+    return "\n".join(parts)
 
 
-CHECK_SCRIPT = """
-window.addEventListener('load', function () {
-  var boxes = Array.from(document.querySelectorAll('g.node, g.network')).map(function (g) {
-    return {name: g.dataset.node || g.dataset.network, node: !!g.dataset.node, r: g.getBoundingClientRect()};
+# Zoom around the pointer with the wheel, pan by dragging, "fit" to see everything again:
+# all by moving the viewBox, so text stays sharp at any zoom.
+VIEW_SCRIPT = """
+(function () {
+  var svg = document.getElementById('picture');
+  var home = svg.getAttribute('viewBox').split(' ').map(Number), box = home.slice();
+  function show() { svg.setAttribute('viewBox', box.join(' ')); }
+  function at(event) {
+    var p = svg.createSVGPoint(); p.x = event.clientX; p.y = event.clientY;
+    return p.matrixTransform(svg.getScreenCTM().inverse());
+  }
+  function zoom(factor, centre) {
+    box = [centre.x - (centre.x - box[0]) * factor, centre.y - (centre.y - box[1]) * factor,
+           box[2] * factor, box[3] * factor];
+    show();
+  }
+  svg.addEventListener('wheel', function (event) {
+    event.preventDefault();
+    zoom(Math.exp(event.deltaY * 0.0015), at(event));
+  }, {passive: false});
+  var grab = null;
+  svg.addEventListener('pointerdown', function (event) {
+    grab = at(event);
+    try { svg.setPointerCapture(event.pointerId); } catch (e) { /* a pointer the browser does not track */ }
   });
-  var page = document.documentElement, problems = [];
-  boxes.forEach(function (b, i) {
-    if (b.r.width === 0 || b.r.left < 0 || b.r.top < 0 || b.r.right > page.scrollWidth || b.r.bottom > page.scrollHeight)
-      problems.push(b.name + ' outside the page');
-    boxes.slice(i + 1).forEach(function (o) {
-      if (b.node && o.node && b.r.left < o.r.right && o.r.left < b.r.right && b.r.top < o.r.bottom && o.r.top < b.r.bottom)
-        problems.push(b.name + ' overlaps ' + o.name);
-    });
+  svg.addEventListener('pointermove', function (event) {
+    if (!grab) return;
+    var now = at(event);
+    box[0] -= now.x - grab.x; box[1] -= now.y - grab.y; show();
   });
-  document.body.dataset.layout = problems.length ? problems.join('; ') : 'ok';
-  document.body.dataset.shown = boxes.map(function (b) { return b.name; }).join(',');
-});
+  svg.addEventListener('pointerup', function () { grab = null; });
+  function middle() { return {x: box[0] + box[2] / 2, y: box[1] + box[3] / 2}; }
+  document.getElementById('fit').onclick = function () { box = home.slice(); show(); };
+  document.getElementById('zoom-in').onclick = function () { zoom(1 / 1.25, middle()); };
+  document.getElementById('zoom-out').onclick = function () { zoom(1.25, middle()); };
+})();
+"""
+
+STYLE = """
+html, body { height: 100%; margin: 0; }
+body { font-family: sans-serif; color: #222; display: flex; flex-direction: column; }
+header { padding: 6px 12px; border-bottom: 1px solid #ddd; }
+header h1 { font-size: 18px; margin: 0 12px 0 0; display: inline; }
+header p { margin: 4px 0 0; font-size: 13px; }
+button { font-size: 13px; margin-left: 4px; }
+#view { flex: 1; min-height: 0; }
+#picture { width: 100%; height: 100%; display: block; cursor: grab; user-select: none; }
+svg text { font-size: 12px; fill: #111; }
+.region-label { font-weight: bold; fill: #345; }
+.bus { stroke: #777; stroke-width: 5; stroke-linecap: round; }
+.link { stroke: #444; stroke-width: 2; }
+.junction { fill: #444; }
+.impair { fill: #a33; }
+.kind { display: inline-block; padding: 1px 7px; margin: 1px; border-radius: 6px; font-size: 12px; }
 """
 
 
 def to_html(graph: Graph) -> str:
-    svg, width, _ = _svg(graph)
     legend = "".join(f'<span class="kind" style="background:{colour}">{escape(kind)}</span>'
                      for kind, colour in kind_colours().items())
-    notes = "".join(f"<li><b>{escape(n.name)}</b> ({escape(n.kind)}, between {escape(', '.join(n.addresses))}): "
-                    f"{escape(n.note)}</li>" for n in graph.nodes if n.note)
+    systems = len({network.system for network in graph.networks if network.system})
+    summary = f"{len(graph.nodes)} nodes on {len(graph.networks)} networks" + (
+        f" in {systems} autonomous systems" if systems else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lab {escape(graph.lab)}: topology</title>
-<style>
-body {{ font-family: sans-serif; margin: 16px; color: #222; min-width: {width:.0f}px; }}
-svg text {{ font-size: 12px; fill: #111; }}
-.bus {{ stroke: #888; stroke-width: 6; stroke-linecap: round; }}
-.link {{ stroke: #555; stroke-width: 2; }}
-.kind {{ display: inline-block; padding: 2px 8px; margin: 2px; border-radius: 6px; font-size: 12px; }}
-</style></head>
+<style>{STYLE}</style></head>
 <body>
-<h1>lab {escape(graph.lab)}</h1>
-<p>{len(graph.nodes)} nodes on {len(graph.networks)} networks. Kinds: {legend}</p>
-{svg}
-<ul>{notes}</ul>
-<script>{CHECK_SCRIPT}</script>
+<header><h1>lab {escape(graph.lab)}</h1>{escape(summary)}.
+<button id="fit" title="show the whole lab">fit</button><button id="zoom-in" title="zoom in">+</button><button
+ id="zoom-out" title="zoom out">&minus;</button> <small>wheel: zoom, drag: pan; a dot is where a wire joins its network</small>
+<p>Kinds: {legend}</p></header>
+<div id="view">
+{to_svg(graph)}
+</div>
+<script>{VIEW_SCRIPT}</script>
 </body></html>
 """

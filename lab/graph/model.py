@@ -1,9 +1,10 @@
-"""The picture of a topology as plain data: columns of networks, nodes placed between them.
+"""The picture of a topology as plain data: its networks in the order of the journey, its
+nodes with their addresses, and the autonomous systems that own them.
 
 Pure: computed from the topology file alone (no running lab). Networks are
 ordered by how far they are from the clients, so the picture reads like the
-journey: home on the left, the site on the right. Forwarding nodes sit between
-the networks they join; other nodes beside their network.
+journey: home first, the site last. Where things go on a page is
+lab/graph/layout.py's business.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def _forwards(kind: str) -> bool:
 class GraphNetwork:
     name: str
     subnet: str
-    column: int
     impair: str = ""          # what its links do to packets, as declared (`impair:`), e.g. "rate 3mbit"
+    system: str = ""          # the AS that owns it (an exchange's: its route server's; "": none, e.g. a home)
 
 
 def impair_text(spec) -> str:
@@ -49,8 +50,16 @@ class GraphNode:
     name: str
     kind: str
     addresses: dict[str, str]
-    column: float              # between networks for routers, beside them for others
     note: str = ""
+    forwards: bool = False     # joins its networks (a router or firewall): drawn between them
+    system: str = ""           # a router's autonomous system ("": none)
+
+
+@dataclass(frozen=True)
+class GraphSystem:
+    name: str
+    number: int
+    description: str = ""
 
 
 @dataclass
@@ -58,6 +67,7 @@ class Graph:
     lab: str
     networks: list[GraphNetwork] = field(default_factory=list)
     nodes: list[GraphNode] = field(default_factory=list)
+    systems: dict[str, GraphSystem] = field(default_factory=dict)
 
     @property
     def firewalls(self) -> list[GraphNode]:
@@ -65,13 +75,16 @@ class Graph:
 
 
 def _network_order(lab: Lab) -> list[str]:
-    """Breadth-first from the clients' networks across routers; leftovers keep file order."""
+    """Breadth-first from the first client's networks across routers; leftovers keep file order."""
     neighbours: dict[str, set[str]] = {name: set() for name in lab.spec.networks}
     for instance in lab.instances:
         if _forwards(instance.kind):
             for a in instance.addresses:
                 neighbours[a] |= set(instance.addresses) - {a}
-    starts = [net for i in lab.instances if registry.is_a(i.kind, TRAFFIC_SOURCE) for net in i.addresses]
+    # from the first client's networks only: starting from every client's at once would put far
+    # apart networks next to each other and stretch the routers' wires between them
+    sources = [i for i in lab.instances if registry.is_a(i.kind, TRAFFIC_SOURCE)]
+    starts = list(sources[0].addresses) if sources else []
     order: list[str] = []
     queue = deque(starts or list(lab.spec.networks)[:1])
     while queue or len(order) < len(neighbours):
@@ -94,23 +107,29 @@ def _node_note(lab: Lab, kind: str, name: str) -> str:
         notes.insert(0, f"NAT for {', '.join(node.masquerade)}")
     system = getattr(node, "as_", None)
     if system:   # a router in an autonomous system: which one, by number as BGP shows it
-        notes.append(f"AS{lab.spec.autonomous_systems[system].number} {system}")
+        role = "route server (not in paths) " if getattr(node, "route_server", False) else ""
+        notes.append(f"{role}AS{lab.spec.autonomous_systems[system].number} {system}")
     return "; ".join(notes)
 
 
+def _exchanges(lab: Lab) -> dict[str, str]:
+    """A shared network with a route server on it -> the route server's AS (the exchange's own)."""
+    return {network: node.as_ for node in lab.spec.nodes.values() if getattr(node, "route_server", False)
+            and node.as_ for network in node.networks if not lab.spec.networks[network].as_}
+
+
 def build_graph(lab: Lab) -> Graph:
-    order = _network_order(lab)
-    column = {name: index for index, name in enumerate(order)}
-    graph = Graph(lab.name, [GraphNetwork(n, str(lab.spec.networks[n].subnet), column[n],
-                                          impair_text(lab.spec.networks[n].impair) if lab.spec.networks[n].impair
-                                          else "") for n in order])
+    networks, exchanges = lab.spec.networks, _exchanges(lab)
+    graph = Graph(lab.name, [GraphNetwork(n, str(networks[n].subnet),
+                                          impair_text(networks[n].impair) if networks[n].impair else "",
+                                          networks[n].as_ or exchanges.get(n, "")) for n in _network_order(lab)],
+                  systems={name: GraphSystem(name, system.number, system.description)
+                           for name, system in lab.spec.autonomous_systems.items()})
     for instance in lab.instances:
-        columns = [column[n] for n in instance.addresses]
-        if _forwards(instance.kind) and len(columns) > 1:
-            place = (min(columns) + max(columns)) / 2 if len(columns) == 2 else min(columns) + 0.5
-        else:
-            place = columns[0]
-        note = _node_note(lab, instance.kind, instance.node)
+        spec = lab.spec.nodes[instance.node]
         graph.nodes.append(GraphNode(instance.name, instance.kind,
-                                     {n: str(a) for n, a in instance.addresses.items()}, place, note))
+                                     {n: str(a) for n, a in instance.addresses.items()},
+                                     _node_note(lab, instance.kind, instance.node),
+                                     _forwards(instance.kind) and len(instance.addresses) > 1,
+                                     getattr(spec, "as_", None) or ""))
     return graph

@@ -28,9 +28,29 @@ def to_mermaid(graph: Graph) -> str:
         lines.append(f'  {_id(node.name)}{opening}{label}{closing}:::{_id(node.kind)}')
         for network, address in node.addresses.items():
             lines.append(f"  {_id(node.name)} ---|{address}| net_{_id(network)}")
+    for system, members in _members(graph).items():
+        lines.append(f'  subgraph as_{_id(system)}["{_title(graph, system)}"]')
+        lines += [f"    net_{_id(name)}" if network else f"    {_id(name)}" for network, name in members]
+        lines.append("  end")
     for kind, colour in kind_colours().items():
         lines.append(f"  classDef {_id(kind)} fill:{colour},color:#111")
     return "\n".join(lines) + "\n"
+
+
+def _title(graph: Graph, system: str) -> str:
+    return f"AS{graph.systems[system].number} {system}" if system in graph.systems else system
+
+
+def _members(graph: Graph) -> dict[str, list[tuple[bool, str]]]:
+    """Each AS's networks and routers ((is a network, name)), for drawing the AS around them."""
+    members: dict[str, list[tuple[bool, str]]] = {}
+    for network in graph.networks:
+        if network.system:
+            members.setdefault(network.system, []).append((True, network.name))
+    for node in graph.nodes:
+        if node.system:
+            members.setdefault(node.system, []).append((False, node.name))
+    return members
 
 
 def to_dot(graph: Graph) -> str:
@@ -47,5 +67,9 @@ def to_dot(graph: Graph) -> str:
                      f'label="{node.name}\\n{node.kind}{note}"];')
         for network, address in node.addresses.items():
             lines.append(f'  "{node.name}" -- "net:{network}" [label="{address}"];')
+    for system, members in _members(graph).items():   # an AS is a shaded cluster around its own
+        names = [f'"net:{name}"' if network else f'"{name}"' for network, name in members]
+        lines.append(f'  subgraph "cluster_{system}" {{ label="{_title(graph, system)}"; style=filled; '
+                     f'fillcolor="#eef3fb"; {"; ".join(names)}; }}')
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,10 @@ relations between ASes, the usual export rules ("Gao-Rexford"):
 - routes from peers and providers are announced only to customers: an AS never
   carries traffic between two of its providers or peers for free (no route leak);
 - own routes and customers' routes go to everybody, prepended when asked.
+
+A route server (a router with `route_server: true` on an exchange's network) is
+the exception: it passes every member's routes to the others unchanged, as
+`route-server-client`s, so members see each other as peers, not it.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def render_config(lab: Lab, instance: Instance) -> str:
     lines += _bgp(lab, instance, number, router_id, all_sessions)
     lines += _ospf(lab, instance, router_id)
     for session in all_sessions:
-        if session.relation != INTERNAL:
+        if session.relation != INTERNAL and not session.route_server_client:
             lines += _route_maps(session, number)
     lines += ["line vty", "!", ""]
     return "\n".join(lines)
@@ -86,9 +90,13 @@ def _bfd() -> list[str]:
 def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: list[Session]) -> list[str]:
     lines = [f"router bgp {number}", f" bgp router-id {router_id}", " bgp log-neighbor-changes",
              " no bgp default ipv4-unicast", f" timers bgp {KEEPALIVE} {HOLD}"]
+    if any(session.route_server_client for session in all_sessions):
+        # FRR 8.4 holds eBGP routes without a route-map ("(Policy)"), even with traditional
+        # defaults; a route server has no policy of its own to give them
+        lines.append(" no bgp ebgp-requires-policy")
     for session in all_sessions:
         lines += [f" neighbor {session.address} remote-as {session.remote_as}",
-                  f" neighbor {session.address} description {session.neighbor} ({session.relation})"]
+                  f" neighbor {session.address} description {session.neighbor} ({_role(session)})"]
         if session.relation == INTERNAL:
             own = instance.addresses.get(session.network)
             if own is None:   # reach the neighbour's AS network through OSPF, from our first AS address
@@ -96,6 +104,8 @@ def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: lis
             lines.append(f" neighbor {session.address} update-source {own}")
         else:
             lines.append(f" neighbor {session.address} bfd profile {BFD_PROFILE}")
+        if session.to_route_server:   # a transparent route server's paths start with the member's AS
+            lines.append(f" no neighbor {session.address} enforce-first-as")
     lines += [" !", " address-family ipv4 unicast"]
     for prefix in announced(lab, instance):
         lines.append(f"  network {prefix}")
@@ -105,12 +115,20 @@ def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: lis
                   f"  neighbor {address} advertisement-interval 0"]
         if session.relation == INTERNAL:
             lines.append(f"  neighbor {address} next-hop-self")
+        elif session.route_server_client:
+            # transparent: neither our AS in the path nor us as next hop, and no policy of ours
+            lines.append(f"  neighbor {address} route-server-client")
         else:
             name = _neighbor_name(session)
             lines += [f"  neighbor {address} route-map FROM-{name} in",
                       f"  neighbor {address} route-map TO-{name} out"]
     lines += [" exit-address-family", "!"]
     return lines
+
+
+def _role(session: Session) -> str:
+    """What `lab routes` shows beside a neighbour: its relation, or that a route server serves it."""
+    return "route-server client" if session.route_server_client else session.relation
 
 
 def _own_as_addresses(lab: Lab, instance: Instance):

@@ -50,10 +50,13 @@ def _check_router(checker: "Checker", name: str) -> None:
         checker.error(("nodes", name, "as"), "a firewall cannot run BGP yet (its input rules would drop "
                       "BGP, OSPF and BFD): put a router with `as:` in front of it and keep the firewall static")
         return
+    if node.route_server:
+        _check_route_server(checker, name)
     if node.bgp and node.as_ is None:
         checker.error(("nodes", name, "bgp"), "bgp tweaks need the router in an autonomous system: "
                       "add `as: NAME`", at_key=True)
         return
+    served = {net for other in spec.nodes.values() if getattr(other, "route_server", False) for net in other.networks}
     for neighbour in node.bgp:
         other = spec.nodes.get(neighbour)
         shares = other is not None and set(other.networks) & set(node.networks)
@@ -61,6 +64,23 @@ def _check_router(checker: "Checker", name: str) -> None:
                 or not shares:
             checker.error(("nodes", name, "bgp", neighbour), f"'{neighbour}' is not a BGP neighbour of "
                           f"{name}: name a router of another AS on one of its networks", at_key=True)
+        elif shares <= served and not (node.route_server or other.route_server):
+            checker.error(("nodes", name, "bgp", neighbour), f"{name} hears '{neighbour}' only through the "
+                          f"route server on {', '.join(sorted(shares))}: name the route server instead",
+                          at_key=True)
+
+
+def _check_route_server(checker: "Checker", name: str) -> None:
+    node = checker.spec.nodes[name]
+    if node.as_ is None:
+        checker.error(("nodes", name, "route_server"), "a route server speaks BGP: give it its own "
+                      "autonomous system with `as: NAME` (its number never shows in the members' paths)",
+                      at_key=True)
+    shared = [net for net in node.networks if checker.spec.networks.get(net) is not None
+              and checker.spec.networks[net].as_ is None]
+    if len(node.networks) != 1 or len(shared) != 1:
+        checker.error(("nodes", name, "networks"), "a route server sits on exactly one shared network "
+                      "(an exchange's, without `as:`), where the members it serves are", at_key=True)
 
 
 def check_route(checker: "Checker", path: tuple, check: Check) -> None:

@@ -31,12 +31,24 @@ class Session:
     network: str                # the network the session runs over (eBGP) or the neighbour's AS network
     local_pref: int | None = None
     prepend: int = 0
+    route_server_client: bool = False   # we are a route server and the neighbour a member (transparent)
+    to_route_server: bool = False       # the neighbour is a route server: paths from it start with another AS
 
 
 def as_of(lab: Lab, node: str) -> str | None:
     """The AS a router node belongs to (None: a statically routed node)."""
     spec = lab.spec.nodes[node]
     return getattr(spec, "as_", None) if spec.kind in FORWARDING_KINDS else None
+
+
+def is_route_server(lab: Lab, node: str) -> bool:
+    return bool(getattr(lab.spec.nodes[node], "route_server", False)) and as_of(lab, node) is not None
+
+
+def route_server_networks(lab: Lab) -> set[str]:
+    """Shared networks with a route server: their members peer with it, not with each other."""
+    return {network for name in lab.spec.nodes if is_route_server(lab, name)
+            for network in lab.spec.nodes[name].networks}
 
 
 def routed_by_frr(lab: Lab, instance: Instance) -> bool:
@@ -73,6 +85,7 @@ def sessions(lab: Lab, instance: Instance) -> list[Session]:
     if ours is None:
         return []
     tweaks = lab.spec.nodes[instance.node].bgp
+    with_server = route_server_networks(lab)
     ebgp, ibgp = [], []
     for other in lab.instances:
         theirs = as_of(lab, other.node) if other.name != instance.name else None
@@ -85,10 +98,16 @@ def sessions(lab: Lab, instance: Instance) -> list[Session]:
                 ibgp.append(Session(other.name, found[0], number, INTERNAL, found[1]))
             continue
         tweak = tweaks.get(other.node)
+        serving, served = is_route_server(lab, instance.node), is_route_server(lab, other.node)
         for network, address in other.addresses.items():
-            if network in instance.addresses:
-                ebgp.append(Session(other.name, address, number, relation(lab, ours, theirs), network,
-                                    tweak.local_pref if tweak else None, tweak.prepend if tweak else 0))
+            if network not in instance.addresses:
+                continue
+            if network in with_server and not (serving or served):
+                continue   # two members of an exchange with a route server: they hear each other through it
+            ebgp.append(Session(other.name, address, number, relation(lab, ours, theirs), network,
+                                tweak.local_pref if tweak else None, tweak.prepend if tweak else 0,
+                                route_server_client=serving and not served,
+                                to_route_server=served and not serving))
     return ebgp + ibgp
 
 

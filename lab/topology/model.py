@@ -257,6 +257,11 @@ class Router(NodeBase):
                             "routes it (BGP, OSPF) instead of static routes")
     bgp: dict[str, BgpNeighbor] = Field(default_factory=dict, description="neighbour router "
                                         "-> policy tweaks (local_pref, prepend)")
+    route_server: bool = Field(default=False, description="an exchange point's route server: "
+                               "on one shared network (no `as:`), it peers with every router of "
+                               "another AS there and passes their routes on unchanged (its AS not "
+                               "in the path, the next hop the announcing member's); the members "
+                               "peer with it instead of with each other")
     masquerade: list[str] = Field(
         default_factory=list, description="networks hidden behind this router's address (NAT)")
     forwards: list[PortForward] = Field(default_factory=list)

@@ -14,49 +14,34 @@ a pod's log is a canned text; exec answers `cat /lab/...` from the ConfigMap and
 Secret the backend sent, and any other command from `recordings`, a table of
 (exit status, stdout, stderr) per command, as a node would have printed them.
 Namespace deletion is immediate (a cluster takes a while).
+A DaemonSet gets one pod per node of `nodes` (two by default), Running and Ready
+unless `links_problem` names a waiting reason for its pods; its status counts
+them as the DaemonSet controller would, and a change to its pod template (the
+links' cleanup mode) bumps its generation and replaces every pod (no script
+runs: tests/integration/test_links_script.py runs that for real).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 import kubernetes_validate
 
+from tests.integration.kubernetes_fake_http import Refusal, handler
+
+__all__ = ["FakeCluster", "Refusal", "matches"]
+
 KUBERNETES_VERSION = "1.30"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubernetes"
 NAD_SCHEMA = json.loads((FIXTURES / "network-attachment-definition.schema.json").read_text())
-WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
-
-# plural -> (kind, apiVersion its objects must carry)
-RESOURCES = {
-    "namespaces": ("Namespace", "v1"),
-    "configmaps": ("ConfigMap", "v1"),
-    "secrets": ("Secret", "v1"),
-    "persistentvolumeclaims": ("PersistentVolumeClaim", "v1"),
-    "pods": ("Pod", "v1"),
-    "deployments": ("Deployment", "apps/v1"),
-    "network-attachment-definitions": ("NetworkAttachmentDefinition", "k8s.cni.cncf.io/v1"),
-}
-ROUTE = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+/[^/]+))"
-                   r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z-]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[a-z]+))?$")
-NAMESPACE_ROUTE = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?$")
-
-
-class Refusal(Exception):
-    def __init__(self, status: int, reason: str, message: str):
-        super().__init__(message)
-        self.status, self.reason, self.message = status, reason, message
 
 
 def matches(labels: dict, selector: str) -> bool:
@@ -77,9 +62,15 @@ class FakeCluster:
         self.calls: list[tuple[str, str]] = []          # (method, path) in order
         self.pod_problem: dict[str, str] = {}           # node -> a waiting reason its pod shows
         self.refuse: dict[tuple[str, str], str] = {}    # (kind, name) -> a 403 message for its create
+        self.refuse_in: dict[tuple[str, str, str], str] = {}   # (kind, namespace, name) -> the same, in one namespace
         self.recordings: dict[tuple[str, ...], tuple[int, str, str]] = {}
         self.logs: dict[str, str] = {}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.nodes: dict[str, str] = {"kube-node-1": "10.220.254.1", "kube-node-2": "10.220.254.2"}
+        self.stopping = False
+        self.links_problem: str | None = None             # a waiting reason for the DaemonSets' pods
+        self.forbidden_lists: set[str] = set()            # paths whose GET answers 403
+        self.links_modes: list[str] = []                  # each DaemonSet template's mode, as its pods ran it
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -91,6 +82,7 @@ class FakeCluster:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping = True        # followed logs end
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
@@ -114,6 +106,11 @@ class FakeCluster:
         with self.lock:
             return sorted(key for key, obj in self.objects.items()
                           if obj["metadata"].get("labels", {}).get("lab.name") == lab)
+
+    def labelled_all(self) -> list[tuple[str, str | None, str]]:
+        """Every object carrying a lab.name label, of any lab."""
+        with self.lock:
+            return sorted(key for key, obj in self.objects.items() if "lab.name" in obj["metadata"].get("labels", {}))
 
     def pods_of(self, namespace: str, node: str) -> list[dict]:
         with self.lock:
@@ -145,6 +142,8 @@ class FakeCluster:
         self.validate(kind, body)
         if (kind, meta["name"]) in self.refuse:
             raise Refusal(403, "Forbidden", self.refuse[(kind, meta["name"])])
+        if (kind, namespace, meta["name"]) in self.refuse_in:
+            raise Refusal(403, "Forbidden", self.refuse_in[(kind, namespace, meta["name"])])
         with self.lock:
             if namespace and ("Namespace", None, namespace) not in self.objects:
                 raise Refusal(404, "NotFound", f'namespaces "{namespace}" not found')
@@ -152,13 +151,73 @@ class FakeCluster:
             if key in self.objects:
                 raise Refusal(409, "AlreadyExists", f'{kind} "{meta["name"]}" already exists')
             meta.update(uid=str(uuid.uuid4()), resourceVersion="1", creationTimestamp="2026-11-29T00:00:00Z")
+            if kind in ("Deployment", "DaemonSet"):
+                meta["generation"] = 1
             if kind == "Secret" and "stringData" in body:     # as the API stores them
                 body["data"] = {k: base64.b64encode(v.encode()).decode()
                                 for k, v in body.pop("stringData").items()}
             self.objects[key] = body
             if kind == "Deployment":
                 self.reconcile(namespace, body)
+            if kind == "DaemonSet":
+                self.reconcile_daemonset(namespace, body)
         return body
+
+    def _daemon_pods(self, namespace: str, daemonset: dict) -> list[tuple]:
+        selector = ",".join(f"{a}={b}" for a, b in daemonset["spec"]["selector"]["matchLabels"].items())
+        return [k for k, o in self.objects.items() if k[0] == "Pod" and k[1] == namespace
+                and o["metadata"].get("ownerReferences", [{}])[0].get("name") == daemonset["metadata"]["name"]
+                and matches(o["metadata"]["labels"], selector)]
+
+    def reconcile_daemonset(self, namespace: str, daemonset: dict) -> None:
+        """What the DaemonSet controller and the kubelets would do (recorded): one pod per node, of
+        the current template; a template change replaces them all (maxUnavailable 100%)."""
+        for key in self._daemon_pods(namespace, daemonset):
+            del self.objects[key]
+        template = daemonset["spec"]["template"]
+        self.links_modes.append(template["metadata"].get("annotations", {}).get("lab.links-mode", "?"))
+        for node, address in self.nodes.items():
+            name = f"{daemonset['metadata']['name']}-{uuid.uuid4().hex[:5]}"
+            status = ({"phase": "Pending", "hostIP": address, "conditions": [{"type": "Ready", "status": "False"}],
+                       "containerStatuses": [{"name": "links", "state": {"waiting": {
+                           "reason": self.links_problem, "message": "recorded: back-off restarting"}}}]}
+                      if self.links_problem else
+                      {"phase": "Running", "hostIP": address, "podIP": address,
+                       "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "links", "ready": True, "state": {"running": {}}}]})
+            self.objects[("Pod", namespace, name)] = {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()),
+                             "labels": dict(template["metadata"]["labels"]),
+                             "annotations": dict(template["metadata"].get("annotations", {})),
+                             "ownerReferences": [{"kind": "DaemonSet", "name": daemonset["metadata"]["name"]}]},
+                "spec": {**template["spec"], "nodeName": node}, "status": status}
+        ready = 0 if self.links_problem else len(self.nodes)
+        daemonset["status"] = {"desiredNumberScheduled": len(self.nodes), "currentNumberScheduled": len(self.nodes),
+                               "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready,
+                               "updatedNumberScheduled": len(self.nodes),
+                               "observedGeneration": daemonset["metadata"]["generation"]}
+
+    def patch(self, kind: str, namespace: str, name: str, body: dict) -> dict:
+        """A JSON merge patch (RFC 7386) of a DaemonSet or a Namespace, checked as the API would check
+        the result."""
+        with self.lock:
+            found = self.objects.get((kind, namespace, name))
+            if found is None:
+                raise Refusal(404, "NotFound", f'{kind} "{name}" not found')
+            patched = _merge(json.loads(json.dumps(found)), body)
+            if kind == "DaemonSet" and patched["spec"]["selector"] != found["spec"]["selector"]:
+                raise Refusal(422, "Invalid", f"{kind} {name}: spec.selector: field is immutable")
+            checked = {k: v for k, v in patched.items() if k != "status"}
+            checked["metadata"] = {k: v for k, v in patched["metadata"].items()
+                                   if k not in ("uid", "resourceVersion", "creationTimestamp", "generation")}
+            self.validate(kind, checked)
+            self.objects[(kind, namespace, name)] = patched
+            if kind == "DaemonSet":
+                if patched["spec"]["template"] != found["spec"]["template"]:
+                    patched["metadata"]["generation"] += 1
+                self.reconcile_daemonset(namespace, patched)
+            return patched
 
     def reconcile(self, namespace: str, deployment: dict) -> None:
         """What the Deployment and ReplicaSet controllers and the kubelet would do (recorded)."""
@@ -207,6 +266,9 @@ class FakeCluster:
             if kind == "Deployment":    # foreground deletion: its pods go with it
                 gone["spec"]["replicas"] = 0
                 self.reconcile(namespace, gone)
+            if kind == "DaemonSet":
+                for key in self._daemon_pods(namespace, gone):
+                    del self.objects[key]
 
     def scale(self, namespace: str, name: str, body: dict) -> dict:
         with self.lock:
@@ -248,132 +310,14 @@ class FakeCluster:
         return 1, "", f"cat: {path}: No such file or directory\n"
 
 
-def _handler(cluster: FakeCluster):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:   # quiet: the tests read cluster.calls
-            pass
-
-        def _answer(self, status: int, body: dict | bytes, content_type: str = "application/json") -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> dict:
-            length = int(self.headers.get("Content-Length") or 0)
-            return json.loads(self.rfile.read(length)) if length else {}
-
-        def _route(self):
-            parts = urlsplit(self.path)
-            query = {k: v for k, v in parse_qs(parts.query).items()}
-            cluster.calls.append((self.command, parts.path))
-            namespace_match = NAMESPACE_ROUTE.match(parts.path)
-            if namespace_match:
-                return "Namespace", "v1", None, namespace_match["name"], None, query
-            match = ROUTE.match(parts.path)
-            if not match or match["plural"] not in RESOURCES:
-                raise Refusal(404, "NotFound", f"the fake knows no {parts.path}")
-            kind, version = RESOURCES[match["plural"]]
-            if (match["core"] or match["group"]) != version:
-                raise Refusal(404, "NotFound", f"{match['plural']} are not served at {parts.path}")
-            return kind, version, match["ns"], match["name"], match["sub"], query
-
-        def _serve(self, work) -> None:
-            try:
-                work()
-            except Refusal as refusal:
-                self._answer(refusal.status, {"apiVersion": "v1", "kind": "Status", "status": "Failure",
-                                              "reason": refusal.reason, "message": refusal.message,
-                                              "code": refusal.status})
-
-        def do_GET(self) -> None:
-            self._serve(self._get)
-
-        def _get(self) -> None:
-            kind, _, namespace, name, sub, query = self._route()
-            if sub == "exec":
-                self._exec(namespace, name, query.get("command", []))
-            elif sub == "log":
-                self._log(namespace, name, query)
-            elif name is None:
-                self._answer(200, cluster.listing(kind, namespace, query.get("labelSelector", [""])[0]))
-            else:
-                with cluster.lock:
-                    found = cluster.objects.get((kind, namespace, name))
-                if found is None:
-                    raise Refusal(404, "NotFound", f'{kind} "{name}" not found')
-                self._answer(200, found)
-
-        def do_POST(self) -> None:
-            def work():
-                kind, version, namespace, _, _, _ = self._route()
-                self._answer(201, cluster.create(kind, version, namespace, self._body()))
-            self._serve(work)
-
-        def do_PATCH(self) -> None:
-            def work():
-                kind, _, namespace, name, sub, _ = self._route()
-                if kind != "Deployment" or sub != "scale":
-                    raise Refusal(405, "MethodNotAllowed", "the fake patches only a deployment's scale")
-                if self.headers.get("Content-Type") != "application/merge-patch+json":
-                    raise Refusal(415, "UnsupportedMediaType", "the fake takes merge patches only")
-                self._answer(200, cluster.scale(namespace, name, self._body()))
-            self._serve(work)
-
-        def do_DELETE(self) -> None:
-            def work():
-                kind, _, namespace, name, _, _ = self._route()
-                cluster.delete(kind, namespace, name)
-                self._answer(200, {"apiVersion": "v1", "kind": "Status", "status": "Success"})
-            self._serve(work)
-
-        def _log(self, namespace: str, name: str, query: dict) -> None:
-            with cluster.lock:
-                pod = cluster.objects.get(("Pod", namespace, name))
-            if pod is None:
-                raise Refusal(404, "NotFound", f'pods "{name}" not found')
-            node = pod["metadata"]["labels"]["lab.node"]
-            lines = cluster.logs.get(node, f"recorded log line of {node}\n").splitlines(keepends=True)
-            if "tailLines" in query:
-                lines = lines[-int(query["tailLines"][0]):]
-            self._answer(200, "".join(lines).encode(), "text/plain")
-
-        def _exec(self, namespace: str, pod: str, command: list[str]) -> None:
-            if self.headers.get("Upgrade", "").lower() != "websocket":
-                raise Refusal(400, "BadRequest", "exec needs a WebSocket upgrade")
-            code, stdout, stderr = cluster.exec_answer(namespace, pod, command)
-            accept = base64.b64encode(hashlib.sha1((self.headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID)
-                                                   .encode()).digest()).decode()
-            self.send_response(101)
-            self.send_header("Upgrade", "websocket")
-            self.send_header("Connection", "Upgrade")
-            self.send_header("Sec-WebSocket-Accept", accept)
-            self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
-            self.end_headers()
-            status = ({"metadata": {}, "status": "Success"} if code == 0 else
-                      {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
-                       "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}})
-            for channel, data in ((1, stdout.encode()), (2, stderr.encode()), (3, json.dumps(status).encode())):
-                if data:
-                    self.wfile.write(_frame(0x82, bytes([channel]) + data))
-            self.wfile.write(_frame(0x88, (1000).to_bytes(2, "big")))
-            self.wfile.flush()
-            self.close_connection = True
-
-    return Handler
-
-
-def _frame(opcode: int, payload: bytes) -> bytes:
-    """One unmasked WebSocket frame, as a server sends it (RFC 6455)."""
-    size = len(payload)
-    if size < 126:
-        header = bytes([opcode, size])
-    elif size < 1 << 16:
-        header = bytes([opcode, 126]) + size.to_bytes(2, "big")
-    else:
-        header = bytes([opcode, 127]) + size.to_bytes(8, "big")
-    return header + payload
+def _merge(target, patch):
+    """RFC 7386: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    target = target if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = _merge(target.get(key), value)
+    return target

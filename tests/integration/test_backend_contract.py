@@ -61,6 +61,7 @@ class Harness:
     running_seen: Callable[[str], bool]         # a node runs, as the engine says
     leftovers: Callable[[], list]               # anything of the lab left in the engine
     log_seen: Callable[[str], bytes]            # a node's log, read around the backend
+    log_append: Callable[[str, str], None]      # a line written to a node's log, around the backend
 
 
 def _plan(tmp: Path, name: str, a: int, b: int):
@@ -80,10 +81,13 @@ def _docker_harness(engine, tmp: Path) -> Harness:
         return {c.labels["lab.node"]: c for c in engine.containers.list(
             all=True, filters={"label": [f"lab.name={name}", "lab.node"]}, ignore_removed=True)}
 
+    def append(node: str, line: str) -> None:     # the node's PID 1 holds its log's stdout
+        containers()[node].exec_run(["sh", "-c", f"echo {line} > /proc/1/fd/1"])
+
     return Harness(DockerBackend(engine), name, plan, lambda: set(containers()),
                    lambda node: containers()[node].status == "running",
                    lambda: [x for group in labelled(engine, name).values() for x in group],
-                   lambda node: containers()[node].logs())
+                   lambda node: containers()[node].logs(), append)
 
 
 def _kubernetes_harness(fake: FakeCluster, tmp: Path) -> Harness:
@@ -98,8 +102,12 @@ def _kubernetes_harness(fake: FakeCluster, tmp: Path) -> Harness:
     def running(node):
         return any(p["status"]["phase"] == "Running" for p in fake.pods_of(namespace, node))
 
+    def append(node: str, line: str) -> None:
+        with fake.lock:
+            fake.logs[node] = fake.logs.get(node, "") + line + "\n"
+
     return Harness(backend, name, plan, deployments, running, lambda: fake.of_namespace(namespace),
-                   lambda node: fake.logs.get(node, f"recorded log line of {node}\n").encode())
+                   lambda node: fake.logs.get(node, f"recorded log line of {node}\n").encode(), append)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -191,6 +199,36 @@ def test_logs_are_the_nodes_own_log(running):
     assert b"".join(running.backend.logs(running.lab, "web", tail=1)) == b"".join(whole.splitlines(True)[-1:])
 
 
+def test_following_a_log_shows_new_lines_until_the_node_stops(running):
+    """lab logs -f: lines written after it started arrive while it runs, and it ends by itself
+    when the node stops (its container ends), as `docker logs -f` and `kubectl logs -f` do."""
+    import threading
+    import time
+
+    chunks: list[bytes] = []
+    ended = threading.Event()
+
+    def follow() -> None:
+        for chunk in running.backend.logs(running.lab, "web", follow=True, tail=0):
+            chunks.append(chunk)
+        ended.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 20
+        while b"followed-line" not in b"".join(chunks):   # written until seen: the stream opens when it opens
+            assert time.monotonic() < deadline, "a line written to the log never arrived"
+            running.log_append("web", "followed-line")
+            time.sleep(0.3)
+        assert not ended.is_set()
+        running.backend.stop(running.lab, "web")
+        assert not running.running_seen("web")
+        assert ended.wait(30), "the followed log did not end when its node stopped"
+    finally:
+        if not running.running_seen("web"):
+            running.backend.start(running.lab, "web")
+
+
 def test_an_unknown_node_or_lab_is_named_with_what_exists(running):
     with pytest.raises(RuntimeFailure, match=r"has no node 'nope' \(nodes: client, router, web\)"):
         running.backend.exec(running.lab, "nope", ["true"])
@@ -235,6 +273,7 @@ def fresh(fake_cluster, tmp_path):
             pass    # gone with its namespace
     fake_cluster.pod_problem.clear()
     fake_cluster.refuse.clear()
+    fake_cluster.refuse_in.clear()
 
 
 def test_a_pod_that_cannot_start_undoes_everything_the_run_made(fake_cluster, fresh):
@@ -290,7 +329,6 @@ def test_what_the_cluster_cannot_do_yet_is_said_in_one_sentence(fake_cluster, fr
         "impair": lambda: backend.impair("x", "web", "lan", None),
         "run_isolated": lambda: backend.run_isolated("dns-root", ["true"], b"", "/tmp"),
         "build": lambda: backend.build(["client"]),
-        "logs -f": lambda: list(backend.logs("x", "web", follow=True)),
     }
     for what, call in calls.items():
         with pytest.raises(NotSupported) as caught:
@@ -404,6 +442,31 @@ def test_a_classroom_on_the_cluster_is_a_namespace_per_copy(fake_cluster, fresh,
         assert listed == {f"{plan.lab}-1": "ada@example.org", f"{plan.lab}-2": "bob"}
         refused = _lab("up", str(file), "--backend", "kubernetes", "--copies", "2", "--namespace", "x", backend=None)
         assert refused.returncode == 2 and "leave it out with --copies" in refused.stderr
+    finally:
+        gone = _lab("down", str(file), "--copies")
+    assert gone.returncode == 0
+    assert [key for key in fake_cluster.objects if f"lab-{plan.lab}-" in f"{key[1]} {key[2]}"] == []
+
+
+def test_a_classroom_copy_the_cluster_refuses_is_undone_and_the_others_stay(fake_cluster, fresh):
+    """One copy's namespace refuses one of its Deployments halfway through its run (recorded: as an
+    admission policy would); that copy is undone, named with the API's words, the others stay up."""
+    plan, file = fresh
+    broken = f"lab-{plan.lab}-2"
+    refusal = f'admission webhook "policy.example" denied the request: no more deployments in {broken}'
+    fake_cluster.refuse_in[("Deployment", broken, "router")] = refusal
+    made = _lab("up", str(file), "--backend", "kubernetes", "--copies", "3", backend=None)
+    try:
+        assert made.returncode == 1, made.stdout + made.stderr
+        said = " ".join(made.stderr.split())
+        assert f"✗ {plan.lab}-2: creating Deployment router: the cluster refused it ({refusal})" in said
+        assert f"2 of 3 copies up; failed: {plan.lab}-2" in made.stdout
+        assert fake_cluster.of_namespace(broken) == []           # its namespace, NADs, client: undone
+        assert ("POST", f"/apis/apps/v1/namespaces/{broken}/deployments") in fake_cluster.calls
+        for copy in (1, 3):
+            held = fake_cluster.of_namespace(f"lab-{plan.lab}-{copy}")
+            assert sorted(name for kind, name in held if kind == "Deployment") == NODES
+        assert [e["lab"] for e in json.loads(_lab("ls", "--json").stdout)] == [f"{plan.lab}-1", f"{plan.lab}-3"]
     finally:
         gone = _lab("down", str(file), "--copies")
     assert gone.returncode == 0

@@ -13,8 +13,9 @@ import xml.etree.ElementTree as ET
 from ipaddress import ip_address, ip_network
 
 import pytest
+from docker.types import IPAMConfig, IPAMPool
 
-from lab.topology import load_topology
+from lab.topology import load_copies, load_topology
 from tests.integration.conftest import ROOT, SHIFT, labelled, topology_text
 
 COPIES = 5
@@ -140,3 +141,41 @@ def test_lab_ls_shows_each_copy_its_owner_and_whole_file_path_at_80_columns(engi
     assert "".join(path.split()) in text and "…" not in listed.stdout
     for name, owner in zip(copy_names(engine, classroom), OWNERS):
         assert name in listed.stdout and owner in listed.stdout
+
+
+def test_one_copy_that_cannot_come_up_leaves_the_others_running_and_graded(engine, images, tmp_path):
+    """A foreign network of the engine (not a lab's) holds copy 2's server subnet: copy 2 is refused
+    with that reason, copies 1 and 3 come up and are graded, and copy 2 leaves nothing behind."""
+    name = f"kube-room{SHIFT}"
+    topology = tmp_path / "room.yaml"
+    topology.write_text((ROOT / "topology" / "minimal.yaml").read_text().replace("name: mini", f"name: {name}", 1)
+                        .replace("100.64.100.0/24", f"10.{220 + SHIFT}.0.0/24")      # this test's /16
+                        .replace("198.19.100.0/24", f"10.{220 + SHIFT}.1.0/24"))
+    copies = load_copies(topology, [(1, ""), (2, ""), (3, "")])
+    taken = str(copies[1].spec.networks["server"].subnet)
+    squatter = engine.networks.create(f"kube-squat{SHIFT}", driver="bridge",
+                                      ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=taken)]))
+    report = tmp_path / "room.xml"
+    try:
+        made = lab("up", str(topology), "--copies", "3", "--check", "--junit", str(report))
+        assert made.returncode == 1, made.stdout + made.stderr
+        said = " ".join(made.stderr.split())            # the reason may be wrapped over lines
+        assert f"✗ {name}-2: lab '{name}-2' cannot be brought up; nothing was changed" in said
+        seen = engine.networks.get(squatter.id).attrs["IPAM"]["Config"][0]["Subnet"]   # the engine's word
+        assert f"network 'server' ({seen}) overlaps engine network '{squatter.name}'" in said
+        assert f"2 of 3 copies up; failed: {name}-2" in made.stdout
+        assert all(len(line) <= 80 for line in made.stderr.splitlines()), made.stderr     # wrapped, words whole
+        for copy in (f"{name}-1", f"{name}-3"):
+            containers = engine.containers.list(filters={"label": f"lab.name={copy}"})
+            assert len(containers) == 3 and all(c.status == "running" for c in containers)
+            assert f"✓ {copy}: 4 of 4 checks passed" in made.stdout
+        suites = ET.parse(report).getroot().findall("testsuite")
+        assert sorted(s.get("name") for s in suites) == [f"lab check {name}-1", f"lab check {name}-3"]
+        assert all(s.get("failures") == "0" for s in suites)
+        assert labelled(engine, f"{name}-2") == {"containers": [], "networks": []}
+        assert engine.networks.get(squatter.id).attrs["Containers"] == {}     # the foreign network untouched
+    finally:
+        lab("down", str(topology), "--copies")
+        squatter.remove()
+    for copy in copies:
+        assert labelled(engine, copy.name) == {"containers": [], "networks": []}

@@ -5,6 +5,8 @@ With a kubeconfig (KUBECONFIG or ~/.kube/config) it brings the default lab up wi
 then takes it down. The cluster must be ready for it (docs/scale-out.md: Multus,
 the bridge and static CNI plugins, the lab's images on its nodes, the forwarding
 sysctl allowed). Without a kubeconfig it is skipped, and says so.
+LAB_TEST_LINKS=vxlan runs it with `--links vxlan` (a cluster of several nodes: its
+pods then land on any node, and the trace and checks cross the VXLAN links).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.skipif(kubeconfig_path() is None,
                                        "default lab on")
 
 NAME = "p20-cluster"
+LINKS = os.environ.get("LAB_TEST_LINKS", "bridge")
 
 
 def lab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -39,7 +42,7 @@ def lab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 def default_lab(tmp_path_factory):
     topology = tmp_path_factory.mktemp("cluster") / "default.yaml"
     topology.write_text((ROOT / "topology" / "default.yaml").read_text().replace("name: shop", f"name: {NAME}", 1))
-    made = lab("up", str(topology), "--backend", "kubernetes")
+    made = lab("up", str(topology), "--backend", "kubernetes", "--links", LINKS)
     try:
         assert made.returncode == 0, made.stdout + made.stderr
         yield topology

@@ -20,7 +20,7 @@ from lab.trace.journey import trace_url
 from .conftest import running_lab, topology_text
 
 # the shop's servers, ISP A's access network: as the shipped file has them, before any shift
-SHOP_AS, ISP_A_AS, ISP_B_AS, TRANSIT_AS = 64700, 64601, 64602, 64600
+SHOP_AS, ISP_A_AS, ISP_B_AS, TRANSIT_AS, IXP_AS = 64700, 64601, 64602, 64600, 64650
 HOSTS = ["laptop", "resolver", "root-1", "tld-test", "ns-shop", "lb", "app", "db"]
 
 
@@ -42,11 +42,13 @@ def path_step(trace):
 
 def test_every_bgp_session_is_established(internet):
     states = session_states(DockerBackend(internet.client), internet.lab)
-    assert set(states) == {"isp-a-edge", "isp-a-border", "isp-b-router", "transit-router", "site-router"}
+    assert set(states) == {"isp-a-edge", "isp-a-border", "isp-b-router", "transit-router", "site-router", "ixp-rs"}
     assert all(state == "Established" for peers in states.values() for state in peers.values()), states
-    # isp-a-border: the shop (customer), ISP B at the IXP (peer), Transit (provider), its iBGP partner
-    assert sorted(states["isp-a-border"]) == ["isp-a-edge (internal)", "isp-b-router (peer)",
+    # isp-a-border: the shop (customer), the IXP's route server (peer, instead of ISP B itself),
+    # Transit (provider), its iBGP partner
+    assert sorted(states["isp-a-border"]) == ["isp-a-edge (internal)", "ixp-rs (peer)",
                                               "site-router (customer)", "transit-router (provider)"]
+    assert sorted(states["ixp-rs"]) == ["isp-a-border (route-server client)", "isp-b-router (route-server client)"]
 
 
 def test_every_host_reaches_every_other_it_should(internet):
@@ -80,6 +82,50 @@ def test_lab_routes_shows_origins_and_as_paths(internet):
     used = [r for r in table["routes"] if r["prefix"] == shop_net and r["selected"]]
     assert [(r["origin"], r["as_path"]) for r in used] == [("bgp", [SHOP_AS])]
     assert {"connected", "ospf", "bgp"} <= {r["origin"] for r in table["routes"]}
+
+
+address_of = address   # the test below names its own `address`
+
+
+def bgp_paths(internet, router: str, prefix: str) -> list[dict]:
+    code, text = internet.exec(router, "vtysh", "-c", f"show bgp ipv4 unicast {prefix} json")
+    assert code == 0, text
+    return json.loads(text).get("paths", [])
+
+
+def rs_vtysh(internet, line: str) -> None:
+    code, text = internet.exec("ixp-rs", "vtysh", "-c", "configure terminal", "-c", "router bgp 64650",
+                               "-c", line)
+    assert code == 0, text
+
+
+def test_the_route_server_passes_routes_on_transparently(internet):
+    """ISP B hears ISP A's access network from the IXP's route server, but the path shows only
+    ISP A and the next hop is ISP A's router on the IXP: the route server is in neither."""
+    prefix = str(internet.lab.spec.networks["isp-a-access"].subnet)
+    rs, isp_a_at_ixp = (str(internet.lab.instance(n).addresses["ixp"]) for n in ("ixp-rs", "isp-a-border"))
+    best = next(p for p in bgp_paths(internet, "isp-b-router", prefix) if p.get("bestpath", {}).get("overall"))
+    assert best["peer"]["peerId"] == rs                              # heard from the route server ...
+    assert best["aspath"]["string"] == str(ISP_A_AS)                 # ... which is not in the path
+    assert [hop["ip"] for hop in best["nexthops"]] == [isp_a_at_ixp]  # ... nor the next hop
+    result = CliRunner().invoke(main, ["routes", "--lab", internet.name, "isp-b-router", "--json"])
+    assert result.exit_code == 0, result.output
+    used = [r for r in json.loads(result.output)["routes"] if r["prefix"] == prefix and r["selected"]]
+    assert [(r["origin"], r["via"], r["as_path"]) for r in used] == [("bgp", isp_a_at_ixp, [ISP_A_AS])]
+    # Proof the route server is what carried it: shut its session to ISP A and ISP B falls back
+    # to buying it from Transit; open it again and the peer route is back.
+    backend, address = DockerBackend(internet.client), address_of(internet, "resolver")   # on isp-a-access
+    rs_vtysh(internet, f"neighbor {isp_a_at_ixp} shutdown")
+    try:
+        wait_for_as_path(backend, internet.lab, "isp-b-router", address,
+                         lambda path: path == (ISP_B_AS, TRANSIT_AS, ISP_A_AS))
+    finally:
+        rs_vtysh(internet, f"no neighbor {isp_a_at_ixp} shutdown")
+    seconds = wait_for_as_path(backend, internet.lab, "isp-b-router", address,
+                               lambda path: path == (ISP_B_AS, ISP_A_AS))
+    print(f"\nISP B back on the route server's path {seconds:.1f} s after its session to ISP A reopened")
+    assert all(str(IXP_AS) not in p["aspath"]["string"].split() for p in bgp_paths(internet, "isp-a-border",
+               str(internet.lab.spec.networks["isp-b-net"].subnet)))
 
 
 def test_the_trace_shows_the_as_path(internet):

@@ -20,6 +20,7 @@ import yaml
 from lab.cli import main
 from lab.export.kubernetes import (NETWORKS_ANNOTATION, bridge_name, config_key, kubernetes_documents,
                                    manifest_files)
+from lab.export.kubernetes_links import LINK_MTU, VNI_FIRST, links_table, vxlan_ids
 from lab.plan import LabState, make_plan
 from lab.plan.web import SECRET_FILES
 from lab.topology import load_text, load_topology
@@ -28,6 +29,7 @@ from tests.generated import generated_topology
 KUBERNETES_VERSION = "1.30"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubernetes"
 GOLDEN = FIXTURES / "default"
+GOLDEN_VXLAN = FIXTURES / "minimal-vxlan"    # the links DaemonSet, on the smallest lab
 NAD_SCHEMA = json.loads((FIXTURES / "network-attachment-definition.schema.json").read_text())
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -55,10 +57,16 @@ def by_kind(documents: list[dict], kind: str) -> list[dict]:
     return [d for d in documents if d["kind"] == kind]
 
 
+def minimal_plan(root):
+    return make_plan(load_topology(root / "topology" / "minimal.yaml"), LabState())
+
+
+@pytest.mark.parametrize("links", ["bridge", "vxlan"])
 @pytest.mark.parametrize("which", ["default", "generated-200"])
-def test_every_object_is_valid_for_the_api(root, which):
+def test_every_object_is_valid_for_the_api(root, which, links):
     plan = default_plan(root) if which == "default" else generated_plan(200)
-    documents = kubernetes_documents(plan, "topology/x.yaml")
+    documents = kubernetes_documents(plan, "topology/x.yaml", links=links)
+    assert len(by_kind(documents, "DaemonSet")) == (links == "vxlan")
     assert len(by_kind(documents, "Deployment")) == len(plan.containers)
     assert len(by_kind(documents, "NetworkAttachmentDefinition")) == len(plan.networks)
     for document in documents:
@@ -140,13 +148,55 @@ def test_bridges_are_unique_per_lab_and_network(root):
     assert len(set(bridges)) == len(bridges)
 
 
-def test_golden_manifests_of_the_default_lab(root):
-    """The default lab's manifests, committed: a change to the export shows in review.
-    Regenerate: python3 -m tests.unit.test_kubernetes_export"""
-    files = manifest_files(default_plan(root), "topology/default.yaml")
-    assert sorted(files) == sorted(p.name for p in GOLDEN.glob("*.yaml"))
-    for name, text in files.items():
-        assert (GOLDEN / name).read_text() == text, f"{name} differs: regenerate the golden files"
+def golden_sets(root) -> dict[Path, dict[str, str]]:
+    return {GOLDEN: manifest_files(default_plan(root), "topology/default.yaml"),
+            GOLDEN_VXLAN: manifest_files(minimal_plan(root), "topology/minimal.yaml", links="vxlan")}
+
+
+def test_golden_manifests_of_the_default_lab_and_of_vxlan_links(root):
+    """The default lab's manifests, and the minimal lab's with --links vxlan, committed: a change
+    to the export shows in review. Regenerate: python3 -m tests.unit.test_kubernetes_export"""
+    for folder, files in golden_sets(root).items():
+        assert sorted(files) == sorted(p.name for p in folder.glob("*.yaml"))
+        for name, text in files.items():
+            assert (folder / name).read_text() == text, f"{folder.name}/{name} differs: regenerate the golden files"
+
+
+def test_vxlan_ids_are_stable_and_never_shared_within_a_lab():
+    networks = [f"net{i}" for i in range(300)]
+    ids = vxlan_ids("shop", networks)
+    assert ids == vxlan_ids("shop", list(reversed(networks)))          # the order they are written in
+    assert len(set(ids.values())) == len(networks)
+    assert all(VNI_FIRST <= vni < 1 << 24 for vni in ids.values())
+    assert vxlan_ids("shop-2", networks) != ids                        # a copy of the lab gets its own
+    # Forced to meet (room for 5 ids only), the ids still differ: a taken one moves to the next free.
+    crowded = vxlan_ids("shop", networks[:5], first=100, span=5)
+    assert sorted(crowded.values()) == [100, 101, 102, 103, 104]
+
+
+def test_vxlan_links_join_each_network_and_fit_the_tunnel(root):
+    """The DaemonSet carries exactly the plan's networks, each NAD names the bridge the DaemonSet
+    joins to its VXLAN device, at the lab's MTU; host network and NET_ADMIN, nothing more."""
+    plan = minimal_plan(root)
+    documents = kubernetes_documents(plan, "x", links="vxlan")
+    daemonset = by_kind(documents, "DaemonSet")[0]
+    table = links_table(plan)
+    assert json.loads(daemonset["metadata"]["annotations"]["lab.links"]) == table
+    pod = daemonset["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in pod["containers"][0]["env"]}
+    assert sorted(env["LAB_LINKS"].splitlines()) == sorted(f"{t['vni']} {t['bridge']}" for t in table.values())
+    assert env["NODE_IP"] == {"fieldRef": {"fieldPath": "status.hostIP"}}
+    assert pod["hostNetwork"] is True and pod["automountServiceAccountToken"] is False
+    assert pod["containers"][0]["securityContext"] == {"capabilities": {"add": ["NET_ADMIN"]}}
+    for nad in by_kind(documents, "NetworkAttachmentDefinition"):
+        config = json.loads(nad["spec"]["config"])
+        assert config["bridge"] == table[nad["metadata"]["name"]]["bridge"] and config["mtu"] == LINK_MTU
+    service = by_kind(documents, "Service")[0]
+    assert service["spec"]["selector"] == daemonset["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["clusterIP"] == "None"
+    bridge_only = kubernetes_documents(plan, "x")
+    assert not by_kind(bridge_only, "DaemonSet") and all(
+        "mtu" not in json.loads(n["spec"]["config"]) for n in by_kind(bridge_only, "NetworkAttachmentDefinition"))
 
 
 def test_cli_writes_the_manifests_and_refuses_a_bad_namespace(root, tmp_path, capsys):
@@ -161,6 +211,14 @@ def test_cli_writes_the_manifests_and_refuses_a_bad_namespace(root, tmp_path, ca
         for document in yaml.safe_load_all(path.read_text()):
             validate(document)
             assert document["metadata"].get("namespace", "class-1") == "class-1"
+    linked = tmp_path / "k8s-vxlan"
+    with pytest.raises(SystemExit) as done:
+        main(["export", "kubernetes", str(root / "topology" / "minimal.yaml"), "-o", str(linked), "--links", "vxlan"])
+    assert done.value.code == 0
+    links = list(yaml.safe_load_all((linked / "05-links.yaml").read_text()))
+    assert [d["kind"] for d in links] == ["Service", "DaemonSet"]
+    for document in links:
+        validate(document)
     with pytest.raises(SystemExit) as done:
         main(["export", "kubernetes", str(root / "topology" / "minimal.yaml"), "-o", str(target), "-n", "Class_1"])
     assert done.value.code == 2
@@ -169,9 +227,10 @@ def test_cli_writes_the_manifests_and_refuses_a_bad_namespace(root, tmp_path, ca
 
 if __name__ == "__main__":
     ROOT = Path(__file__).resolve().parents[2]
-    GOLDEN.mkdir(parents=True, exist_ok=True)
-    for old in GOLDEN.glob("*.yaml"):
-        old.unlink()
-    for file_name, content in manifest_files(default_plan(ROOT), "topology/default.yaml").items():
-        (GOLDEN / file_name).write_text(content)
-    print(f"wrote {GOLDEN}")
+    for folder, golden in golden_sets(ROOT).items():
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.yaml"):
+            old.unlink()
+        for file_name, content in golden.items():
+            (folder / file_name).write_text(content)
+        print(f"wrote {folder}")

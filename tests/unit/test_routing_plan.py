@@ -42,7 +42,7 @@ def block(text: str, heading: str) -> list[str]:
 
 def test_only_routers_in_an_as_run_frr(plan):
     with_frr = {c.name for c in plan.containers if CONFIG_FILE in c.files}
-    assert with_frr == {"isp-a-edge", "isp-a-border", "isp-b-router", "transit-router", "site-router"}
+    assert with_frr == {"isp-a-edge", "isp-a-border", "isp-b-router", "transit-router", "site-router", "ixp-rs"}
     for container in plan.containers:
         assert ("SYS_ADMIN" in container.capabilities) == (container.name in with_frr)
 
@@ -64,12 +64,36 @@ def test_default_lab_is_routed_statically_as_before():
 
 def test_sessions_follow_shared_networks_and_relations(internet):
     border = {s.neighbor: s for s in sessions(internet, internet.instance("isp-a-border"))}
+    # ISP B is heard through the IXP's route server, not over a session of its own
     assert {name: s.relation for name, s in border.items()} == {
-        "isp-b-router": PEER, "transit-router": PROVIDER, "site-router": CUSTOMER, "isp-a-edge": INTERNAL}
-    assert str(border["isp-b-router"].address) == "198.18.34.2"      # over the IXP
+        "ixp-rs": PEER, "transit-router": PROVIDER, "site-router": CUSTOMER, "isp-a-edge": INTERNAL}
+    assert str(border["ixp-rs"].address) == "198.18.34.10" and border["ixp-rs"].to_route_server
     assert border["site-router"].remote_as == 64700
     edge = sessions(internet, internet.instance("isp-a-edge"))
     assert [(s.neighbor, s.relation) for s in edge] == [("isp-a-border", INTERNAL)]
+
+
+def test_the_route_server_serves_every_member_transparently_and_members_skip_the_mesh(internet, plan):
+    served = sessions(internet, internet.instance("ixp-rs"))
+    assert [(s.neighbor, s.relation, s.route_server_client) for s in served] == [
+        ("isp-a-border", PEER, True), ("isp-b-router", PEER, True)]
+    text = config(plan, "ixp-rs")
+    assert "  neighbor 198.18.34.1 route-server-client" in text
+    assert "  neighbor 198.18.34.2 route-server-client" in text
+    assert " neighbor 198.18.34.2 description isp-b-router (route-server client)" in text
+    assert "route-map" not in text and "network " not in text    # no policy and nothing of its own
+    assert " no bgp ebgp-requires-policy" in text                 # ... so FRR must not ask for one
+    member = config(plan, "isp-b-router")
+    assert " no neighbor 198.18.34.10 enforce-first-as" in member   # paths from it start with ISP A
+    assert "198.18.34.1 " not in member                              # no direct session to ISP A
+
+
+def test_without_a_route_server_the_members_of_an_exchange_peer_directly(internet):
+    text = INTERNET.read_text().replace("    route_server: true\n", "")
+    lab = load_text(text, "internet.yaml")
+    border = {s.neighbor: s for s in sessions(lab, lab.instance("isp-a-border"))}
+    assert border["isp-b-router"].relation == PEER and "ixp-rs" in border   # ixp-rs: just another AS now
+    assert not border["ixp-rs"].to_route_server
 
 
 def test_daemons_file_runs_ospf_only_with_as_networks(plan):
@@ -95,13 +119,13 @@ def test_imports_tag_the_relation_and_set_its_preference(plan):
     assert block(text, "route-map FROM-SITE_ROUTER permit 10") == [
         "route-map FROM-SITE_ROUTER permit 10", f" set community {RELATION_COMMUNITY[CUSTOMER]}",
         " set local-preference 200"]
-    assert f" set community {RELATION_COMMUNITY[PEER]}" in block(text, "route-map FROM-ISP_B_ROUTER permit 10")
+    assert f" set community {RELATION_COMMUNITY[PEER]}" in block(text, "route-map FROM-IXP_RS permit 10")
     assert " set local-preference 100" in block(text, "route-map FROM-TRANSIT_ROUTER permit 10")
 
 
 def test_routes_from_peers_and_providers_go_to_customers_only(plan):
     text = config(plan, "isp-a-border")
-    for upstream in ("ISP_B_ROUTER", "TRANSIT_ROUTER"):
+    for upstream in ("IXP_RS", "TRANSIT_ROUTER"):
         assert block(text, f"route-map TO-{upstream} deny 10") == [
             f"route-map TO-{upstream} deny 10", f" match community {NOT_FOR_UPSTREAM}"]
     assert "route-map TO-SITE_ROUTER deny 10" not in text      # a customer gets everything

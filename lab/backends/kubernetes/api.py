@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Iterator
 
 import kubernetes.client
 import kubernetes.config
@@ -84,6 +85,29 @@ def call(api: kubernetes.client.ApiClient, method: str, path: str, what: str, qu
     if response.status >= 400:
         raise ApiFailure(f"{what}: the cluster refused it ({_reason(data, response.status)})", response.status)
     return json.loads(data) if data else {}
+
+
+def stream_text(api: kubernetes.client.ApiClient, path: str, what: str, query: dict) -> Iterator[bytes]:
+    """A call whose answer goes on until the server ends it (a followed log): its bytes as they come."""
+    try:
+        method, url, headers, _, _ = api.param_serialize(
+            method="GET", resource_path=path, query_params=list(query.items()),
+            header_params={"Accept": "*/*"}, auth_settings=["BearerToken"])
+        # No read timeout: a quiet node's log may say nothing for hours.
+        response = api.call_api(method, url, header_params=headers,
+                                _request_timeout=(REQUEST_TIMEOUT_SECONDS, None))
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise RuntimeFailure(f"{what}: the cluster's API did not answer ({error})") from None
+    if response.status >= 400:
+        raise ApiFailure(f"{what}: the cluster refused it ({_reason(response.read(), response.status)})",
+                         response.status)
+    raw = response.response
+    try:
+        yield from raw.stream(amt=None, decode_content=True) if raw.chunked else iter(lambda: raw.read1(65536), b"")
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise RuntimeFailure(f"{what}: the stream from the cluster broke off ({error})") from None
+    finally:
+        raw.release_conn()
 
 
 def read_text(api: kubernetes.client.ApiClient, path: str, what: str, query: dict | None = None) -> bytes:

@@ -14,13 +14,14 @@ import time
 
 from kubernetes.client import ApiClient
 
-from lab.backends.kubernetes import objects
-from lab.backends.kubernetes.api import NotFound, call
+from lab.backends.kubernetes import links, objects
+from lab.backends.kubernetes.api import MERGE_PATCH, NotFound, call
 from lab.backends.kubernetes.pods import wait_gone, wait_ready
 from lab.backends.protocol import DownReport, Events, UpReport
 from lab.errors import NotSupported, RuntimeFailure, UsageError
 from lab.interrupts import shielded
 from lab.export.kubernetes import kubernetes_documents, namespace_for
+from lab.export.kubernetes_links import links_table
 from lab.plan.model import LABEL_LAB, LABEL_NODE, Plan
 
 READY_TIMEOUT_SECONDS = 600     # image pulls and a cold cluster node, not only the probes
@@ -78,7 +79,7 @@ def _missing_claims(api: ApiClient, claims: list[dict], namespace: str) -> list[
 
 
 def up(api: ApiClient, plan: Plan, namespace: str | None, events: Events, poll: float,
-       ready_timeout: float = READY_TIMEOUT_SECONDS) -> UpReport:
+       ready_timeout: float = READY_TIMEOUT_SECONDS, link_mode: str = "bridge") -> UpReport:
     started = time.monotonic()
     own = sorted(c.name for c in plan.containers if c.image or c.build or not c.service)
     if own:
@@ -86,11 +87,24 @@ def up(api: ApiClient, plan: Plan, namespace: str | None, events: Events, poll: 
                            "kubernetes backend yet")
     report = UpReport()
     namespace, kept = _choose_namespace(api, plan, namespace)
-    documents = kubernetes_documents(plan, plan.file, namespace)
+    documents = kubernetes_documents(plan, plan.file, namespace, links=link_mode)
+    joins = [d for d in documents if d["kind"] in ("Service", "DaemonSet")]
+    if joins:
+        taken = links.vxlan_ids_in_use(api, plan.lab, lambda note: events("links", "vxlan", note))
+        links.refuse_shared_ids(plan.lab, links_table(plan), taken)
     created = _Created(api)
     try:
         if not kept:
             created.create(documents[0])
+        elif joins:    # kept from a run without links: its label must now allow their host-network pods
+            call(api, "PATCH", objects.object_path("Namespace", None, namespace), "labelling the namespace "
+                 "for the links", body={"metadata": {"labels": documents[0]["metadata"]["labels"]}},
+                 content_type=MERGE_PATCH)
+        for document in joins:     # the bridges joined on every node before any pod uses them
+            created.create(document)
+        if joins:
+            nodes = links.wait_joined(api, namespace, plan.lab, "up", ready_timeout, poll)
+            events("links", "vxlan", f"{len(plan.networks)} networks joined across {nodes} cluster nodes")
         for document in documents:
             if document["kind"] == "NetworkAttachmentDefinition":
                 created.create(document)
@@ -143,6 +157,8 @@ def down(api: ApiClient, lab: str, volumes: bool, poll: float) -> DownReport:
             objects.delete(api, "PersistentVolumeClaim", namespace, claim["metadata"]["name"])
             report.volumes.append(claim["metadata"]["name"])
     wait_gone(api, namespace, lab, None, GONE_TIMEOUT_SECONDS, poll)
+    # Only once no pod uses them: the links' devices on every cluster node, then their objects.
+    report.link_hosts = links.remove(api, namespace, lab, GONE_TIMEOUT_SECONDS, poll)
     if volumes or not claims:
         objects.delete(api, "Namespace", None, namespace)
         _wait_namespace_gone(api, namespace, poll)

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 from kubernetes.client import ApiClient
 
 from lab.backends.kubernetes import apply, objects
-from lab.backends.kubernetes.api import MERGE_PATCH, call, read_text
+from lab.backends.kubernetes.api import MERGE_PATCH, call, read_text, stream_text
 from lab.backends.kubernetes.podexec import run_in_pod
 from lab.backends.kubernetes.pods import current, is_ready, state, wait_gone, wait_ready
 from lab.backends.protocol import (CaptureRequest, CaptureResult, DownReport, Events, ExecResult, LabSummary,
@@ -39,15 +39,17 @@ class KubernetesBackend:
 
     name = "kubernetes"
 
-    def __init__(self, api: ApiClient, namespace: str | None = None, poll_seconds: float = 1.0):
+    def __init__(self, api: ApiClient, namespace: str | None = None, poll_seconds: float = 1.0,
+                 links: str = "bridge"):
         self.api = api
         self.namespace = namespace        # for up: the namespace a new lab goes into
         self.poll = poll_seconds
+        self.links = links                # for up: bridge (one cluster node) or vxlan (across nodes)
 
     # lifecycle -------------------------------------------------------------
 
     def up(self, plan: Plan, events: Events | None = None, progress: Progress | None = None) -> UpReport:
-        return apply.up(self.api, plan, self.namespace, events or _quiet, self.poll)
+        return apply.up(self.api, plan, self.namespace, events or _quiet, self.poll, link_mode=self.links)
 
     def down(self, lab: str, volumes: bool = False) -> DownReport:
         return apply.down(self.api, lab, volumes, self.poll)
@@ -105,13 +107,16 @@ class KubernetesBackend:
         return book
 
     def logs(self, lab: str, node: str, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:
-        if follow:
-            raise NotSupported("following a log (-f) is not supported on the kubernetes backend yet: "
-                               "use kubectl logs -f")
+        """The node's log; following it, new lines as the API streams them, until the node's
+        container ends (the kubelet then closes the stream, as Docker's does)."""
         namespace, pod = self._pod(lab, node)
         query = {"container": "node", **({"tailLines": str(tail)} if tail != "all" else {})}
-        yield read_text(self.api, f"{objects.collection('Pod', namespace)}/{pod['metadata']['name']}/log",
-                        f"reading the log of node '{node}'", query)
+        path = f"{objects.collection('Pod', namespace)}/{pod['metadata']['name']}/log"
+        what = f"{'following' if follow else 'reading'} the log of node '{node}'"
+        if follow:
+            yield from stream_text(self.api, path, what, {**query, "follow": "true"})
+        else:
+            yield read_text(self.api, path, what, query)
 
     def read_file(self, lab: str, node: str, path: str) -> str:
         result = self.exec(lab, node, ["cat", path])

@@ -14,6 +14,8 @@ COLLECTIONS = {
     "PersistentVolumeClaim": "/api/v1/namespaces/{ns}/persistentvolumeclaims",
     "Pod": "/api/v1/namespaces/{ns}/pods",
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "DaemonSet": "/apis/apps/v1/namespaces/{ns}/daemonsets",
+    "Service": "/api/v1/namespaces/{ns}/services",
     "NetworkAttachmentDefinition": "/apis/k8s.cni.cncf.io/v1/namespaces/{ns}/network-attachment-definitions",
 }
 NAMESPACES = "/api/v1/namespaces"
