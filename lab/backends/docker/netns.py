@@ -31,6 +31,10 @@ from lab.backends.docker.helpers import LABEL_ROLE, namespace_helper
 from lab.backends.docker.objects import is_summary
 
 ROUTE_HELPER = "route-helper"
+# Every node without NET_ADMIN waits for its routes before its service starts, so the
+# helper's scripts (they stay in its cgroup inside the nodes' namespaces) are the critical
+# path: when CPU is short (many nodes starting, apps loading Python) they go first.
+ROUTE_HELPER_CPU_SHARES = 16 * 1024   # a container's default weight is 1024
 __all__ = ["LABEL_ROLE", "ROUTE_HELPER", "RouteInstaller", "install_routes", "needs_outside_routes",
            "with_routes_check"]
 
@@ -106,7 +110,8 @@ class RouteInstaller:
         with self._lock:
             if self._helper is None:
                 context = namespace_helper(self.client, self.lab, ROUTE_HELPER, image, IDLE, "none",
-                                           ["NET_ADMIN", "SYS_ADMIN"], pid_mode="host")
+                                           ["NET_ADMIN", "SYS_ADMIN"], pid_mode="host",
+                                           cpu_shares=ROUTE_HELPER_CPU_SHARES)
                 self._helper, _ = context.__enter__()
                 self._context = context
             return self._helper
