@@ -59,8 +59,16 @@ ensure_compose() {
   command -v docker-compose >/dev/null 2>&1 || { log "installing docker-compose"; apt_install docker-compose; }
 }
 
+ensure_packet_readers() {
+  # tcpdump and tshark read the pcapng files lab trace --pcap writes, in the tests
+  # (tshark also tells each packet's interface name).
+  command -v tcpdump >/dev/null 2>&1 || { log "installing tcpdump (reads trace captures in the tests)"; apt_install tcpdump; }
+  command -v tshark >/dev/null 2>&1 || { log "installing tshark (reads trace captures in the tests)"; apt_install tshark; }
+}
+
 ensure_docker_engine
 ensure_debootstrap
+ensure_packet_readers
 ensure_browser
 ensure_compose
 log "installing the lab package (pip install -e '.[test]')"

@@ -11,7 +11,7 @@ with pure functions that unit tests feed recorded evidence.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import BinaryIO, Callable, Iterator, Protocol
+from typing import BinaryIO, Callable, ContextManager, Iterator, Protocol
 
 from lab.impair import Applied, Impairment
 from lab.plan.model import Plan
@@ -107,6 +107,19 @@ class CaptureResult:
     seconds: float
 
 
+@dataclass
+class NodeCapture:
+    """What one node's interfaces saw while a recording ran (Backend.record)."""
+    node: str
+    interfaces: dict[int, str]    # interface index -> the topology's network on it (else its device, e.g. lo)
+    pcap: bytes                   # tcpdump's pcap stream, Linux cooked v2 (the interface index in each packet)
+
+
+class Recording(Protocol):
+    def stop(self) -> list[NodeCapture]:
+        """End every capture of the recording; what each node saw."""
+
+
 class Backend(Protocol):
     """One engine that runs labs. Failures are LabError subclasses with a sentence a user can act on."""
 
@@ -155,6 +168,10 @@ class Backend(Protocol):
 
     def capture(self, request: CaptureRequest, sink: BinaryIO) -> CaptureResult:
         """A node's packets, seen from outside it, into sink (pcap, or text lines)."""
+
+    def record(self, lab: str, filters: dict[str, str]) -> ContextManager[Recording]:
+        """Capture at several nodes at once (node -> tcpdump filter), every interface of each;
+        entered once every capture listens; leaving removes whatever was started for it."""
 
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
         """Replace the impairments of what node sends on network (None: only read them)."""

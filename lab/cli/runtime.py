@@ -14,13 +14,15 @@ from lab.backends import BACKENDS, open_backend
 from lab.backends.protocol import UpReport
 from lab.cli import classroom
 from lab.cli.check_report import check_lab, classroom_check
-from lab.cli.common import LAB_OPTION, TOPOLOGY_ARG, check_lab_name, check_zones_with_bind, choose_lab, err, out
-from lab.errors import NotSupported, UsageError
+from lab.cli.common import (LAB_OPTION, TOPOLOGY_ARG, check_lab_name, check_zones_with_bind, choose_lab, err, out,
+                            running_topology)
+from lab.errors import LabError, NotSupported, UsageError
 from lab.export.kubernetes_links import LINK_MODES
 from lab.interrupts import shielded, stop_on_signals
 from lab.impair import describe_qdisc
 from lab.layout import Record, table_or_stacked, wrapped
-from lab.links import LinkReport, apply_declared
+from lab.impair_live import compare, observe
+from lab.links import LinkReport, apply_declared, declared
 from lab.lock import lab_writer
 from lab.plan import make_plan
 from lab.state import ensure_lab_state
@@ -206,13 +208,18 @@ def down(file: Path | None, lab_name: str | None, volumes: bool, all_copies: boo
 @click.command()
 @LAB_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status(lab_name: str | None, as_json: bool) -> None:
-    """Every node of a lab: kind, addresses, state and health (its readiness probe, run now)."""
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The lab's topology file, to compare impairments with (default: the running lab's own).")
+def status(lab_name: str | None, as_json: bool, file: Path | None) -> None:
+    """Every node of a lab: kind, addresses, state and health (its readiness probe, run now),
+    and every impaired link as the kernel holds it (tc in each node), against the topology's."""
     backend = open_backend()
     name = choose_lab(backend, lab_name)
     rows = backend.status(name)
+    shaping = _observed_impairments(backend, name, rows, file)
     if as_json:
-        click.echo(json.dumps({"lab": name, "nodes": [row.as_dict() for row in rows]}, indent=2))
+        click.echo(json.dumps({"lab": name, "nodes": [row.as_dict() for row in rows],
+                               "impairments": [s.as_dict() for s in shaping]}, indent=2))
         return
     if not rows:
         out.print(f"lab '{name}' has no containers (bring it up with `lab up`)", highlight=False)
@@ -226,6 +233,37 @@ def status(lab_name: str | None, as_json: bool) -> None:
         addresses = "\n".join(f"{net} {address}" for net, address in row.addresses.items())
         table.add_row(row.node, row.kind, addresses, row.state, f"[{colour}]{row.health}[/]")
     out.print(table)
+    for line in _impairment_lines(shaping, out.width):
+        out.print(line, soft_wrap=False)
+
+
+def _observed_impairments(backend, name: str, rows, file: Path | None) -> list:
+    """The impaired links the kernel holds (read in each running node), each against what the
+    lab's topology declares; without a readable topology, only what the kernel holds."""
+    running = {row.node: row.addresses for row in rows if row.state == "running"}
+    observed = observe(backend, name, running) if running else []
+    try:
+        topology = running_topology(backend, name, file)
+    except LabError:
+        if file is not None:
+            raise   # the file asked for is broken: say so (exit 2), do not compare silently with nothing
+        return observed
+    wanted = {link: i for link, i in declared(topology).items() if link.split(":", 1)[0] in running}
+    return compare(observed, wanted, lambda: backend.netem_available(name))
+
+
+def _impairment_lines(shaping: list, width: int) -> list:
+    if not shaping:
+        return []
+    lines = wrapped("impaired links (tc in each node; they shape what the node sends):", width)
+    for one in shaping:
+        held = "; ".join(one.qdiscs) or "nothing"
+        lines += wrapped(f"{one.link} ({one.interface}): {held}", width, 2, hang=4)
+        if one.differs:
+            lines += wrapped(f"! differs: {one.differs}", width, 4, hang=6, style="yellow")
+        elif one.expected:
+            lines += wrapped(f"as the topology declares ({one.expected})", width, 4, hang=6, style="dim")
+    return lines
 
 
 @click.command(name="ls")

@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from lab.kinds import registry
@@ -32,6 +34,8 @@ from lab.trace.dns import lookup_from_packets, with_stub
 from lab.trace.model import Step, Trace
 from lab.trace.routing import add_as_path, as_path_note, live_lookup
 from lab.trace.outcome import Evidence, FirewallDecision, classify, tls_failed
+from lab.trace.pcap import attach, recorded_nodes, request_of
+from lab.trace.shaping import PathShaping
 from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
 from lab.trace.wire import (Packet, client_syn, hop_view, parse_packets, start_command, stop_command,
                             tls_on_the_wire)
@@ -76,13 +80,14 @@ def default_client(lab: Lab) -> str:
 
 
 def trace_url(backend: Backend, lab: Lab, url: str, source: str | None = None, options: RequestOptions | None = None,
-              follow: bool = False) -> Trace:
-    """Trace one request; with follow, a redirect's target is traced too (trace.redirected_to)."""
+              follow: bool = False, pcap: Path | None = None) -> Trace:
+    """Trace one request; with follow, a redirect's target is traced too (trace.redirected_to);
+    with pcap, its packets at every hop are written there (the first request's only)."""
     target = parse_target(url)
     source = source or default_client(lab)
     if source not in lab.instance_names():
         raise UsageError(f"lab '{lab.name}' has no node '{source}' (nodes: {', '.join(lab.instance_names())})")
-    trace = _trace_one(backend, lab, target, source, options or RequestOptions())
+    trace = _trace_one(backend, lab, target, source, options or RequestOptions(), pcap)
     last, hops = trace, 0
     while follow and last.status in (301, 302, 303, 307, 308) and hops < MAX_REDIRECTS:
         location = last.outcome.get("location") or ""
@@ -94,16 +99,20 @@ def trace_url(backend: Backend, lab: Lab, url: str, source: str | None = None, o
     return trace
 
 
-def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options: RequestOptions) -> Trace:
+def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options: RequestOptions,
+               pcap: Path | None = None) -> Trace:
     trace_id = secrets.token_hex(16)
     firewalls = [i.name for i in lab.instances if registry.is_a(i.kind, PACKET_FILTER)]
     command = curl_command(target.url, f"00-{trace_id}-{secrets.token_hex(8)}-01", options)
     capture = secrets.token_hex(6)
-    recording = _start_recording(backend, lab, source, target, firewalls, capture)
-    try:
-        code, out, err = _run(backend, lab.name, source, command)
-    finally:
-        packets, wire, after = _stop_recording(backend, lab, recording, firewalls, capture)
+    # with --pcap, every hop records first (its helpers removed when this block ends, however)
+    with backend.record(lab.name, recorded_nodes(lab, source)) if pcap else nullcontext() as hops:
+        recording = _start_recording(backend, lab, source, target, firewalls, capture)
+        try:
+            code, out, err = _run(backend, lab.name, source, command)
+        finally:
+            packets, wire, after = _stop_recording(backend, lab, recording, firewalls, capture)
+        captures = hops.stop() if hops is not None else []
     before, resolver = recording.before, recording.resolver
     stub = dns_evidence.stub_answer(backend, lab.name, source, recording.stub_since, target.host) \
         if recording.stub_since is not None else None
@@ -121,6 +130,7 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
     evidence.target = owner.name if owner else None
     path = flow_path(lab, lab.instance(source), owner, "tcp", target.port,
                      live_lookup(backend, lab)) if owner else None
+    shaping = PathShaping(backend, lab, path, source)   # read while the servers' logs are
     if path:
         verdicts = [confirm(v, before[v.firewall], after[v.firewall]) for v in computed_verdicts(lab, path)]
         evidence.firewalls = [FirewallDecision(v.firewall, v.rule.name, v.action, v.rose.get(v.rule.name, 0),
@@ -148,7 +158,11 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
         trace.steps.extend(client_steps(evidence, outcome, path))
         if path is not None:
             add_as_path(trace.steps, as_path_note(backend, lab, path))
+    shaping.annotate(trace, [evidence.app, evidence.database], curl,
+                     sum(a.response_ms or 0.0 for a in evidence.attempts))   # the lb's log: the upstream's time
     trace.summary = summary_of(trace)
+    if pcap:
+        attach(trace, pcap, captures, request_of(evidence, lab), evidence.https)
     return trace
 
 

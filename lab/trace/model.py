@@ -44,6 +44,7 @@ class Step:
     peer: str | None = None     # the other side of the step, for the sequence diagram
     children: list["Step"] = field(default_factory=list)  # e.g. each DNS server asked
     source: str = OBSERVED      # OBSERVED or DERIVED
+    packets: list[int] = field(default_factory=list)    # with --pcap: its packets' frame numbers in the file
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Trace:
     trace_id: str = ""          # the W3C trace id sent with the request (find it in the logs)
     outcome: dict = field(default_factory=dict)   # lab.trace.outcome.Outcome.as_dict()
     redirected_to: "Trace | None" = None          # -L: the request the redirect led to
+    pcap: dict = field(default_factory=dict)      # --pcap: the file, its packets and capture points
+    impairments: list = field(default_factory=list)   # the qdiscs on its path, as the kernel held them
     schema: str = SCHEMA
 
     def as_dict(self) -> dict:

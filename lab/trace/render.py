@@ -14,6 +14,7 @@ from rich.text import Text
 
 from lab.layout import wrapped
 from lab.trace.model import DERIVED, Step, Trace
+from lab.trace.pcap import ranges
 
 MIN_BAR = 10
 
@@ -61,6 +62,8 @@ def lines(trace: Trace, width: int = 80) -> list:
             out.append(_heading(step, depth, span, width))
             # wrapped here, at spaces only (a word is never cut), so no line ends in padding
             out.extend(wrapped(step.detail, width, 4 + 2 * depth, style="" if step.ok else "red"))
+            if step.packets:
+                out.extend(wrapped(f"packets {ranges(step.packets)}", width, 4 + 2 * depth, style="dim"))
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +13,8 @@ import pytest
 from lab.errors import RuntimeFailure
 from lab.plan.model import LABEL_LAB
 from lab.impair import NETEM_MISSING, Impairment
+from lab.trace.journey import trace_url
+from lab.trace.web import RequestOptions
 
 from .conftest import running_lab, topology_text
 
@@ -54,6 +58,45 @@ def test_a_rate_limit_caps_a_transfer_within_15_percent(shop, engine):
     assert not any("tbf" in q for q in cleared.qdiscs)
 
 
+# Under the 128 KiB a single argument may hold (curl --data-raw): 1 s of upload at 1 Mbit/s.
+TRACE_BODY = "x" * 120_000
+
+
+def test_a_trace_reports_the_rate_limit_it_met_within_15_percent(shop, engine):
+    applied = shop.backend.impair(shop.name, "laptop", "home", Impairment(rate="1mbit"))
+    try:
+        assert any("rate 1Mbit" in q for q in applied.qdiscs), applied.qdiscs
+        before = tbf_bytes_sent(shop)
+        result = trace_url(shop.backend, shop.lab, "https://www.shop.test/api/orders", None,
+                           RequestOptions(data=TRACE_BODY))
+        counted = tbf_bytes_sent(shop) - before
+    finally:
+        shop.backend.impair(shop.name, "laptop", "home", Impairment())
+    met = next(i for i in result.impairments if i["link"] == "laptop:home")
+    assert met["rate_bps"] == 1_000_000 and met["direction"] == "toward the server"
+    assert 0.85 * 1_000_000 <= met["measured_bps"] <= 1.15 * 1_000_000, met
+    assert counted >= len(TRACE_BODY)      # the kernel's own tbf counter: the upload went through it
+    assert "of the 1 Mbit/s limit set on laptop:home (observed qdisc)" in result.step("request").detail
+
+
+def test_a_trace_without_impairments_says_none(shop, engine):
+    result = trace_url(shop.backend, shop.lab, "https://www.shop.test/api/products")
+    assert result.ok and result.impairments == []
+    assert "limit" not in result.step("request").detail
+
+
+def test_a_trace_reports_the_delay_it_met_or_netem_missing_is_said(shop, engine):
+    if not shop.backend.netem_available(shop.name):
+        pytest.skip(f"delay cannot be traced here: {NETEM_MISSING}")
+    shop.backend.impair(shop.name, "laptop", "home", Impairment(delay="50ms"))
+    try:
+        result = trace_url(shop.backend, shop.lab, "https://www.shop.test/api/products")
+    finally:
+        shop.backend.impair(shop.name, "laptop", "home", Impairment())
+    tcp = result.step("tcp")
+    assert tcp.duration_ms >= 50 and "a 50 ms delay is set on laptop:home (observed qdisc)" in tcp.detail
+
+
 def test_delay_shows_in_the_tcp_handshake_or_is_refused_in_one_sentence(shop, engine):
     if not shop.backend.netem_available(shop.name):
         with pytest.raises(RuntimeFailure) as caught:
@@ -93,6 +136,29 @@ def qdiscs(shop, node: str, network_address_prefix: str) -> str:
     return text
 
 
+def status_impairments(shop, file=None) -> dict[str, dict]:
+    """`lab status --json`'s impaired links, by node:network."""
+    result = subprocess.run([sys.executable, "-m", "lab", "status", "--lab", shop.name, "--json",
+                             *(["-f", str(file)] if file else [])],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return {f"{i['node']}:{i['network']}": i for i in json.loads(result.stdout)["impairments"]}
+
+
+def test_status_shows_a_link_impaired_at_run_time_as_the_kernel_holds_it(shop):
+    shop.backend.impair(shop.name, "laptop", "home", Impairment(rate="2mbit"))
+    try:
+        seen = status_impairments(shop)
+        text = subprocess.run([sys.executable, "-m", "lab", "status", "--lab", shop.name], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "COLUMNS": "80"})
+    finally:
+        shop.backend.impair(shop.name, "laptop", "home", Impairment())
+    assert seen["laptop:home"]["rate_bps"] == 2_000_000   # this lab was made from text: nothing to compare with
+    assert "laptop:home (eth0): tbf rate 2Mbit" in text.stdout
+    assert max(len(line) for line in text.stdout.splitlines()) <= 80
+    assert "laptop:home" not in status_impairments(shop)      # cleared: the kernel holds nothing now
+
+
 def test_impair_in_the_topology_is_applied_by_lab_up_and_cleared_when_removed(shop, tmp_path):
     """`impair:` on the home network shapes both ends of it (laptop and home-router), seen in each
     node's own qdiscs; taking it out of the file and running `lab up` again removes it."""
@@ -109,6 +175,19 @@ def test_impair_in_the_topology_is_applied_by_lab_up_and_cleared_when_removed(sh
         assert "tbf" in qdiscs(shop, node, home_prefix) and "rate 3Mbit" in qdiscs(shop, node, home_prefix)
         assert f"impaired {node}:home" in up.stdout
     netem = shop.backend.netem_available(shop.name)
+    seen = status_impairments(shop, topology)
+    assert seen["laptop:home"]["rate_bps"] == 3_000_000 and seen["laptop:home"]["expected"] == "rate 3mbit delay 20ms"
+    assert seen["laptop:home"]["differs"] == ("" if netem else "delay 20ms declared, not applied: this kernel has no netem")
+    # someone changes the router's qdisc by hand: status says so, from the kernel, not the file
+    _, device = shop.exec("home-router", "sh", "-c", f"ip -o -4 addr show | awk 'index($4, \"{home_prefix}\") == 1"
+                          " {print $2; exit}'")
+    device = device.strip()
+    code, said = shop.exec("home-router", "tc", "qdisc", "replace", "dev", device, "root", "tbf", "rate", "5mbit",
+                           "burst", "5000", "latency", "200ms")
+    assert code == 0, said
+    assert "rate 5Mbit" in qdiscs(shop, "home-router", home_prefix)
+    changed = status_impairments(shop, topology)["home-router:home"]
+    assert changed["rate_bps"] == 5_000_000 and "rate 5 Mbit/s in the kernel, 3mbit declared" in changed["differs"]
     assert ("netem" in qdiscs(shop, "laptop", home_prefix)) == netem
     said = " ".join(up.stderr.split())                     # wrapped at the terminal's width
     assert (" ".join(NETEM_MISSING.split()) in said) == (not netem)   # one sentence where it cannot work

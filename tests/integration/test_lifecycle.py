@@ -110,9 +110,13 @@ def test_a_node_that_fails_leaves_nothing_behind_and_is_named(make_lab, engine):
     assert leftovers(engine, lab.name) == {"containers": [], "networks": []}
 
 
-def test_down_twice_leaves_nothing_labelled(make_lab, engine):
+def test_down_twice_leaves_nothing_labelled(make_lab, engine, images):
     lab = make_lab(topology_text("minimal", "it-down"))
     lab.up()
+    # what a killed `lab capture`, `lab impair` or `lab trace --pcap` would leave: running helpers
+    for role in ("capture", "impair", "trace-capture"):
+        engine.containers.run(images["router"], entrypoint=["sleep", "600"], detach=True,
+                              labels={LABEL_LAB: lab.name, "lab.role": role}, network_mode="none")
     first = lab.down()
     assert sorted(first.containers) == ["client", "router", "web"]
     second = lab.down()

@@ -177,12 +177,15 @@ def test_leftover_helpers_make_no_lab_and_up_removes_them(engine, images, tmp_pa
     name = load_text(file.read_text(), str(file)).name   # with the test run's suffix, if any
     helper = engine.containers.create("lab/base:latest", command=["true"],
                                       labels={LABEL_LAB: name, "lab.role": "route-helper"})
+    # a recording helper of a killed `lab trace --pcap` once its own time limit ended it
+    stopped = engine.containers.create("lab/base:latest", command=["true"],
+                                       labels={LABEL_LAB: name, "lab.role": "trace-capture"})
     try:
         listing = subprocess.run([sys.executable, "-m", "lab", "ls", "--json"], capture_output=True, text=True)
         assert f'"lab": "{name}"' not in listing.stdout
         up = subprocess.run([sys.executable, "-m", "lab", "up", str(file)], capture_output=True, text=True)
         assert up.returncode == 0, up.stdout + up.stderr
-        assert helper.id not in ids(engine, name).values()
+        assert helper.id not in ids(engine, name).values() and stopped.id not in ids(engine, name).values()
     finally:
         apply.down(engine, name, volumes=True)
     assert labelled(engine, name) == {"containers": [], "networks": []}

@@ -12,6 +12,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -22,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab.cli import main
+from lab.errors import RuntimeFailure
 from lab.pki import KeyAndCert, issue_server_cert, make_ca
 from lab.backends.docker import inspect
 from lab.backends.docker.backend import DockerBackend
@@ -32,7 +36,7 @@ from lab.trace.journey import trace_url
 from lab.trace.model import OBSERVED
 from lab.trace.web import RequestOptions
 
-from .conftest import ROOT, running_lab, topology_text
+from .conftest import ROOT, lab_cli, running_lab, topology_text
 
 CLIENT_STEPS = ("dns", "tcp", "tls", "request", "transfer")
 
@@ -476,3 +480,136 @@ def test_cli_json_is_versioned_and_html_is_written(engine, shop, tmp_path):
     assert data["schema"] == "lab.trace/2" and data["status"] == 200 and data["outcome"]["ok"]
     assert {step["source"] for step in data["steps"]} == {"observed"}
     assert 'data-source="observed"' in page.read_text()
+
+
+# --- the request's packets (lab trace --pcap) -------------------------------------------------
+
+TSHARK_FIELDS = ("frame.number", "frame.interface_name", "ip.src", "ip.dst", "tcp.srcport", "tcp.dstport",
+                 "tcp.flags.syn", "tcp.flags.ack", "tcp.seq_raw", "udp.dstport", "udp.srcport")
+
+
+def read_with_tshark(file) -> dict[int, dict]:
+    """Each frame of the file as tshark decodes it (an independent reader of the pcapng)."""
+    result = subprocess.run(["tshark", "-r", str(file), "-T", "fields", "-E", "occurrence=f",
+                             *(arg for name in TSHARK_FIELDS for arg in ("-e", name))],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    frames = {}
+    for line in result.stdout.splitlines():
+        values = dict(zip(TSHARK_FIELDS, line.split("\t")))
+        frames[int(values["frame.number"])] = values
+    return frames
+
+
+def address(shop, node: str, network: str) -> str:
+    return str(shop.lab.instance(node).addresses[network])
+
+
+def capture_helpers(engine, shop) -> list:
+    return engine.containers.list(all=True, ignore_removed=True,
+                                  filters={"label": [f"lab.name={shop.name}", "lab.role=trace-capture"]})
+
+
+@pytest.fixture(scope="module")
+def traced_pcap(engine, shop, tmp_path_factory):
+    if shutil.which("tshark") is None or shutil.which("tcpdump") is None:
+        pytest.skip("tshark and tcpdump read the capture here: run scripts/setup.sh to install them")
+    file = tmp_path_factory.mktemp("pcap") / "request.pcapng"
+    result = trace_url(DockerBackend(engine), shop.lab, API_URL, pcap=file)
+    assert result.ok, result.summary
+    return result, file, read_with_tshark(file)
+
+
+def test_the_pcap_holds_the_request_at_every_hop_and_tcpdump_reads_it(engine, shop, traced_pcap):
+    result, file, frames = traced_pcap
+    listed = subprocess.run(["tcpdump", "-nn", "-r", str(file)], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == len(frames) == result.pcap["packets"] > 0
+    names = {f["frame.interface_name"] for f in frames.values()}
+    assert names == set(result.pcap["points"])
+    assert all(re.fullmatch(r"[a-z0-9-]+:[a-z0-9-]+", name) for name in names), names
+    assert {"laptop:home", "home-router:home", "home-router:isp", "isp-router:isp", "isp-router:backbone",
+            "fw:backbone", "fw:dmz", "lb:dmz", f"{result.step('app').node}:apps", "db:data"} <= names
+    assert capture_helpers(engine, shop) == []
+
+
+def test_the_syn_is_seen_at_the_laptop_and_source_rewritten_at_isp_router(shop, traced_pcap):
+    result, _, frames = traced_pcap
+    laptop, lb = address(shop, "laptop", "home"), address(shop, "lb", "dmz")
+    syns = [f for f in frames.values() if f["tcp.flags.syn"] == "1" and f["tcp.flags.ack"] == "0"
+            and f["ip.dst"] == lb and f["tcp.dstport"] == "443"]
+    at_laptop = [f for f in syns if f["frame.interface_name"] == "laptop:home" and f["ip.src"] == laptop]
+    assert len(at_laptop) == 1, syns
+    seq = at_laptop[0]["tcp.seq_raw"]
+    at_isp = [f for f in syns if f["frame.interface_name"] == "isp-router:isp" and f["tcp.seq_raw"] == seq]
+    # home-router masquerades the home LAN: isp-router sees the SYN from home-router's address
+    assert [f["ip.src"] for f in at_isp] == [address(shop, "home-router", "isp")]
+    assert at_isp[0]["tcp.srcport"] == at_laptop[0]["tcp.srcport"]
+
+
+def test_the_lb_to_app_connection_is_in_the_file(shop, traced_pcap):
+    result, _, frames = traced_pcap
+    app = result.step("app").node
+    towards_app = [f for f in frames.values() if f["frame.interface_name"] == "lb:dmz"
+                   and f["ip.src"] == address(shop, "lb", "dmz") and f["ip.dst"] == address(shop, app, "apps")
+                   and f["tcp.dstport"] == "8000"]
+    assert towards_app
+    sql = [f for f in frames.values() if f["frame.interface_name"] == "db:data" and "5432" in
+           (f["tcp.srcport"], f["tcp.dstport"])]
+    assert sql
+
+
+def test_each_step_names_packets_that_are_what_it_says(shop, traced_pcap):
+    result, _, frames = traced_pcap
+    tcp = result.step("tcp").packets
+    first = frames[tcp[0]]
+    assert (first["frame.interface_name"], first["tcp.flags.syn"], first["tcp.flags.ack"]) == ("laptop:home", "1", "0")
+    assert any(frames[n]["tcp.flags.syn"] == "1" and frames[n]["tcp.flags.ack"] == "1" for n in tcp)
+    firewall = result.step("firewall")
+    assert firewall.packets and all(frames[n]["frame.interface_name"].startswith(f"{firewall.node}:")
+                                    and frames[n]["tcp.flags.syn"] == "1" for n in firewall.packets)
+    dns = result.step("dns").packets
+    assert dns and all("53" in (frames[n]["udp.dstport"], frames[n]["udp.srcport"], frames[n]["tcp.dstport"],
+                                frames[n]["tcp.srcport"]) for n in dns)
+    for kind, port in (("lb", "8000"), ("app", "8000"), ("db", "5432")):
+        step = next(s for s in every_step(result) if s.kind == kind)
+        assert step.packets, kind
+        assert all(frames[n]["frame.interface_name"].startswith(f"{step.node}:")
+                   and port in (frames[n]["tcp.srcport"], frames[n]["tcp.dstport"]) for n in step.packets), kind
+
+
+def test_the_text_and_json_name_each_steps_packets(shop, tmp_path):
+    file = tmp_path / "cli.pcapng"
+    result = CliRunner().invoke(main, ["trace", API_URL, "--lab", shop.name, "-f", str(shop.file),
+                                       "--json", "--pcap", str(file)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["pcap"]["file"] == str(file) and data["pcap"]["packets"] > 0
+    bare = [step["kind"] for step in data["steps"] if step["kind"] in ("tcp", "tls", "request", "transfer")
+            and not step["packets"]]
+    assert bare == [], data["steps"]
+    text = CliRunner().invoke(main, ["trace", API_URL, "--lab", shop.name, "-f", str(shop.file),
+                                     "--pcap", str(file)], terminal_width=80)
+    assert text.exit_code == 0, text.output
+    assert re.search(r"^\s+packets \d+", text.output, re.M) and f"wrote {file}" in text.output
+
+
+def test_ctrl_c_during_a_pcap_trace_leaves_no_capture_helper(engine, shop, tmp_path):
+    process = lab_cli("trace", "https://www.shop.test/api/work?ms=5000", "--lab", shop.name, "-f", str(shop.file),
+                      "--pcap", str(tmp_path / "never.pcapng"))
+    deadline = time.monotonic() + 120
+    while len(capture_helpers(engine, shop)) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert capture_helpers(engine, shop), "no capture helper was ever seen: nothing to interrupt"
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130 and "Traceback" not in output, output
+    assert "interrupted by SIGINT" in output
+    assert capture_helpers(engine, shop) == []
+
+
+def test_a_recording_that_fails_to_start_removes_the_helpers_it_made(engine, shop):
+    with pytest.raises(RuntimeFailure, match="no node 'nowhere'"):
+        with DockerBackend(engine).record(shop.name, {"laptop": "tcp", "nowhere": "tcp"}):
+            pass
+    assert capture_helpers(engine, shop) == []

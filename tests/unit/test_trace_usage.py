@@ -25,3 +25,10 @@ def test_a_bad_url_is_a_usage_error(url, says):
 def test_a_header_without_a_colon_is_a_usage_error():
     result = CliRunner().invoke(main, ["trace", "https://www.shop.test/", "-H", "nonsense"])
     assert result.exit_code == 2 and "has no ':'" in result.output
+
+
+def test_a_pcap_file_in_a_folder_that_does_not_exist_is_a_usage_error(tmp_path):
+    missing = tmp_path / "no-such-folder" / "t.pcapng"
+    result = CliRunner().invoke(main, ["trace", "https://www.shop.test/", "--pcap", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert f"the folder {missing.parent} does not exist" in result.output and "Traceback" not in result.output

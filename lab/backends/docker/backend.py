@@ -13,17 +13,17 @@ import os
 import tarfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, ContextManager, Iterator
 
 import docker
 import docker.errors
 
-from lab.backends.docker import apply, capture, impair, inspect
+from lab.backends.docker import apply, capture, impair, inspect, recording
 from lab.backends.docker.engine import engine_call
 from lab.backends.docker.images import KnownImages, cache_dir, ensure_images
 from lab.backends.docker.objects import lab_containers, remove_container
 from lab.backends.protocol import (CaptureRequest, CaptureResult, DownReport, Events, ExecResult, LabSummary,
-                                   NodeStatus, Progress, UpReport)
+                                   NodeStatus, Progress, Recording, UpReport)
 from lab.errors import RuntimeFailure
 from lab.impair import Applied, Impairment
 from lab.plan.model import LABEL_KIND, LABEL_NODE, Plan
@@ -142,6 +142,9 @@ class DockerBackend:
 
     def capture(self, request: CaptureRequest, sink: BinaryIO) -> CaptureResult:
         return capture.capture(self.client, request, sink)
+
+    def record(self, lab: str, filters: dict[str, str]) -> ContextManager[Recording]:
+        return recording.record(self.client, lab, filters)
 
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
         return impair.impair(self.client, lab, node, network, impairment, lambda: self.netem_available(lab))

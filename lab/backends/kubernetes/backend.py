@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, ContextManager, Iterator
 
 from kubernetes.client import ApiClient
 
@@ -20,7 +20,7 @@ from lab.backends.kubernetes.api import MERGE_PATCH, call, read_text, stream_tex
 from lab.backends.kubernetes.podexec import run_in_pod
 from lab.backends.kubernetes.pods import current, is_ready, state, wait_gone, wait_ready
 from lab.backends.protocol import (CaptureRequest, CaptureResult, DownReport, Events, ExecResult, LabSummary,
-                                   NodeStatus, Progress, UpReport)
+                                   NodeStatus, Progress, Recording, UpReport)
 from lab.errors import NotSupported, RuntimeFailure
 from lab.export.kubernetes import NETWORKS_ANNOTATION
 from lab.impair import Applied, Impairment
@@ -152,6 +152,10 @@ class KubernetesBackend:
 
     def capture(self, request: CaptureRequest, sink: BinaryIO) -> CaptureResult:
         raise NotSupported("capturing packets from outside a node (lab capture) is not supported on the "
+                           "kubernetes backend yet")
+
+    def record(self, lab: str, filters: dict[str, str]) -> ContextManager[Recording]:
+        raise NotSupported("recording a request's packets (lab trace --pcap) is not supported on the "
                            "kubernetes backend yet")
 
     def impair(self, lab: str, node: str, network: str, impairment: Impairment | None) -> Applied:
