@@ -45,8 +45,14 @@ def source_node(lab: Lab, check: Check) -> str:
     return source
 
 
-def _address(lab: Lab, node: str) -> str:
-    return str(lab.instance(node).first_address)
+def _address(lab: Lab, node: str, family: int | None = None) -> str:
+    """A node's address: its first IPv6 one when the check asks for IPv6 (and it has one)."""
+    instance = lab.instance(node)
+    return str(instance.first_address6 if family == 6 and instance.first_address6 else instance.first_address)
+
+
+def _family(check: Check) -> list[str]:
+    return [f"-{check.family}"] if check.family else []
 
 
 def expand_addresses(lab: Lab, text: str) -> str:
@@ -55,13 +61,14 @@ def expand_addresses(lab: Lab, text: str) -> str:
     return re.sub(r"\{([a-z0-9-]+)\}", lambda m: _address(lab, m.group(1)) if m.group(1) in names else m.group(0), text)
 
 
-def _expected_values(lab: Lab, expect) -> set[str]:
+def _expected_values(lab: Lab, expect, rtype: str = "A") -> set[str]:
     """Node names stand for all their instances' addresses; anything else is literal."""
     items = expect if isinstance(expect, list) else [expect]
     values: set[str] = set()
     for item in items:
         instances = lab.instances_of(str(item)) or ([lab.instance(str(item))] if str(item) in lab.instance_names() else [])
-        values |= {str(a) for i in instances for a in i.addresses.values()} if instances else {str(item)}
+        values |= {str(a) for i in instances for a in (i.addresses6 if rtype == "AAAA" else i.addresses).values()} \
+            if instances else {str(item)}
     return values
 
 
@@ -71,14 +78,15 @@ def probe_for(lab: Lab, check: Check) -> Probe:
         return Probe(source, ["dig", "+short", "+time=2", "+tries=2", check.resolve, check.type])
     if check.kind == "http":
         url = expand_addresses(lab, check.http)
-        return Probe(source, ["curl", "-sS", "--max-time", "10", "-w", HTTP_MARK + "%{http_code}", url])
+        return Probe(source, ["curl", "-sS", *_family(check), "--max-time", "10", "-w", HTTP_MARK + "%{http_code}", url])
     if check.kind == "flow":
         target, _, port = check.flow.rpartition(":")
         if check.proto == "udp":  # UDP has no handshake: a DNS query is the only honest probe
-            return Probe(source, ["dig", f"@{_address(lab, target)}", "-p", port, "+time=2", "+tries=1", ".", "SOA"])
-        return Probe(source, ["nc", "-z", "-w", "3", _address(lab, target), port])
+            return Probe(source, ["dig", f"@{_address(lab, target, check.family)}", "-p", port, "+time=2",
+                                  "+tries=1", ".", "SOA"])
+        return Probe(source, ["nc", "-z", *_family(check), "-w", "3", _address(lab, target, check.family), port])
     if check.kind == "reach":
-        return Probe(source, ["ping", "-c", "1", "-W", "2", _address(lab, check.reach)])
+        return Probe(source, ["ping", *_family(check), "-c", "1", "-W", "2", _address(lab, check.reach, check.family)])
     if check.kind == "route":
         return Probe(source, ["vtysh", "-c", f"show bgp ipv4 unicast {route_prefix(lab, check.route)} json"])
     database = lab.spec.nodes[lab.instance(check.on).node].database
@@ -97,7 +105,7 @@ def _judge_resolve(lab: Lab, check: Check, code: int, output: str) -> Verdict:
     seen = ", ".join(sorted(lines)) or "no answer"
     if check.expect is None:
         return Verdict(code == 0 and bool(lines), f"{check.resolve} {check.type} answered", seen)
-    wanted = _expected_values(lab, check.expect)
+    wanted = _expected_values(lab, check.expect, check.type)
     return Verdict(code == 0 and set(lines) == wanted, ", ".join(sorted(wanted)), seen)
 
 

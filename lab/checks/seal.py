@@ -36,8 +36,9 @@ QUERY = bytes.fromhex("1a2b01000001000000000000" "0000020001")   # ". NS?"
 result = {"route": "", "gateways": {}, "engine_dns": ""}
 route = subprocess.run(["ip", "route", "get", outside], capture_output=True, text=True)
 result["route"] = (route.stdout + route.stderr).strip()
+def fam(address): return socket.AF_INET6 if ":" in address else socket.AF_INET
 def tcp(address, port, into):
-    s = socket.socket(); s.settimeout(0.7)
+    s = socket.socket(fam(address)); s.settimeout(0.7)
     try:
         s.connect((address, port)); into["tcp/%%d" %% port] = "open"
     except ConnectionRefusedError: into["tcp/%%d" %% port] = "refused"
@@ -45,7 +46,7 @@ def tcp(address, port, into):
     except OSError as e: into["tcp/%%d" %% port] = "blocked: %%s" %% e.strerror
     finally: s.close()
 def udp(address, into, key):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.7)
+    s = socket.socket(fam(address), socket.SOCK_DGRAM); s.settimeout(0.7)
     try:
         s.connect((address, 53)); s.send(QUERY); s.recv(512); into[key] = "answered"
     except ConnectionRefusedError: into[key] = "refused"
@@ -67,7 +68,7 @@ print(json.dumps(result))
 
 
 def _lab_addresses(lab: Lab) -> dict[str, str]:
-    return {str(address): instance.name for instance in lab.instances for address in instance.addresses.values()}
+    return {str(address): instance.name for instance in lab.instances for address in instance.all_addresses()}
 
 
 def judge_route(lab: Lab, node: str, route: str) -> CheckResult:
@@ -81,7 +82,7 @@ def judge_route(lab: Lab, node: str, route: str) -> CheckResult:
     if owner is not None:
         return CheckResult("seal-route", "seal", node, True, expected, f"via {via} ({owner})", 0.0)
     seen = f"via {via}, which is no lab node" if via else f"on-link: {route[:60]}"
-    if via in {str(g) for g in lab.gateways.values()}:
+    if via in {str(g) for g in [*lab.gateways.values(), *lab.gateways6.values()]}:
         seen = f"via {via}, the engine's gateway"
     return CheckResult("seal-route", "seal", node, False, expected, seen, 0.0)
 
@@ -114,7 +115,9 @@ def judge_root_hints(lab: Lab, node: str, hints: str) -> CheckResult:
 
 
 def _probe_node(backend: Backend, lab: Lab, node: str) -> list[CheckResult]:
-    gateways = sorted((str(g) for g in lab.gateways.values()), key=IPv4Address)
+    # IPv4 gateways, then (dual-stack labs) the IPv6 ones: the host answers on both
+    gateways = [*sorted((str(g) for g in lab.gateways.values()), key=IPv4Address),
+                *sorted(str(g) for g in lab.gateways6.values())]
     try:
         output = backend.exec(lab.name, node, ["python3", "-c", PROBE_SCRIPT, OUTSIDE, EMBEDDED_DNS,
                                                *gateways]).output

@@ -42,9 +42,11 @@ def _who(rule: PolicyRule, which: str) -> str:
     return "any" if nets is None else ",".join(str(n) for n in nets)
 
 
-def _rule_row(rule: PolicyRule, counters) -> dict:
+def _rule_row(rule: PolicyRule, counters, by_family: dict) -> dict:
     packets, size = counters.get((rule.chain, rule.name), (None, None))
-    return {"chain": rule.chain, "name": rule.name, "from": _who(rule, "from"), "to": _who(rule, "to"),
+    families = {f"ipv{family}": list(found[(rule.chain, rule.name)])
+                for family, found in by_family.items() if (rule.chain, rule.name) in found}
+    return {"families": families,"chain": rule.chain, "name": rule.name, "from": _who(rule, "from"), "to": _who(rule, "to"),
             "proto": rule.proto or "all", "ports": ports_text(rule.ports) if rule.proto in ("tcp", "udp") else "",
             "action": rule.action + (" +log" if rule.log else ""), "builtin": rule.builtin,
             "packets": packets, "bytes": size}
@@ -66,10 +68,13 @@ def show(node: str, lab_name: str | None, as_json: bool) -> None:
     name = _instance_name(lab, node)
     if lab.instance(name).kind not in FORWARDING_KINDS:
         raise LabError(f"'{node}' is a {lab.instance(name).kind}: only routers and firewalls have rules")
-    counters = runtime_firewall.read_counters(backend, lab.name, name)
+    by_family = runtime_firewall.read_counters_by_family(backend, lab.name, name)
+    counters = runtime_firewall.sum_counters(by_family.values())   # a rule counts in both families
     kind = lab.instance(name).kind
-    rules = node_policy(lab, lab.instance(name).node) + seal_policy(lab.gateways.values(), not registry.is_a(kind, PACKET_FILTER))
-    rows = [_rule_row(rule, counters) for rule in rules]
+    dual = bool(lab.instance(name).addresses6)
+    rules = node_policy(lab, lab.instance(name).node) + seal_policy(
+        [*lab.gateways.values(), *lab.gateways6.values()], not registry.is_a(kind, PACKET_FILTER), dual)
+    rows = [_rule_row(rule, counters, by_family) for rule in rules]
     stale = sorted({n for (_c, n) in counters} - {r["name"] for r in rows})
     logging = runtime_firewall.logging_status(backend, lab.name, name)
     if as_json:
@@ -79,6 +84,10 @@ def show(node: str, lab_name: str | None, as_json: bool) -> None:
         out.print(line, soft_wrap=False)
     for line in wrapped(f"logging: {logging}", out.width, 0, 4):
         out.print(line, soft_wrap=False)
+    if dual:
+        for line in wrapped("counters: IPv4 and IPv6 together (iptables and ip6tables hold the same "
+                            "rules; --json gives each family's)", out.width, 0, 4):
+            out.print(line, soft_wrap=False)
     if stale or any(row["packets"] is None for row in rows):
         for line in wrapped("the node's rules differ from the topology file: run `lab up` to apply it",
                             out.width, style="yellow"):

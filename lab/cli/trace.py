@@ -21,6 +21,8 @@ from lab.layout import wrapped
 @click.option("-X", "--method", metavar="METHOD", help="HTTP method (default GET, or POST with -d).")
 @click.option("-d", "--data", metavar="DATA", help="Request body to send (as curl --data-raw).")
 @click.option("-H", "--header", "headers", metavar="'NAME: VALUE'", multiple=True, help="Extra request header.")
+@click.option("-4", "family", flag_value=4, help="Connect over IPv4 only (curl -4).")
+@click.option("-6", "family", flag_value=6, help="Connect over IPv6 only (curl -6).")
 @click.option("-L", "--follow", is_flag=True, help="Follow a redirect: trace the request it leads to as well.")
 @click.option("--max-time", type=click.FloatRange(0.5, 120), default=20.0, show_default=True,
               help="Give the whole request this many seconds.")
@@ -33,8 +35,8 @@ from lab.layout import wrapped
 @click.option("--pcap", "pcap", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.pcapng",
               help="Also write the request's packets at every hop to FILE (pcapng, one interface a node:network).")
 def trace(url: str, source: str | None, method: str | None, data: str | None, headers: tuple[str, ...],
-          follow: bool, max_time: float, file: Path | None, lab_name: str | None, as_json: bool,
-          html: Path | None, pcap: Path | None) -> None:
+          family: int | None, follow: bool, max_time: float, file: Path | None, lab_name: str | None,
+          as_json: bool, html: Path | None, pcap: Path | None) -> None:
     """Run URL from a client node and show each step with the container that did it and its time."""
     from lab.trace.journey import parse_target, trace_url
     from lab.trace.render import waterfall
@@ -49,7 +51,7 @@ def trace(url: str, source: str | None, method: str | None, data: str | None, he
     backend = open_backend()
     lab = running_topology(backend, lab_name, file, instead="give it with --file")
     options = RequestOptions(method=method.upper() if method else None, data=data, headers=list(headers),
-                             max_time=max_time)
+                             max_time=max_time, family=family)
     # SIGTERM and SIGHUP end a trace as Ctrl-C does: its capture helpers are removed
     try:
         with stop_on_signals():

@@ -10,23 +10,34 @@ Pure: writes nothing itself; the caller writes the text and the files.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePosixPath
 
 import yaml
 
 from lab.plan.model import LABEL_FILE, LABEL_PROBE, PROBE_SEPARATOR, ContainerPlan, Plan, built_image_name
 from lab.plan.route_script import ROUTE_SCRIPT
-from lab.plan.seal import SEAL_FILE, SEALED_BRIDGE_OPTIONS
+from lab.plan.seal import SEAL6_FILE, SEAL_FILE, SEALED_BRIDGE_OPTIONS
 from lab.plan.web import SECRET_FILES
 
 COMPOSE_VERSION = "2.4"   # the format with health-gated depends_on that docker-compose 1.29 runs
 HEALTH_INTERVAL = "2s"
 
 
+def ipv4_routes_only(container: ContainerPlan) -> ContainerPlan:
+    """A node as the compose file runs it: its networks carry IPv4 only there (a dual-stack
+    lab's IPv6 routes did not hold under docker-compose in our test run: its nodes waited
+    for them and stopped), so no IPv6 address or route. The IPv6 seal and sysctls stay: the
+    node still has link-local IPv6, and its services listen on [::]."""
+    routes = "".join(f"{line}\n" for line in container.files.get("routes", "").splitlines() if ":" not in line)
+    files = {**container.files, **({"routes": routes} if "routes" in container.files else {})}
+    return dataclasses.replace(container, files=files, addresses6={})
+
+
 def compose_files(plan: Plan, files_dir: str) -> dict[str, str]:
     """Relative path -> content of every node's /lab files, under files_dir."""
     result = {}
-    for container in plan.containers:
+    for container in map(ipv4_routes_only, plan.containers):
         for path, content in container.all_files().items():
             result[str(PurePosixPath(files_dir) / container.name / path)] = content
     return result
@@ -59,7 +70,9 @@ def _service(plan: Plan, container: ContainerPlan, files_dir: str, previous: lis
         "container_name": container.docker_name,
         "hostname": container.name,
         "labels": labels,
-        "networks": {_network_key(plan, net): {"ipv4_address": address}
+        "networks": {_network_key(plan, net): {"ipv4_address": address,
+                                               **({"ipv6_address": container.addresses6[net]}
+                                                  if net in container.addresses6 else {})}
                      for net, address in container.addresses.items()},
         "volumes": [f"./{files_dir}/{container.name}:/lab"]
                    + [f"{volume}:{path}" for volume, path in container.volumes.items()],
@@ -84,7 +97,8 @@ def _route_companion(plan: Plan, container: ContainerPlan) -> dict:
         # compose substitutes $VARS in the file itself: $$ keeps the script's own.
         "entrypoint": ["/bin/sh", "-c", ROUTE_SCRIPT.replace("$", "$$")],
         "environment": {"LAB_ROUTES": container.files.get("routes", ""),
-                        "LAB_SEAL": container.files.get(SEAL_FILE, "")},
+                        "LAB_SEAL": container.files.get(SEAL_FILE, ""),
+                        **({"LAB_SEAL6": container.files[SEAL6_FILE]} if SEAL6_FILE in container.files else {})},
         "labels": {"lab.name": container.labels["lab.name"], "lab.role": "route-helper"},
         "depends_on": {container.name: {"condition": "service_started"}},
         "restart": "no",
@@ -95,19 +109,22 @@ def _network_key(plan: Plan, docker_name: str) -> str:
     return next(n.name for n in plan.networks if n.docker_name == docker_name)
 
 
+def _network(network) -> dict:
+    return {"name": network.docker_name, "labels": dict(network.labels),
+            "driver_opts": dict(SEALED_BRIDGE_OPTIONS),
+            "ipam": {"config": [{"subnet": network.subnet, "gateway": network.gateway}]}}
+
+
 def compose_document(plan: Plan, files_dir: str, source: str) -> dict:
     services: dict[str, dict] = {}
     previous: list[str] = []
     for stage in plan.stages():
-        for container in stage:
+        for container in map(ipv4_routes_only, stage):
             services[container.name] = _service(plan, container, files_dir, previous, source)
             if "NET_ADMIN" not in container.capabilities:
                 services[f"{container.name}-routes"] = _route_companion(plan, container)
         previous = [c.name for c in stage]
-    networks = {n.name: {"name": n.docker_name, "labels": dict(n.labels),
-                         "driver_opts": dict(SEALED_BRIDGE_OPTIONS),
-                         "ipam": {"config": [{"subnet": n.subnet, "gateway": n.gateway}]}}
-                for n in plan.networks}
+    networks = {n.name: _network(n) for n in plan.networks}
     volumes = {volume: {"name": volume, "labels": {"lab.name": plan.lab}}
                for c in plan.containers for volume in c.volumes}
     document = {"version": COMPOSE_VERSION, "services": services, "networks": networks}

@@ -20,6 +20,7 @@ Pure: returns documents; the caller writes them.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
@@ -30,7 +31,7 @@ from lab.export.kubernetes_links import (LINK_MODES, LINK_MTU, PRIVILEGED_NAMESP
                                          links_documents)
 from lab.plan.model import LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, ContainerPlan, NetworkPlan, Plan
 from lab.plan.route_script import ROUTE_SCRIPT
-from lab.plan.seal import SEAL_FILE
+from lab.plan.seal import SEAL6_FILE, SEAL_FILE
 from lab.plan.web import SECRET_FILES
 
 NAD_API = "k8s.cni.cncf.io/v1"
@@ -205,6 +206,17 @@ def _pod_volumes(container: ContainerPlan) -> list[dict]:
     return volumes
 
 
+def ipv4_only(container: ContainerPlan) -> ContainerPlan:
+    """A node as the cluster runs it: IPv4 only (its networks carry no IPv6 there yet), so
+    without the IPv6 routes, seal and sysctls a dual-stack plan gives it."""
+    routes = "".join(f"{line}\n" for line in container.files.get("routes", "").splitlines() if ":" not in line)
+    files = {path: text for path, text in container.files.items() if path != SEAL6_FILE}
+    return dataclasses.replace(
+        container, files={**files, **({"routes": routes} if "routes" in files else {})}, addresses6={},
+        sysctls={k: v for k, v in container.sysctls.items() if not k.startswith("net.ipv6.")},
+        live_files={p: t for p, t in container.live_files.items() if not p.startswith("ip6tables")})
+
+
 def node_files(plan: Plan, container: ContainerPlan, namespace: str) -> list[dict]:
     """The ConfigMap (and the Secret, when the node holds a key or a password) with its /lab files."""
     files = container.all_files()
@@ -245,7 +257,7 @@ def kubernetes_documents(plan: Plan, source: str, namespace: str | None = None,
     documents += [network_attachment(plan, network, ns, links) for network in plan.networks]
     volumes = sorted({volume for c in plan.containers for volume in c.volumes})
     documents += [volume_claim(plan, volume, ns) for volume in volumes]
-    for container in plan.containers:
+    for container in map(ipv4_only, plan.containers):
         image = f"{image_prefix}lab/{container.service}:latest"
         documents += node_files(plan, container, ns)
         documents.append(deployment(plan, container, ns, image, source))

@@ -22,7 +22,8 @@ import errno, json, socket, sys, time
 host, port, proto, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 DNS_QUERY = bytes.fromhex("13370100000100000000000000000600010000")  # ". NS", so a resolver answers
 start = time.monotonic()
-sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+sock = socket.socket(family, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
 sock.settimeout(timeout)
 try:
     sock.connect((host, port))
@@ -100,11 +101,33 @@ def parse_counters(saved: str) -> Counters:
     return counters
 
 
-def read_counters(backend: Backend, lab: str, node: str) -> Counters:
-    code, output = _exec(backend, lab, node, ["iptables-save", "-c"])
+# Both families' rules in one exec (one engine round trip); the marker splits them. A node
+# without IPv6 rules prints empty IPv6 tables.
+SAVE_BOTH = ["sh", "-c", "iptables-save -c && echo '#lab-ipv6' && ip6tables-save -c"]
+IPV6_MARK = "#lab-ipv6"
+
+
+def read_counters_by_family(backend: Backend, lab: str, node: str) -> dict[int, Counters]:
+    """{4: counters, 6: counters} of a node's rules, by family."""
+    code, output = _exec(backend, lab, node, SAVE_BOTH)
     if code != 0:
         raise RuntimeFailure(f"cannot read the rules of node '{node}' (iptables-save -c: {output.strip()})")
-    return parse_counters(output)
+    four, _, six = output.partition(IPV6_MARK)
+    return {4: parse_counters(four), 6: parse_counters(six)}
+
+
+def read_counters(backend: Backend, lab: str, node: str) -> Counters:
+    """A node's rule counters, both families summed: one intent is one rule in each."""
+    return sum_counters(read_counters_by_family(backend, lab, node).values())
+
+
+def sum_counters(parts) -> Counters:
+    total: Counters = {}
+    for counters in parts:
+        for key, (packets, size) in counters.items():
+            old = total.get(key, (0, 0))
+            total[key] = (old[0] + packets, old[1] + size)
+    return total
 
 
 def logging_status(backend: Backend, lab: str, node: str) -> str:

@@ -22,7 +22,7 @@ Order of a firewall's FORWARD chain, and why:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
 from lab.kinds import registry
 from lab.kinds.registry import PACKET_FILTER
@@ -42,8 +42,8 @@ ALLOWING = ("allow", "accept")
 class Flow:
     """The first packet of a connection as one node sees it."""
 
-    source: IPv4Address
-    destination: IPv4Address
+    source: IPv4Address | IPv6Address
+    destination: IPv4Address | IPv6Address
     proto: str                 # tcp, udp, icmp
     port: int | None = None    # destination port (tcp/udp)
     dnat: bool = False         # this node rewrote the destination (a port forward)
@@ -56,9 +56,9 @@ class PolicyRule:
     chain: str                                        # FORWARD, INPUT, PREROUTING, POSTROUTING
     action: str                                       # allow, deny, reject, masquerade, dnat
     proto: str | None = None
-    sources: tuple[IPv4Network, ...] | None = None    # None: any
-    destinations: tuple[IPv4Network, ...] | None = None
-    not_destination: IPv4Network | None = None        # masquerade: "leaving this network"
+    sources: tuple[IPv4Network | IPv6Network, ...] | None = None    # None: any
+    destinations: tuple[IPv4Network | IPv6Network, ...] | None = None
+    not_destination: IPv4Network | IPv6Network | None = None        # masquerade: "leaving this network"
     ports: tuple[tuple[int, int], ...] | None = None
     states: tuple[str, ...] = ()                      # conntrack states it needs
     icmp_types: tuple[str, ...] = ()
@@ -80,9 +80,11 @@ class PolicyRule:
             return False
         if self.proto and self.proto != flow.proto:
             return False
-        if self.sources is not None and not any(flow.source in net for net in self.sources):
+        # A rule's networks of the other family say nothing about this flow (and `in` would
+        # compare the bare numbers): a rule with none of the flow's family has no line for it.
+        if self.sources is not None and not _within(flow.source, self.sources):
             return False
-        if self.destinations is not None and not any(flow.destination in net for net in self.destinations):
+        if self.destinations is not None and not _within(flow.destination, self.destinations):
             return False
         if self.ports is not None and (flow.port is None
                                        or not any(lo <= flow.port <= hi for lo, hi in self.ports)):
@@ -90,8 +92,12 @@ class PolicyRule:
         return True
 
 
-def _host(address: IPv4Address) -> IPv4Network:
-    return IPv4Network(f"{address}/32")
+def _within(address, networks) -> bool:
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def _host(address: IPv4Address | IPv6Address) -> IPv4Network | IPv6Network:
+    return ip_network(f"{address}/{address.max_prefixlen}")
 
 
 def addresses_of(lab: Lab, name: str) -> tuple[IPv4Network, ...] | None:
@@ -100,9 +106,10 @@ def addresses_of(lab: Lab, name: str) -> tuple[IPv4Network, ...] | None:
     if name == "any":
         return None
     if name in lab.spec.networks:
-        return (lab.spec.networks[name].subnet,)
+        network = lab.spec.networks[name]
+        return (network.subnet, *([network.subnet6] if network.subnet6 else []))
     return tuple(_host(address) for instance in lab.instances_of(name)
-                 for address in instance.addresses.values())
+                 for address in instance.all_addresses())
 
 
 def _intent_rule(lab: Lab, rule: FirewallRule) -> PolicyRule:
@@ -129,7 +136,8 @@ def _forward_chain(lab: Lab, node: str) -> list[PolicyRule]:
         PolicyRule("invalid", "filter", "FORWARD", "deny", states=("INVALID",),
                    summary="packets conntrack cannot place"),
         PolicyRule(ENGINE_GATEWAY, "filter", "FORWARD", "deny",
-                   destinations=tuple(_host(g) for g in sorted(lab.gateways.values())),
+                   destinations=tuple(_host(g) for g in [*sorted(lab.gateways.values()),
+                                                         *sorted(lab.gateways6.values())]),
                    summary="the engine's host on lab networks: never part of the lab"),
     ]
     for forward in spec.forwards:
@@ -170,10 +178,12 @@ def _nat_rules(lab: Lab, node: str) -> list[PolicyRule]:
                                 to_destination=f"{target}:{to_port}",
                                 summary=f"publish port {forward.port} on {forward.to}:{to_port}"))
     for network in spec.masquerade:
-        subnet = lab.spec.networks[network].subnet
-        rules.append(PolicyRule(f"{MASQUERADE_PREFIX}{network}", "nat", "POSTROUTING", "masquerade",
-                                sources=(subnet,), not_destination=subnet,
-                                summary=f"{network} leaves with this router's address"))
+        declared = lab.spec.networks[network]
+        # One rule a family: "leaving this network" is said of each family's own prefix.
+        for subnet in (declared.subnet, *([declared.subnet6] if declared.subnet6 else [])):
+            rules.append(PolicyRule(f"{MASQUERADE_PREFIX}{network}", "nat", "POSTROUTING", "masquerade",
+                                    sources=(subnet,), not_destination=subnet,
+                                    summary=f"{network} leaves with this router's address"))
     return rules
 
 

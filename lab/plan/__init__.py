@@ -16,7 +16,7 @@ from lab.plan.dependencies import dependencies
 from lab.plan.model import (LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NETWORK, LABEL_NODE, LABEL_OWNER,
                             ContainerPlan, LabState, NetworkPlan, Plan, Probe, Rendered, docker_name)
 from lab.topology.routes import routes_for
-from lab.plan.seal import SEAL_FILE, render_seal_rules
+from lab.plan.seal import SEAL6_FILE, SEAL_FILE, render_seal6_rules, render_seal_rules
 from lab.topology import Instance, Lab
 
 CA_FILE = "ca.crt"   # the lab CA's certificate: in the lab's state and under every node's /lab
@@ -71,6 +71,8 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
         files[CA_FILE] = state.values[CA_FILE]
     if not kind.forwards:   # routers and firewalls load the seal with their own rules
         files[SEAL_FILE] = render_seal_rules(lab.gateways.values())
+        if instance.addresses6:
+            files[SEAL6_FILE] = render_seal6_rules(lab.gateways6.values())
     node = lab.spec.nodes[instance.node]
     own = kind.own_image(node, str(Path(_absolute(lab.file)).parent)) if kind.own_image else None
     volumes = {}
@@ -83,7 +85,9 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
                                     for net, address in instance.addresses.items()}),
         stage=kind.stage, files=MappingProxyType(files), probe=kind.probe_for(node),
         capabilities=(*kind.capabilities, *rendered.capabilities),
-        sysctls=MappingProxyType({"net.ipv4.ip_forward": "1" if kind.forwards else "0"}),
+        addresses6=MappingProxyType({docker_name(lab.name, net): str(address)
+                                     for net, address in instance.addresses6.items()}),
+        sysctls=MappingProxyType(_sysctls(kind.forwards, bool(instance.addresses6))),
         volumes=MappingProxyType(volumes),
         labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NODE: instance.name,
                                  LABEL_KIND: instance.kind, LABEL_FILE: _absolute(lab.file),
@@ -93,6 +97,15 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
         image=own.image if own else None, build=own.build if own else None,
         command=kind.command(node),
     )
+
+
+def _sysctls(forwards: bool, dual_stack: bool) -> dict[str, str]:
+    values = {"net.ipv4.ip_forward": "1" if forwards else "0"}
+    if dual_stack:
+        # The engine starts containers with IPv6 off unless told; a router forwards both families.
+        values.update({"net.ipv6.conf.all.disable_ipv6": "0",
+                       "net.ipv6.conf.all.forwarding": "1" if forwards else "0"})
+    return values
 
 
 def _copy_labels(lab: Lab) -> dict[str, str]:
@@ -107,7 +120,9 @@ def make_plan(lab: Lab, state: LabState | None = None) -> Plan:
     networks = tuple(
         NetworkPlan(name=name, docker_name=docker_name(lab.name, name), subnet=str(network.subnet),
                     gateway=str(lab.gateways[name]),
-                    labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NETWORK: name}))
+                    labels=MappingProxyType({LABEL_LAB: lab.name, LABEL_NETWORK: name}),
+                    subnet6=str(network.subnet6) if network.subnet6 else None,
+                    gateway6=str(lab.gateways6[name]) if name in lab.gateways6 else None)
         for name, network in lab.spec.networks.items())
     containers = tuple(_container_plan(lab, instance, state) for instance in lab.instances)
     return Plan(lab=lab.name, file=lab.file, networks=networks, containers=containers)

@@ -7,10 +7,10 @@ from lab.plan.zones.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 
 from lab.plan.model import LabState, Rendered
-from lab.plan.zones import ZoneData, all_zones, root_servers, server_address, zone_file_text
+from lab.plan.zones import ZoneData, all_zones, root_servers, server_address, server_address6, zone_file_text
 from lab.topology import Instance, Lab
 from lab.topology.names import ROOT
 
@@ -24,7 +24,7 @@ NAMED_OPTIONS = """\
 options {
     directory "/var/cache/bind";
     listen-on { any; };
-    listen-on-v6 { none; };
+    listen-on-v6 { any; };
     recursion no;
     allow-query { any; };
     dnssec-validation no;
@@ -84,7 +84,7 @@ def resolver_of(lab: Lab, node: str) -> str | None:
     return lab.resolver_of(node)
 
 
-def served_networks(lab: Lab, resolver: str) -> list[IPv4Network]:
+def served_networks(lab: Lab, resolver: str) -> list[IPv4Network | IPv6Network]:
     """Subnets a resolver answers: those of the nodes that use it, and, for those hidden
     behind a masquerading router, the router's other networks (where their queries come from)."""
     names: set[str] = set()
@@ -94,20 +94,23 @@ def served_networks(lab: Lab, resolver: str) -> list[IPv4Network]:
     for node, spec in lab.spec.nodes.items():
         if set(getattr(spec, "masquerade", ())) & names:
             names.update(spec.networks)
-    return [lab.spec.networks[n].subnet for n in lab.spec.networks if n in names]
+    served = [lab.spec.networks[n] for n in lab.spec.networks if n in names]
+    return [net.subnet for net in served] + [net.subnet6 for net in served if net.subnet6]
 
 
 def root_hints_of(lab: Lab, resolver: str) -> list[tuple[str, str]]:
     """(NS host, address) of every root server the resolver starts from: lab servers only."""
     roots = lab.spec.nodes[resolver].roots or root_servers(lab)
-    return [(f"{root}.", str(server_address(lab, root))) for root in roots]
+    return [(f"{root}.", str(server_address(lab, root))) for root in roots] + \
+        [(f"{root}.", str(server_address6(lab, root))) for root in roots if server_address6(lab, root)]
 
 
 def render_root_hints(lab: Lab, resolver: str) -> str:
     lines = ["; the lab's root servers: the only servers this resolver starts from"]
     hints = root_hints_of(lab, resolver)
-    lines += [f".\t{ROOT_HINT_TTL}\tIN\tNS\t{host}" for host, _ in hints]
-    lines += [f"{host}\t{ROOT_HINT_TTL}\tIN\tA\t{address}" for host, address in hints]
+    lines += [f".\t{ROOT_HINT_TTL}\tIN\tNS\t{host}" for host in dict.fromkeys(host for host, _ in hints)]
+    lines += [f"{host}\t{ROOT_HINT_TTL}\tIN\t{'AAAA' if ':' in address else 'A'}\t{address}"
+              for host, address in hints]
     return "\n".join(lines) + "\n"
 
 
@@ -123,14 +126,16 @@ def unserved_defaults(lab: Lab) -> list[str]:
 
 def render_unbound_conf(lab: Lab, resolver: str) -> str:
     access = "".join(f"    access-control: {net} allow\n" for net in served_networks(lab, resolver))
+    # A dual-stack resolver answers on its IPv6 addresses too and may ask servers over IPv6.
+    dual = bool(lab.instances_of(resolver)[0].addresses6)
+    interfaces = "    interface: 0.0.0.0\n" + ("    interface: ::0\n" if dual else "")
+    v6 = ("    do-ip6: yes\n    access-control: ::1 allow\n" if dual else "    do-ip6: no\n")
     local = "".join(f'    local-zone: "{name}" nodefault\n' for name in unserved_defaults(lab))
     return f"""\
 # Rendered by the lab planner: a recursive resolver that knows only the lab's roots.
 server:
-    interface: 0.0.0.0
-    port: 53
-    do-ip6: no
-    do-daemonize: no
+{interfaces}    port: 53
+{v6}    do-daemonize: no
     use-syslog: no
     logfile: ""
     chroot: ""

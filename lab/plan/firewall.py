@@ -23,6 +23,8 @@ from lab.topology import Instance, Lab
 
 RULES_FILE = "iptables.rules"
 LOGGING_RULES_FILE = "iptables-logging.rules"
+RULES6_FILE = "ip6tables.rules"            # the same intent for IPv6, when the lab is dual-stack
+LOGGING_RULES6_FILE = "ip6tables-logging.rules"
 RELOAD = ("lab-firewall-load",)
 
 
@@ -34,6 +36,10 @@ def render(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     seal = "\n".join(raw_table(lab.gateways.values(), forwards_unfiltered=not filtering)) + "\n"
     live = {RULES_FILE: render_rules(policy, filtering, logging=False) + seal,
             LOGGING_RULES_FILE: render_rules(policy, filtering, logging=True) + seal}
+    if instance.addresses6:
+        seal6 = "\n".join(raw_table(lab.gateways6.values(), not filtering, family=6)) + "\n"
+        live |= {RULES6_FILE: render_rules(policy, filtering, logging=False, family=6) + seal6,
+                 LOGGING_RULES6_FILE: render_rules(policy, filtering, logging=True, family=6) + seal6}
     return Rendered(live_files=live, reload=RELOAD)
 
 

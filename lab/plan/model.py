@@ -71,6 +71,12 @@ class NetworkPlan:
     subnet: str
     gateway: str         # the engine's host-side address, kept off the lab's addresses
     labels: Mapping[str, str]
+    subnet6: str | None = None    # its IPv6 prefix, when the network is dual-stack
+    gateway6: str | None = None   # the engine's host-side IPv6 address there
+
+    @property
+    def subnets(self) -> set[str]:
+        return {self.subnet, *([self.subnet6] if self.subnet6 else [])}
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class ContainerPlan:
     image: str | None = None         # your own service: a local image run instead of services/<service>
     build: str | None = None         # ... or a Dockerfile folder (absolute) the backend builds
     command: tuple[str, ...] | None = None  # the container's command (None: the image's CMD)
+    addresses6: Mapping[str, str] = field(default_factory=dict)  # docker network name -> IPv6 address
 
     def live_files_marked(self) -> dict[str, str]:
         """The live files plus the marker saying which version of them the node holds."""
@@ -116,6 +123,7 @@ class ContainerPlan:
             "volumes": dict(self.volumes), "service": self.service,
             # only when set, so the nodes of built-in kinds keep their hash (and stay as they run)
             **({"command": list(self.command)} if self.command is not None else {}),
+            **({"addresses6": dict(self.addresses6)} if self.addresses6 else {}),
         }, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

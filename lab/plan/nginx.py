@@ -202,6 +202,12 @@ def _locations(lab: Lab, lb: Instance, grouped: dict[str, list]) -> str:
     return text + (_proxy("location /", DEFAULT_POOL) if DEFAULT_POOL in grouped else NOT_ROUTED_LOCATION)
 
 
+def _v6_listen(instance: Instance, what: str) -> str:
+    """The IPv6 twin of a listen line, on a dual-stack node only (elsewhere nginx would fail:
+    the node's kernel has IPv6 off)."""
+    return f"        listen [::]:{what} default_server;\n" if instance.addresses6 else ""
+
+
 def render_nginx_conf(lab: Lab, lb: Instance, server_names: list[str]) -> str:
     names = " ".join(name.rstrip(".") for name in server_names) or "_"
     grouped = pools(lab, lb)
@@ -219,11 +225,11 @@ def render_nginx_conf(lab: Lab, lb: Instance, server_names: list[str]) -> str:
         "    access_log /dev/stdout lab_json;\n\n"
         f"{upstream}\n"
         "    server {\n"
-        "        listen 80 default_server;\n        server_name _;\n"
+        f"        listen 80 default_server;\n{_v6_listen(lb, '80')}        server_name _;\n"
         "        return 301 https://$host$request_uri;\n"
         "    }\n\n"
         "    server {\n"
-        "        listen 443 ssl default_server;\n"
+        f"        listen 443 ssl default_server;\n{_v6_listen(lb, '443 ssl')}"
         f"        server_name {names};\n"
         f"        ssl_certificate /lab/{CERT};\n        ssl_certificate_key /lab/{KEY};\n"
         "        ssl_protocols TLSv1.2 TLSv1.3;\n"

@@ -53,7 +53,9 @@ def render_web_conf(lab: Lab, instance: Instance) -> str:
         "    access_log /var/log/nginx/access.json web_json;\n"
         "    access_log /dev/stdout web_json;\n\n"
         "    server {\n"
-        f"        listen {spec.port} default_server;\n        server_name _;\n"
+        f"        listen {spec.port} default_server;\n"
+        + (f"        listen [::]:{spec.port} default_server;\n" if instance.addresses6 else "") +
+        "        server_name _;\n"
         f"        root {SITE};\n"
         "        add_header X-Served-By $hostname always;\n"
         "        location = / {\n"

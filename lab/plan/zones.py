@@ -1,7 +1,9 @@
 """Zone data derived from the topology: what every zone holds, before any server syntax.
 
-The root zone and the reverse zones (in-addr.arpa, one per /24 the lab uses)
-are derived; the zones written in the topology get their SOA, their own NS
+The root zone and the reverse zones (in-addr.arpa, one per /24 the lab uses, and
+ip6.arpa, one per IPv6 /64) are derived; a record `A: NODE` of a dual-stack node
+brings the node's AAAA records with it (as `AAAA: NODE` does alone), and glue and
+hints have both families; the zones written in the topology get their SOA, their own NS
 records with the NS hosts' addresses, and NS + glue for every child zone. The
 root zone delegates each top zone the same way. Serials are not decided here:
 zone files carry the SERIAL_TOKEN, replaced on the server (see services/dns/bin/lab-zones),
@@ -11,7 +13,7 @@ so an unchanged topology always renders the same plan.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from lab.kinds import registry
 from lab.kinds.registry import ROOT_SERVER
@@ -64,16 +66,35 @@ def root_servers(lab: Lab) -> list[str]:
     return [name for name, node in lab.spec.nodes.items() if registry.is_a(node.kind, ROOT_SERVER)]
 
 
-def reverse_zone_name(address: IPv4Address) -> str:
+def server_address6(lab: Lab, server: str) -> IPv6Address | None:
+    """A DNS server's IPv6 address (for AAAA glue and hints), None when it has none."""
+    return lab.instances_of(server)[0].first_address6
+
+
+REVERSE6_NIBBLES = 16   # a /64 is 16 nibbles: the zone's labels; the host part's 16 own the PTRs
+
+
+def reverse_zone_name(address: IPv4Address | IPv6Address) -> str:
+    if isinstance(address, IPv6Address):
+        labels = address.reverse_pointer.split(".")   # 32 nibbles, low first, then ip6.arpa
+        return ".".join(labels[REVERSE6_NIBBLES:])
     a, b, c, _ = str(address).split(".")
     return f"{c}.{b}.{a}.in-addr.arpa"
 
 
+def _reverse_owner(address: IPv4Address | IPv6Address) -> str:
+    return address.reverse_pointer + "."   # e.g. 10.10.64.100.in-addr.arpa.
+
+
 def reverse_zone_names(lab: Lab) -> list[str]:
-    """One reverse zone per /24 holding a node address, in address order."""
+    """One reverse zone per /24 holding a node address, in address order, then one per
+    IPv6 /64 holding one."""
     nets = {IPv4Network(f"{address}/24", strict=False)
             for instance in lab.instances for address in instance.addresses.values()}
-    return [reverse_zone_name(net.network_address) for net in sorted(nets)]
+    nets6 = {IPv6Network(f"{address}/64", strict=False)
+             for instance in lab.instances for address in instance.addresses6.values()}
+    return ([reverse_zone_name(net.network_address) for net in sorted(nets)] +
+            [reverse_zone_name(net.network_address) for net in sorted(nets6)])
 
 
 def _soa(zone: str, primary_host: str, ttl: int) -> Record:
@@ -87,6 +108,8 @@ def _ns_and_glue(lab: Lab, zone: str, servers: list[str], ttl: int) -> list[Reco
     origin = ROOT if zone == ROOT else f"{zone}."
     records = [Record(origin, "NS", ns_host(s, zone), ttl) for s in servers]
     records += [Record(ns_host(s, zone), "A", str(server_address(lab, s)), ttl) for s in servers]
+    records += [Record(ns_host(s, zone), "AAAA", str(server_address6(lab, s)), ttl) for s in servers
+                if server_address6(lab, s) is not None]
     return records
 
 
@@ -101,6 +124,8 @@ def _record_data(lab: Lab, zone: str, rtype: str, value: str) -> list[str]:
         if value in lab.spec.nodes:  # a node: every replica's address
             return [str(i.first_address) for i in lab.instances_of(value)]
         return [value]
+    if rtype == "AAAA" and value in lab.spec.nodes:
+        return [str(i.first_address6) for i in lab.instances_of(value) if i.first_address6]
     if rtype in ("CNAME", "NS", "PTR"):
         return [absolute(value, zone)]
     if rtype in ("MX", "SRV"):
@@ -119,6 +144,9 @@ def _written_records(lab: Lab, zone: str) -> list[Record]:
         for rtype, values in by_type.items():
             for value in values:
                 records += [Record(owner, rtype, data, spec.ttl) for data in _record_data(lab, zone, rtype, value)]
+                if rtype == "A" and value in lab.spec.nodes:   # a dual-stack node answers AAAA too
+                    records += [Record(owner, "AAAA", data, spec.ttl)
+                                for data in _record_data(lab, zone, "AAAA", value)]
     return records
 
 
@@ -167,11 +195,11 @@ def _reverse_zone(lab: Lab, zone: str) -> ZoneData:
     # Served by the root servers under their root names (glue lives in the root zone).
     records = [_soa(zone, ns_host(roots[0], ROOT), DERIVED_TTL),
                *(Record(f"{zone}.", "NS", ns_host(r, ROOT), DERIVED_TTL) for r in roots)]
-    pointers = sorted((address, instance) for instance in lab.instances
-                      for address in instance.addresses.values() if reverse_zone_name(address) == zone)
+    pointers = sorted(((address, instance) for instance in lab.instances
+                       for address in instance.all_addresses() if reverse_zone_name(address) == zone),
+                      key=lambda pair: (pair[0].version, pair[0]))
     for address, instance in pointers:
-        owner = f"{str(address).split('.')[3]}.{zone}."
-        records.append(Record(owner, "PTR", ptr_target(lab, instance), DERIVED_TTL))
+        records.append(Record(_reverse_owner(address), "PTR", ptr_target(lab, instance), DERIVED_TTL))
     return ZoneData(zone, tuple(roots), DERIVED_TTL, tuple(records))
 
 

@@ -112,7 +112,10 @@ def routing_table(backend: Backend, lab: str, node: str) -> RoutingTable:
         table = vtysh_json(backend, lab, node, "show ip route json")
         bgp = vtysh_json(backend, lab, node, "show bgp ipv4 unicast json")
         return RoutingTable(node, "frr", parse_frr_routes(table, bgp), bgp.get("localAS"))
-    routes = json.loads(_run(backend, lab, node, ["ip", "-j", "route", "show"]) or "[]")
+    # Both families in one exec: one JSON list a line (a node without IPv6 prints an empty one).
+    text = _run(backend, lab, node, ["sh", "-c", "ip -j route show; echo; ip -j -6 route show 2>/dev/null || true"])
+    routes = [entry for line in text.splitlines() if line.strip() for entry in json.loads(line)
+              if not str(entry.get("dst", "")).startswith("fe80:")]   # link-local: every link has it
     return RoutingTable(node, "kernel", parse_kernel_routes(routes))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from lab.topology.addressing import allocate
+from lab.topology.addressing import allocate_dual
 from lab.topology.checks import check_meaning
 from lab.topology.copies import copy_name, copy_texts
 from lab.topology.errors import Problem, TopologyError
@@ -40,10 +40,10 @@ def _resolve(source: Source) -> Lab:
     problems = check_meaning(spec, source)
     if problems:
         raise TopologyError(problems)
-    addresses, gateways, problems = allocate(spec, source)
+    addresses, gateways, addresses6, gateways6, problems = allocate_dual(spec, source)
     if problems:
         raise TopologyError(problems)
-    lab = build_lab(spec, source.file, addresses, gateways)
+    lab = build_lab(spec, source.file, addresses, gateways, addresses6, gateways6)
     problems = check_dns_flows(lab, source)
     if problems:
         raise TopologyError(problems)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 
 from lab.topology.errors import Problem
+from lab.topology.ipv6 import allocate6
 from lab.topology.model import FORWARDING_KINDS, TopologySpec
 from lab.topology.names import replica_names
 from lab.topology.yaml_source import Source
@@ -59,7 +60,8 @@ class Allocator:
 
 
 def allocate(spec: TopologySpec, source: Source) -> tuple[dict, dict, list[Problem]]:
-    """Addresses per instance and network, the engine gateway per network, and problems."""
+    """Addresses per instance and network, the engine gateway per network, and problems
+    (IPv4 only: allocate_dual adds IPv6)."""
     fixed: dict[str, dict[str, IPv4Address]] = {}
     for name, node in spec.nodes.items():
         for index, instance in enumerate(replica_names(name, getattr(node, "replicas", 1))):
@@ -93,3 +95,13 @@ def allocate(spec: TopologySpec, source: Source) -> tuple[dict, dict, list[Probl
         else:
             gateways[net] = gateway
     return fixed, gateways, problems
+
+
+def allocate_dual(spec: TopologySpec, source: Source) -> tuple[dict, dict, dict, dict, list[Problem]]:
+    """IPv4 addresses and gateways, then IPv6 ones (derived from them), and every problem."""
+    addresses, gateways, problems = allocate(spec, source)
+    if problems:
+        return addresses, gateways, {}, {}, problems
+    addresses6, gateways6, clashes = allocate6(spec, addresses, gateways)
+    return addresses, gateways, addresses6, gateways6, [source.problem(path, message)
+                                                         for path, message in clashes]

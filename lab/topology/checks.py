@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from lab.topology.as_checks import check_autonomous_systems
 from lab.topology.check_refs import check_one
 from lab.topology.errors import Problem
+from lab.topology.ipv6 import check_ipv6
 from lab.topology.model import (BALANCER_KIND, BUILTIN_RULE_NAMES, CLIENT_KIND, DATABASE_FIELD, DATABASE_KIND,
                                 DATABASE_USER_KINDS, DNS_SERVER_KINDS, FIREWALL_KIND, FORWARDING_KINDS,
                                 PUBLISH_RULE_PREFIX, RECORD_TYPES, RESOLVER_KIND, ROOT_KIND, UPSTREAM_KINDS,
@@ -53,6 +54,7 @@ class Checker:
         self.check_zones()
         self.check_routers()
         check_autonomous_systems(self)
+        check_ipv6(self)
         self.check_firewall_rules()
         self.check_load_balancers()
         self.check_apps()
@@ -258,9 +260,14 @@ class Checker:
                 self.error(path, f"'{value}' is neither an IPv4 address nor a node"
                            f"{suggest(value, self.spec.nodes)}")
         elif rtype == "AAAA":
-            if not _is_ip(value, IPv6Address):
-                self.error(path, f"'{value}' is not an IPv6 address (lab nodes have only IPv4 "
-                           "addresses: use an A record to point at a node)")
+            node = self.spec.nodes.get(value)
+            if node is not None and not any(self.spec.networks[n].subnet6 for n in node.networks
+                                            if n in self.spec.networks):
+                self.error(path, f"node '{value}' has no IPv6 address: give one of its networks a "
+                           "subnet6, or use an A record")
+            elif node is None and not _is_ip(value, IPv6Address):
+                self.error(path, f"'{value}' is neither an IPv6 address nor a node"
+                           f"{suggest(value, self.spec.nodes)}")
         elif rtype in TARGET_FIELD:
             fields = value.split()
             if len(fields) != FIELD_COUNT[rtype] or not all(f.isascii() and f.isdigit() for f in fields[:-1]):

@@ -6,6 +6,9 @@ other and with the original. A stride is per address range: the smallest power
 of two (at least a /24) that holds all of the lab's subnets in that range, so a
 copy's subnets keep their prefix alignment and never overlap another copy's.
 
+IPv6 prefixes (all /64s) move the same way: by k times the smallest power of two of /64s
+that holds all of the lab's prefixes, so copies' prefixes never meet.
+
 The copy is made on the YAML text, not on the model, so that every address the
 author wrote (node addresses, DNS records, firewall rules, checks) moves the same
 way, and the copy is then validated like any topology. Pure: no engine here.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address, ip_network
 
 from lab.errors import UsageError
 from lab.topology.lab import Lab
@@ -29,6 +32,8 @@ NAME_LENGTH = 32   # the longest lab name (lab.topology.names.NODE_NAME)
 
 # An IPv4 literal, maybe with a prefix length, not part of a longer dotted number.
 _ADDRESS = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(/\d{1,2})?(?![\d.])")
+# An IPv6 literal (two colons at least, so no time of day), maybe with a prefix length.
+_ADDRESS6 = re.compile(r"(?<![\w:.])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(/\d{1,3})?(?![\w:.])")
 _NAME_LINE = re.compile(r"^name:[ \t]*(\S+)[ \t]*(#.*)?$", re.MULTILINE)
 
 
@@ -138,6 +143,31 @@ def _mover(lab: Lab, found: list[Stride], index: int):
     return move
 
 
+def _stride6(lab: Lab) -> int:
+    """Addresses between one copy's IPv6 prefixes and the next's (0: the lab has none)."""
+    prefixes = [int(n.subnet6.network_address) >> 64 for n in lab.spec.networks.values() if n.subnet6]
+    if not prefixes:
+        return 0
+    return (1 << (max(prefixes) - min(prefixes)).bit_length()) << 64
+
+
+def _mover6(lab: Lab, index: int):
+    prefixes = [n.subnet6 for n in lab.spec.networks.values() if n.subnet6]
+    step = _stride6(lab) * index
+
+    def move(match: re.Match) -> str:
+        address, prefix = match.group(1), match.group(2) or ""
+        try:
+            first = ip_address(address)
+        except ValueError:
+            return match.group(0)
+        if not isinstance(first, IPv6Address) or not any(first in p for p in prefixes):
+            return match.group(0)
+        return f"{IPv6Address(int(first) + step)}{prefix}"
+
+    return move
+
+
 def copy_texts(text: str, lab: Lab, count: int) -> dict[str, str]:
     """Copy name -> topology text, for copies 1..count."""
     found = _check_request(lab, count)
@@ -148,4 +178,5 @@ def _copy(text: str, lab: Lab, index: int, found: list[Stride]) -> str:
     if not _NAME_LINE.search(text):
         raise CopyError("the topology has no top-level 'name:' line to give each copy its own name")
     renamed = _NAME_LINE.sub(lambda m: f"name: {copy_name(lab.name, index)}", text, count=1)
-    return _ADDRESS.sub(_mover(lab, found, index), renamed)
+    moved = _ADDRESS.sub(_mover(lab, found, index), renamed)
+    return _ADDRESS6.sub(_mover6(lab, index), moved) if _stride6(lab) else moved

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from types import MappingProxyType
 from typing import Mapping
 
@@ -25,9 +25,18 @@ class Instance:
     kind: str
     addresses: Mapping[str, IPv4Address]
     replica: int | None = None
+    addresses6: Mapping[str, IPv6Address] = field(default_factory=dict)   # networks with subnet6
 
     def address_on(self, network: str) -> IPv4Address:
         return self.addresses[network]
+
+    def all_addresses(self) -> list[IPv4Address | IPv6Address]:
+        """Every address of the instance, IPv4 first."""
+        return [*self.addresses.values(), *self.addresses6.values()]
+
+    @property
+    def first_address6(self) -> IPv6Address | None:
+        return next(iter(self.addresses6.values()), None)
 
     @property
     def first_address(self) -> IPv4Address:
@@ -40,6 +49,7 @@ class Lab:
     file: str
     instances: tuple[Instance, ...]
     gateways: Mapping[str, IPv4Address] = field(default_factory=dict)
+    gateways6: Mapping[str, IPv6Address] = field(default_factory=dict)
     copy: int = 0        # a classroom copy's number (lab/topology/copies.py); 0: the lab itself
     owner: str = ""      # who a classroom copy belongs to (its roster line)
 
@@ -94,12 +104,17 @@ class Lab:
         return tuple(name for name, other in self.spec.nodes.items() if other.kind == RESOLVER_KIND)
 
 
-def build_lab(spec: TopologySpec, file: str, addresses: dict, gateways: dict) -> Lab:
+def build_lab(spec: TopologySpec, file: str, addresses: dict, gateways: dict,
+              addresses6: dict | None = None, gateways6: dict | None = None) -> Lab:
     instances = []
+    addresses6 = addresses6 or {}
     for name, node in spec.nodes.items():
         replicas = getattr(node, "replicas", 1)
         for index, instance in enumerate(replica_names(name, replicas), start=1):
             ordered = {net: addresses[instance][net] for net in node.networks}
+            ordered6 = {net: addresses6[instance][net] for net in node.networks
+                        if net in addresses6.get(instance, {})}
             instances.append(Instance(instance, name, node.kind, MappingProxyType(ordered),
-                                      index if replicas > 1 else None))
-    return Lab(spec, file, tuple(instances), MappingProxyType(dict(gateways)))
+                                      index if replicas > 1 else None, MappingProxyType(ordered6)))
+    return Lab(spec, file, tuple(instances), MappingProxyType(dict(gateways)),
+               MappingProxyType(dict(gateways6 or {})))

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from lab.topology.impairments import IMPAIR_FIELDS, Impair  # noqa: F401 (part of the model)
+from lab.topology.ipv6 import Address6, Subnet6
 from lab.topology.strict import Strict
 from lab.topology.yaml_compose import Yaml11
 
@@ -186,6 +187,8 @@ class Network(Strict):
     """A layer-2 segment: one Docker bridge network."""
 
     subnet: Subnet = Field(description="IPv4 subnet, e.g. 198.18.0.0/24")
+    subnet6: Subnet6 | None = Field(default=None, description="IPv6 prefix beside it, a /64 "
+                                    "(unique local or 2001:db8::/32), e.g. fd00:0:10::/64")
     as_: str | None = Field(default=None, alias="as", description="the autonomous system that "
                             "owns and announces it (none: a shared network, e.g. an IXP's)")
     description: str = ""
@@ -220,6 +223,8 @@ class BgpNeighbor(Strict):
 
 class NodeBase(Strict):
     networks: NodeNetworks = Field(description="networks this node is attached to")
+    ip6: dict[str, Address6] = Field(default_factory=dict, description="network -> IPv6 address "
+                                     "(default: the IPv4 address's host part in the network's subnet6)")
     resolver: str | None = Field(
         default=None, description="the dns-resolver node this node asks (default: the lab's only one)")
     description: str = ""
@@ -443,6 +448,8 @@ class Check(Strict):
         "http: status code; sql: the first row's first value; route: the AS path, nearest first "
         "(AS names or numbers, a list or one text)")
     contains: str | None = Field(default=None, description="http/sql: text the answer must contain")
+    family: Literal[4, 6] | None = Field(default=None, description="http/flow/reach over IPv4 or IPv6 "
+                                         "only (default: IPv4 for flow and reach, curl's choice for http)")
 
     @model_validator(mode="after")
     def one_subject(self) -> "Check":

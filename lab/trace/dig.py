@@ -55,7 +55,7 @@ def parse_dig(text: str, name: str, rtype: str) -> DigAnswer:
             current = getattr(answer, m.group(1).lower())
         elif m := re.match(r";; Query time: (\d+) msec", line):
             answer.query_ms = int(m.group(1))
-        elif m := re.match(r";; SERVER: ([0-9.]+)#", line):
+        elif m := re.match(r";; SERVER: ([0-9A-Fa-f.:]+)#", line):
             answer.server = m.group(1)
         elif line.startswith(";; connection timed out") or line.startswith(";; communications error"):
             answer.error = line.removeprefix(";; ")

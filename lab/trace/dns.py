@@ -10,11 +10,20 @@ how long it took. A lookup that made no upstream query was answered from cache.
 from __future__ import annotations
 
 import uuid
+from ipaddress import ip_address
 from dataclasses import asdict, dataclass, field
 
 from lab.backends.protocol import Backend
 from lab.trace import resolver as dns_evidence
 from lab.trace.stub import CACHE, StubAnswer
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def with_stub(dns: DnsTrace, stub: StubAnswer | None) -> DnsTrace:
@@ -23,9 +32,9 @@ def with_stub(dns: DnsTrace, stub: StubAnswer | None) -> DnsTrace:
         return dns
     dns.stub = stub.as_dict()
     if stub.from_cache and not dns.status:
-        addresses = [a for a in stub.answer if a.count(".") == 3]
+        addresses = [a for a in stub.answer if _is_address(a)]
         dns.status = "NOERROR" if addresses else (stub.answer[0] if stub.answer else "")
-        dns.answer = [f"{dns.name.rstrip('.')}. A {a}" for a in addresses]
+        dns.answer = [f"{dns.name.rstrip('.')}. {'AAAA' if ':' in a else 'A'} {a}" for a in addresses]
     return dns
 
 
@@ -140,11 +149,18 @@ def client_query(packets: list[dict], resolver_addresses: set[str], name: str,
 
 
 def lookup_from_packets(packets: list[dict], client: str, resolver: tuple[str, str], book: dict[str, str],
-                        name: str, client_ms: float) -> DnsTrace:
+                        name: str, client_ms: float, rtype: str = "A") -> DnsTrace:
     """The lookup a client's stub resolver made (during a request), told from the resolver's packets:
-    the client's query and the answer it got, and every upstream query the resolver made for it."""
+    the client's query (of rtype: AAAA when the request went over IPv6) and the answer it got,
+    and every upstream query the resolver made for it."""
     mine = {a for a, n in book.items() if n == resolver[0]}
-    query, reply = client_query(packets, mine, name)
+    query, reply = client_query(packets, mine, name, rtype)
+    if reply is None:
+        # A client asking both families stops at the first failure: that answer is the one it got.
+        other = "AAAA" if rtype == "A" else "A"
+        other_query, other_reply = client_query(packets, mine, name, other)
+        if other_reply is not None:
+            query, reply, rtype = other_query, other_reply, other
     steps = steps_from_packets(packets, mine, book)
     if query is not None:
         # Only what the resolver asked for this name (or, minimised, a parent of it) after the
@@ -161,7 +177,7 @@ def lookup_from_packets(packets: list[dict], client: str, resolver: tuple[str, s
     answered = [p for p in packets if p["src"] in mine and p["response"] and p["sport"] == 53
                 and any(q["src"] == p["dst"] and q["id"] == p["id"] for q in asked)]
     span = round((answered[-1]["time"] - asked[0]["time"]) * 1000, 3) if asked and answered else None
-    return DnsTrace(name=name, type="A", client=client, resolver=resolver[0], resolver_address=resolver[1],
+    return DnsTrace(name=name, type=rtype, client=client, resolver=resolver[0], resolver_address=resolver[1],
                     status=reply["rcode"] if reply else "", answer=answer, duration_ms=round(client_ms, 3),
                     resolver_ms=round((reply["time"] - query["time"]) * 1000, 3) if reply else None,
                     from_cache=reply is not None and not steps, steps=steps, client_span_ms=span)

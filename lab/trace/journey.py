@@ -39,7 +39,8 @@ from lab.trace.shaping import PathShaping
 from lab.trace.steps import client_steps, dns_step, owner_of, summary_of
 from lab.trace.wire import (Packet, client_syn, hop_view, parse_packets, start_command, stop_command,
                             tls_on_the_wire)
-from lab.trace.web import (RequestOptions, certificate_probe, curl_command, find_log_line, parse_certificate_names,
+from lab.trace.web import (RequestOptions, certificate_probe, curl_command, family_of, find_log_line,
+                           parse_certificate_names,
                            parse_curl, upstream_attempts, upstream_that_answered)
 
 MAX_REDIRECTS = 5
@@ -114,14 +115,18 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
             packets, wire, after = _stop_recording(backend, lab, recording, firewalls, capture)
         captures = hops.stop() if hops is not None else []
     before, resolver = recording.before, recording.resolver
-    stub = dns_evidence.stub_answer(backend, lab.name, source, recording.stub_since, target.host) \
-        if recording.stub_since is not None else None
     curl = parse_curl(code, out, err)
+    # The cache's answer of the family curl connected with (AAAA when -6, or when it chose IPv6).
+    rtype = "AAAA" if family_of(curl.connected_to) == "IPv6" or options.family == 6 else "A"
+    stub = dns_evidence.stub_answer(backend, lab.name, source, recording.stub_since, target.host, rtype) \
+        if recording.stub_since is not None else None
     evidence = Evidence(client=source, host=target.host, port=target.port, https=target.scheme == "https",
-                        curl=curl, names={str(a): i.name for i in lab.instances for a in i.addresses.values()})
+                        curl=curl, names={str(a): i.name for i in lab.instances for a in i.all_addresses()},
+                        family_asked=options.family)
     if resolver is not None:
         book = backend.address_book(lab.name)
-        evidence.dns = with_stub(lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms),
+        evidence.dns = with_stub(lookup_from_packets(packets, source, resolver, book, target.host, curl.lookup_ms,
+                                                     rtype),
                                  stub)
     evidence.address = curl.timings.get("remote_ip") or _resolved(evidence) or \
         (target.host if _is_address(target.host) else None)

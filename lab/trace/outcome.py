@@ -54,6 +54,7 @@ class Evidence:
     hops: list = field(default_factory=list)      # lab.trace.wire.HopView of each router crossed, in order
     tls_wire: object | None = None                # lab.trace.wire.TlsOnTheWire, from the client's packets
     syn_at: float | None = None                   # when the client's SYN left (wire clock, seconds of the day)
+    family_asked: int | None = None               # lab trace -4 / -6; None: curl chose
 
     def on_curl_clock(self, moment: float) -> float:
         """A wire time as ms on the trace's axis: the client's SYN left when curl's connect began."""
@@ -88,7 +89,7 @@ def _dns(e: Evidence) -> Outcome | None:
     dns = e.dns
     if dns is None:
         return None
-    if dns.status == "NOERROR" and any(" A " in f" {r} " for r in dns.answer):
+    if dns.status == "NOERROR" and any(f" {dns.type} " in f" {r} " for r in dns.answer):
         return None
     if dns.status == "NXDOMAIN":
         said = next((s.server for s in reversed(dns.steps) if s.outcome == "nxdomain"), None)
@@ -97,7 +98,7 @@ def _dns(e: Evidence) -> Outcome | None:
         return Outcome(False, "dns.nxdomain", "dns", who, f"NXDOMAIN: {where} {dns.name} does not exist")
     if dns.status == "NOERROR":
         said = next((s.server for s in reversed(dns.steps) if s.outcome in ("nodata", "answer")), dns.resolver)
-        return Outcome(False, "dns.no-address", "dns", said, f"no address: {dns.name} has no A record ({said})")
+        return Outcome(False, "dns.no-address", "dns", said, f"no address: {dns.name} has no {dns.type} record ({said})")
     if dns.status == "SERVFAIL":
         silent = [s.server for s in dns.steps if s.outcome == "no reply"]
         why = f" ({', '.join(dict.fromkeys(silent))} did not reply)" if silent else ""

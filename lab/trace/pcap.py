@@ -67,7 +67,7 @@ def request_of(evidence: Evidence, lab: Lab) -> Request:
     local = evidence.curl.timings.get("local_port")
     return Request(evidence.client, None if evidence.dns is None else evidence.host, evidence.address,
                    evidence.port, int(local) if local else None,
-                   {i.name: {str(a) for a in i.addresses.values()} for i in lab.instances},
+                   {i.name: {str(a) for a in i.all_addresses()} for i in lab.instances},   # both families
                    evidence.lb, upstreams, evidence.app, evidence.database)
 
 

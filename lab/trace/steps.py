@@ -10,21 +10,37 @@ longer than it. Which step failed, and why, comes from lab.trace.outcome.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 
 from lab.firewall.path import FlowPath
 from lab.topology import Instance, Lab
 from lab.trace.dns import DnsTrace
 from lab.trace.model import DERIVED, FIREWALL_STEP, OBSERVED, SERVER_STEP, SERVER_TIMING, Step, Trace
 from lab.trace.outcome import Evidence, Outcome, attempt_failure
-from lab.trace.web import server_timing
+from lab.trace.web import family_of, server_timing
+from lab.trace.wire import endpoint
 
 PAST = {"allow": "allowed", "deny": "dropped", "reject": "rejected"}
 
 
+def _family_note(evidence: Evidence) -> str:
+    """Which family the connection used and who chose it (observed: curl's Connected line)."""
+    family = family_of(evidence.curl.connected_to)
+    if family is None:
+        return ""
+    if evidence.family_asked:
+        return f" over {family} (asked with -{evidence.family_asked})"
+    return f" over {family} (no -4/-6 given: curl chose it)"
+
+
+def _family_evidence(evidence: Evidence) -> list[str]:
+    address = evidence.curl.connected_to
+    return [f"curl's verbose line: Connected to {evidence.host} ({address})"] if address else []
+
+
 def owner_of(lab: Lab, address: str) -> Instance | None:
-    wanted = IPv4Address(address)
-    return next((i for i in lab.instances if wanted in i.addresses.values()), None)
+    wanted = ip_address(address)
+    return next((i for i in lab.instances if wanted in i.all_addresses()), None)
 
 
 def _inside(parent: Step, child: Step) -> Step:
@@ -126,9 +142,9 @@ def path_step(evidence: Evidence, path: FlowPath | None, start: float, duration:
 def _hop_step(view, evidence: Evidence, fallback: float) -> Step:
     at = evidence.on_curl_clock(view.syn_in.time) if evidence.syn_at is not None else fallback
     spent = (view.syn_out.time - view.syn_in.time) * 1000 if view.syn_out else 0.0
-    arrived = f"SYN in on {view.syn_in.interface} from {view.syn_in.src}:{view.syn_in.sport}"
+    arrived = f"SYN in on {view.syn_in.interface} from {endpoint(view.syn_in.src, view.syn_in.sport)}"
     if view.syn_out:
-        went = f"out on {view.syn_out.interface} to {view.syn_out.dst}:{view.syn_out.dport}"
+        went = f"out on {view.syn_out.interface} to {endpoint(view.syn_out.dst, view.syn_out.dport)}"
         nat = view.nat()
         back = "; the SYN-ACK came back through here" if view.answered else "; no SYN-ACK came back"
         detail = f"{arrived}, {went}{f' ({nat})' if nat else ''}{back}"
@@ -203,8 +219,10 @@ def client_steps(evidence: Evidence, outcome: Outcome, path: FlowPath | None) ->
     tcp_failed = outcome.step in ("tcp", FIREWALL_STEP)
     steps.append(Step("tcp", f"TCP connection to {target}", evidence.client, looked, connect_end - looked,
                       not tcp_failed, outcome.reason if tcp_failed else
-                      f"connected to {curl.timings.get('remote_ip')}:{curl.timings.get('remote_port')}",
-                      [f"curl: {curl.error}" if tcp_failed else "curl time_connect"], peer=target))
+                      f"connected to {endpoint(curl.timings.get('remote_ip'), curl.timings.get('remote_port'))}"
+                      + _family_note(evidence),
+                      [f"curl: {curl.error}" if tcp_failed else "curl time_connect"] + _family_evidence(evidence),
+                      peer=target))
     if connected is None:
         return steps
     sent_at = connected

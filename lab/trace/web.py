@@ -26,6 +26,7 @@ class RequestOptions:
     data: str | None = None
     headers: list[str] = field(default_factory=list)
     max_time: float = 20.0
+    family: int | None = None   # 4 or 6: curl -4 / -6; None: curl chooses (happy eyeballs)
 
 
 @dataclass
@@ -34,6 +35,7 @@ class CurlResult:
     timings: dict                        # curl's %{json} write-out (seconds, http_code, ...)
     headers: dict[str, str] = field(default_factory=dict)   # lower-case name -> value(s), comma-joined
     body: str = ""                       # the start of the response body
+    connected_to: str | None = None      # the address of curl's "Connected to NAME (ADDRESS)" line
     tls_version: str = ""
     cipher: str = ""
     subject: str = ""
@@ -88,10 +90,12 @@ class CurlResult:
 
 def curl_command(url: str, traceparent: str, options: RequestOptions | None = None) -> list[str]:
     """curl as an application on the node would run it: the name resolved by the node's own
-    stub resolver (no --resolve), IPv4 (the lab has no IPv6), our traceparent to find the
-    request in the logs, timestamped verbose lines and every timing as JSON."""
+    stub resolver (no --resolve), the family asked for (else curl's own choice, happy
+    eyeballs when the name has both), our traceparent to find the request in the logs,
+    timestamped verbose lines and every timing as JSON."""
     options = options or RequestOptions()
-    command = ["curl", "-sS", "-v", "--trace-time", "-4", "--connect-timeout", str(CONNECT_TIMEOUT_S),
+    family = [f"-{options.family}"] if options.family else []
+    command = ["curl", "-sS", "-v", "--trace-time", *family, "--connect-timeout", str(CONNECT_TIMEOUT_S),
                "--max-time", f"{options.max_time:g}", "-H", f"traceparent: {traceparent}"]
     if options.method:
         command += ["-X", options.method]
@@ -162,6 +166,15 @@ def _events(lines: list[tuple[float | None, str]], total_ms: float) -> dict[str,
     return events
 
 
+# "* Connected to www.shop.test (fd6c:6162:198:10::a) port 443 (#0)": the address curl used.
+CONNECTED = re.compile(r"\* Connected to \S+ \(([0-9A-Fa-f:.]+)\) port \d+")
+
+
+def family_of(address: str | None) -> str | None:
+    """'IPv6' or 'IPv4' for an address text, None for none."""
+    return None if not address else ("IPv6" if ":" in address else "IPv4")
+
+
 def _read_verbose_line(result: CurlResult, line: str) -> None:
     if line.startswith("* "):
         result.verbose.append(line[2:])
@@ -171,6 +184,8 @@ def _read_verbose_line(result: CurlResult, line: str) -> None:
         # Repeated headers (the lb's and the app's Server-Timing) combine, as HTTP says.
         previous = result.headers.get(key)
         result.headers[key] = f"{previous}, {value.strip()}" if previous else value.strip()
+    elif match := CONNECTED.match(line):
+        result.connected_to = match.group(1)
     elif match := re.match(r"\* SSL connection using (\S+) / (\S+)", line):
         result.tls_version, result.cipher = match.groups()
     elif match := re.match(r"\*\s+subject: (.*)", line):
@@ -188,7 +203,8 @@ def _read_verbose_line(result: CurlResult, line: str) -> None:
 def certificate_probe(address: str, port: int, host: str) -> list[str]:
     """A second, verification-free TLS connection that only reads the server's certificate
     (after a failed handshake curl shows none): openssl prints its subject and names."""
-    connect, name = shlex.quote(f"{address}:{port}"), shlex.quote(host)
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"   # openssl wants IPv6 bracketed
+    connect, name = shlex.quote(where), shlex.quote(host)
     return ["sh", "-c", f"openssl s_client -connect {connect} -servername {name} </dev/null 2>/dev/null"
                         " | openssl x509 -noout -subject -ext subjectAltName"]
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PACKET = re.compile(r"^(\d+\.\d+) (\S+)\s+(In|Out|M|B|P)\s+IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > "
-                    r"(\d+\.\d+\.\d+\.\d+)\.(\d+): Flags \[([^\]]*)\](?:, seq (\d+))?.*?length (\d+)")
+# "IP 100.64.10.10.59776 > ..." or "IP6 fd6c:6162:64:10::a.59776 > ...": the port is after the last dot.
+PACKET = re.compile(r"^(\d+\.\d+) (\S+)\s+(In|Out|M|B|P)\s+IP6? ([0-9a-f.:]+)\.(\d+) > "
+                    r"([0-9a-f.:]+)\.(\d+): Flags \[([^\]]*)\](?:, seq (\d+))?.*?length (\d+)")
 DAY = 86400
 
 
@@ -40,8 +41,10 @@ class Packet:
 # The kernel's filter keeps only the packets a trace reads, so tcpdump wakes a few times per
 # request, not once per packet: routers, the connection's control packets (SYN, SYN-ACK, RST,
 # FIN); the client, also the packets that carry data (the TLS handshake's flights).
-CONTROL = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin) != 0"
-WITH_DATA = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin|tcp-push) != 0"
+# libpcap reads tcp[] in IPv4 packets only: for IPv6 the flags byte is read at its place
+# behind a 40-byte header (ip6[53]; the lab's TCP has no extension headers).
+CONTROL = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin) != 0 or (ip6 and ip6[53] & 0x07 != 0)"
+WITH_DATA = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin|tcp-push) != 0 or (ip6 and ip6[53] & 0x0f != 0)"
 
 
 def start_command(capture_id: str, port: int, client: bool = False) -> list[str]:
@@ -62,6 +65,11 @@ def stop_command(capture_id: str) -> list[str]:
     return ["sh", "-c", f"pid=$(cat {base}.pid) || exit 1; kill -INT $pid 2>/dev/null; "
                         f"for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.02; done; "
                         f"tcpdump -nn -tt -r {base}.pcap 2>/dev/null; rm -f {base}.pcap {base}.log {base}.pid"]
+
+
+def endpoint(address, port) -> str:
+    """address:port, an IPv6 address in brackets ([fd00::a]:443) so the port stays apart."""
+    return f"[{address}]:{port}" if address and ":" in str(address) else f"{address}:{port}"
 
 
 def parse_packets(text: str) -> list[Packet]:
@@ -101,9 +109,10 @@ class HopView:
         before, after = self.syn_in, self.syn_out
         changes = []
         if (before.src, before.sport) != (after.src, after.sport):
-            changes.append(f"source {before.src}:{before.sport} became {after.src}:{after.sport}")
+            changes.append(f"source {endpoint(before.src, before.sport)} became {endpoint(after.src, after.sport)}")
         if (before.dst, before.dport) != (after.dst, after.dport):
-            changes.append(f"destination {before.dst}:{before.dport} became {after.dst}:{after.dport}")
+            changes.append(f"destination {endpoint(before.dst, before.dport)} became "
+                           f"{endpoint(after.dst, after.dport)}")
         return "; ".join(changes)
 
 

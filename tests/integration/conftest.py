@@ -60,12 +60,14 @@ SHIFT = int(os.environ.get("LAB_TEST_SUBNET_SHIFT", "0"))
 
 
 def shift_subnets(text: str) -> str:
-    """Move the lab's subnets by 40*SHIFT in the third octet (LAB_TEST_SUBNET_SHIFT=0..3), so
+    """Move the lab's subnets by 40*SHIFT in the third octet (LAB_TEST_SUBNET_SHIFT=0..3), and
+    its IPv6 prefixes (the shipped topologies' fd6c:6162::/32) to fd6c:6162+SHIFT::/32, so
     several test runs can share one engine without overlapping networks."""
     if not SHIFT:
         return text
     pattern = re.compile(r"\b(100\.64|198\.18|198\.19)\.(\d+)\.")
-    return pattern.sub(lambda m: f"{m.group(1)}.{_shifted_octet(int(m.group(2)))}.", text)
+    text = pattern.sub(lambda m: f"{m.group(1)}.{_shifted_octet(int(m.group(2)))}.", text)
+    return re.sub(r"\bfd6c:6162:", f"fd6c:{0x6162 + SHIFT:x}:", text)
 
 
 def _shifted_octet(octet: int) -> int:

@@ -104,7 +104,11 @@ def test_show_lists_the_rules_in_order_with_counters(shop):
     assert data["logging"] == "on" and not data["not_in_topology"]
     # the seal's raw-table rules are listed too, with their counters
     seal = {row["name"]: row["packets"] for row in data["rules"] if row["chain"] == "OUTPUT"}
-    assert set(seal) == {"seal-engine-dns", "seal-engine-gateway"} and None not in seal.values()
+    assert set(seal) == {"seal-engine-dns", "seal-engine-gateway",           # dual-stack: the IPv6 seal's
+                         "seal-ipv6-needs", "seal-ipv6-ospf", "seal-engine-link"} and None not in seal.values()
+    # both families' counters, by family: the IPv6 link rules count only in ip6tables
+    link = next(row for row in data["rules"] if row["name"] == "seal-engine-link")
+    assert set(link["families"]) == {"ipv6"}
 
 
 def test_log_lines_count_the_packets_they_log(shop):
@@ -214,3 +218,25 @@ def test_an_established_connection_survives_a_rule_reload(shop):
     finally:
         shop.up(shop.text)
     assert "hold-open" not in shop.exec("fw", "iptables-save")[1]
+
+
+# Over IPv6, the same intent as over IPv4: (from, to, port, the rule, what the client sees)
+MATRIX6 = [("laptop", "lb", 443, "web-in", "open"),
+           ("laptop", "lb", 22, "ssh-in", "refused"),
+           ("laptop", "db", 5432, "default-deny", "timeout")]
+
+
+@pytest.mark.parametrize("source,target,port,rule,result", MATRIX6, ids=[f"{m[0]}-{m[1]}-{m[2]}" for m in MATRIX6])
+def test_over_ipv6_the_same_rule_decides_and_its_ipv6_counter_rises(shop, source, target, port, rule, result):
+    """What the firewall blocks over IPv4 it blocks over IPv6: the probe's own result, and the
+    rule's counter in ip6tables (not iptables) rising, as the kernel counted it."""
+    address = str(shop.lab.instance(target).first_address6)
+    before = runtime_firewall.read_counters_by_family(shop.backend, shop.name, "fw")
+    seen = runtime_firewall.probe(shop.backend, shop.name, source, address, "tcp", port, 1.5)
+    after = runtime_firewall.read_counters_by_family(shop.backend, shop.name, "fw")
+    assert seen.result == result, (address, seen)
+    rose6 = after[6][("FORWARD", rule)][0] - before[6].get(("FORWARD", rule), (0, 0))[0]
+    assert rose6 >= 1, (rule, before[6], after[6])
+    flow = Flow(shop.lab.instance("home-router").addresses6["isp"], shop.lab.instance(target).first_address6,
+                "tcp", port)
+    assert decide(node_policy(shop.lab, "fw"), flow).name == rule   # what `lab firewall explain` computes

@@ -35,7 +35,7 @@ for address in sys.argv[1:]:
         print("tcp-connected", address)
     except OSError as error:
         print("tcp-failed", address, error)
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         u.sendto(b"seal-probe", (address, int(PORT)))
     except OSError as error:
@@ -48,11 +48,12 @@ class HostListener:
 
     def __init__(self, address: str, port: int = PORT):
         self.address, self.accepted, self.datagrams = address, 0, 0
-        self.tcp = socket.socket()
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.tcp = socket.socket(family)
         self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.tcp.bind((address, port))
         self.tcp.listen(16)
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp = socket.socket(family, socket.SOCK_DGRAM)
         self.udp.bind((address, port))
         for loop in (self._accept, self._receive):
             threading.Thread(target=loop, daemon=True).start()
@@ -265,3 +266,49 @@ def test_the_seal_check_fails_naming_a_node_given_a_route_to_the_gateway(sealed,
         install_routes(sealed.client, db, "db")
     code, _report = _seal_check(sealed)
     assert code == 0
+
+
+@pytest.fixture(scope="module")
+def listeners6(sealed):
+    """Listeners on the engine's IPv6 gateway address of every dual-stack lab network."""
+    try:
+        made = {name: HostListener(str(address)) for name, address in sealed.lab.gateways6.items()}
+    except OSError as error:
+        pytest.skip(f"this host cannot bind the lab's IPv6 gateway addresses: {error}")
+    yield made
+    for listener in made.values():
+        listener.close()
+
+
+def test_over_ipv6_an_unsealed_container_reaches_the_host_but_no_node_does(sealed, listeners6, images):
+    """The control first (a helper without the seal connects to the host's IPv6 gateway
+    address), then every node tries every IPv6 gateway: the host's listeners count nothing."""
+    if not listeners6:
+        pytest.skip("the lab has no IPv6 networks")
+    control = listeners6["data"]
+    accepted = control.accepted
+    code, output = run_helper(sealed.client, sealed.name, f"{sealed.name}-data", _free_address(sealed.lab, "data"),
+                              images["client"], ["python3", "-c", ATTEMPT, control.address], timeout=30)
+    assert code == 0 and "tcp-connected" in output, output
+    assert _wait_for(lambda: control.accepted == accepted + 1)
+    gateways = [listener.address for listener in listeners6.values()]
+    before = {name: (l.accepted, l.datagrams) for name, l in listeners6.items()}
+    for instance in sealed.lab.instances:
+        code, output = sealed.exec(instance.name, "python3", "-c", ATTEMPT, *gateways)
+        assert code == 0 and "tcp-connected" not in output, (instance.name, output)
+    time.sleep(0.5)
+    assert {name: (l.accepted, l.datagrams) for name, l in listeners6.items()} == before
+
+
+def test_over_ipv6_the_host_on_the_link_gets_nothing_but_neighbour_discovery(sealed):
+    """The engine's host has a link-local address on every dual-stack bridge and answers
+    pings to all nodes (ff02::1): from a node, no reply comes, and the seal's link rule
+    counted the dropped requests."""
+    code, output = sealed.exec("laptop", "ping", "-6", "-n", "-c", "2", "-W", "1", "ff02::1%eth0")
+    assert " 0 received" in output, output
+    saved = _in_namespace(sealed, "laptop", "ip6tables-save -c -t raw")
+    dropped = [line for line in saved.splitlines() if "--comment seal-engine-link" in line and "ff00::/8" in line]
+    assert dropped and int(dropped[0][1:].split(":")[0]) >= 2, saved
+    code, output = sealed.exec("laptop", "ping", "-6", "-n", "-c", "1", "-W", "2",
+                               str(sealed.lab.instance("home-router").addresses6["home"]))
+    assert code == 0, output    # neighbour discovery still works: the lab's own IPv6 does

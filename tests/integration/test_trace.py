@@ -30,7 +30,7 @@ from lab.pki import KeyAndCert, issue_server_cert, make_ca
 from lab.backends.docker import inspect
 from lab.backends.docker.backend import DockerBackend
 from lab.trace.resolver import dig, flush, flush_stub
-from lab.firewall.live import read_counters
+from lab.firewall.live import read_counters, read_counters_by_family
 from lab.state import state_dir
 from lab.trace.journey import trace_url
 from lab.trace.model import OBSERVED
@@ -149,6 +149,38 @@ def test_a_cold_trace_is_observed_end_to_end_and_its_times_add_up(engine, shop):
         assert request.start_ms - 0.01 <= step.start_ms <= step.start_ms + step.duration_ms <= \
             request.start_ms + request.duration_ms + 0.01, [(s.kind, s.start_ms, s.duration_ms) for s in result.steps]
     assert "matches www.shop.test" in result.step("tls").detail
+
+
+def test_trace_6_goes_over_ipv6_end_to_end_and_says_so_with_the_addresses_seen(engine, shop):
+    """-6: curl connects to the lb's IPv6 address; every router's own capture saw the SYN
+    with IPv6 addresses (the home router's masquerade too); the lb logged the request with
+    the home router's IPv6 address as the client, and the rule counted it in ip6tables."""
+    lb6 = str(shop.lab.instance("lb").first_address6)
+    masked = str(shop.lab.instance("home-router").addresses6["isp"])
+    before = read_counters_by_family(DockerBackend(engine), shop.name, "fw")[6].get(("FORWARD", "web-in"), (0, 0))
+    result = trace(engine, shop, family=6)
+    after = read_counters_by_family(DockerBackend(engine), shop.name, "fw")[6][("FORWARD", "web-in")]
+    assert result.ok and result.status == 200, result.summary
+    assert result.step("tcp").detail == f"connected to [{lb6}]:443 over IPv6 (asked with -6)"
+    assert f"({lb6})" in " ".join(result.step("tcp").evidence)   # curl's own Connected line
+    assert lb6 in result.step("dns").detail
+    hops = result.step("path").children
+    assert [h.node for h in hops] == ["home-router", "isp-router", "fw"]
+    assert all(f"[{lb6}]:443" in h.detail for h in hops)
+    assert f"became [{masked}]:" in hops[0].detail
+    assert after[0] > before[0]
+    line = next(l for l in inspect.log_text(engine, shop.name, "lb").splitlines() if result.trace_id in l)
+    assert masked in line, line
+
+
+def test_trace_4_and_curls_own_choice_say_which_family(engine, shop):
+    four = trace(engine, shop, family=4)
+    assert four.ok and four.step("tcp").detail.endswith("over IPv4 (asked with -4)")
+    assert str(shop.lab.instance("lb").first_address) in four.step("tcp").detail
+    chosen = trace(engine, shop)
+    tcp = chosen.step("tcp").detail
+    family = "IPv6" if f"[{shop.lab.instance('lb').first_address6}]" in tcp else "IPv4"
+    assert chosen.ok and tcp.endswith(f"over {family} (no -4/-6 given: curl chose it)"), tcp
 
 
 def test_the_replica_named_is_the_one_whose_log_holds_the_request(engine, shop):

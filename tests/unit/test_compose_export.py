@@ -41,5 +41,8 @@ def test_stages_become_health_gated_dependencies(root):
 def test_files_are_the_planned_ones(root):
     plan = default_plan(root)
     files = compose_files(plan, "compose.d/shop")
-    assert files["compose.d/shop/laptop/routes"] == plan.container("laptop").files["routes"]
+    planned = plan.container("laptop").files["routes"]
+    # compose runs the lab over IPv4 only: the planned routes less the IPv6 ones
+    assert files["compose.d/shop/laptop/routes"] == "".join(f"{line}\n" for line in planned.splitlines()
+                                                            if ":" not in line)
     assert yaml.safe_load(compose_text(plan, "x", "y"))["version"] == "2.4"

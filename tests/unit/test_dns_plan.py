@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from lab.plan import make_plan
 from lab.plan.dns import render_unbound_conf, served_networks
@@ -52,7 +52,7 @@ def test_records_name_nodes_and_targets_become_absolute():
 def test_a_node_with_replicas_gets_every_replicas_address():
     text = DEFAULT_TOPOLOGY.read_text().replace("db:          {A: db}", "db:          {A: app}")
     lab = load_text(text)
-    values = {r.data for r in all_zones(lab)["shop.test"].records if r.owner == "db.shop.test."}
+    values = {r.data for r in all_zones(lab)["shop.test"].records if r.owner == "db.shop.test." and r.rtype == "A"}
     assert values == {str(i.first_address) for i in lab.instances_of("app")} and len(values) == 3
 
 
@@ -107,8 +107,9 @@ def test_the_resolver_knows_only_lab_roots_and_serves_only_lab_networks():
     conf = render_unbound_conf(lab, "resolver")
     assert "access-control: 0.0.0.0/0 refuse" in conf and 'module-config: "iterator"' in conf
     assert 'local-zone: "test." nodefault' in conf
-    allowed = {IPv4Network(line.split()[1]) for line in conf.splitlines() if line.strip().endswith(" allow")}
-    assert allowed == {n.subnet for n in lab.spec.networks.values()} | {IPv4Network("127.0.0.0/8")}
+    allowed = {ip_network(line.split()[1]) for line in conf.splitlines() if line.strip().endswith(" allow")}
+    assert allowed == {n.subnet for n in lab.spec.networks.values()} | {IPv4Network("127.0.0.0/8")} | \
+        {n.subnet6 for n in lab.spec.networks.values()} | {ip_network("::1")}
 
 
 def test_a_resolver_serves_only_the_networks_of_the_nodes_that_use_it():

@@ -39,7 +39,8 @@ def _comment(line: str) -> str:
 
 def test_firewall_rules_are_live_files_reloaded_atomically(shop):
     fw = make_plan(shop).container("fw")
-    assert set(fw.live_files) == {"iptables.rules", "iptables-logging.rules"}
+    assert set(fw.live_files) == {"iptables.rules", "iptables-logging.rules",       # dual-stack:
+                                  "ip6tables.rules", "ip6tables-logging.rules"}    # both families
     assert fw.reload == ("lab-firewall-load",)
     assert "iptables.rules" not in fw.files    # a rule change must not recreate the firewall
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from lab.cli import main
-from lab.export.kubernetes import (NETWORKS_ANNOTATION, bridge_name, config_key, kubernetes_documents,
+from lab.export.kubernetes import (NETWORKS_ANNOTATION, ipv4_only, bridge_name, config_key, kubernetes_documents,
                                    manifest_files)
 from lab.export.kubernetes_links import LINK_MTU, VNI_FIRST, links_table, vxlan_ids
 from lab.plan import LabState, make_plan
@@ -124,7 +124,7 @@ def test_nodes_are_sealed_as_on_docker(root):
             assert "lab-routes" not in init
         else:
             routes = {e["name"]: e["value"] for e in init["lab-routes"]["env"]}
-            assert routes["LAB_ROUTES"] == container.files["routes"]
+            assert routes["LAB_ROUTES"] == ipv4_only(container).files["routes"]   # the cluster: IPv4 only
             assert init["lab-routes"]["securityContext"]["capabilities"]["add"] == ["NET_ADMIN"]
 
 
@@ -137,7 +137,7 @@ def test_every_lab_file_reaches_the_node_and_secrets_stay_in_secrets(root):
             if document["kind"] in ("ConfigMap", "Secret") and document["metadata"]["name"] == f"{container.name}-lab":
                 stored.update({(document["kind"], k): v for k, v in
                                (document.get("data") or document.get("stringData")).items()})
-        for path, content in container.all_files().items():
+        for path, content in ipv4_only(container).all_files().items():   # the cluster: IPv4 only
             secret = path in SECRET_FILES
             assert stored[("Secret" if secret else "ConfigMap", config_key(path))] == content, path
 

@@ -27,11 +27,12 @@ def test_nodes_on_the_internet_network_get_no_default_route(root):
 def test_every_other_network_is_routed_via_a_lab_router(root):
     lab = default_lab(root)
     router_addresses = {str(a) for i in lab.instances if i.kind in ("router", "firewall")
-                        for a in i.addresses.values()}
+                        for a in i.all_addresses()}
     for instance in lab.instances:
         lines = routes_for(lab, instance)
         routed = {line.split()[0] for line in lines if not line.startswith("default")}
-        assert routed == {str(n.subnet) for name, n in lab.spec.networks.items() if name not in instance.addresses}
+        assert routed == {str(prefix) for name, n in lab.spec.networks.items() if name not in instance.addresses
+                          for prefix in (n.subnet, n.subnet6)}
         assert all(line.split()[-1] in router_addresses for line in lines)
 
 

@@ -12,7 +12,7 @@ from lab.plan import make_plan
 from lab.plan.frr import CONFIG_FILE, DAEMONS_FILE, NOT_FOR_UPSTREAM, RELATION_COMMUNITY
 from lab.topology import TopologyError, load_text, load_topology
 from lab.topology.autonomy import CUSTOMER, INTERNAL, PEER, PROVIDER, expected_as_path, sessions
-from lab.topology.routes import graph_routes, routes_for
+from lab.topology.routes import graph_routes, graph_routes6, routes_for
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERNET = ROOT / "topology" / "internet.yaml"
@@ -59,7 +59,7 @@ def test_default_lab_is_routed_statically_as_before():
     plan = make_plan(lab)
     assert not any(CONFIG_FILE in c.files for c in plan.containers)
     for instance in lab.instances:
-        assert routes_for(lab, instance) == graph_routes(lab, instance)
+        assert routes_for(lab, instance) == graph_routes(lab, instance) + graph_routes6(lab, instance)
 
 
 def test_sessions_follow_shared_networks_and_relations(internet):

@@ -33,7 +33,7 @@ from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, de
                                      retire)
 from lab.backends.docker.ledger import Ledger, drop_ledger, read_ledger, trusted_live_hash, write_ledger
 from lab.backends.docker.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
-                                         is_node, lab_networks, lab_volumes, network_subnet, nodes_by_name,
+                                         is_node, lab_networks, lab_volumes, network_subnets, nodes_by_name,
                                          remove_containers, remove_container, remove_network, rename_container,
                                          stop_gently)
 from lab.backends.docker.preflight import check_plan_can_apply, look
@@ -73,17 +73,17 @@ def _tidy_leftovers(client: docker.DockerClient, containers: list, events: Event
 def _replaced_networks(plan: Plan, current: dict) -> set[str]:
     """Engine names of the lab's networks whose subnet changed (they are made anew)."""
     return {net.docker_name for net in plan.networks
-            if net.docker_name in current and network_subnet(current[net.docker_name]) != net.subnet}
+            if net.docker_name in current and network_subnets(current[net.docker_name]) != net.subnets}
 
 
 def _sync_networks(change: NodeChange, plan: Plan, existing: dict, current: dict) -> None:
     """Create missing networks (undone on failure); replace those whose subnet changed."""
     for net in plan.networks:
         found = current.get(net.docker_name)
-        if found is not None and network_subnet(found) != net.subnet:
+        if found is not None and network_subnets(found) != net.subnets:
             # A new subnet means new addresses for everything on it: those nodes are made anew.
             # Not undone on failure: two networks cannot share the name (docs/lifecycle.md).
-            change.events("removed", net.name, f"subnet changed to {net.subnet}: the network and its nodes are made anew")
+            change.events("removed", net.name, f"subnet changed to {' '.join(sorted(net.subnets))}: the network and its nodes are made anew")
             for container in existing.values():
                 if net.docker_name in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}):
                     remove_container(container, grace=STOP_GRACE_SECONDS)

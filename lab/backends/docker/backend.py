@@ -98,8 +98,9 @@ class DockerBackend:
         book = {}
         for name, container in lab_containers(self.client, lab).items():
             for info in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}).values():
-                if info.get("IPAddress"):
-                    book[info["IPAddress"]] = container.labels.get(LABEL_NODE, name)
+                for key in ("IPAddress", "GlobalIPv6Address"):   # both families of a dual-stack node
+                    if info.get(key):
+                        book[info[key]] = container.labels.get(LABEL_NODE, name)
         return book
 
     def logs(self, lab: str, node: str, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:

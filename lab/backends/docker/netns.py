@@ -24,7 +24,7 @@ import docker
 
 from lab.plan.model import LABEL_LAB
 from lab.plan.route_script import ROUTE_SCRIPT
-from lab.plan.seal import SEAL_FILE
+from lab.plan.seal import SEAL6_FILE, SEAL_FILE
 from lab.errors import RuntimeFailure
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
 from lab.backends.docker.helpers import LABEL_ROLE, namespace_helper
@@ -47,9 +47,10 @@ grep -q "$2" "/proc/$1/cgroup" 2>/dev/null || { echo "the node's process $1 is g
 exec nsenter -t "$1" -m -n /bin/sh -c '
 LAB_ROUTES=$(cat /lab/routes 2>/dev/null || true)
 LAB_SEAL=$(cat /lab/SEAL_FILE_NAME 2>/dev/null || true)
-export LAB_ROUTES LAB_SEAL
+LAB_SEAL6=$(cat /lab/SEAL6_FILE_NAME 2>/dev/null || true)
+export LAB_ROUTES LAB_SEAL LAB_SEAL6
 exec /bin/sh -c "$LAB_ROUTE_SCRIPT"'
-""".replace("SEAL_FILE_NAME", SEAL_FILE)
+""".replace("SEAL_FILE_NAME", SEAL_FILE).replace("SEAL6_FILE_NAME", SEAL6_FILE)
 IDLE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
 # Run in the helper with one "PID:ID" argument per node: every node's routes at once, in
 # parallel, and one line per node, "ID STATUS PROBLEM", saying how it went.
@@ -197,9 +198,9 @@ def install_routes(client: docker.DockerClient, container, node: str) -> None:
 ROUTES_IN_PLACE = r"""
 [ -f /lab/routes ] || exit 0
 while IFS= read -r line || [ -n "$line" ]; do
-  case "$line" in ''|'#'*) continue ;; esac
+  case "$line" in ''|'#'*) continue ;; *:*) family=-6 ;; *) family=-4 ;; esac
   set -- $line
-  ip route show "$1" | grep -q "via $3 " || exit 1
+  ip $family route show "$1" | grep -q "via $3 " || exit 1
 done < /lab/routes
 """
 

@@ -100,10 +100,19 @@ def network_subnet(network) -> str | None:
     return configs[0].get("Subnet") if configs else None
 
 
+def network_subnets(network) -> set[str]:
+    """Every subnet of an engine network (its IPv4 one and, when dual-stack, its IPv6 prefix)."""
+    configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+    return {config["Subnet"] for config in configs if config.get("Subnet")}
+
+
 def create_network(client: docker.DockerClient, plan: NetworkPlan):
-    ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=plan.subnet, gateway=plan.gateway)])
+    pools = [IPAMPool(subnet=plan.subnet, gateway=plan.gateway)]
+    if plan.subnet6:
+        pools.append(IPAMPool(subnet=plan.subnet6, gateway=plan.gateway6))
     try:
-        return client.networks.create(plan.docker_name, driver="bridge", ipam=ipam,
+        return client.networks.create(plan.docker_name, driver="bridge", ipam=IPAMConfig(pool_configs=pools),
+                                      enable_ipv6=bool(plan.subnet6),
                                       options=dict(SEALED_BRIDGE_OPTIONS),   # see lab/plan/seal.py
                                       labels=dict(plan.labels), check_duplicate=True)
     except docker.errors.APIError as error:
@@ -156,11 +165,13 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
                 network_mode=first_network, binds=[f"{n}:{v['bind']}:{v['mode']}" for n, v in volumes.items()]
                 or None),
             networking_config=client.api.create_networking_config(
-                {first_network: client.api.create_endpoint_config(ipv4_address=first_address)}),
+                {first_network: client.api.create_endpoint_config(
+                    ipv4_address=first_address, ipv6_address=plan.addresses6.get(first_network))}),
             volumes=[v["bind"] for v in volumes.values()] or None,
         )
         for network, address in networks[1:]:
-            client.api.connect_container_to_network(made["Id"], network, ipv4_address=address)
+            client.api.connect_container_to_network(made["Id"], network, ipv4_address=address,
+                                                    ipv6_address=plan.addresses6.get(network))
         client.api.put_archive(made["Id"], "/", _lab_files_tar(plan.all_files()))
     # Known by its id only until it is started (start_and_wait reads it all then).
     return client.containers.prepare_model({"Id": made["Id"], "Name": "/" + plan.docker_name,

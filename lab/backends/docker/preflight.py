@@ -70,9 +70,9 @@ def _network_problems(view: EngineView, plan: Plan) -> list[str]:
         if _owner(labels) == plan.lab:
             continue
         for subnet in _subnets(network):
-            for planned in plan.networks:
-                if ipaddress.ip_network(planned.subnet).overlaps(subnet):
-                    problems.append(f"network '{planned.name}' ({planned.subnet}) overlaps engine network "
+            for planned, mine in ((p, ipaddress.ip_network(s)) for p in plan.networks for s in p.subnets):
+                if mine.version == subnet.version and mine.overlaps(subnet):
+                    problems.append(f"network '{planned.name}' ({mine}) overlaps engine network "
                                     f"'{network.name}' ({subnet}): change the subnet in the topology, or "
                                     f"remove that network (docker network rm {network.name})")
     return problems

@@ -35,8 +35,9 @@ def wait_for_lab_init() -> None:
 
 def main() -> None:
     wait_for_lab_init()
-    uvicorn.run(app, host="0.0.0.0", port=int(os.environ.get("LAB_APP_PORT", "8000")), proxy_headers=True,
-                forwarded_allow_ips="*", access_log=False)
+    # LAB_APP_HOST from lab-app: "" on a dual-stack node (every family's wildcard), else 0.0.0.0.
+    uvicorn.run(app, host=os.environ.get("LAB_APP_HOST", "0.0.0.0"), port=int(os.environ.get("LAB_APP_PORT", "8000")),
+                proxy_headers=True, forwarded_allow_ips="*", access_log=False)
 
 
 if __name__ == "__main__":
