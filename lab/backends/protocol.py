@@ -184,7 +184,9 @@ class Backend(Protocol):
 
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
         """Run command in a throwaway node of kind's image with no network, after unpacking the tar
-        archive into the folder `into`; its output. Nothing of any lab is touched."""
+        archive into the folder `into`; its output. Nothing of any lab is touched. With no network
+        and a fixed input the output is a function of image, command and files: a backend may
+        answer again from what it kept of an identical earlier run."""
 
     def build_browser(self, progress: Progress | None = None, force: bool = False) -> str:
         """Build or reuse the browser helper's image (Chromium, services/browser); its reference."""

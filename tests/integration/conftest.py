@@ -66,8 +66,15 @@ def shift_subnets(text: str) -> str:
     if not SHIFT:
         return text
     pattern = re.compile(r"\b(100\.64|198\.18|198\.19)\.(\d+)\.")
-    text = pattern.sub(lambda m: f"{m.group(1)}.{int(m.group(2)) + 40 * SHIFT}.", text)
+    text = pattern.sub(lambda m: f"{m.group(1)}.{_shifted_octet(int(m.group(2)))}.", text)
     return re.sub(r"\bfd6c:6162:", f"fd6c:{0x6162 + SHIFT:x}:", text)
+
+
+def _shifted_octet(octet: int) -> int:
+    """octet + 40*SHIFT; past 255 (shifts 4 and up, on the minimal lab's x.x.100) it goes to the
+    200s, which no test's octet reaches at shifts 0 to 3, so it stays a valid, unused subnet."""
+    moved = octet + 40 * SHIFT
+    return moved if moved <= 255 else (moved - 256 + 200) % 256
 
 
 def topology_text(name: str, lab_name: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+import time
 from types import MappingProxyType
 
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker import apply
 from lab.backends.docker.engine import NodeFailed
+
+from tests.engine_requests import counted
 
 from .conftest import topology_text
 
@@ -21,7 +25,7 @@ def leftovers(client, lab: str) -> dict:
             "networks": client.networks.list(filters=label)}
 
 
-def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab):
+def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab, engine):
     lab = make_lab(topology_text("minimal", "it-mini"))
     report = lab.up()
     assert sorted(report.created) == ["client", "router", "web"]
@@ -32,6 +36,37 @@ def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab):
     router = str(lab.lab.instance("router").address_on("lan"))
     assert code == 0
     assert hops.splitlines()[1].split()[1] == router, hops
+    # The app loads while lab-init works, but opens its socket only once lab-init is done.
+    log = engine.containers.get(f"{lab.name}-web").logs().decode()
+    assert log.index("lab-init: done") < log.index("Uvicorn running on"), log
+
+
+def test_an_app_whose_start_up_fails_stops_and_says_why(make_lab, engine):
+    lab = make_lab(topology_text("minimal", "it-initfail"))
+    # A CA that is no certificate: lab-init (run beside the app's loading) refuses it.
+    web = lab.plan.container("web")
+    broken = dataclasses.replace(web, files=MappingProxyType({**web.files, "ca.crt": "not a certificate\n"}))
+    lab.plan = dataclasses.replace(lab.plan, containers=tuple(broken if c.name == "web" else c
+                                                              for c in lab.plan.containers))
+    # The engine's own account, streamed while it happens (it replays only its last few
+    # hundred events, minutes too few on a busy engine).
+    stream = engine.events(decode=True, filters={"event": "die", "label": f"{LABEL_LAB}={lab.name}"})
+    deaths: list[tuple[str, str]] = []
+    listener = threading.Thread(target=lambda: deaths.extend(
+        (e["Actor"]["Attributes"]["name"], e["Actor"]["Attributes"]["exitCode"]) for e in stream), daemon=True)
+    listener.start()
+    try:
+        with pytest.raises(NodeFailed) as caught:
+            apply.up(engine, lab.plan)
+    finally:
+        time.sleep(1)   # the last events on their way
+        stream.close()
+    assert caught.value.node == "web"
+    assert "exited with status 1" in caught.value.reason
+    assert "/lab/ca.crt is not a certificate" in caught.value.log_tail
+    assert "lab-init failed" in caught.value.log_tail and "Uvicorn running" not in caught.value.log_tail
+    assert (f"{lab.name}-web", "1") in deaths, deaths   # the engine saw it die with that status
+    assert leftovers(engine, lab.name) == {"containers": [], "networks": []}
 
 
 def test_up_again_changes_nothing_and_an_edit_recreates_only_that_node(make_lab, engine):
@@ -39,8 +74,15 @@ def test_up_again_changes_nothing_and_an_edit_recreates_only_that_node(make_lab,
     lab = make_lab(text)
     lab.up()
     ids = {c.name: c.id for c in leftovers(engine, lab.name)["containers"]}
-    again = lab.up()
+    with counted(engine) as requests:
+        again = lab.up()
     assert not again.changed and sorted(again.unchanged) == ["client", "router", "web"]
+    # A no-op up costs a few list calls whatever the lab's size: none about one node, no exec;
+    # only an image whose `latest` tag another checkout moved is tagged again.
+    assert requests.per_object() == [], requests.counts()
+    lists = [shape for shape in requests.shapes if shape != "POST /images/:id/tag"]
+    assert sorted(lists) == ["GET /containers/json", "GET /images/json", "GET /networks", "GET /volumes"]
+    assert requests.counts()["POST /images/:id/tag"] <= len({c.service for c in lab.plan.containers}) + 1   # + base
     edited = text.replace("    kind: app\n", "    kind: app\n    port: 8080\n")
     report = lab.up(edited)
     assert report.recreated == ["web"] and sorted(report.unchanged) == ["client", "router"]
@@ -96,9 +138,12 @@ def test_stop_and_start_a_node(make_lab, engine):
     inspect.start_node(engine, lab.name, "web")
     code, output = lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8000/healthz")
     assert code == 0, f"after a restart the node must have its lab routes again: {output}"
-    # started by hand and running again: `lab up` has nothing to do
-    again = lab.up()
+    # started by hand and running again: `lab up` has nothing to do, and (the ledger back once
+    # the node was ready) asks no node anything
+    with counted(engine) as requests:
+        again = lab.up()
     assert not again.changed and sorted(again.unchanged) == ["client", "router", "web"]
+    assert requests.per_object() == [], requests.counts()
 
 
 def test_two_labs_run_side_by_side(make_lab):

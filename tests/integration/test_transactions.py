@@ -21,6 +21,8 @@ from lab.backends.docker.engine import NodeFailed
 from lab.state import ensure_lab_state
 from lab.topology import load_text
 
+from tests.engine_requests import counted
+
 from .conftest import ids, running_lab, topology_text
 
 
@@ -82,12 +84,19 @@ def test_a_plan_that_cannot_apply_is_refused_before_any_change(shop, engine):
     assert ids(engine, shop.name) == before
 
 
-def test_kept_nodes_are_probed_and_repaired(shop, engine):
+def test_kept_nodes_are_trusted_after_a_clean_run_and_probed_and_repaired_after_a_killed_one(shop, engine):
     # What a killed `up` leaves: a node running without its lab routes (the route helper never ran).
     app = engine.containers.get(f"{shop.name}-app-2")
     engine.containers.run(app.image.id, entrypoint=["/bin/sh", "-c", "ip route del default"],
                           network_mode=f"container:{app.id}", cap_add=["NET_ADMIN"], remove=True)
     assert app.exec_run(["ip", "route", "show", "default"]).output.strip() == b""
+    # The last run ended cleanly (its ledger is there): nodes are trusted, none is asked anything.
+    with counted(engine) as requests:
+        report = shop.up()
+    assert "app-2" in report.unchanged and not report.repaired
+    assert requests.per_object() == [], requests.counts()
+    # A killed run removed the ledger first thing and never wrote it back.
+    engine.volumes.get(f"{shop.name}.ledger").remove()
     report = shop.up()
     assert report.repaired == ["app-2"] and not report.recreated
     assert app.exec_run(["ip", "route", "show", "default"]).output.strip() != b""

@@ -31,10 +31,12 @@ from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER, RouteInstaller
 from lab.backends.docker.own_images import ensure_own_images
 from lab.backends.docker.node_changes import (NodeChange, UpReport, bring_up, decide, held_addresses, restart_previous,
                                      retire)
+from lab.backends.docker.ledger import Ledger, drop_ledger, read_ledger, trusted_live_hash, write_ledger
 from lab.backends.docker.objects import (RETIRED_SUFFIX, STOP_GRACE_SECONDS, all_lab_containers, create_network,
-                                 is_node, lab_containers, lab_networks, lab_volumes, network_subnets, remove_containers,
-                                 remove_container, remove_network, rename_container, stop_gently)
-from lab.backends.docker.preflight import check_plan_can_apply
+                                         is_node, lab_networks, lab_volumes, network_subnets, nodes_by_name,
+                                         remove_containers, remove_container, remove_network, rename_container,
+                                         stop_gently)
+from lab.backends.docker.preflight import check_plan_can_apply, look
 from lab.backends.docker.readiness import Cancelled
 from lab.backends.docker.transaction import Events, Transaction
 
@@ -45,12 +47,18 @@ __all__ = ["UpReport", "DownReport", "up", "down", "WORKERS"]
 WORKERS = 48
 
 
-def _tidy_leftovers(client: docker.DockerClient, lab: str, events: Events) -> None:
-    """Remove what an interrupted or killed earlier command left: stopped helpers, and
-    retired containers (put back under their node's name when no successor took it)."""
-    containers = all_lab_containers(client, lab)
+def _leftovers(containers: list) -> list:
+    """What an interrupted or killed earlier command left: retired containers, route
+    helpers and stopped helpers."""
+    return [c for c in containers if c.name.endswith(RETIRED_SUFFIX)
+            or (not is_node(c) and (c.labels.get(LABEL_ROLE) == ROUTE_HELPER or c.status != "running"))]
+
+
+def _tidy_leftovers(client: docker.DockerClient, containers: list, events: Events) -> None:
+    """Remove the leftovers; a retired container is put back under its node's name when no
+    successor took it."""
     nodes = {c.name for c in containers if is_node(c)}
-    for container in containers:
+    for container in _leftovers(containers):
         if container.name.endswith(RETIRED_SUFFIX):
             own_name = container.name.removesuffix(RETIRED_SUFFIX)
             if own_name in nodes:
@@ -58,16 +66,18 @@ def _tidy_leftovers(client: docker.DockerClient, lab: str, events: Events) -> No
             else:
                 rename_container(container, own_name)
             events("removed" if own_name in nodes else "rollback", own_name, "left by an interrupted run: tidied")
-        elif not is_node(container) and (container.labels.get(LABEL_ROLE) == ROUTE_HELPER
-                                         or container.status != "running"):
+        else:
             remove_container(container)
 
 
-def _sync_networks(change: NodeChange, plan: Plan, existing: dict) -> set[str]:
-    """Create missing networks (undone on failure); replace those whose subnet changed.
-    Returns the engine names of replaced networks."""
-    current = {n.name: n for n in lab_networks(change.client, plan.lab)}
-    replaced = set()
+def _replaced_networks(plan: Plan, current: dict) -> set[str]:
+    """Engine names of the lab's networks whose subnet changed (they are made anew)."""
+    return {net.docker_name for net in plan.networks
+            if net.docker_name in current and network_subnets(current[net.docker_name]) != net.subnets}
+
+
+def _sync_networks(change: NodeChange, plan: Plan, existing: dict, current: dict) -> None:
+    """Create missing networks (undone on failure); replace those whose subnet changed."""
     for net in plan.networks:
         found = current.get(net.docker_name)
         if found is not None and network_subnets(found) != net.subnets:
@@ -78,14 +88,12 @@ def _sync_networks(change: NodeChange, plan: Plan, existing: dict) -> set[str]:
                 if net.docker_name in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}):
                     remove_container(container, grace=STOP_GRACE_SECONDS)
             remove_network(found)
-            replaced.add(net.docker_name)
             found = None
         if found is None:
             made = create_network(change.client, net)
             change.txn.undo_with(net.name, "removing the network made by this run", lambda m=made: remove_network(m))
             change.report.networks_created.append(net.name)
             change.events("network", net.name, net.subnet)
-    return replaced
 
 
 def _in_worker(pool: ThreadPoolExecutor, work, *args):
@@ -128,17 +136,25 @@ class _Decision:
 
 
 def _decide_all(pool: ThreadPoolExecutor, plan: Plan, images: dict, own_images: dict, existing: dict,
-                replaced: set[str]) -> dict[str, _Decision]:
-    """Each node's decision; made in the workers, since each reads a file back from its node
-    (one engine round trip): a no-op up of a big lab would otherwise pay them one by one."""
+                replaced: set[str], ledger: Ledger | None) -> dict[str, _Decision]:
+    """Each node's decision; made in the workers, since without a ledger each reads a file
+    back from its node (one engine round trip): a big lab would pay them one by one."""
     def one(container_plan: ContainerPlan) -> _Decision:
         image = own_images.get(container_plan.name) or images[container_plan.kind]
         config_hash = container_plan.config_hash(image)
         found = existing.get(container_plan.name)
         if found is not None and set(container_plan.addresses) & replaced:
             found = None  # removed with its network
-        return _Decision(container_plan, decide(container_plan, found, config_hash), found, image, config_hash)
+        recorded = trusted_live_hash(ledger, container_plan.name, found)
+        return _Decision(container_plan, decide(container_plan, found, config_hash, recorded), found, image,
+                         config_hash)
     return {d.plan.name: d for d in pool.map(one, plan.containers)}
+
+
+def _changes_anything(plan: Plan, existing: dict, current: dict, decisions: dict[str, _Decision]) -> bool:
+    planned = {c.name for c in plan.containers}
+    return (any(d.action != "keep" for d in decisions.values()) or bool(set(existing) - planned)
+            or {n.docker_name for n in plan.networks} != set(current))
 
 
 def _retire_address_holders(change: NodeChange, decisions: dict[str, _Decision]) -> None:
@@ -186,12 +202,22 @@ def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str
 
 
 def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, images: dict,
-                  own_images: dict) -> None:
+                  own_images: dict, found: _Found) -> bool:
+    """Make the lab match the plan; True when anything changed (or had to be checked)."""
+    ledger = found.ledger
+    changing = True
     try:
-        existing = lab_containers(change.client, plan.lab)
+        existing = nodes_by_name(found.containers)
+        current = {n.name: n for n in found.networks}
+        replaced = _replaced_networks(plan, current)
+        decisions = _in_worker(pool, _decide_all, pool, plan, images, own_images, existing, replaced, ledger)
+        change.trusted.update(name for name, d in decisions.items()
+                              if trusted_live_hash(ledger, name, d.found) is not None)
+        changing = len(change.trusted) < len(decisions) or _changes_anything(plan, existing, current, decisions)
+        if changing and ledger is not None:
+            drop_ledger(change.client, plan.lab)   # kept only by a run that ends with the lab ready
         _in_worker(pool, _retire_removed_nodes, change, plan, existing)
-        replaced = _in_worker(pool, _sync_networks, change, plan, existing)
-        decisions = _in_worker(pool, _decide_all, pool, plan, images, own_images, existing, replaced)
+        _in_worker(pool, _sync_networks, change, plan, existing, current)
         _in_worker(pool, _retire_address_holders, change, decisions)
         starting = [d for d in decisions.values() if d.action in ("create", "recreate", "start")]
         if starting:
@@ -199,32 +225,69 @@ def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, imag
         _run_graph(pool, change, decisions)
     except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
         _roll_back(change, pool, error)
+        if changing and ledger is not None:   # undone completely: the lab is as its ledger says
+            write_ledger(change.client, plan.lab, ledger)
         raise
     pool.shutdown(wait=True)
+    return changing
+
+
+@dataclass
+class _Found:
+    """The lab as the engine shows it before the run: a few list calls, whatever its size."""
+
+    containers: list     # every container labelled with the lab (summaries)
+    networks: list
+    ledger: Ledger | None
+
+
+def _look_at_lab(client: docker.DockerClient, plan: Plan, events: Events) -> _Found:
+    """Check the plan can apply, read the lab and its ledger, and tidy what a killed run left
+    (which means the ledger, if any, no longer describes the lab)."""
+    view = look(client)
+    check_plan_can_apply(view, plan)
+    found = _Found(view.lab_containers(plan.lab), view.lab_networks(plan.lab), read_ledger(client, plan.lab))
+    if _leftovers(found.containers):
+        if found.ledger is not None:
+            drop_ledger(client, plan.lab)
+        _tidy_leftovers(client, found.containers, events)
+        found = _Found(all_lab_containers(client, plan.lab), found.networks, None)
+    return found
 
 
 def up(client: docker.DockerClient, plan: Plan, events: Events | None = None,
-       build_progress: Callable[[str, str], None] | None = None) -> UpReport:
+       build_progress: Callable[[str, str], None] | None = None, images: dict[str, str] | None = None) -> UpReport:
+    """images: each kind's image tag when the caller has them already (else found or built here)."""
     events = events or (lambda *_: None)
     started = time.monotonic()
-    images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
+    if images is None:
+        images = ensure_images(client, sorted({c.kind for c in plan.containers}), build_progress)
     own_images = ensure_own_images(client, plan, build_progress)   # by node, before anything is made
-    check_plan_can_apply(client, plan, {c.name for c in all_lab_containers(client, plan.lab)})
-    _tidy_leftovers(client, plan.lab, events)
+    found = _look_at_lab(client, plan, events)
     change = NodeChange(client, plan.lab, Transaction(), UpReport(), events, threading.Event(),
                         RouteInstaller(client, plan.lab))
     pool = ThreadPoolExecutor(WORKERS)
     try:
-        _change_nodes(change, pool, plan, images, own_images)
+        changed = _change_nodes(change, pool, plan, images, own_images, found)
     finally:   # after the rollback too, which may need it to start old nodes again
         with shielded(lambda: None):
             change.routes.close()
     change.txn.commit(events)
-    for network in lab_networks(client, plan.lab):
-        if network.name not in {n.docker_name for n in plan.networks}:
+    planned_networks = {n.docker_name for n in plan.networks}
+    for network in found.networks:
+        if network.name not in planned_networks:
             remove_network(network)
+    if changed:   # every node is ready as planned: the next run may trust them
+        _write_ledger(client, plan)
     change.report.seconds = time.monotonic() - started
     return change.report
+
+
+def _write_ledger(client: docker.DockerClient, plan: Plan) -> None:
+    """Every node is ready as planned: record which container each is in, and its live files."""
+    made = nodes_by_name(all_lab_containers(client, plan.lab))
+    write_ledger(client, plan.lab, {c.name: (made[c.name].id, c.live_hash()) for c in plan.containers
+                                    if c.name in made})
 
 
 def _roll_back(change: NodeChange, pool: ThreadPoolExecutor, error: BaseException) -> None:
@@ -258,6 +321,7 @@ def down(client: docker.DockerClient, lab: str, volumes: bool = False,
     needing crash recovery at its next start."""
     events = events or (lambda *_: None)
     report = DownReport()
+    drop_ledger(client, lab)
     everything = all_lab_containers(client, lab)   # nodes, retired nodes and helpers
     remove_containers(everything, STOP_GRACE_SECONDS, WORKERS)
     report.containers = sorted(c.labels.get("lab.node", c.name) for c in everything if is_node(c))

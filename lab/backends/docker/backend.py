@@ -7,9 +7,12 @@ containers. Nothing outside this package sees a container or the client.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import tarfile
 import time
+from pathlib import Path
 from typing import BinaryIO, ContextManager, Iterator
 
 import docker
@@ -17,7 +20,7 @@ import docker.errors
 
 from lab.backends.docker import apply, browser, capture, impair, inspect, recording
 from lab.backends.docker.engine import engine_call
-from lab.backends.docker.images import ensure_helper_image, ensure_images
+from lab.backends.docker.images import KnownImages, cache_dir, ensure_helper_image, ensure_images
 from lab.backends.docker.objects import lab_containers, remove_container
 from lab.backends.protocol import (CaptureRequest, CaptureResult, DownReport, Events, ExecResult, LabSummary,
                                    NodeStatus, Progress, Recording, UpReport)
@@ -29,6 +32,22 @@ from lab.plan.model import LABEL_KIND, LABEL_NODE, Plan
 ISOLATED_LABEL = "lab.preflight"
 
 
+def isolated_runs_dir() -> Path:
+    """Where run_isolated keeps the output of each distinct run (small text files)."""
+    return cache_dir() / "isolated-runs"
+
+
+def _keep_text(path: Path, text: str) -> None:
+    """Write whole or not at all (a rename), so a reader never sees half an output."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        scratch.write_text(text)
+        scratch.replace(path)
+    except OSError:
+        pass   # keeping it is an optimisation: a read-only cache only costs the next run its time
+
+
 class DockerBackend:
     """Runs labs as containers and bridge networks, found again by their labels."""
 
@@ -37,17 +56,29 @@ class DockerBackend:
     def __init__(self, client: docker.DockerClient):
         self.client = client
         self._netem: bool | None = None
+        self._images: dict[str, str] = {}   # kind -> image tag, as found or built by this backend
+        self._asked: set[str] = set()
+        self._known: KnownImages | None = None   # the engine's lab images, listed once
 
     # lifecycle -------------------------------------------------------------
 
     def up(self, plan: Plan, events: Events | None = None, progress: Progress | None = None) -> UpReport:
-        return apply.up(self.client, plan, events, progress)
+        images = self.build(sorted({c.kind for c in plan.containers}), progress)
+        return apply.up(self.client, plan, events, progress, images=images)
 
     def down(self, lab: str, volumes: bool = False) -> DownReport:
         return apply.down(self.client, lab, volumes=volumes)
 
     def build(self, kinds: list[str], progress: Progress | None = None, force: bool = False) -> dict[str, str]:
-        return ensure_images(self.client, kinds, progress, force=force)
+        """Each kind's image tag, made if missing. Found once per backend: a command asking
+        twice (the pre-flight's image, then up's) lists the engine's images once."""
+        missing = [kind for kind in kinds if force or kind not in self._asked]
+        if missing:
+            if self._known is None:
+                self._known = KnownImages(self.client)
+            self._images.update(ensure_images(self.client, missing, progress, force=force, known=self._known))
+            self._asked.update(missing)   # kinds that bring their own image have no tag here
+        return {kind: self._images[kind] for kind in kinds if kind in self._images}
 
     # looking ---------------------------------------------------------------
 
@@ -130,7 +161,13 @@ class DockerBackend:
         return impair.set_link(self.client, lab, node, network, up)
 
     def run_isolated(self, kind: str, command: list[str], archive: bytes, into: str) -> str:
-        image = ensure_images(self.client, [kind])[kind]
+        image = self.build([kind])[kind]
+        # The image tag is a hash of its contents: same key, same answer (`lab up` of an
+        # unchanged lab runs BIND's pre-flight on the same zones each time: a container's
+        # create, start, wait and removal, a second or more on a busy engine, kept instead).
+        kept = isolated_runs_dir() / hashlib.sha256(repr((image, command, into)).encode() + archive).hexdigest()
+        if kept.is_file():
+            return kept.read_text()
         container = None
         try:
             with engine_call(f"running a throwaway container of the {kind} image"):
@@ -138,11 +175,14 @@ class DockerBackend:
                                                           network_mode="none", labels={ISOLATED_LABEL: kind})
                 container.put_archive(into, archive)
                 container.start()
-                container.wait(timeout=120)
-                return container.logs().decode(errors="replace")
+                status = container.wait(timeout=120).get("StatusCode", 1)
+                output = container.logs().decode(errors="replace")
         finally:
             if container is not None:
                 remove_container(container)
+        if status == 0:   # only a run that ended normally is kept (not one the engine cut short)
+            _keep_text(kept, output)
+        return output
 
     def build_browser(self, progress: Progress | None = None, force: bool = False) -> str:
         return ensure_helper_image(self.client, browser.BROWSER_FOLDER, progress, force)

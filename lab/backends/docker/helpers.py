@@ -46,7 +46,8 @@ def run_helper(client: docker.DockerClient, lab: str, network: str, address: str
 def namespace_helper(client: docker.DockerClient, lab: str, role: str, image: str, script: str,
                      network_mode: str, capabilities: list[str], environment: dict | None = None,
                      arguments: list[str] | None = None, attach: bool = False,
-                     pid_mode: str | None = None, archive: tuple[str, bytes] | None = None) -> Iterator[tuple]:
+                     pid_mode: str | None = None, archive: tuple[str, bytes] | None = None,
+                     cpu_shares: int | None = None) -> Iterator[tuple]:
     """A started helper running `sh -c script` (with arguments as "$@") in network_mode
     ("container:ID" joins a node's network namespace, "none" gives a throwaway one).
     Yields (helper, stdout stream or None); the helper is removed on leaving, whatever
@@ -56,7 +57,7 @@ def namespace_helper(client: docker.DockerClient, lab: str, role: str, image: st
         helper = client.containers.create(
             image, entrypoint=["/bin/sh", "-c", script, role], command=list(arguments or []),
             environment=environment or {}, network_mode=network_mode, cap_add=capabilities,
-            pid_mode=pid_mode, labels={LABEL_LAB: lab, LABEL_ROLE: role}, detach=True)
+            pid_mode=pid_mode, labels={LABEL_LAB: lab, LABEL_ROLE: role}, detach=True, cpu_shares=cpu_shares)
     try:
         with engine_call(f"starting a {role} helper"):
             if archive is not None:

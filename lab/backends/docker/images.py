@@ -28,7 +28,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from lab.backends.docker.base_image import ImageBuildError, ensure_base_image, image_exists
+from lab.backends.docker.base_image import BASE_TAG, ImageBuildError, ensure_base_image, image_exists
 from lab.kinds import registry
 
 # kind -> folder under services/, as each kind declares it (lab/kinds/; kinds that
@@ -40,7 +40,7 @@ MAX_PARALLEL_BUILDS = 2
 
 __all__ = [
     "IMAGE_FOR_KIND", "IMAGE_LABEL", "ImageBuildError", "cache_dir", "content_hash",
-    "ensure_helper_image", "ensure_images", "ensure_lab_base", "ensure_wheelhouse", "folders_for", "image_tag",
+    "KnownImages", "ensure_helper_image", "ensure_images", "ensure_lab_base", "ensure_wheelhouse", "folders_for", "image_tag",
     "service_files", "services_dir",
 ]  # fmt: skip
 
@@ -130,6 +130,7 @@ def ensure_images(
     kinds: Iterable[str],
     progress: Progress | None = None,
     force: bool = False,
+    known: KnownImages | None = None,
 ) -> dict[str, str]:
     """Return {kind: image tag} for every kind, building what is missing.
 
@@ -142,10 +143,12 @@ def ensure_images(
     kinds = list(kinds)
     folders = folders_for(kinds)
     report = progress or (lambda _name, _line: None)
-    base = ensure_lab_base(client, report, force=force)
+    known = known or KnownImages(client)
+    base = ensure_lab_base(client, report, force=force, known=known)
     tags = {BASE_FOLDER: base}
     with ThreadPoolExecutor(MAX_PARALLEL_BUILDS, thread_name_prefix="lab-build") as pool:
-        jobs = {name: pool.submit(_ensure_folder_image, client, name, base, report, force) for name in folders}
+        jobs = {name: pool.submit(_ensure_folder_image, client, name, base, report, force, known=known)
+                for name in folders}
         # Waiting on every job before raising keeps no build running behind our back.
         errors = []
         for name, job in jobs.items():
@@ -159,15 +162,46 @@ def ensure_images(
     return {kind: tags[registry.get(kind).folder] for kind in kinds if registry.get(kind).folder}
 
 
-def ensure_lab_base(client: docker.DockerClient, progress: Progress | None = None, force: bool = False) -> str:
+def ensure_lab_base(client: docker.DockerClient, progress: Progress | None = None, force: bool = False,
+                    known: KnownImages | None = None) -> str:
     """Return the tag of ``lab/base`` (tools + lab-init), building it if needed."""
     report = progress or (lambda _name, _line: None)
-    debian = ensure_base_image(client, report)
-    try:
-        debian_id = client.images.get(debian).id
-    except docker.errors.DockerException as e:
-        raise ImageBuildError(f"cannot inspect {debian}: {e}") from e
-    return _ensure_folder_image(client, BASE_FOLDER, f"{debian}@{debian_id}", report, force, base_ref=debian)
+    known = known or KnownImages(client)
+    debian_id = known.id_of(BASE_TAG)
+    if debian_id is None:
+        debian = ensure_base_image(client, report)
+        try:
+            debian_id = client.images.get(debian).id
+        except docker.errors.DockerException as e:
+            raise ImageBuildError(f"cannot inspect {debian}: {e}") from e
+    return _ensure_folder_image(client, BASE_FOLDER, f"{BASE_TAG}@{debian_id}", report, force,
+                                base_ref=BASE_TAG, known=known)
+
+
+class KnownImages:
+    """The engine's lab/* images and their tags, listed in one call: a warm `lab up` finds
+    every image it needs there (instead of two or three calls per image)."""
+
+    def __init__(self, client: docker.DockerClient):
+        try:
+            entries = client.api.images(filters={"reference": "lab/*"})
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            entries = []   # each image is then asked about on its own, as before
+        self._ids = {tag: entry["Id"] for entry in entries for tag in entry.get("RepoTags") or []}
+
+    def id_of(self, tag: str) -> str | None:
+        return self._ids.get(tag)
+
+    def point_latest(self, client: docker.DockerClient, name: str, tag: str) -> None:
+        """lab/<name>:latest names tag's image (see tag_latest): one call, and only when
+        another checkout (or an older one) moved it."""
+        if self._ids.get(f"lab/{name}:latest") == self._ids[tag]:
+            return
+        try:
+            client.api.tag(self._ids[tag], f"lab/{name}", "latest", force=True)
+        except docker.errors.DockerException as e:
+            raise ImageBuildError(f"could not tag {tag} as lab/{name}:latest: {e}") from e
+        self._ids[f"lab/{name}:latest"] = self._ids[tag]
 
 
 def ensure_helper_image(client: docker.DockerClient, folder: str, progress: Progress | None = None,
@@ -189,6 +223,7 @@ def _ensure_folder_image(
     report: Progress,
     force: bool,
     base_ref: str | None = None,
+    known: KnownImages | None = None,
 ) -> str:
     """Reuse lab/<name>:<hash> if the engine has it, else build it."""
     folder = services_dir() / name
@@ -196,6 +231,9 @@ def _ensure_folder_image(
         raise ImageBuildError(f"{folder}/Dockerfile is missing (LAB_SERVICES_DIR={services_dir()})")
     extra = _wheel_target() if _needs_wheelhouse(name) else ""
     tag = f"lab/{name}:{content_hash(folder, parent, extra)}"
+    if not force and known is not None and known.id_of(tag):
+        known.point_latest(client, name, tag)
+        return tag
     if not force and image_exists(client, tag):
         tag_latest(client, name, tag)
         return tag

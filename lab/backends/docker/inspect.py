@@ -14,6 +14,7 @@ from lab.backends.protocol import NodeStatus
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_OWNER, Probe
 from lab.backends.docker.engine import engine_call
+from lab.backends.docker.ledger import drop_ledger, read_ledger, write_ledger
 from lab.backends.docker.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
                                  probe_command, stop_gently)
 from lab.backends.docker.netns import RouteInstaller
@@ -85,6 +86,7 @@ def address_on_network(container, lab: str, network: str) -> str:
 
 def stop_node(client: docker.DockerClient, lab: str, node: str) -> None:
     """Stop a node the way `down` does: its main process gets a clean shutdown first."""
+    # The ledger stays: it vouches only for running nodes, and the next `lab up` starts this one.
     stop_gently(node_container(client, lab, node))
 
 
@@ -96,8 +98,15 @@ def lab_exists(client: docker.DockerClient, lab: str) -> bool:
 def start_node(client: docker.DockerClient, lab: str, node: str) -> float:
     container = node_container(client, lab, node)
     probe = Probe(tuple(probe_command(container)), 120, "its readiness probe")
+    # Killed between its start and its routes, the node would run unready: the ledger goes
+    # first, and comes back (the same container, the same files) once the node is ready.
+    ledger = read_ledger(client, lab)
+    drop_ledger(client, lab)
     with RouteInstaller(client, lab) as routes:
-        return start_and_wait(routes, container, node, probe)
+        seconds = start_and_wait(routes, container, node, probe)
+    if ledger is not None:
+        write_ledger(client, lab, ledger)
+    return seconds
 
 
 def node_logs(client: docker.DockerClient, lab: str, node: str, follow: bool = False,

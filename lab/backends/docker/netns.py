@@ -18,6 +18,7 @@ and `lab up`'s tidying and `lab down` remove one a killed run left.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import docker
 
@@ -27,8 +28,13 @@ from lab.plan.seal import SEAL6_FILE, SEAL_FILE
 from lab.errors import RuntimeFailure
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
 from lab.backends.docker.helpers import LABEL_ROLE, namespace_helper
+from lab.backends.docker.objects import is_summary
 
 ROUTE_HELPER = "route-helper"
+# Every node without NET_ADMIN waits for its routes before its service starts, so the
+# helper's scripts (they stay in its cgroup inside the nodes' namespaces) are the critical
+# path: when CPU is short (many nodes starting, apps loading Python) they go first.
+ROUTE_HELPER_CPU_SHARES = 16 * 1024   # a container's default weight is 1024
 __all__ = ["LABEL_ROLE", "ROUTE_HELPER", "RouteInstaller", "install_routes", "needs_outside_routes",
            "with_routes_check"]
 
@@ -46,9 +52,43 @@ export LAB_ROUTES LAB_SEAL LAB_SEAL6
 exec /bin/sh -c "$LAB_ROUTE_SCRIPT"'
 """.replace("SEAL_FILE_NAME", SEAL_FILE).replace("SEAL6_FILE_NAME", SEAL6_FILE)
 IDLE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
+# Run in the helper with one "PID:ID" argument per node: every node's routes at once, in
+# parallel, and one line per node, "ID STATUS PROBLEM", saying how it went.
+FOR_EACH_NODE = r"""
+for node in "$@"; do
+  (
+    problem=$(/bin/sh -c "$LAB_ENTER_NODE" routes "${node%%:*}" "${node#*:}" 2>&1 >/dev/null)
+    status=$?
+    printf '%s %s %s\n' "${node#*:}" "$status" "$(printf '%s' "$problem" | tr '\n' ' ')"
+  ) &
+done
+wait
+"""
+
+
+@dataclass
+class _Waiting:
+    """A node waiting for its routes; problem is set (None: installed) when done."""
+
+    pid: str
+    container_id: str
+    done: bool = False
+    problem: str | None = None
+
+
+def batch_outcome(stdout: str) -> dict[str, str | None]:
+    """container id -> None (routes installed) or the problem, from FOR_EACH_NODE's lines."""
+    outcome: dict[str, str | None] = {}
+    for line in stdout.splitlines():
+        container_id, status, problem = (line.split(" ", 2) + ["", ""])[:3]
+        if container_id:
+            outcome[container_id] = None if status == "0" else (problem.strip() or f"exit {status}")
+    return outcome
 
 
 def needs_outside_routes(container) -> bool:
+    if is_summary(container):
+        container.reload()   # a list's entry does not say which capabilities it has
     capabilities = container.attrs.get("HostConfig", {}).get("CapAdd") or []
     return not any(cap.upper().removeprefix("CAP_") == "NET_ADMIN" for cap in capabilities)
 
@@ -63,12 +103,16 @@ class RouteInstaller:
         self._lock = threading.Lock()
         self._context = None
         self._helper = None
+        self._queue = threading.Condition()
+        self._waiting: list[_Waiting] = []
+        self._busy = False   # a batch is being installed
 
     def _helper_for(self, image: str):
         with self._lock:
             if self._helper is None:
                 context = namespace_helper(self.client, self.lab, ROUTE_HELPER, image, IDLE, "none",
-                                           ["NET_ADMIN", "SYS_ADMIN"], pid_mode="host")
+                                           ["NET_ADMIN", "SYS_ADMIN"], pid_mode="host",
+                                           cpu_shares=ROUTE_HELPER_CPU_SHARES)
                 self._helper, _ = context.__enter__()
                 self._context = context
             return self._helper
@@ -83,20 +127,52 @@ class RouteInstaller:
 
     def install(self, container, node: str) -> None:
         """Give a running node without NET_ADMIN the seal in its /lab/seal.rules, then the
-        routes in its /lab/routes (a node with NET_ADMIN sets its own)."""
+        routes in its /lab/routes (a node with NET_ADMIN sets its own).
+
+        Nodes are installed in batches, one exec each: while one batch runs, the nodes that
+        start meanwhile wait, and the first of them then takes them all. An exec costs the
+        engine far more than a node's script, so a hundred nodes starting together pay a
+        few execs, not a hundred queued ones."""
         if not needs_outside_routes(container):
             return
+        image = container.attrs.get("Image") or container.image.id
+        me = _Waiting(str(container.attrs.get("State", {}).get("Pid", 0)), container.id)
+        with self._queue:
+            self._waiting.append(me)
+            while self._busy and not me.done:
+                self._queue.wait()
+            batch = [] if me.done else self._take_batch()
+        if batch:
+            self._install_batch(image, batch)
+        if me.problem is not None:
+            raise NodeFailed(node, f"its routes could not be installed: {me.problem}")
+
+    def _take_batch(self) -> list[_Waiting]:
+        batch, self._waiting, self._busy = self._waiting, [], True
+        return batch
+
+    def _install_batch(self, image: str, batch: list[_Waiting]) -> None:
+        problems = {w.container_id: "the route helper gave no answer for it" for w in batch}
         try:
-            helper = self._helper_for(container.attrs.get("Image") or container.image.id)
-            pid = str(container.attrs.get("State", {}).get("Pid", 0))
-            result = helper.exec_run(["/bin/sh", "-c", ENTER_NODE, "routes", pid, container.id],
-                                     environment={"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT}, demux=True)
+            problems.update(self._run_batch(image, batch))
         except ENGINE_ERRORS as error:
-            raise NodeFailed(node, "its routes could not be installed: "
-                             f"{getattr(error, 'explanation', None) or error}") from error
-        if result.exit_code != 0:
-            stderr = (result.output[1] or b"").decode(errors="replace").strip()
-            raise NodeFailed(node, f"its routes could not be installed: {stderr or f'exit {result.exit_code}'}")
+            problems = dict.fromkeys(problems, str(getattr(error, "explanation", None) or error))
+        except RuntimeFailure as error:
+            problems = dict.fromkeys(problems, str(error))
+        finally:   # whatever happened, every waiting node hears about it
+            with self._queue:
+                for waiting in batch:
+                    waiting.problem, waiting.done = problems[waiting.container_id], True
+                self._busy = False
+                self._queue.notify_all()
+
+    def _run_batch(self, image: str, batch: list[_Waiting]) -> dict[str, str | None]:
+        helper = self._helper_for(image)
+        nodes = [f"{w.pid}:{w.container_id}" for w in batch]
+        result = helper.exec_run(["/bin/sh", "-c", FOR_EACH_NODE, "routes", *nodes],
+                                 environment={"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT, "LAB_ENTER_NODE": ENTER_NODE},
+                                 demux=True)
+        return batch_outcome((result.output[0] or b"").decode(errors="replace"))
 
     def close(self) -> None:
         """Remove the helper (idempotent); a later install makes a new one."""

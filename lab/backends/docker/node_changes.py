@@ -2,9 +2,10 @@
 
 Decisions compare a planned container with what runs: `create`, `recreate`
 (its config hash changed), `reload` (only its live files changed), `start`
-(stopped) or `keep`. A kept node is probed, not trusted: after a killed run it
-may be running without its routes, and is repaired (routes installed again) or,
-if that does not make it ready, recreated.
+(stopped) or `keep`. A kept node is trusted when the lab's ledger (ledger.py) says the
+last run ended with it ready; otherwise (after a killed run it may be running
+without its routes) it is probed, and repaired (routes installed again) or, if
+that does not make it ready, recreated.
 
 A recreated node's old container is stopped and renamed aside, not removed,
 until its successor passes its probe; a rollback removes the successor and
@@ -45,6 +46,7 @@ class NodeChange:
     events: Events
     cancel: threading.Event
     routes: RouteInstaller
+    trusted: set[str] = field(default_factory=set)   # nodes the lab's ledger vouches for (ledger.py)
     report_lock: threading.Lock = field(default_factory=threading.Lock)
     retired: set[str] = field(default_factory=set)   # nodes whose old container is already aside
 
@@ -65,14 +67,17 @@ def held_addresses(container) -> set[tuple[str, str]]:
             for name, info in networks.items()}
 
 
-def decide(plan: ContainerPlan, existing, config_hash: str) -> str:
+def decide(plan: ContainerPlan, existing, config_hash: str, recorded_live: str | None = None) -> str:
+    """recorded_live: the node's live-file hash as the lab's ledger has it (ledger.py); None:
+    read it from the node."""
     if existing is None:
         return "create"
     if existing.labels.get(LABEL_HASH) != config_hash:
         return "recreate"
     if not set(plan.addresses) <= _attached_networks(existing):
         return "recreate"   # made by a run killed before it attached every network
-    if read_lab_file(existing, LIVE_HASH_FILE).strip() != plan.live_hash():
+    live = recorded_live if recorded_live is not None else read_lab_file(existing, LIVE_HASH_FILE).strip()
+    if live != plan.live_hash():
         return "reload" if existing.status == "running" else "recreate"
     return "keep" if existing.status == "running" else "start"
 
@@ -128,7 +133,7 @@ def _apply_live_files(container, plan: ContainerPlan, files: dict[str, str] | No
 
 def _keep(change: NodeChange, plan: ContainerPlan, container) -> bool:
     """True when the running node is ready, or was repaired; False when it must be recreated."""
-    if probe_passes(container, with_routes_check(container, list(plan.probe.command))):
+    if plan.name in change.trusted or probe_passes(container, with_routes_check(container, list(plan.probe.command))):
         with change.report_lock:
             change.report.unchanged.append(plan.name)
         return True

@@ -28,6 +28,7 @@ from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
 # ready (so a failed `up` can put it back); it is never a node of the lab.
 RETIRED_SUFFIX = ".previous"
 STOP_GRACE_SECONDS = 10     # a node's main process gets this long to exit cleanly
+SUMMARY = "LabSummary"      # marks attrs read from a list, not an inspect
 
 
 def lab_filter(lab: str) -> dict:
@@ -36,14 +37,42 @@ def lab_filter(lab: str) -> dict:
 
 def lab_containers(client: docker.DockerClient, lab: str) -> dict[str, docker.models.containers.Container]:
     """node name -> container, for every container of the lab (running or not)."""
-    return {c.labels[LABEL_NODE]: c for c in all_lab_containers(client, lab) if is_node(c)}
+    return nodes_by_name(all_lab_containers(client, lab))
+
+
+def nodes_by_name(containers: list) -> dict:
+    return {c.labels[LABEL_NODE]: c for c in containers if is_node(c)}
 
 
 def all_lab_containers(client: docker.DockerClient, lab: str) -> list:
-    """Every container labelled with the lab: nodes, retired nodes and helpers."""
-    with engine_call(f"listing the containers of lab '{lab}'"):
-        # Another lab may remove containers while we list: those are skipped, not errors.
-        return client.containers.list(all=True, filters=lab_filter(lab), ignore_removed=True)
+    """Every container labelled with the lab: nodes, retired nodes and helpers (summaries)."""
+    return list_containers(client, lab_filter(lab), f"listing the containers of lab '{lab}'")
+
+
+def list_containers(client: docker.DockerClient, filters: dict | None, what: str) -> list:
+    """Containers as the engine's list shows them, in one call whatever their number.
+
+    The SDK's list inspects each container (one more call each: a no-op `lab up` of 100
+    nodes paid 100 of them per listing); the list's own entry has what lab decisions read
+    (name, labels, state, networks and addresses). It is reshaped like an inspect's so the
+    SDK's properties work; what only an inspect has (the process id, capabilities) is read
+    after `reload()`, which the code that starts or enters a node does anyway."""
+    with engine_call(what):
+        entries = client.api.containers(all=True, filters=filters)
+    return [summary_container(client, entry) for entry in entries]
+
+
+def summary_container(client: docker.DockerClient, entry: dict):
+    names = entry.get("Names") or ["/"]
+    attrs = {**entry, "Name": names[0], "Image": entry.get("ImageID", entry.get("Image")),
+             "Config": {"Labels": entry.get("Labels") or {}, "Image": entry.get("Image")},
+             "State": {"Status": entry.get("State")}, SUMMARY: True}
+    return client.containers.prepare_model(attrs)
+
+
+def is_summary(container) -> bool:
+    """True for a container known only from a list (see list_containers)."""
+    return bool(container.attrs.get(SUMMARY))
 
 
 def is_node(container) -> bool:
@@ -124,21 +153,29 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
     networks = list(plan.addresses.items())
     first_network, first_address = networks[0]
     labels = {**plan.labels, LABEL_HASH: config_hash, LABEL_PROBE: PROBE_SEPARATOR.join(plan.probe.command)}
+    volumes = {name: {"bind": path, "mode": "rw"} for name, path in plan.volumes.items()}
     with engine_call(f"creating the container of node '{plan.name}'"):
-        container = client.containers.create(
+        # The low-level calls: the SDK's create inspects what it made, and its network
+        # connect inspects the network first (a call each, per node, that nothing reads).
+        made = client.api.create_container(
             image, command=list(plan.command) if plan.command is not None else None,
             name=plan.docker_name, hostname=plan.name, labels=labels, detach=True,
-            cap_add=list(plan.capabilities) or None, sysctls=dict(plan.sysctls) or None,
-            network=first_network,
-            networking_config={first_network: client.api.create_endpoint_config(
-                ipv4_address=first_address, ipv6_address=plan.addresses6.get(first_network))},
-            volumes={name: {"bind": path, "mode": "rw"} for name, path in plan.volumes.items()} or None,
+            host_config=client.api.create_host_config(
+                cap_add=list(plan.capabilities) or None, sysctls=dict(plan.sysctls) or None,
+                network_mode=first_network, binds=[f"{n}:{v['bind']}:{v['mode']}" for n, v in volumes.items()]
+                or None),
+            networking_config=client.api.create_networking_config(
+                {first_network: client.api.create_endpoint_config(
+                    ipv4_address=first_address, ipv6_address=plan.addresses6.get(first_network))}),
+            volumes=[v["bind"] for v in volumes.values()] or None,
         )
         for network, address in networks[1:]:
-            client.networks.get(network).connect(container, ipv4_address=address,
-                                                 ipv6_address=plan.addresses6.get(network))
-        container.put_archive("/", _lab_files_tar(plan.all_files()))
-    return container
+            client.api.connect_container_to_network(made["Id"], network, ipv4_address=address,
+                                                    ipv6_address=plan.addresses6.get(network))
+        client.api.put_archive(made["Id"], "/", _lab_files_tar(plan.all_files()))
+    # Known by its id only until it is started (start_and_wait reads it all then).
+    return client.containers.prepare_model({"Id": made["Id"], "Name": "/" + plan.docker_name,
+                                            "Config": {"Labels": labels}, SUMMARY: True})
 
 
 def put_lab_files(container, files: Mapping[str, str]) -> None:

@@ -1,0 +1,44 @@
+"""Serve the app, loading it while the node is still being configured.
+
+lab-entrypoint runs lab-init beside this process (LAB_INIT_BESIDE, set by the
+image): importing FastAPI, SQLAlchemy and the app takes most of a CPU-second,
+and needs neither the lab's routes nor its resolver. The socket is opened only
+once lab-init has said the node is ready (/run/lab/init-done), so nothing is
+ever served on the engine's routes or before the seal is in place.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import uvicorn
+
+from app.main import app   # the slow part, done while lab-init works
+
+INIT_DONE = Path("/run/lab/init-done")
+INIT_FAILED = Path("/run/lab/init-failed")
+INIT_WAIT_SECONDS = 120   # lab-init itself gives up waiting for routes after 30 s
+
+
+def wait_for_lab_init() -> None:
+    deadline = time.monotonic() + INIT_WAIT_SECONDS
+    while not INIT_DONE.exists():
+        if INIT_FAILED.exists():
+            sys.exit("lab-app: lab-init failed (its reason is above): not serving")
+        if time.monotonic() > deadline:
+            sys.exit(f"lab-app: lab-init did not finish within {INIT_WAIT_SECONDS} s: not serving")
+        time.sleep(0.01)
+
+
+def main() -> None:
+    wait_for_lab_init()
+    # LAB_APP_HOST from lab-app: "" on a dual-stack node (every family's wildcard), else 0.0.0.0.
+    uvicorn.run(app, host=os.environ.get("LAB_APP_HOST", "0.0.0.0"), port=int(os.environ.get("LAB_APP_PORT", "8000")),
+                proxy_headers=True, forwarded_allow_ips="*", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
