@@ -209,21 +209,31 @@ def _with_algorithm(shop, algorithm: str):
     text = topology_text("default", LAB).replace("algorithm: round-robin", f"algorithm: {algorithm}")
     report = shop.up(text)
     assert "lb" in report.reloaded, report   # applied in place: nginx reloaded, not restarted
-    time.sleep(0.5)   # nginx's old workers finish; new ones hold the new config
+    # nginx's old workers (the old config) finish what they hold, then exit: wait until they have
+    deadline = time.monotonic() + 20
+    while shop.exec("lb", "pgrep", "-f", "worker process is shutting down")[0] == 0:
+        assert time.monotonic() < deadline, "nginx's old workers never finished"
+        time.sleep(0.1)
 
 
 def test_least_connections_avoids_busy_replicas(shop):
     _with_algorithm(shop, "least-connections")
     try:
         # Two slow requests keep two replicas busy; quick ones must all go to the idle third.
-        busy = f"curl -s -o /dev/null {' '.join(resolve_args(shop))} 'https://www.shop.test/api/work?ms=4000'"
-        code, output = shop.exec("laptop", "sh", "-c", f"({busy} &) ; ({busy} &) ; sleep 0.5; echo started")
+        # (polled, not slept: under load the slow ones reach their replicas when they do)
+        busy = f"curl -s -o /dev/null {' '.join(resolve_args(shop))} 'https://www.shop.test/api/work?ms=8000'"
+        code, output = shop.exec("laptop", "sh", "-c", f"({busy} &) ; ({busy} &) ; echo started")
         assert code == 0, output
-        quick = served_by(shop, 6)
-        assert len(set(quick)) == 1, quick
-        time.sleep(4)
+        deadline, quick = time.monotonic() + 6, []
+        while len(set(quick)) != 1:   # round-robin would spread every three over three replicas
+            assert time.monotonic() < deadline, f"quick requests never went to one replica only: {quick}"
+            quick = served_by(shop, 3)
         # Once idle again, least connections falls back to taking turns.
-        assert len(set(served_by(shop, 6))) == 3
+        deadline, spread = time.monotonic() + 30, []
+        while len(set(spread)) != 3:
+            assert time.monotonic() < deadline, f"idle replicas never took turns again: {spread}"
+            time.sleep(0.5)
+            spread = served_by(shop, 6)
     finally:
         _with_algorithm(shop, "round-robin")
 
