@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BeforeValidator, WithJsonSchema
 
 from lab.topology.names import replica_names
+from lab.topology.parsing import parse_network, shown
 
 if TYPE_CHECKING:
     from lab.topology.checks import Checker
@@ -24,23 +25,8 @@ PREFIX_LENGTH = 64
 ALLOWED_RANGES = (IPv6Network("fc00::/7"), IPv6Network("2001:db8::/32"))
 
 
-def _text(value: Any) -> str:
-    text = str(value)
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-
-
 def _parse_subnet6(value: Any) -> Any:
-    if not isinstance(value, str):
-        raise ValueError(f"'{_text(value)}' is not an IPv6 prefix: write it like fd00:0:10::/64")
-    try:
-        return IPv6Network(value)
-    except ValueError:
-        pass
-    try:
-        intended = IPv6Network(value, strict=False)
-    except ValueError:
-        raise ValueError(f"'{_text(value)}' is not an IPv6 prefix: write it like fd00:0:10::/64") from None
-    raise ValueError(f"'{value}' has host bits set; did you mean '{intended}'?")
+    return parse_network(value, IPv6Network, "an IPv6 prefix", "fd00:0:10::/64")
 
 
 def _parse_address6(value: Any) -> Any:
@@ -49,7 +35,7 @@ def _parse_address6(value: Any) -> Any:
             return IPv6Address(value)
     except ValueError:
         pass
-    raise ValueError(f"'{_text(value)}' is not an IPv6 address: write it like fd00:0:10::a")
+    raise ValueError(f"{shown(value)} is not an IPv6 address: write it like fd00:0:10::a")
 
 
 Subnet6 = Annotated[IPv6Network, BeforeValidator(_parse_subnet6),

@@ -15,6 +15,8 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from lab.topology.impairments import IMPAIR_FIELDS, Impair  # noqa: F401 (part of the model)
 from lab.topology.ipv6 import Address6, Subnet6
+from lab.topology.parsing import parse_network
+from lab.topology.parsing import shown as _shown
 from lab.topology.strict import Strict
 from lab.topology.yaml_compose import Yaml11
 
@@ -101,13 +103,6 @@ def _expectation(value: Any) -> Any:
 Expectation = Annotated[Union[str, list[str], int, None], BeforeValidator(_expectation)]
 
 
-def _shown(value: Any) -> str:
-    """A value as the user wrote it, control characters escaped (never a Python repr)."""
-    text = str(value)
-    escaped = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-    return f"'{escaped}'" if isinstance(value, str) else escaped
-
-
 def _port_item(item: Any) -> tuple[int, int]:
     if isinstance(item, bool):
         raise ValueError(f"{str(item).lower()} is not a port: use a number like 443 or a range like '8000-8010'")
@@ -166,17 +161,7 @@ RecordValues = Annotated[
 
 
 def _parse_subnet(value: Any) -> Any:
-    if not isinstance(value, str):
-        raise ValueError(f"{_shown(value)} is not a subnet: write it like 198.18.0.0/24")
-    try:
-        return IPv4Network(value)
-    except ValueError:
-        pass
-    try:
-        intended = IPv4Network(value, strict=False)
-    except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 subnet: write it like 198.18.0.0/24") from None
-    raise ValueError(f"'{value}' has host bits set; did you mean '{intended}'?")
+    return parse_network(value, IPv4Network, "an IPv4 subnet", "198.18.0.0/24")
 
 
 Subnet = Annotated[IPv4Network, BeforeValidator(_parse_subnet),

@@ -158,3 +158,12 @@ def lab_cli(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}
     return subprocess.Popen([sys.executable, "-m", "lab", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def own_state(tmp_path_factory):
+    """The labs' keys and certificates in a folder of the test module's, not the user's state
+    (a module asks for it with pytestmark = pytest.mark.usefixtures("own_state"))."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAB_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield

@@ -24,6 +24,7 @@ runs: tests/integration/test_links_script.py runs that for real).
 from __future__ import annotations
 
 import base64
+from contextlib import contextmanager
 import json
 import threading
 import uuid
@@ -321,3 +322,16 @@ def _merge(target, patch):
         else:
             target[key] = _merge(target.get(key), value)
     return target
+
+
+@contextmanager
+def serving(kubeconfig: Path, recordings: dict | None = None):
+    """A fake cluster for a test module: KUBECONFIG points at it while the block runs, and at
+    the end nothing the backend sent may be what the real API would refuse."""
+    import pytest   # only the tests use this part
+
+    with FakeCluster() as cluster, pytest.MonkeyPatch.context() as patch:
+        cluster.recordings.update(recordings or {})
+        patch.setenv("KUBECONFIG", str(cluster.kubeconfig(kubeconfig)))
+        yield cluster
+        assert cluster.invalid == [], "the backend sent objects the real API would refuse"

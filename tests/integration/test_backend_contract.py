@@ -30,7 +30,7 @@ from lab.plan import make_plan
 from lab.state import ensure_lab_state
 from lab.topology import load_text
 from tests.integration.conftest import labelled
-from tests.integration.kubernetes_fake import FakeCluster, Refusal
+from tests.integration.kubernetes_fake import FakeCluster, Refusal, serving
 
 TOPOLOGY = """
 # Three nodes on two networks: the contract tests' lab (10.150.0.0/16 is theirs alone).
@@ -110,22 +110,14 @@ def _kubernetes_harness(fake: FakeCluster, tmp: Path) -> Harness:
                    lambda node: fake.logs.get(node, f"recorded log line of {node}\n").encode(), append)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_state(tmp_path_factory):
-    """The labs' keys and certificates in a folder of this test's, not the user's state."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LAB_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-        yield
+pytestmark = pytest.mark.usefixtures("own_state")
 
 
 @pytest.fixture(scope="module")
 def fake_cluster(tmp_path_factory):
     pytest.importorskip("kubernetes", reason="the kubernetes client is not installed (pip install 'lab[kubernetes]')")
-    with FakeCluster() as fake, pytest.MonkeyPatch.context() as patch:
-        fake.recordings[SHOUT] = SHOUT_RESULT
-        patch.setenv("KUBECONFIG", str(fake.kubeconfig(tmp_path_factory.mktemp("kube") / "config")))
+    with serving(tmp_path_factory.mktemp("kube") / "config", {SHOUT: SHOUT_RESULT}) as fake:
         yield fake
-        assert fake.invalid == [], "the backend sent objects the real API would refuse"
 
 
 @pytest.fixture(scope="module", params=["docker", "kubernetes"])

@@ -25,7 +25,7 @@ from lab.export.kubernetes_links import LINK_MTU, links_table
 from lab.plan import make_plan
 from lab.state import ensure_lab_state
 from lab.topology import load_text
-from tests.integration.kubernetes_fake import FakeCluster, Refusal
+from tests.integration.kubernetes_fake import FakeCluster, Refusal, serving
 
 TOPOLOGY = """
 name: {name}
@@ -39,20 +39,14 @@ nodes:
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_state(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LAB_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-        yield
+pytestmark = pytest.mark.usefixtures("own_state")
 
 
 @pytest.fixture(scope="module")
 def fake(tmp_path_factory):
     pytest.importorskip("kubernetes", reason="the kubernetes client is not installed (pip install 'lab[kubernetes]')")
-    with FakeCluster() as cluster, pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KUBECONFIG", str(cluster.kubeconfig(tmp_path_factory.mktemp("kube") / "config")))
+    with serving(tmp_path_factory.mktemp("kube") / "config") as cluster:
         yield cluster
-        assert cluster.invalid == [], "the backend sent objects the real API would refuse"
 
 
 def make(tmp: Path, name: str, a: int = 1, b: int = 2):
