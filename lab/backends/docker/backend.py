@@ -19,7 +19,7 @@ import docker
 import docker.errors
 
 from lab.backends.docker import apply, browser, capture, impair, inspect, recording
-from lab.backends.docker.engine import engine_call
+from lab.backends.docker.engine import engine_call, run_command
 from lab.backends.docker.images import KnownImages, cache_dir, ensure_helper_image, ensure_images
 from lab.backends.docker.objects import lab_containers, remove_container
 from lab.backends.protocol import (CaptureRequest, CaptureResult, DownReport, Events, ExecResult, LabSummary,
@@ -129,10 +129,9 @@ class DockerBackend:
             raise RuntimeFailure(f"node '{node}' is {container.status}: start it first (lab start {node})")
         started = time.monotonic()
         with engine_call(f"running a command in node '{node}'"):
-            result = container.exec_run(command, demux=True)
-        stdout, stderr = result.output or (b"", b"")
-        return ExecResult(result.exit_code, (stdout or b"").decode(errors="replace"),
-                          (stderr or b"").decode(errors="replace"), time.monotonic() - started)
+            result = run_command(container, command)
+        return ExecResult(result.exit_code, result.stdout.decode(errors="replace"),
+                          result.stderr.decode(errors="replace"), time.monotonic() - started)
 
     def attach(self, lab: str, node: str, command: list[str]) -> int:
         return inspect.exec_in_node(self.client, lab, node, command)

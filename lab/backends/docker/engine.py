@@ -7,7 +7,9 @@ to do about it.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import docker
@@ -62,3 +64,31 @@ def _first_line(error: BaseException) -> str:
     explanation = getattr(error, "explanation", None)
     text = str(explanation or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int | None      # None only when the engine never told it (see run_command)
+    stdout: bytes
+    stderr: bytes
+
+
+EXIT_CODE_WAIT = 5.0
+
+
+def run_command(container, command: list[str], environment: dict | None = None) -> CommandResult:
+    """Run command in a running container; its exit code and output, kept apart.
+
+    The engine may close the output stream a moment before it records the exit code: asked
+    at once (as docker-py's exec_run does) it says "running" with no code, and a command that
+    failed would read as None. So the code is asked for until the engine has it.
+    """
+    api = container.client.api
+    created = api.exec_create(container.id, command, environment=environment)
+    stdout, stderr = api.exec_start(created["Id"], demux=True) or (None, None)
+    deadline = time.monotonic() + EXIT_CODE_WAIT
+    while True:
+        state = api.exec_inspect(created["Id"])
+        if not state.get("Running") and state.get("ExitCode") is not None or time.monotonic() > deadline:
+            return CommandResult(state.get("ExitCode"), stdout or b"", stderr or b"")
+        time.sleep(0.01)

@@ -13,7 +13,7 @@ import docker
 from lab.backends.protocol import NodeStatus
 from lab.errors import RuntimeFailure, UsageError
 from lab.plan.model import LABEL_COPY, LABEL_FILE, LABEL_KIND, LABEL_LAB, LABEL_NODE, LABEL_OWNER, Probe
-from lab.backends.docker.engine import engine_call
+from lab.backends.docker.engine import engine_call, run_command
 from lab.backends.docker.ledger import drop_ledger, read_ledger, write_ledger
 from lab.backends.docker.objects import (all_lab_containers, is_node, lab_containers, lab_networks, lab_volumes,
                                  probe_command, stop_gently)
@@ -131,10 +131,9 @@ def exec_in_node(client: docker.DockerClient, lab: str, node: str, command: list
         flags = ["-i"] + (["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else [])
         os.execv(docker_cli, [docker_cli, "exec", *flags, container.name, *command])
     with engine_call(f"running a command in node '{node}'"):
-        result = container.exec_run(command, stream=False, demux=True)
-    stdout, stderr = result.output or (b"", b"")
-    sys.stdout.buffer.write(stdout or b"")
-    sys.stderr.buffer.write(stderr or b"")
+        result = run_command(container, command)
+    sys.stdout.buffer.write(result.stdout)
+    sys.stderr.buffer.write(result.stderr)
     return result.exit_code
 
 

@@ -26,7 +26,7 @@ from lab.plan.model import LABEL_LAB
 from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL6_FILE, SEAL_FILE
 from lab.errors import RuntimeFailure
-from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
+from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, run_command
 from lab.backends.docker.helpers import LABEL_ROLE, namespace_helper
 from lab.backends.docker.objects import is_summary
 
@@ -169,10 +169,9 @@ class RouteInstaller:
     def _run_batch(self, image: str, batch: list[_Waiting]) -> dict[str, str | None]:
         helper = self._helper_for(image)
         nodes = [f"{w.pid}:{w.container_id}" for w in batch]
-        result = helper.exec_run(["/bin/sh", "-c", FOR_EACH_NODE, "routes", *nodes],
-                                 environment={"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT, "LAB_ENTER_NODE": ENTER_NODE},
-                                 demux=True)
-        return batch_outcome((result.output[0] or b"").decode(errors="replace"))
+        result = run_command(helper, ["/bin/sh", "-c", FOR_EACH_NODE, "routes", *nodes],
+                             environment={"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT, "LAB_ENTER_NODE": ENTER_NODE})
+        return batch_outcome(result.stdout.decode(errors="replace"))
 
     def close(self) -> None:
         """Remove the helper (idempotent); a later install makes a new one."""

@@ -23,7 +23,7 @@ import docker
 
 from lab.plan import ContainerPlan
 from lab.plan.model import LABEL_HASH, LIVE_HASH_FILE, Probe
-from lab.backends.docker.engine import NodeFailed, engine_call
+from lab.backends.docker.engine import NodeFailed, engine_call, run_command
 from lab.backends.docker.netns import RouteInstaller, with_routes_check
 from lab.backends.docker.objects import (RETIRED_SUFFIX, create_container, ensure_volume, probe_command,
                                  put_lab_files, read_lab_file, remove_container, rename_container,
@@ -125,10 +125,10 @@ def _apply_live_files(container, plan: ContainerPlan, files: dict[str, str] | No
     if files is not None:
         put_lab_files(container, files)
     if plan.reload:
-        result = container.exec_run(list(plan.reload))
+        result = run_command(container, list(plan.reload))
         if result.exit_code != 0:
             raise NodeFailed(plan.name, f"reloading its config failed ({' '.join(plan.reload)})",
-                             result.output.decode(errors="replace"))
+                             (result.stdout + result.stderr).decode(errors="replace"))
 
 
 def _keep(change: NodeChange, plan: ContainerPlan, container) -> bool:

@@ -8,7 +8,7 @@ import time
 
 from lab.plan.model import Probe
 from lab.errors import RuntimeFailure
-from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
+from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, run_command
 from lab.backends.docker.netns import RouteInstaller
 from lab.backends.docker.objects import log_tail, probe_command
 
@@ -46,7 +46,7 @@ def probe_passes(container, command: list[str]) -> bool:
     if not command:
         return True
     try:
-        return container.exec_run(command, demux=False).exit_code == 0
+        return run_command(container, command).exit_code == 0
     except ENGINE_ERRORS:
         return False  # e.g. the container is restarting: not ready
 
