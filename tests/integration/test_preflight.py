@@ -32,7 +32,8 @@ def test_a_record_only_bind_refuses_is_reported_at_its_line(engine, images, tmp_
 def test_the_default_lab_passes_and_every_zone_is_judged(engine, images):
     result = CliRunner().invoke(main, ["validate", "--deep", str(ROOT / "topology" / "default.yaml")])
     assert result.exit_code == 0, result.output
-    assert "named-checkzone accepts all 9 zones" in result.output   # 2 written, root, 6 reverse
+    # 2 written, root, 6 IPv4 reverse (in-addr.arpa), 6 IPv6 reverse (ip6.arpa: every network is dual-stack)
+    assert "named-checkzone accepts all 15 zones" in result.output
     assert preflight_containers(engine) == []
 
 
