@@ -205,14 +205,21 @@ def test_round_robin_spreads_30_requests_evenly(shop):
     assert counts == {name: 10 for name in REPLICAS}, counts
 
 
+def _nginx_workers(shop) -> set[str]:
+    code, output = shop.exec("lb", "pgrep", "-f", "nginx: worker process")
+    return set(output.split()) if code == 0 else set()
+
+
 def _with_algorithm(shop, algorithm: str):
     text = topology_text("default", LAB).replace("algorithm: round-robin", f"algorithm: {algorithm}")
+    before = _nginx_workers(shop)
     report = shop.up(text)
     assert "lb" in report.reloaded, report   # applied in place: nginx reloaded, not restarted
-    # nginx's old workers (the old config) finish what they hold, then exit: wait until they have
+    # `nginx -s reload` returns before the master acts on it: the new config serves once every
+    # worker of the old one has gone (observed by process id), not after a fixed wait
     deadline = time.monotonic() + 20
-    while shop.exec("lb", "pgrep", "-f", "worker process is shutting down")[0] == 0:
-        assert time.monotonic() < deadline, "nginx's old workers never finished"
+    while (now := _nginx_workers(shop)) & before or not now:
+        assert time.monotonic() < deadline, f"nginx's old workers never finished: {before & now}"
         time.sleep(0.1)
 
 
