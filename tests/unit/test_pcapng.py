@@ -121,3 +121,30 @@ def test_a_record_cut_short_at_the_end_is_left_out():
 def test_something_that_is_no_pcap_is_said_so():
     with pytest.raises(ValueError, match="not a pcap"):
         frames.read_pcap(b"\0" * 40)
+
+
+def ipv6(src: str, dst: str, next_header: int, payload: bytes, hop_by_hop: bool = False) -> bytes:
+    from ipaddress import IPv6Address
+    if hop_by_hop:   # an extension header (router alert, padded to 8 bytes) before the transport
+        payload = struct.pack(">BB6s", next_header, 0, b"\x05\x02\x00\x00\x01\x00") + payload
+        next_header = 0
+    return (struct.pack(">IHBB", 6 << 28, len(payload), next_header, 64)
+            + IPv6Address(src).packed + IPv6Address(dst).packed + payload)
+
+
+def sll2_v6(ifindex: int, outgoing: bool, packet: bytes) -> bytes:
+    return struct.pack(">HHIHBB8s", 0x86DD, 0, ifindex, 1, 4 if outgoing else 0, 6, b"\x02\x42\0\0\0\1\0\0") + packet
+
+
+@pytest.mark.parametrize("hop_by_hop", [False, True])
+def test_ipv6_packets_are_decoded_like_ipv4_ones(hop_by_hop):
+    """The dual-stack lab's client connects over IPv6 when curl chooses it: its SYN must be read."""
+    syn = sll2_v6(7, True, ipv6("fd6c:6162:64:10::a", "fd6c:6162:198:10::a", 6,
+                                tcp(40000, 443, 123456789, frames.SYN, b""), hop_by_hop))
+    frame = frames.decode(frames.LINKTYPE_LINUX_SLL2, 1, syn, len(syn))
+    assert (frame.src, frame.dst, frame.sport, frame.dport, frame.seq) == \
+        ("fd6c:6162:64:10::a", "fd6c:6162:198:10::a", 40000, 443, 123456789)
+    assert frame.syn and frame.outgoing and frame.ifindex == 7
+    query = sll2_v6(7, True, ipv6("fd6c:6162:64:10::a", "fd6c:6162:64::35", 17,
+                                  udp(5353, 53, dns_query("www.shop.test")), hop_by_hop))
+    assert frames.decode(frames.LINKTYPE_LINUX_SLL2, 1, query, len(query)).dns_name == "www.shop.test"
