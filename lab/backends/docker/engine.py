@@ -7,6 +7,7 @@ to do about it.
 
 from __future__ import annotations
 
+import struct
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,10 +86,45 @@ def run_command(container, command: list[str], environment: dict | None = None) 
     """
     api = container.client.api
     created = api.exec_create(container.id, command, environment=environment)
-    stdout, stderr = api.exec_start(created["Id"], demux=True) or (None, None)
+    stdout, stderr = _exec_output(api, created["Id"])
     deadline = time.monotonic() + EXIT_CODE_WAIT
     while True:
         state = api.exec_inspect(created["Id"])
         if not state.get("Running") and state.get("ExitCode") is not None or time.monotonic() > deadline:
-            return CommandResult(state.get("ExitCode"), stdout or b"", stderr or b"")
+            return CommandResult(state.get("ExitCode"), stdout, stderr)
         time.sleep(0.01)
+
+
+FRAME_HEADER = struct.Struct(">BxxxL")     # the engine's stream id (1 out, 2 err) and length
+STDERR_STREAM = 2
+
+
+def _exec_output(api, exec_id: str) -> tuple[bytes, bytes]:
+    """Start an exec and read its multiplexed output to the end: (stdout, stderr).
+
+    Read through the HTTP response's buffered reader, not its raw socket as docker-py's
+    exec_start does: when a command answers at once, its first frames can arrive with the
+    response headers, and the reader has already taken them into its buffer. Read from the
+    raw socket they are lost and the frames that follow are misread ("116 is not a valid
+    stream"; 5 commands in 600 at load 8 here).
+    """
+    response = api._post_json(api._url("/exec/{0}/start", exec_id), data={"Tty": False, "Detach": False},
+                              headers={"Connection": "Upgrade", "Upgrade": "tcp"}, stream=True)
+    try:
+        api._raise_for_status(response)
+        reader = response.raw._fp.fp          # http.client's buffered reader of the hijacked socket
+        api._disable_socket_timeout(reader.raw)   # a command may stay silent longer than the API timeout
+        return _read_frames(reader)
+    finally:
+        response.close()
+
+
+def _read_frames(reader) -> tuple[bytes, bytes]:
+    streams = {1: bytearray(), STDERR_STREAM: bytearray()}
+    while len(header := reader.read(FRAME_HEADER.size)) == FRAME_HEADER.size:
+        stream, length = FRAME_HEADER.unpack(header)
+        data = reader.read(length)
+        streams[STDERR_STREAM if stream == STDERR_STREAM else 1].extend(data)
+        if len(data) < length:
+            break
+    return bytes(streams[1]), bytes(streams[STDERR_STREAM])
