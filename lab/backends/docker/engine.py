@@ -74,7 +74,7 @@ class CommandResult:
     stderr: bytes
 
 
-EXIT_CODE_WAIT = 5.0
+EXIT_CODE_WAIT = 30.0     # seconds; at load 30+ the engine has taken several to record it
 
 
 def run_command(container, command: list[str], environment: dict | None = None) -> CommandResult:
@@ -87,12 +87,13 @@ def run_command(container, command: list[str], environment: dict | None = None) 
     api = container.client.api
     created = api.exec_create(container.id, command, environment=environment)
     stdout, stderr = _exec_output(api, created["Id"])
-    deadline = time.monotonic() + EXIT_CODE_WAIT
+    deadline, pause = time.monotonic() + EXIT_CODE_WAIT, 0.005
     while True:
         state = api.exec_inspect(created["Id"])
         if not state.get("Running") and state.get("ExitCode") is not None or time.monotonic() > deadline:
             return CommandResult(state.get("ExitCode"), stdout, stderr)
-        time.sleep(0.01)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 FRAME_HEADER = struct.Struct(">BxxxL")     # the engine's stream id (1 out, 2 err) and length
