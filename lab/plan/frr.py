@@ -50,8 +50,10 @@ KEEPALIVE, HOLD = 3, 9
 BFD_PROFILE, BFD_INTERVAL_MS, BFD_MULTIPLIER = "lab-link", 300, 5
 # Replaced by lab-frr-start with the interface that holds the address (services/router).
 INTERFACE_PLACEHOLDER = "LABIF[{address}]"
-# The import map of an iBGP session in IPv6: only the next-hop choice (no policy inside an AS).
-INTERNAL_V6_MAP = "FROM-INTERNAL-V6"
+# The maps of an iBGP session in IPv6: only next hops (no policy inside an AS). FRR 8.4's
+# `next-hop-self` leaves an eBGP-learnt IPv6 route's next hop as it came (seen: isp-a-edge got
+# Transit's address, unreachable inside ISP A), so the export map sets our own address.
+INTERNAL_V6_MAP, INTERNAL_V6_EXPORT = "FROM-INTERNAL-V6", "TO-INTERNAL-V6"
 
 
 def render_frr(lab: Lab, instance: Instance) -> dict[str, str]:
@@ -117,7 +119,10 @@ def _bgp(lab: Lab, instance: Instance, number: int, router_id, all_sessions: lis
         lines.append(" no bgp ebgp-requires-policy")
     for session in all_sessions:
         lines += [f" neighbor {session.address} remote-as {session.remote_as}",
-                  f" neighbor {session.address} description {session.neighbor} ({_role(session)})"]
+                  f" neighbor {session.address} description {session.neighbor} ({_role(session)})",
+                  # a neighbour's setting, not an address family's: inside one, FRR's config reader
+                  # would climb back to `router bgp` and read the family's next lines as IPv4's
+                  f" neighbor {session.address} advertisement-interval 0"]
         if session.relation == INTERNAL:
             lines.append(f" neighbor {session.address} update-source {_update_source(lab, instance, session)}")
         else:
@@ -149,12 +154,12 @@ def _address_family(lab: Lab, instance: Instance, family: int, family_sessions: 
     suffix = "-V6" if family == 6 else ""
     for session in family_sessions:
         address = session.address
-        lines += [f"  neighbor {address} activate", f"  neighbor {address} send-community",
-                  f"  neighbor {address} advertisement-interval 0"]
+        lines += [f"  neighbor {address} activate", f"  neighbor {address} send-community"]
         if session.relation == INTERNAL:
             lines.append(f"  neighbor {address} next-hop-self")
             if family == 6:
-                lines.append(f"  neighbor {address} route-map {INTERNAL_V6_MAP} in")
+                lines += [f"  neighbor {address} route-map {INTERNAL_V6_MAP} in",
+                          f"  neighbor {address} route-map {INTERNAL_V6_EXPORT} out"]
         elif session.route_server_client:
             # transparent: neither our AS in the path nor us as next hop, and no policy of ours
             lines.append(f"  neighbor {address} route-server-client")
@@ -207,7 +212,8 @@ def _all_route_maps(all_sessions: list[Session], number: int) -> list[str]:
             lines += _import_map(session, f"FROM-{name}-V6", [" set ipv6 next-hop prefer-global"])
         lines += _export_map(session, number)
     if any(s.relation == INTERNAL and s.family == 6 for s in all_sessions):
-        lines += [f"route-map {INTERNAL_V6_MAP} permit 10", " set ipv6 next-hop prefer-global", "!"]
+        lines += [f"route-map {INTERNAL_V6_MAP} permit 10", " set ipv6 next-hop prefer-global", "!",
+                  f"route-map {INTERNAL_V6_EXPORT} permit 10", " set ipv6 next-hop peer-address", "!"]
     return lines
 
 
