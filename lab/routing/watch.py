@@ -53,6 +53,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
         time.sleep(POLL_SECONDS)
 
 
+def wait_for_each(conditions: dict[str, Callable[[], bool]], timeout: float, what: str) -> dict[str, float]:
+    """Seconds until each condition first held, all timed from the same start (polled together,
+    so one slow condition does not delay the others' times); RuntimeFailure naming the ones
+    still unmet after timeout."""
+    started, seen = time.monotonic(), {}
+    while True:
+        for name, condition in conditions.items():
+            if name not in seen and condition():
+                seen[name] = time.monotonic() - started
+        if len(seen) == len(conditions):
+            return seen
+        if time.monotonic() - started > timeout:
+            missing = ", ".join(name for name in conditions if name not in seen)
+            raise RuntimeFailure(f"{what}: not within {timeout:.0f} s for {missing}")
+        time.sleep(POLL_SECONDS)
+
+
 def wait_for_sessions(backend: Backend, lab: Lab, timeout: float = 120.0) -> float:
     last: list[list[str]] = [[]]
 

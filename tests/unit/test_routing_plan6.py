@@ -111,3 +111,9 @@ def test_a_route_check_of_family_6_asks_for_the_ipv6_prefix(internet):
     assert str(route_prefix(internet, "shop-net", 6)) == "fd6c:6162:198:35::/64"
     assert str(route_prefix(internet, "shop-net")) == "198.18.35.0/24"
     assert route_prefix(internet, "198.18.35.0/24", 6) is None
+
+
+def test_dual_stack_nodes_keep_their_ipv6_addresses_across_a_link_down(plan):
+    # without it the kernel drops them on `lab link down` and the IPv6 session never returns
+    for node in ("site-router", "isp-a-border", "laptop"):
+        assert plan.container(node).sysctls["net.ipv6.conf.all.keep_addr_on_down"] == "1"
