@@ -10,7 +10,7 @@ import pytest
 
 from lab.plan import make_plan
 from lab.plan.frr import CONFIG_FILE, DAEMONS_FILE, INTERFACE_PLACEHOLDER
-from lab.topology import load_topology
+from lab.topology import TopologyError, load_text, load_topology
 from lab.topology.autonomy import announced, ospf_networks, route_prefix, sessions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,3 +117,24 @@ def test_dual_stack_nodes_keep_their_ipv6_addresses_across_a_link_down(plan):
     # without it the kernel drops them on `lab link down` and the IPv6 session never returns
     for node in ("site-router", "isp-a-border", "laptop"):
         assert plan.container(node).sysctls["net.ipv6.conf.all.keep_addr_on_down"] == "1"
+
+
+WRONG_FAMILY = [
+    ("    route: isp-a-access\n    family: 6", "    route: 100.64.33.0/24\n    family: 6",
+     "'100.64.33.0/24' is neither a network", "(of the family asked)"),
+    ('{subnet: 100.64.31.0/24, subnet6: "fd6c:6162:64:31::/64",', "{subnet: 100.64.31.0/24,",
+     "network 'home' has no IPv6 prefix", "leave `family: 6` out"),
+]
+
+
+@pytest.mark.parametrize("old, new, message, fix", WRONG_FAMILY, ids=["ipv4 prefix", "no subnet6"])
+def test_a_route_check_of_the_wrong_family_is_reported_at_its_line(old, new, message, fix):
+    text = (ROOT / "topology" / "internet.yaml").read_text()
+    if "home" in message:   # ask about the home network over IPv6 once it has no IPv6 prefix
+        text = text.replace("    route: isp-a-access\n    family: 6", "    route: home\n    family: 6")
+    assert old in text
+    with pytest.raises(TopologyError) as caught:
+        load_text(text.replace(old, new), "internet.yaml")
+    problems = [str(p) for p in caught.value.problems]
+    found = [p for p in problems if message in p]
+    assert found and fix in found[0] and found[0].startswith("internet.yaml:"), problems
