@@ -88,7 +88,8 @@ def probe_for(lab: Lab, check: Check) -> Probe:
     if check.kind == "reach":
         return Probe(source, ["ping", *_family(check), "-c", "1", "-W", "2", _address(lab, check.reach, check.family)])
     if check.kind == "route":
-        return Probe(source, ["vtysh", "-c", f"show bgp ipv4 unicast {route_prefix(lab, check.route)} json"])
+        prefix = route_prefix(lab, check.route, check.family)
+        return Probe(source, ["vtysh", "-c", f"show bgp ipv{prefix.version} unicast {prefix} json"])
     database = lab.spec.nodes[lab.instance(check.on).node].database
     return Probe(check.on, ["runuser", "-u", "postgres", "--", "psql", "-d", database, "-tA", "-c", check.sql])
 
@@ -142,7 +143,8 @@ def _judge_reach(lab: Lab, check: Check, code: int, output: str) -> Verdict:
 def _judge_route(lab: Lab, check: Check, code: int, output: str) -> Verdict:
     """The router's BGP best path toward the prefix, read from FRR's JSON answer."""
     wanted = expected_as_path(lab, check.expect) if check.expect is not None else None
-    expected = f"a BGP route to {check.route}" + (f" via AS path {_as_text(wanted)}" if wanted is not None else "")
+    family = " (IPv6)" if check.family == 6 else ""
+    expected = f"a BGP route to {check.route}{family}" + (f" via AS path {_as_text(wanted)}" if wanted is not None else "")
     try:
         answer = json.loads(output[output.find("{"):]) if code == 0 and "{" in output else None
     except json.JSONDecodeError:

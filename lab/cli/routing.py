@@ -27,9 +27,9 @@ def _route_cells(route: Route) -> list[str]:
 @click.argument("node")
 @click.option("--json", "as_json", is_flag=True, help="Print the table and sessions as JSON.")
 def routes_command(lab_name: str | None, node: str, as_json: bool) -> None:
-    """Show NODE's routing table as it runs: each route's origin (connected, static, ospf, bgp),
-    next hop and, for BGP, the AS path; and the node's BGP sessions. Read from FRR when the
-    node runs it, else from the kernel.
+    """Show NODE's routing table as it runs, IPv4 then IPv6: each route's origin (connected,
+    static, ospf, ospfv3, bgp), next hop and, for BGP, the AS path; and the node's BGP sessions
+    (one per family). Read from FRR when the node runs it, else from the kernel.
 
     Example: lab routes isp-a-border
     """
@@ -40,7 +40,8 @@ def routes_command(lab_name: str | None, node: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({**table.as_dict(), "sessions": [
             {"neighbor": s.neighbor, "name": s.name, "remote_as": s.remote_as, "state": s.state,
-             "prefixes_received": s.prefixes_received, "uptime": s.uptime} for s in peers]}, indent=2))
+             "prefixes_received": s.prefixes_received, "uptime": s.uptime, "family": s.family}
+            for s in peers]}, indent=2))
         return
     width = out.width
     said = f"AS{table.local_as}, read from FRR" if table.source == "frr" else "static routes, read from the kernel"

@@ -6,24 +6,29 @@ node sits on the destination's network. Along the way, a router's port forward
 rewrites the destination (DNAT) and its masquerade rewrites the source, exactly
 as its nat table does: a firewall behind home-router sees the router's address,
 never the laptop's.
+
+A flow has one family: `flow_path(..., family=6)` walks the IPv6 addresses and routes (the
+target's IPv6 address, each hop's IPv6 next hop), as a request curl made over IPv6 travels.
+Port forwards are IPv4's only (a lab forwards ports on its IPv4 addresses).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from typing import Callable, Optional
 
 from lab.errors import LabError
 from lab.firewall.policy import Flow
-from lab.topology.routes import graph_routes
+from lab.topology.routes import graph_routes, graph_routes6
 from lab.topology.lab import Instance, Lab
 from lab.topology.model import FORWARDING_KINDS
 
 MAX_HOPS = 32
 # (node, destination) -> the gateway it uses: the running node's own answer (lab trace asks
 # routers that run BGP/OSPF), else the routes the planner computes.
-NextHop = Callable[[Instance, IPv4Address], Optional[IPv4Address]]
+Address = IPv4Address | IPv6Address
+NextHop = Callable[[Instance, Address], Optional[Address]]
 
 
 @dataclass(frozen=True)
@@ -52,40 +57,53 @@ class FlowPath:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _owner(lab: Lab, address: IPv4Address) -> tuple[Instance, str] | None:
+def _addresses(instance: Instance, family: int):
+    return instance.addresses if family == 4 else instance.addresses6
+
+
+def _subnet(lab: Lab, network: str, family: int) -> IPv4Network | IPv6Network | None:
+    return lab.spec.networks[network].subnet if family == 4 else lab.spec.networks[network].subnet6
+
+
+def _owner(lab: Lab, address: Address) -> tuple[Instance, str] | None:
     for instance in lab.instances:
-        for network, own in instance.addresses.items():
+        for network, own in _addresses(instance, address.version).items():
             if own == address:
                 return instance, network
     return None
 
 
-def _network_of(lab: Lab, instance: Instance, address: IPv4Address) -> str | None:
-    for network in instance.addresses:
-        if address in lab.spec.networks[network].subnet:
+def _network_of(lab: Lab, instance: Instance, address: Address) -> str | None:
+    for network in _addresses(instance, address.version):
+        if address in _subnet(lab, network, address.version):
             return network
     return None
 
 
-def next_hop(lab: Lab, at: Instance, destination: IPv4Address) -> IPv4Address | None:
-    """The gateway `at`'s routing table names for destination (longest prefix wins). For a router
-    in an autonomous system, the shortest way through the graph: what BGP/OSPF find when
-    nothing is broken and no policy says otherwise (derived, not read)."""
-    best: tuple[int, IPv4Address] | None = None
-    for line in graph_routes(lab, at):
+def next_hop(lab: Lab, at: Instance, destination: Address) -> Address | None:
+    """The gateway `at`'s routing table names for destination (longest prefix wins), in the
+    destination's family. For a router in an autonomous system, the shortest way through the
+    graph: what BGP/OSPF find when nothing is broken and no policy says otherwise (derived,
+    not read)."""
+    v6 = destination.version == 6
+    best: tuple[int, Address] | None = None
+    for line in (graph_routes6 if v6 else graph_routes)(lab, at):
         prefix, _, via = line.partition(" via ")
-        network = IPv4Network("0.0.0.0/0" if prefix == "default" else prefix)
+        network = ip_network(("::/0" if v6 else "0.0.0.0/0") if prefix == "default" else prefix)
         if destination in network and (best is None or network.prefixlen > best[0]):
-            best = (network.prefixlen, IPv4Address(via))
+            best = (network.prefixlen, (IPv6Address if v6 else IPv4Address)(via))
     return best[1] if best else None
 
 
-def target_address(lab: Lab, source: Instance, target: Instance) -> IPv4Address:
-    """The address a source uses for a target: one on a shared network, else its first."""
-    for network, address in target.addresses.items():
-        if network in source.addresses:
+def target_address(lab: Lab, source: Instance, target: Instance, family: int = 4) -> Address:
+    """The address a source uses for a target: one on a shared network, else its first (in the
+    family asked; IPv4 when the target has no IPv6 address)."""
+    if family == 6 and not target.addresses6:
+        family = 4
+    for network, address in _addresses(target, family).items():
+        if network in _addresses(source, family):
             return address
-    return target.first_address
+    return target.first_address if family == 4 else target.first_address6
 
 
 def _dnat(lab: Lab, router: Instance, flow: Flow) -> tuple[Flow, str | None]:
@@ -102,17 +120,18 @@ def _dnat(lab: Lab, router: Instance, flow: Flow) -> tuple[Flow, str | None]:
 
 
 def _masquerade(lab: Lab, router: Instance, flow: Flow, leaves_on: str) -> tuple[Flow, str | None]:
+    family = flow.source.version
     for network in getattr(lab.spec.nodes[router.node], "masquerade", []):
-        subnet = lab.spec.networks[network].subnet
-        if flow.source in subnet and flow.destination not in subnet:
-            new_source = router.addresses[leaves_on]
+        subnet = _subnet(lab, network, family)
+        if subnet is not None and flow.source in subnet and flow.destination not in subnet:
+            new_source = _addresses(router, family)[leaves_on]
             return replace(flow, source=new_source), (f"{router.name} masquerades {network}: the source "
                                                       f"{flow.source} becomes {new_source}")
     return flow, None
 
 
-def _leave(lab: Lab, at: Instance, destination: IPv4Address,
-           lookup: NextHop | None = None) -> tuple[str, IPv4Address | None]:
+def _leave(lab: Lab, at: Instance, destination: Address,
+           lookup: NextHop | None = None) -> tuple[str, Address | None]:
     """(network the packet leaves `at` on, gateway or None when the destination is on it)."""
     network = _network_of(lab, at, destination)
     if network:
@@ -125,10 +144,11 @@ def _leave(lab: Lab, at: Instance, destination: IPv4Address,
 
 
 def flow_path(lab: Lab, source: Instance, target: Instance, proto: str, port: int | None,
-              lookup: NextHop | None = None) -> FlowPath:
-    destination = target_address(lab, source, target)
+              lookup: NextHop | None = None, family: int = 4) -> FlowPath:
+    """The flow's way from source to target in one family (IPv4 unless 6 and both have IPv6)."""
+    destination = target_address(lab, source, target, family if source.addresses6 else 4)
     out_network, gateway = _leave(lab, source, destination, lookup)
-    first = Flow(source.addresses[out_network], destination, proto, port)
+    first = Flow(_addresses(source, destination.version)[out_network], destination, proto, port)
     flow, hops, notes, here = first, [], [], source
     for _ in range(MAX_HOPS):
         owner = _owner(lab, gateway or flow.destination)
@@ -141,7 +161,7 @@ def flow_path(lab: Lab, source: Instance, target: Instance, proto: str, port: in
                 raise LabError(f"{here.name} routes {flow.destination} via {gateway}, which is no lab router")
             return FlowPath(source, target, first, tuple(hops), receiver, flow, tuple(notes))
         flow, dnat_note = _dnat(lab, receiver, replace(flow, dnat=False))
-        if flow.destination in receiver.addresses.values():   # for the router itself: its INPUT
+        if flow.destination in receiver.all_addresses():   # for the router itself: its INPUT
             hops.append(Hop(receiver, flow, arrives_on, None, tuple(filter(None, [dnat_note]))))
             return FlowPath(source, target, first, tuple(hops), receiver, flow, tuple(notes))
         leaves_on, gateway = _leave(lab, receiver, flow.destination, lookup)

@@ -103,8 +103,12 @@ def _sysctls(forwards: bool, dual_stack: bool) -> dict[str, str]:
     values = {"net.ipv4.ip_forward": "1" if forwards else "0"}
     if dual_stack:
         # The engine starts containers with IPv6 off unless told; a router forwards both families.
+        # keep_addr_on_down: the kernel drops an interface's IPv6 addresses when it goes down
+        # (`lab link down`) and nothing gives the engine's back on `link up`: the IPv6 BGP
+        # session over that link would never return (IPv4's addresses stay either way).
         values.update({"net.ipv6.conf.all.disable_ipv6": "0",
-                       "net.ipv6.conf.all.forwarding": "1" if forwards else "0"})
+                       "net.ipv6.conf.all.forwarding": "1" if forwards else "0",
+                       "net.ipv6.conf.all.keep_addr_on_down": "1"})
     return values
 
 

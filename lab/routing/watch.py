@@ -8,7 +8,7 @@ the condition (so it is an upper bound, by at most one poll interval plus one vt
 from __future__ import annotations
 
 import time
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Callable, Iterator
 
 from lab.backends.protocol import Backend
@@ -25,11 +25,13 @@ def frr_routers(lab: Lab) -> list[str]:
 
 
 def session_states(backend: Backend, lab: Lab) -> dict[str, dict[str, str]]:
-    """router -> {neighbour description: state}, for every router running FRR."""
+    """router -> {"neighbour description IPvN": state}, for every router running FRR; a
+    dual-stack router has one session per family to each neighbour."""
     states = {}
     for router in frr_routers(lab):
         try:
-            states[router] = {s.name or s.neighbor: s.state for s in sessions(backend, lab.name, router)}
+            states[router] = {f"{s.name or s.neighbor} IPv{s.family}": s.state
+                              for s in sessions(backend, lab.name, router)}
         except LabError as error:   # bgpd not answering yet counts as not established
             states[router] = {"(bgpd)": str(error)}
     return states
@@ -51,6 +53,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
         time.sleep(POLL_SECONDS)
 
 
+def wait_for_each(conditions: dict[str, Callable[[], bool]], timeout: float, what: str) -> dict[str, float]:
+    """Seconds until each condition first held, all timed from the same start (polled together,
+    so one slow condition does not delay the others' times); RuntimeFailure naming the ones
+    still unmet after timeout."""
+    started, seen = time.monotonic(), {}
+    while True:
+        for name, condition in conditions.items():
+            if name not in seen and condition():
+                seen[name] = time.monotonic() - started
+        if len(seen) == len(conditions):
+            return seen
+        if time.monotonic() - started > timeout:
+            missing = ", ".join(name for name in conditions if name not in seen)
+            raise RuntimeFailure(f"{what}: not within {timeout:.0f} s for {missing}")
+        time.sleep(POLL_SECONDS)
+
+
 def wait_for_sessions(backend: Backend, lab: Lab, timeout: float = 120.0) -> float:
     last: list[list[str]] = [[]]
 
@@ -63,13 +82,15 @@ def wait_for_sessions(backend: Backend, lab: Lab, timeout: float = 120.0) -> flo
         raise RuntimeFailure(f"{error}; still down: {', '.join(last[0])}") from None
 
 
-def best_as_path(backend: Backend, lab: Lab, router: str, address: IPv4Address) -> tuple[int, ...] | None:
-    """The router's own AS followed by its BGP best path toward address (None: no route)."""
+def best_as_path(backend: Backend, lab: Lab, router: str,
+                 address: IPv4Address | IPv6Address) -> tuple[int, ...] | None:
+    """The router's own AS followed by its BGP best path toward address (None: no route), from
+    the BGP table of the address's family."""
     found = as_path_toward(backend, lab.name, router, address)
     return None if found is None else (found[0], *found[1])
 
 
-def wait_for_as_path(backend: Backend, lab: Lab, router: str, address: IPv4Address,
+def wait_for_as_path(backend: Backend, lab: Lab, router: str, address: IPv4Address | IPv6Address,
                      wanted: Callable[[tuple[int, ...] | None], bool], timeout: float = 60.0) -> float:
     return wait_until(lambda: wanted(best_as_path(backend, lab, router, address)), timeout,
                       f"{router}'s AS path toward {address} changing as expected")

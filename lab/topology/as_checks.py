@@ -89,9 +89,12 @@ def check_route(checker: "Checker", path: tuple, check: Check) -> None:
     if router is None or router.kind not in FORWARDING_KINDS or router.as_ is None:
         checker.error((*path, "from") if check.from_ else path, "a route check needs `from:` a router "
                       "in an autonomous system (it is asked for its BGP route)")
-    if route_prefix(_Spec(spec), check.route) is None:
+    if check.family == 6 and check.route in spec.networks and spec.networks[check.route].subnet6 is None:
+        checker.error((*path, "route"), f"network '{check.route}' has no IPv6 prefix: add `subnet6:` to it, "
+                      "or leave `family: 6` out")
+    elif route_prefix(_Spec(spec), check.route, check.family) is None:
         checker.error((*path, "route"), f"'{check.route}' is neither a network{suggest(check.route, spec.networks)} "
-                      "nor a prefix like 198.18.35.0/24")
+                      "nor a prefix like 198.18.35.0/24" + (" (of the family asked)" if check.family else ""))
     if check.expect is not None and expected_as_path(_Spec(spec), check.expect) is None:
         checker.error((*path, "expect"), f"'{check.expect}' is not an AS path: write AS names "
                       f"({', '.join(spec.autonomous_systems)}) or numbers, nearest first")

@@ -434,7 +434,8 @@ class Check(Strict):
         "(AS names or numbers, a list or one text)")
     contains: str | None = Field(default=None, description="http/sql: text the answer must contain")
     family: Literal[4, 6] | None = Field(default=None, description="http/flow/reach over IPv4 or IPv6 "
-                                         "only (default: IPv4 for flow and reach, curl's choice for http)")
+                                         "only (default: IPv4 for flow and reach, curl's choice for http); "
+                                         "route: the network's IPv6 prefix and BGP's IPv6 table")
 
     @model_validator(mode="after")
     def one_subject(self) -> "Check":

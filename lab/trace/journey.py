@@ -13,6 +13,7 @@ lab.trace.outcome turns all of it into one outcome; lab.trace.steps into steps.
 from __future__ import annotations
 
 import re
+from ipaddress import ip_address
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -133,8 +134,9 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
     _read_wire(evidence, wire, source, target.port)
     owner = owner_of(lab, evidence.address) if evidence.address else None
     evidence.target = owner.name if owner else None
-    path = flow_path(lab, lab.instance(source), owner, "tcp", target.port,
-                     live_lookup(backend, lab)) if owner else None
+    # the path in the family curl connected with (IPv6 routes can differ from IPv4's)
+    path = flow_path(lab, lab.instance(source), owner, "tcp", target.port, live_lookup(backend, lab),
+                     _family_of_address(evidence.address)) if owner else None
     shaping = PathShaping(backend, lab, path, source)   # read while the servers' logs are
     if path:
         verdicts = [confirm(v, before[v.firewall], after[v.firewall]) for v in computed_verdicts(lab, path)]
@@ -177,6 +179,13 @@ class _Recording:
     resolver: tuple[str, str] | None    # (node, address) recording DNS, None for an address URL
     before: dict                        # each firewall's counters before the request
     stub_since: int | None = None       # the source's own DNS cache log's size before (None: no cache)
+
+
+def _family_of_address(address: str | None) -> int:
+    try:
+        return ip_address(address).version if address else 4
+    except ValueError:
+        return 4
 
 
 def _start_recording(backend: Backend, lab: Lab, source: str, target: Target, firewalls: list[str],

@@ -4,7 +4,7 @@ of the request from the first router that speaks BGP."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from lab.backends.protocol import Backend
 from lab.firewall.path import FlowPath, NextHop, next_hop
@@ -20,7 +20,7 @@ def live_lookup(backend: Backend, lab: Lab) -> NextHop | None:
     if not any(routed_by_frr(lab, i) for i in lab.instances):
         return None
 
-    def lookup(at: Instance, destination: IPv4Address) -> IPv4Address | None:
+    def lookup(at: Instance, destination: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address | None:
         if routed_by_frr(lab, at):
             return kernel_next_hop(backend, lab.name, at.name, destination)
         return next_hop(lab, at, destination)
@@ -38,8 +38,8 @@ def as_path_note(backend: Backend, lab: Lab, path: FlowPath) -> tuple[str, str] 
     own, ases = found
     shown = " ".join(str(a) for a in (own, *ases))
     return (f"AS path {shown}",
-            f"{first.name}'s BGP best path toward {path.delivered.destination} (vtysh: show bgp ipv4 "
-            f"unicast), after its own AS{own}")
+            f"{first.name}'s BGP best path toward {path.delivered.destination} (vtysh: show bgp "
+            f"ipv{path.delivered.destination.version} unicast), after its own AS{own}")
 
 
 def add_as_path(steps: list[Step], note: tuple[str, str] | None) -> None:

@@ -69,3 +69,40 @@ def test_route_check_reports_a_router_without_bgp():
     lab, check = internet_check("Transit prefers")
     verdict = judge(lab, check, 1, "Exiting: failed to connect to any daemons.\n")
     assert not verdict.passed and verdict.seen == "Exiting: failed to connect to any daemons."
+
+
+def test_ipv6_routes_carry_family_ospfv3_and_the_as_path():
+    routes = parse_frr_routes(fixture("isp-a-edge-route6.json"), fixture("isp-a-edge-bgp6.json"), 6)
+    assert routes and all(r.family == 6 for r in routes)
+    shop = [r for r in routes if r.prefix == "fd6c:6162:198:35::/64"]
+    assert [(r.origin, r.via, r.as_path, r.selected) for r in shop] == [
+        ("bgp", "fd6c:6162:64:32::2", (64700,), True)]
+    assert {"connected", "ospfv3", "bgp"} <= {r.origin for r in routes}
+    assert not any(r.prefix.startswith("fe80:") for r in routes)   # link-local left out
+    assert routes[0].as_dict()["family"] == 6
+
+
+def test_kernel_ipv6_routes_of_a_static_node():
+    routes = parse_kernel_routes(fixture("laptop-kernel-routes6.json"), 6)
+    assert all(r.family == 6 for r in routes)
+    assert {r.origin for r in routes} == {"connected", "static"}
+    assert all(r.via == "fd6c:6162:64:31::1" for r in routes if r.origin == "static")
+
+
+def test_sessions_of_both_families():
+    peers = parse_sessions(fixture("isp-a-border-summary-both.json"))
+    assert sorted((s.family, s.name) for s in peers if s.family == 6) == sorted(
+        (6, s.name) for s in peers if s.family == 4)
+    six = {s.neighbor: s for s in peers if s.family == 6}
+    assert six["fd6c:6162:64:34::2"].name == "site-router (customer)" and six["fd6c:6162:64:34::2"].established
+
+
+def test_route_check_of_family_6_asks_the_ipv6_table_and_judges_it():
+    lab = load_topology(ROOT / "topology" / "internet.yaml")
+    check = next(c for c in lab.spec.checks if c.family == 6 and "Transit" in c.name)
+    probe = probe_for(lab, check)
+    assert probe.command == ["vtysh", "-c", "show bgp ipv6 unicast fd6c:6162:198:35::/64 json"]
+    answer = (FIXTURES / "transit-shop-net6.json").read_text()
+    verdict = judge(lab, check, 0, answer)
+    assert verdict.passed and verdict.seen.startswith("AS path 64601 64700"), verdict
+    assert not judge(lab, check, 0, answer.replace('"overall":true', '"overall":false', 1)).passed
