@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 
 from lab.backends.protocol import Backend
 from lab.errors import RuntimeFailure
@@ -123,14 +123,15 @@ def sessions(backend: Backend, lab: str, node: str) -> list[Session]:
     return parse_sessions(vtysh_json(backend, lab, node, "show bgp summary json"))
 
 
-def kernel_next_hop(backend: Backend, lab: str, node: str, address: IPv4Address) -> IPv4Address | None:
-    """The gateway the node's kernel uses for address now (None: on a connected network, or no route)."""
+def kernel_next_hop(backend: Backend, lab: str, node: str, address):
+    """The gateway the node's kernel uses for address now, in the address's family (None: on a
+    connected network, or no route)."""
     result = backend.exec(lab, node, ["ip", "-j", "route", "get", str(address)])
     if result.code != 0:
         return None
     entries = json.loads(result.stdout or "[]")
     gateway = entries[0].get("gateway") if entries else None
-    return IPv4Address(gateway) if gateway else None
+    return ip_address(gateway) if gateway else None
 
 
 def as_path_toward(backend: Backend, lab: str, node: str, address: IPv4Address) -> tuple[int, tuple[int, ...]] | None:
