@@ -112,3 +112,14 @@ def test_mixed_or_contradicting_families_are_refused(shop):
         families(shop, laptop6, lb4, None)
     with pytest.raises(UsageError, match="-4 asks for IPv4, but the address given is IPv6"):
         families(shop, resolve_end(shop, "laptop"), resolve_end(shop, "fd6c:6162:198:10::a"), 4)
+
+
+def test_a_traced_request_over_ipv6_is_walked_in_ipv6(shop):
+    """`lab trace -6`: the firewall step's path is the one the IPv6 connection took (the rules
+    of ip6tables), not the IPv4 one. The default lab has no autonomous system: no engine asked."""
+    from lab.trace.journey import _request_path
+    lb = shop.instance("lb")
+    six = _request_path(None, shop, "laptop", lb, str(lb.addresses6["dmz"]), 443)
+    assert six.hops[-1].flow.source == shop.instance("home-router").addresses6["isp"]
+    four = _request_path(None, shop, "laptop", lb, str(lb.first_address), 443)
+    assert four.hops[-1].flow.source == shop.instance("home-router").address_on("isp")
