@@ -10,8 +10,9 @@ from lab.kinds import registry
 from lab.kinds.registry import PACKET_FILTER
 from lab.backends import open_backend
 from lab.cli.common import LAB_OPTION, out, running_topology
-from lab.errors import LabError, RuntimeFailure
+from lab.errors import RuntimeFailure, UsageError
 from lab.firewall import live as runtime_firewall
+from lab.firewall.endpoints import families, resolve_end
 from lab.firewall.policy import PolicyRule, node_policy, ports_text
 from lab.layout import Record, table_or_stacked, wrapped
 from lab.plan.seal import seal_policy
@@ -25,7 +26,7 @@ def _node_of(lab: Lab, name: str) -> str:
     except KeyError:
         if name in lab.spec.nodes:
             return name
-        raise LabError(f"lab '{lab.name}' has no node '{name}' (nodes: {', '.join(lab.instance_names())})") from None
+        raise UsageError(f"lab '{lab.name}' has no node '{name}' (nodes: {', '.join(lab.instance_names())})") from None
 
 
 def _instance_name(lab: Lab, name: str) -> str:
@@ -67,7 +68,7 @@ def show(node: str, lab_name: str | None, as_json: bool) -> None:
     lab = running_topology(backend, lab_name)
     name = _instance_name(lab, node)
     if lab.instance(name).kind not in FORWARDING_KINDS:
-        raise LabError(f"'{node}' is a {lab.instance(name).kind}: only routers and firewalls have rules")
+        raise UsageError(f"'{node}' is a {lab.instance(name).kind}: only routers and firewalls have rules")
     by_family = runtime_firewall.read_counters_by_family(backend, lab.name, name)
     counters = runtime_firewall.sum_counters(by_family.values())   # a rule counts in both families
     kind = lab.instance(name).kind
@@ -127,9 +128,11 @@ def _explanation_lines(explanation, width: int) -> list:
     def say(text: str, indent: int = 0, hang: int = 4, style: str = "") -> list:
         return wrapped(text, width, indent, indent + hang, style)
 
+    family = explanation.family
+    address = f"[{explanation.address}]" if family == 6 and explanation.port is not None else explanation.address
     port = "" if explanation.port is None else f":{explanation.port}"
-    lines = say(f"{explanation.source} -> {explanation.target} "
-                f"({explanation.address}{port}/{explanation.proto})", style="bold")
+    lines = say(f"{explanation.source} -> {explanation.target} over IPv{family} "
+                f"({address}{port}/{explanation.proto})", style="bold")
     lines += say(f"path: {' -> '.join(explanation.path)}", 2)
     for note in explanation.notes:
         lines += say(f"nat: {note}", 2)
@@ -139,7 +142,7 @@ def _explanation_lines(explanation, width: int) -> list:
         flow = verdict.flow
         mark, style = {True: ("confirmed", "green"), False: ("NOT confirmed", "red"),
                        None: ("not probed", "")}[verdict.confirmed]
-        lines += say(f"{verdict.firewall} ({verdict.chain}, sees {flow.source} -> {flow.destination}): "
+        lines += say(f"{verdict.firewall} ({TABLES[family]} {verdict.chain}, sees {flow.source} -> {flow.destination}): "
                      f"rule '{verdict.rule.name}' -> {verdict.action}, {mark}", 2, style=style)
         if verdict.rose:
             rose = ", ".join(f"{name} +{count}" for name, count in sorted(verdict.rose.items()))
@@ -154,33 +157,58 @@ def _explanation_lines(explanation, width: int) -> list:
     return lines
 
 
+TABLES = {4: "iptables", 6: "ip6tables"}
+
+
 @firewall.command()
 @click.argument("source", metavar="FROM")
 @click.argument("target", metavar="TO")
 @click.argument("port", required=False, type=click.IntRange(1, 65535))
 @click.option("--proto", type=click.Choice(["tcp", "udp", "icmp"]), default="tcp", show_default=True)
+@click.option("-4", "family", flag_value=4, help="Over IPv4 only.")
+@click.option("-6", "family", flag_value=6, help="Over IPv6 only.")
+@click.option("--family", "family_option", type=click.Choice(["4", "6"]), help="The same as -4 / -6.")
 @click.option("--timeout", type=float, default=2.0, show_default=True, help="Seconds the probe waits.")
 @click.option("--no-probe", is_flag=True, help="Only compute; send nothing.")
 @LAB_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
-def explain(source: str, target: str, port: int | None, proto: str, timeout: float, no_probe: bool,
-            lab_name: str | None, as_json: bool) -> None:
+def explain(source: str, target: str, port: int | None, proto: str, family: int | None, family_option: str | None,
+            timeout: float, no_probe: bool, lab_name: str | None, as_json: bool) -> None:
     """Which rule of each firewall between FROM and TO decides a flow, confirmed by a probe.
 
-    Exit status 1 when the probe contradicts the computed rule."""
+    FROM and TO are node names or addresses of lab nodes (IPv4 or IPv6). Two names
+    are explained over both families when both nodes have both; -4 / -6 pick one.
+
+    Exit status 1 when a probe contradicts the computed rule."""
     if proto != "icmp" and port is None:
         raise click.UsageError(f"a {proto} flow needs a PORT")
+    if family is not None and family_option is not None and int(family_option) != family:
+        raise click.UsageError(f"-{family} and --family {family_option} disagree: give one")
+    asked = family if family is not None else (int(family_option) if family_option else None)
     backend = open_backend()
     lab = running_topology(backend, lab_name)
-    explanation = runtime_firewall.explain(backend, lab, _instance_name(lab, source), _instance_name(lab, target),
-                                           proto, None if proto == "icmp" else port, timeout, not no_probe)
+    start, end = resolve_end(lab, source), resolve_end(lab, target)
+    chosen, left_out = families(lab, start, end, asked)
+    explanations = [runtime_firewall.explain(backend, lab, start.name, end.name, proto,
+                                             None if proto == "icmp" else port, timeout, not no_probe,
+                                             family=each, destination=end.address)
+                    for each in chosen]
+    problems = [p for e in explanations for p in e.problems]
     if as_json:
-        click.echo(json.dumps(explanation.as_dict(), indent=2))
+        click.echo(json.dumps({"from": start.name, "to": end.name, "proto": proto, "port": port,
+                               "families": [e.as_dict() for e in explanations], "not_explained": left_out,
+                               "confirmed": not problems}, indent=2))
     else:
-        for line in _explanation_lines(explanation, out.width):
-            out.print(line, soft_wrap=False)
-    if explanation.problems:
-        raise RuntimeFailure(f"{len(explanation.problems)} mismatch(es) between the rules and what happened")
+        for index, explanation in enumerate(explanations):
+            if index:
+                out.print("", soft_wrap=False)
+            for line in _explanation_lines(explanation, out.width):
+                out.print(line, soft_wrap=False)
+        for note in left_out:
+            for line in wrapped(note, out.width, 0, 4, "dim"):
+                out.print(line, soft_wrap=False)
+    if problems:
+        raise RuntimeFailure(f"{len(problems)} mismatch(es) between the rules and what happened")
 
 
 COMMANDS = [firewall]

@@ -10,7 +10,6 @@ Pure: writes nothing itself; the caller writes the text and the files.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import PurePosixPath
 
 import yaml
@@ -24,20 +23,10 @@ COMPOSE_VERSION = "2.4"   # the format with health-gated depends_on that docker-
 HEALTH_INTERVAL = "2s"
 
 
-def ipv4_routes_only(container: ContainerPlan) -> ContainerPlan:
-    """A node as the compose file runs it: its networks carry IPv4 only there (a dual-stack
-    lab's IPv6 routes did not hold under docker-compose in our test run: its nodes waited
-    for them and stopped), so no IPv6 address or route. The IPv6 seal and sysctls stay: the
-    node still has link-local IPv6, and its services listen on [::]."""
-    routes = "".join(f"{line}\n" for line in container.files.get("routes", "").splitlines() if ":" not in line)
-    files = {**container.files, **({"routes": routes} if "routes" in container.files else {})}
-    return dataclasses.replace(container, files=files, addresses6={})
-
-
 def compose_files(plan: Plan, files_dir: str) -> dict[str, str]:
     """Relative path -> content of every node's /lab files, under files_dir."""
     result = {}
-    for container in map(ipv4_routes_only, plan.containers):
+    for container in plan.containers:
         for path, content in container.all_files().items():
             result[str(PurePosixPath(files_dir) / container.name / path)] = content
     return result
@@ -110,16 +99,20 @@ def _network_key(plan: Plan, docker_name: str) -> str:
 
 
 def _network(network) -> dict:
+    config = [{"subnet": network.subnet, "gateway": network.gateway}]
+    if network.subnet6:   # dual-stack: the engine makes the bridge with both prefixes
+        config.append({"subnet": network.subnet6, **({"gateway": network.gateway6} if network.gateway6 else {})})
     return {"name": network.docker_name, "labels": dict(network.labels),
             "driver_opts": dict(SEALED_BRIDGE_OPTIONS),
-            "ipam": {"config": [{"subnet": network.subnet, "gateway": network.gateway}]}}
+            **({"enable_ipv6": True} if network.subnet6 else {}),
+            "ipam": {"config": config}}
 
 
 def compose_document(plan: Plan, files_dir: str, source: str) -> dict:
     services: dict[str, dict] = {}
     previous: list[str] = []
     for stage in plan.stages():
-        for container in map(ipv4_routes_only, stage):
+        for container in stage:
             services[container.name] = _service(plan, container, files_dir, previous, source)
             if "NET_ADMIN" not in container.capabilities:
                 services[f"{container.name}-routes"] = _route_companion(plan, container)

@@ -5,7 +5,8 @@ The same plan `lab up` runs on Docker, rendered for a cluster with Multus:
 - per lab network a NetworkAttachmentDefinition: a Linux bridge on the cluster
   node (bridge CNI, static IPAM), so the topology's addresses are kept exactly;
 - per node a Deployment of one pod, whose network annotation asks Multus for the
-  node's static address on each of its networks, a ConfigMap and a Secret with
+  node's static addresses on each of its networks (IPv4, and IPv6 on a network with a
+  prefix: a dual-stack lab stays dual-stack), a ConfigMap and a Secret with
   its rendered /lab files, and the capabilities its kind needs and nothing more;
 - per data volume a PersistentVolumeClaim.
 
@@ -20,7 +21,6 @@ Pure: returns documents; the caller writes them.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import re
@@ -99,8 +99,10 @@ def _network_requests(plan: Plan, container: ContainerPlan, namespace: str) -> l
     for index, (engine_name, address) in enumerate(container.addresses.items(), start=1):
         network = by_engine_name[engine_name]
         prefix = ipaddress.ip_network(network.subnet).prefixlen
-        requests.append({"name": network.name, "namespace": namespace,
-                         "ips": [f"{address}/{prefix}"], "interface": f"net{index}"})
+        ips = [f"{address}/{prefix}"]           # IPv4 first: what `lab status` reads as the node's address
+        if engine_name in container.addresses6 and network.subnet6:
+            ips.append(f"{container.addresses6[engine_name]}/{ipaddress.ip_network(network.subnet6).prefixlen}")
+        requests.append({"name": network.name, "namespace": namespace, "ips": ips, "interface": f"net{index}"})
     return requests
 
 
@@ -131,7 +133,10 @@ def _routes_init(container: ContainerPlan, image: str) -> dict:
         "name": "lab-routes", "image": image, "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", "-c", ROUTE_SCRIPT],
         "env": [{"name": "LAB_ROUTES", "value": container.files.get("routes", "")},
-                {"name": "LAB_SEAL", "value": container.files.get(SEAL_FILE, "")}],
+                {"name": "LAB_SEAL", "value": container.files.get(SEAL_FILE, "")},
+                # a dual-stack node: its IPv6 seal goes in before its IPv6 routes, as on Docker
+                *([{"name": "LAB_SEAL6", "value": container.files[SEAL6_FILE]}] if SEAL6_FILE in container.files
+                  else [])],
         "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}},
     }
 
@@ -206,17 +211,6 @@ def _pod_volumes(container: ContainerPlan) -> list[dict]:
     return volumes
 
 
-def ipv4_only(container: ContainerPlan) -> ContainerPlan:
-    """A node as the cluster runs it: IPv4 only (its networks carry no IPv6 there yet), so
-    without the IPv6 routes, seal and sysctls a dual-stack plan gives it."""
-    routes = "".join(f"{line}\n" for line in container.files.get("routes", "").splitlines() if ":" not in line)
-    files = {path: text for path, text in container.files.items() if path != SEAL6_FILE}
-    return dataclasses.replace(
-        container, files={**files, **({"routes": routes} if "routes" in files else {})}, addresses6={},
-        sysctls={k: v for k, v in container.sysctls.items() if not k.startswith("net.ipv6.")},
-        live_files={p: t for p, t in container.live_files.items() if not p.startswith("ip6tables")})
-
-
 def node_files(plan: Plan, container: ContainerPlan, namespace: str) -> list[dict]:
     """The ConfigMap (and the Secret, when the node holds a key or a password) with its /lab files."""
     files = container.all_files()
@@ -257,7 +251,7 @@ def kubernetes_documents(plan: Plan, source: str, namespace: str | None = None,
     documents += [network_attachment(plan, network, ns, links) for network in plan.networks]
     volumes = sorted({volume for c in plan.containers for volume in c.volumes})
     documents += [volume_claim(plan, volume, ns) for volume in volumes]
-    for container in map(ipv4_only, plan.containers):
+    for container in plan.containers:
         image = f"{image_prefix}lab/{container.service}:latest"
         documents += node_files(plan, container, ns)
         documents.append(deployment(plan, container, ns, image, source))

@@ -75,6 +75,10 @@ def links_service(plan: Plan, namespace: str) -> dict:
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": LINKS_NAME, "namespace": namespace, "labels": _labels(plan)},
             "spec": {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": _labels(plan),
+                     # The tunnels run between the nodes' IPv4 addresses (the script asks for A
+                     # records): IPv4 is named first so a cluster whose first family is IPv6 still
+                     # publishes them; a dual-stack cluster adds its IPv6 ones (AAAA) beside.
+                     "ipFamilyPolicy": "PreferDualStack", "ipFamilies": ["IPv4"],
                      "ports": [{"name": "vxlan", "protocol": "UDP", "port": VXLAN_PORT}]}}
 
 

@@ -8,6 +8,7 @@ import json
 import shlex
 import time
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
 
 from lab.backends.protocol import Backend
 from lab.errors import RuntimeFailure
@@ -58,6 +59,7 @@ class Explanation:
     notes: list[str]
     verdicts: list[Verdict]
     expected: str                      # allow, deny, reject
+    family: int = 4                    # 4: iptables decides; 6: ip6tables
     probe: ProbeResult | None = None
     consistent: bool | None = None     # the probe's result fits the verdict
     problems: list[str] = field(default_factory=list)
@@ -67,7 +69,8 @@ class Explanation:
         return not self.problems
 
     def as_dict(self) -> dict:
-        return {"from": self.source, "to": self.target, "address": self.address, "proto": self.proto,
+        return {"family": self.family, "from": self.source, "to": self.target, "address": self.address,
+                "proto": self.proto,
                 "port": self.port, "path": self.path, "notes": self.notes, "expected": self.expected,
                 "verdicts": [v.as_dict() for v in self.verdicts],
                 "probe": None if self.probe is None else {"result": self.probe.result,
@@ -160,21 +163,27 @@ def describe_path(path: FlowPath) -> list[str]:
 
 
 def explain(backend: Backend, lab: Lab, source: str, target: str, proto: str,
-            port: int | None, timeout: float = 2.0, run_probe: bool = True) -> Explanation:
+            port: int | None, timeout: float = 2.0, run_probe: bool = True, family: int = 4,
+            destination: IPv4Address | IPv6Address | None = None) -> Explanation:
     """For each firewall between source and target, the rule that decides the flow, computed
-    from the rules; then confirmed by a real attempt and the counters it moved."""
-    path = flow_path(lab, lab.instance(source), lab.instance(target), proto, port)
+    from the rules; then confirmed by a real attempt and the counters it moved. The flow is of
+    one family (`family`, or the destination's when given): its verdicts are the rules of that
+    family's table (iptables or ip6tables), and only that table's counters confirm them."""
+    path = flow_path(lab, lab.instance(source), lab.instance(target), proto, port,
+                     destination=destination, family=family)
+    family = path.flow.destination.version
     verdicts = computed_verdicts(lab, path)
     explanation = Explanation(source, target, str(path.flow.destination), proto, port, describe_path(path),
-                              list(path.notes), verdicts, final_action(verdicts))
+                              list(path.notes), verdicts, final_action(verdicts), family)
     if not run_probe:
         return explanation
     firewalls = [v.firewall for v in verdicts]
-    before = {name: read_counters(backend, lab.name, name) for name in firewalls}
+    before = {name: read_counters_by_family(backend, lab.name, name)[family] for name in firewalls}
     explanation.probe = probe(backend, lab.name, source, str(path.flow.destination), proto, port, timeout)
     time.sleep(0.2)   # let the last retransmission or reply cross the firewall
     for verdict in verdicts:
-        confirm(verdict, before[verdict.firewall], read_counters(backend, lab.name, verdict.firewall))
+        after = read_counters_by_family(backend, lab.name, verdict.firewall)[family]
+        confirm(verdict, before[verdict.firewall], after)
         if not verdict.confirmed:
             explanation.problems.append(f"{verdict.firewall}: {verdict.mismatch}")
     expected = expected_results(verdicts, proto)

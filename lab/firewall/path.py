@@ -7,16 +7,17 @@ rewrites the destination (DNAT) and its masquerade rewrites the source, exactly
 as its nat table does: a firewall behind home-router sees the router's address,
 never the laptop's.
 
-A flow has one family: `flow_path(..., family=6)` walks the IPv6 addresses and routes (the
-target's IPv6 address, each hop's IPv6 next hop), as a request curl made over IPv6 travels.
-Port forwards are IPv4's only (a lab forwards ports on its IPv4 addresses).
+A flow has one family, the destination's: over IPv6 the walk uses the nodes' IPv6
+addresses, the networks' IPv6 prefixes and the IPv6 routes (the same routers), and
+port forwards do not apply (the nat table of ip6tables has no DNAT line: a forward
+names its target's IPv4 address).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
-from typing import Callable, Optional
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from typing import Callable, Mapping, Optional
 
 from lab.errors import LabError
 from lab.firewall.policy import Flow
@@ -29,6 +30,16 @@ MAX_HOPS = 32
 # routers that run BGP/OSPF), else the routes the planner computes.
 Address = IPv4Address | IPv6Address
 NextHop = Callable[[Instance, Address], Optional[Address]]
+
+
+def addresses_in(instance: Instance, family: int) -> Mapping[str, Address]:
+    """network -> the instance's address there, of one family (4 or 6)."""
+    return instance.addresses6 if family == 6 else instance.addresses
+
+
+def _subnet(lab: Lab, network: str, family: int):
+    declared = lab.spec.networks[network]
+    return declared.subnet6 if family == 6 else declared.subnet
 
 
 @dataclass(frozen=True)
@@ -57,24 +68,18 @@ class FlowPath:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _addresses(instance: Instance, family: int):
-    return instance.addresses if family == 4 else instance.addresses6
-
-
-def _subnet(lab: Lab, network: str, family: int) -> IPv4Network | IPv6Network | None:
-    return lab.spec.networks[network].subnet if family == 4 else lab.spec.networks[network].subnet6
-
-
-def _owner(lab: Lab, address: Address) -> tuple[Instance, str] | None:
+def address_owner(lab: Lab, address: Address) -> tuple[Instance, str] | None:
+    """(the instance that holds address, the network it holds it on), or None: not the lab's."""
     for instance in lab.instances:
-        for network, own in _addresses(instance, address.version).items():
+        for network, own in addresses_in(instance, address.version).items():
             if own == address:
                 return instance, network
     return None
 
 
+
 def _network_of(lab: Lab, instance: Instance, address: Address) -> str | None:
-    for network in _addresses(instance, address.version):
+    for network in addresses_in(instance, address.version):
         if address in _subnet(lab, network, address.version):
             return network
     return None
@@ -85,31 +90,32 @@ def next_hop(lab: Lab, at: Instance, destination: Address) -> Address | None:
     destination's family. For a router in an autonomous system, the shortest way through the
     graph: what BGP/OSPF find when nothing is broken and no policy says otherwise (derived,
     not read)."""
-    v6 = destination.version == 6
+    six = destination.version == 6
     best: tuple[int, Address] | None = None
-    for line in (graph_routes6 if v6 else graph_routes)(lab, at):
+    for line in (graph_routes6 if six else graph_routes)(lab, at):
         prefix, _, via = line.partition(" via ")
-        network = ip_network(("::/0" if v6 else "0.0.0.0/0") if prefix == "default" else prefix)
+        network = ip_network(("::/0" if six else "0.0.0.0/0") if prefix == "default" else prefix)
         if destination in network and (best is None or network.prefixlen > best[0]):
-            best = (network.prefixlen, (IPv6Address if v6 else IPv4Address)(via))
+            best = (network.prefixlen, ip_address(via))
     return best[1] if best else None
 
 
 def target_address(lab: Lab, source: Instance, target: Instance, family: int = 4) -> Address:
-    """The address a source uses for a target: one on a shared network, else its first (in the
-    family asked; IPv4 when the target has no IPv6 address)."""
-    if family == 6 and not target.addresses6:
-        family = 4
-    for network, address in _addresses(target, family).items():
-        if network in _addresses(source, family):
+    """The address a source uses for a target in a family: one on a shared network, else its
+    first. A LabError when the target has none of that family."""
+    found = addresses_in(target, family)
+    if not found:
+        raise LabError(f"{target.name} has no IPv{family} address")
+    for network, address in found.items():
+        if network in addresses_in(source, family):
             return address
-    return target.first_address if family == 4 else target.first_address6
+    return next(iter(found.values()))
 
 
 def _dnat(lab: Lab, router: Instance, flow: Flow) -> tuple[Flow, str | None]:
     spec = lab.spec.nodes[router.node]
-    if flow.destination not in router.addresses.values():
-        return flow, None
+    if flow.destination.version == 6 or flow.destination not in router.addresses.values():
+        return flow, None   # forwards are IPv4 only (their DNAT names the target's IPv4 address)
     for forward in getattr(spec, "forwards", []):
         if forward.proto == flow.proto and forward.port == flow.port:
             to = lab.instances_of(forward.to)[0]
@@ -124,7 +130,7 @@ def _masquerade(lab: Lab, router: Instance, flow: Flow, leaves_on: str) -> tuple
     for network in getattr(lab.spec.nodes[router.node], "masquerade", []):
         subnet = _subnet(lab, network, family)
         if subnet is not None and flow.source in subnet and flow.destination not in subnet:
-            new_source = _addresses(router, family)[leaves_on]
+            new_source = addresses_in(router, family)[leaves_on]
             return replace(flow, source=new_source), (f"{router.name} masquerades {network}: the source "
                                                       f"{flow.source} becomes {new_source}")
     return flow, None
@@ -144,14 +150,19 @@ def _leave(lab: Lab, at: Instance, destination: Address,
 
 
 def flow_path(lab: Lab, source: Instance, target: Instance, proto: str, port: int | None,
-              lookup: NextHop | None = None, family: int = 4) -> FlowPath:
-    """The flow's way from source to target in one family (IPv4 unless 6 and both have IPv6)."""
-    destination = target_address(lab, source, target, family if source.addresses6 else 4)
+              lookup: NextHop | None = None, destination: Address | None = None,
+              family: int = 4) -> FlowPath:
+    """The way a flow goes from source to target: to `destination` when given (its family
+    decides), else to the target's address of `family` the source would use."""
+    if destination is None:
+        destination = target_address(lab, source, target, family)
+    if not addresses_in(source, destination.version):
+        raise LabError(f"{source.name} has no IPv{destination.version} address")
     out_network, gateway = _leave(lab, source, destination, lookup)
-    first = Flow(_addresses(source, destination.version)[out_network], destination, proto, port)
+    first = Flow(addresses_in(source, destination.version)[out_network], destination, proto, port)
     flow, hops, notes, here = first, [], [], source
     for _ in range(MAX_HOPS):
-        owner = _owner(lab, gateway or flow.destination)
+        owner = address_owner(lab, gateway or flow.destination)
         if owner is None:
             raise LabError(f"{here.name} sends {flow.destination} to {gateway or flow.destination}, "
                            "which is no lab node")

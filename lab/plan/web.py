@@ -52,15 +52,17 @@ def _client_subnets(lab: Lab, db_node: str) -> list[str]:
         if registry.get(node.kind).database_of(node) == db_node:
             for instance in lab.instances_of(name):
                 for network in instance.addresses:
-                    subnet = str(lab.spec.networks[network].subnet)
-                    if subnet not in subnets:
-                        subnets.append(subnet)
+                    declared = lab.spec.networks[network]
+                    # an app on a dual-stack network may come over IPv6 as well
+                    for subnet in (declared.subnet, *([declared.subnet6] if network in instance.addresses6 else [])):
+                        if str(subnet) not in subnets:
+                            subnets.append(str(subnet))
     return subnets
 
 
 def render_database(lab: Lab, instance: Instance, state: LabState) -> Rendered:
     spec = lab.spec.nodes[instance.node]
-    listen = ["127.0.0.1", *(str(a) for a in instance.addresses.values())]
+    listen = ["127.0.0.1", *(str(a) for a in instance.all_addresses())]   # IPv6 too, on a dual-stack lab
     files = {"db/name": f"{spec.database}\n", "db/user": f"{db_user(spec.database)}\n",
              "db/password": _password(state, instance.node) + "\n",
              "db/listen": ",".join(listen) + "\n",

@@ -11,8 +11,6 @@ firewall on it) says so from the file alone.
 from __future__ import annotations
 
 from lab.errors import LabError
-from lab.firewall.explain import computed_verdicts
-from lab.firewall.path import flow_path
 from lab.topology.errors import Problem
 from lab.topology.lab import Lab
 from lab.topology.model import CLIENT_KIND, FIREWALL_KIND, RESOLVER_KIND, ROOT_KIND
@@ -24,6 +22,11 @@ VERBS = {"deny": "drops", "reject": "rejects", "drop": "drops"}
 
 class DnsFlows:
     def __init__(self, lab: Lab, source: Source):
+        # Imported here, not at the top: lab.firewall reads the topology's model modules, whose
+        # package (lab.topology) imports this module; at the top, importing lab.firewall first
+        # (a test, a tool) met a half-made lab.firewall.explain.
+        from lab.firewall.explain import computed_verdicts
+        from lab.firewall.path import flow_path
         self.lab, self.source = lab, source
         self.flow_path, self.computed_verdicts = flow_path, computed_verdicts
         self.problems: list[Problem] = []

@@ -18,6 +18,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -27,7 +28,7 @@ from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counte
 from lab.firewall.path import flow_path
 from lab.firewall.policy import node_policy
 from lab.backends.protocol import Backend
-from lab.errors import RuntimeFailure, UsageError
+from lab.errors import LabError, RuntimeFailure, UsageError
 from lab.firewall.live import read_counters
 from lab.trace import resolver as dns_evidence
 from lab.topology import Lab
@@ -101,6 +102,21 @@ def trace_url(backend: Backend, lab: Lab, url: str, source: str | None = None, o
     return trace
 
 
+def _request_path(backend: Backend, lab: Lab, source: str, owner, address: str, port: int):
+    """The way the request went, in the family curl used (an IPv6 connection crossed the
+    firewalls' ip6tables rules, over the IPv6 routes). Over IPv6 a lab whose routers carry no
+    IPv6 route (BGP/OSPF announce IPv4 only) has no computed path: None, and the firewall step
+    reads the counters alone."""
+    destination = ip_address(address)
+    try:
+        return flow_path(lab, lab.instance(source), owner, "tcp", port, live_lookup(backend, lab),
+                         destination=destination)
+    except LabError:
+        if destination.version == 4:
+            raise
+        return None
+
+
 def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options: RequestOptions,
                pcap: Path | None = None) -> Trace:
     trace_id = secrets.token_hex(16)
@@ -134,9 +150,7 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
     _read_wire(evidence, wire, source, target.port)
     owner = owner_of(lab, evidence.address) if evidence.address else None
     evidence.target = owner.name if owner else None
-    # the path in the family curl connected with (IPv6 routes can differ from IPv4's)
-    path = flow_path(lab, lab.instance(source), owner, "tcp", target.port, live_lookup(backend, lab),
-                     _family_of_address(evidence.address)) if owner else None
+    path = _request_path(backend, lab, source, owner, evidence.address, target.port) if owner else None
     shaping = PathShaping(backend, lab, path, source)   # read while the servers' logs are
     if path:
         verdicts = [confirm(v, before[v.firewall], after[v.firewall]) for v in computed_verdicts(lab, path)]
@@ -179,13 +193,6 @@ class _Recording:
     resolver: tuple[str, str] | None    # (node, address) recording DNS, None for an address URL
     before: dict                        # each firewall's counters before the request
     stub_since: int | None = None       # the source's own DNS cache log's size before (None: no cache)
-
-
-def _family_of_address(address: str | None) -> int:
-    try:
-        return ip_address(address).version if address else 4
-    except ValueError:
-        return 4
 
 
 def _start_recording(backend: Backend, lab: Lab, source: str, target: Target, firewalls: list[str],

@@ -49,6 +49,20 @@ def test_compose_lab_serves_the_shop_like_lab_up(engine, images, compose_cli, tm
         result = laptop.exec_run(["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
                                   "https://www.shop.test/"])
         assert result.output.decode() == "200", result.output.decode()
+        # dual-stack like `lab up`: the lab's own DNS gives the shop's IPv6 address (AAAA),
+        # and the page comes over IPv6 from it (curl -6 says which address it reached)
+        lb6 = str(lab.instance("lb").first_address6)
+        looked_up = laptop.exec_run(["dig", "+short", "+time=2", "www.shop.test", "AAAA"])
+        assert looked_up.output.decode().split() == [lb6], looked_up.output.decode()
+        over_v6 = laptop.exec_run(["curl", "-6", "-sS", "--max-time", "10", "-o", "/dev/null",
+                                   "-w", "%{http_code} %{remote_ip}", "https://www.shop.test/"])
+        assert over_v6.output.decode() == f"200 {lb6}", over_v6.output.decode()
+        # the load balancer saw the laptop's IPv6 request: home-router masquerades it, so the
+        # source is home-router's IPv6 address on the ISP network (its access log)
+        source6 = str(lab.instance("home-router").addresses6["isp"])
+        lb = engine.containers.get(f"{lab.name}-lb")
+        logged = lb.exec_run(["sh", "-c", "cat /var/log/nginx/access.json"]).output.decode()
+        assert source6 in logged, logged[-1500:]
         # sealed like `lab up`: no masquerade, the engine's DNS does not answer
         options = engine.networks.get(f"{lab.name}-data").attrs["Options"]
         assert options.get("com.docker.network.bridge.enable_ip_masquerade") == "false"

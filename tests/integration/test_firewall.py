@@ -13,7 +13,7 @@ from lab.cli import main
 from lab.firewall.policy import Flow, decide, node_policy
 from lab.firewall import live as runtime_firewall
 
-from .conftest import LabUnderTest, running_lab, topology_text
+from .conftest import SHIFT, LabUnderTest, running_lab, shift_subnets, topology_text
 
 SCANNED_PORTS = [*range(1, 1025), 5432, 8000]
 HOLD_RULE = "      - {name: hold-open, from: any, to: lb, proto: tcp, ports: 9000}\n"
@@ -85,10 +85,12 @@ def test_explain_on_the_command_line_names_the_rule_and_the_nat(shop):
                                        "--timeout", "1", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["path"] == ["laptop", "home-router", "isp-router", "fw", "app-1"]
-    assert data["verdicts"][0]["rule"] == "default-deny" and data["verdicts"][0]["confirmed"]
-    assert data["verdicts"][0]["source"] == str(shop.lab.instance("home-router").address_on("isp"))
-    assert data["probe"]["result"] == "timeout"
+    assert [e["family"] for e in data["families"]] == [4, 6] and data["confirmed"]   # two names: both
+    four = data["families"][0]
+    assert four["path"] == ["laptop", "home-router", "isp-router", "fw", "app-1"]
+    assert four["verdicts"][0]["rule"] == "default-deny" and four["verdicts"][0]["confirmed"]
+    assert four["verdicts"][0]["source"] == str(shop.lab.instance("home-router").address_on("isp"))
+    assert four["probe"]["result"] == "timeout"
 
 
 def test_show_lists_the_rules_in_order_with_counters(shop):
@@ -240,3 +242,97 @@ def test_over_ipv6_the_same_rule_decides_and_its_ipv6_counter_rises(shop, source
     flow = Flow(shop.lab.instance("home-router").addresses6["isp"], shop.lab.instance(target).first_address6,
                 "tcp", port)
     assert decide(node_policy(shop.lab, "fw"), flow).name == rule   # what `lab firewall explain` computes
+
+
+def _ip6tables_packets(shop, rule: str) -> int:
+    """The packets ip6tables counted for a rule of fw's FORWARD chain, read by the test itself
+    (iptables-save's own format: "[packets:bytes] -A FORWARD ... --comment NAME -j TARGET")."""
+    code, saved = shop.exec("fw", "ip6tables-save", "-c", "-t", "filter")
+    assert code == 0, saved
+    total = 0
+    for line in saved.splitlines():
+        if line.startswith("[") and " -A FORWARD " in line and f"--comment {rule} " in line and "-j LOG" not in line:
+            total += int(line[1:].split(":")[0])
+    return total
+
+
+# (from, to as the user gives it, port, the ip6tables rule that must decide, what the client sees)
+EXPLAIN6 = [("laptop", "lb", 443, "web-in", "open"),
+            ("laptop", "lb", 22, "ssh-in", "refused"),
+            ("laptop", "db", 5432, "default-deny", "timeout"),
+            ("app-2", "db", 5432, "apps-to-db", "open")]
+
+
+@pytest.mark.parametrize("source,target,port,rule,result", EXPLAIN6, ids=[f"{m[0]}-{m[1]}-{m[2]}" for m in EXPLAIN6])
+def test_explain_over_ipv6_names_the_ip6tables_rule_whose_counter_rises(shop, source, target, port, rule, result):
+    """`explain -6`: the verdict names the rule, and what really happened agrees: the probe's
+    connection over IPv6, and that rule's ip6tables counter, read here, going up."""
+    before = _ip6tables_packets(shop, rule)
+    explained = CliRunner().invoke(main, ["firewall", "explain", source, target, str(port), "-6", "--lab", shop.name,
+                                          "--timeout", "1.5", "--json"])
+    after = _ip6tables_packets(shop, rule)
+    assert explained.exit_code == 0, explained.output
+    data = json.loads(explained.output)
+    [six] = data["families"]
+    assert six["family"] == 6 and six["address"] == str(shop.lab.instance(target).first_address6)
+    [verdict] = six["verdicts"]
+    assert (verdict["firewall"], verdict["rule"]) == ("fw", rule)
+    assert six["probe"]["result"] == result and verdict["confirmed"], six
+    assert after - before >= 1, (rule, before, after)
+
+
+def test_explain_by_address_and_both_families_in_words(shop):
+    db6 = str(shop.lab.instance("db").first_address6)
+    by_address = CliRunner().invoke(main, ["firewall", "explain", "laptop", db6, "5432", "--lab", shop.name,
+                                           "--timeout", "1", "--json"])
+    assert by_address.exit_code == 0, by_address.output
+    assert [e["family"] for e in json.loads(by_address.output)["families"]] == [6]   # the address says
+    both = CliRunner().invoke(main, ["firewall", "explain", "laptop", "lb", "22", "--lab", shop.name, "--timeout", "1"])
+    assert both.exit_code == 0, both.output
+    flat = " ".join(both.output.split())
+    assert "over IPv4" in flat and "over IPv6" in flat
+    assert "fw (iptables FORWARD" in flat and "fw (ip6tables FORWARD" in flat
+    assert flat.count("rule 'ssh-in' -> reject, confirmed") == 2, both.output
+
+
+@pytest.mark.parametrize("words,message", [
+    (["laptop", "fd6c:6162:198:10::99", "443"], "is no address of a node of lab"),     # in a lab prefix, nobody's
+    (["laptop", "2001:db8::1", "443"], "is no address of a node of lab"),
+    (["laptop", "nosuch", "443"], "has no node 'nosuch'"),
+    (["laptop", "198.18.10.10", "443", "-6"], "-6 asks for IPv6, but the address given is IPv4"),
+])
+def test_explain_refuses_an_end_not_in_the_lab_with_exit_2(shop, words, message):
+    words = [shift_subnets(word) for word in words]
+    refused = CliRunner().invoke(main, ["firewall", "explain", *words, "--lab", shop.name])
+    assert refused.exit_code == 2, refused.output
+    assert message in refused.output and "Traceback" not in refused.output
+
+
+V4_ONLY = """name: it-fw6-v4{suffix}
+networks:
+  lan: {{subnet: 100.64.104.0/24}}
+nodes:
+  one: {{kind: client, networks: {{lan: 100.64.104.10}}}}
+  two: {{kind: client, networks: {{lan: 100.64.104.20}}}}
+"""
+
+
+def test_explain_refuses_a_family_the_network_lacks(engine, images, tmp_path):
+    """A real lab whose network has no IPv6 prefix: -6 is refused naming the node and the
+    network, and two names are explained over IPv4 with a note saying why not IPv6."""
+    text = shift_subnets(V4_ONLY.format(suffix=f"-{SHIFT}" if SHIFT else ""))
+    file = tmp_path / "v4.yaml"
+    file.write_text(text)
+    with running_lab(engine, text, str(file)) as lab:
+        refused = CliRunner().invoke(main, ["firewall", "explain", "one", "two", "80", "-6", "--lab", lab.name])
+        assert refused.exit_code == 2, refused.output
+        assert ("node 'one' has no IPv6 address: its networks (lan) carry no IPv6 prefix "
+                "(add `subnet6:` to one of them)") in " ".join(refused.output.split())
+        explained = CliRunner().invoke(main, ["firewall", "explain", "one", "two", "80", "--lab", lab.name,
+                                              "--timeout", "1", "--json"])
+        assert explained.exit_code == 0, explained.output
+        data = json.loads(explained.output)
+        assert [e["family"] for e in data["families"]] == [4]
+        assert data["not_explained"][0].startswith("not over IPv6: node 'one' has no IPv6 address")
+        # no firewall between them: nothing to confirm, but the probe really ran (refused: nothing listens)
+        assert data["families"][0]["verdicts"] == [] and data["families"][0]["probe"]["result"] == "refused"

@@ -1,10 +1,12 @@
 """compose.yaml is the export of topology/default.yaml, and the export mirrors the plan."""
 
+import re
+
 import yaml
 
 from lab.export.compose import compose_document, compose_files, compose_text
 from lab.plan import LabState, make_plan
-from lab.topology import load_topology
+from lab.topology import load_text, load_topology
 
 
 def default_plan(root):
@@ -42,7 +44,37 @@ def test_files_are_the_planned_ones(root):
     plan = default_plan(root)
     files = compose_files(plan, "compose.d/shop")
     planned = plan.container("laptop").files["routes"]
-    # compose runs the lab over IPv4 only: the planned routes less the IPv6 ones
-    assert files["compose.d/shop/laptop/routes"] == "".join(f"{line}\n" for line in planned.splitlines()
-                                                            if ":" not in line)
+    assert files["compose.d/shop/laptop/routes"] == planned
+    assert any(":" in line for line in planned.splitlines())   # its IPv6 routes are among them
     assert yaml.safe_load(compose_text(plan, "x", "y"))["version"] == "2.4"
+
+
+def test_dual_stack_networks_and_addresses_reach_the_compose_file(root):
+    """Every network with an IPv6 prefix is made with IPv6 on and that prefix (and the plan's
+    engine gateway), and every node keeps its IPv6 address on it: without them the lab runs
+    IPv4 only under docker-compose."""
+    plan = default_plan(root)
+    document = compose_document(plan, "compose.d/shop", "topology/default.yaml")
+    dual = [network for network in plan.networks if network.subnet6]
+    assert dual, "the default lab is dual-stack"
+    for network in dual:
+        exported = document["networks"][network.name]
+        assert exported["enable_ipv6"] is True
+        assert {"subnet": network.subnet6, "gateway": network.gateway6} in exported["ipam"]["config"]
+    for container in plan.containers:
+        networks = document["services"][container.name]["networks"]
+        exported6 = {plan_net.docker_name: networks[plan_net.name]["ipv6_address"]
+                     for plan_net in plan.networks if "ipv6_address" in networks.get(plan_net.name, {})}
+        assert exported6 == dict(container.addresses6)
+    assert document["services"]["lb"]["networks"]["dmz"]["ipv6_address"] == "fd6c:6162:198:10::a"
+
+
+def test_an_ipv4_only_network_gets_no_ipv6_keys(root):
+    text = (root / "topology" / "default.yaml").read_text()
+    ipv4_only = re.sub(r',\s*subnet6: "[^"]+"', "", text)
+    assert "subnet6" not in ipv4_only
+    plan = make_plan(load_text(ipv4_only, "<v4>"), LabState())
+    document = compose_document(plan, "compose.d/shop", "<v4>")
+    assert all("enable_ipv6" not in n and len(n["ipam"]["config"]) == 1 for n in document["networks"].values())
+    assert not any("ipv6_address" in attachment for service in document["services"].values()
+                   for attachment in service.get("networks", {}).values())

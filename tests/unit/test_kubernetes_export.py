@@ -18,10 +18,11 @@ import pytest
 import yaml
 
 from lab.cli import main
-from lab.export.kubernetes import (NETWORKS_ANNOTATION, ipv4_only, bridge_name, config_key, kubernetes_documents,
+from lab.export.kubernetes import (NETWORKS_ANNOTATION, bridge_name, config_key, kubernetes_documents,
                                    manifest_files)
 from lab.export.kubernetes_links import LINK_MTU, VNI_FIRST, links_table, vxlan_ids
 from lab.plan import LabState, make_plan
+from lab.plan.seal import SEAL6_FILE
 from lab.plan.web import SECRET_FILES
 from lab.topology import load_text, load_topology
 from tests.generated import generated_topology
@@ -97,9 +98,12 @@ def test_each_node_keeps_its_static_addresses_on_its_networks(root):
     for container in plan.containers:
         pod = next(d for d in by_kind(documents, "Deployment") if d["metadata"]["name"] == container.name)
         requests = json.loads(pod["spec"]["template"]["metadata"]["annotations"][NETWORKS_ANNOTATION])
-        asked = {r["name"]: r["ips"][0] for r in requests}
+        asked = {r["name"]: r["ips"] for r in requests}
         assert set(asked) <= networks
-        expected = {names[net]: f"{address}/{subnets[net].prefixlen}" for net, address in container.addresses.items()}
+        # IPv4 first (what `lab status` reads), then the node's IPv6 address on a dual-stack network
+        expected = {names[net]: [f"{address}/{subnets[net].prefixlen}"]
+                    + ([f"{container.addresses6[net]}/64"] if net in container.addresses6 else [])
+                    for net, address in container.addresses.items()}
         assert asked == expected
 
 
@@ -124,8 +128,36 @@ def test_nodes_are_sealed_as_on_docker(root):
             assert "lab-routes" not in init
         else:
             routes = {e["name"]: e["value"] for e in init["lab-routes"]["env"]}
-            assert routes["LAB_ROUTES"] == ipv4_only(container).files["routes"]   # the cluster: IPv4 only
+            assert routes["LAB_ROUTES"] == container.files["routes"]
+            assert routes.get("LAB_SEAL6") == container.files.get(SEAL6_FILE)
             assert init["lab-routes"]["securityContext"]["capabilities"]["add"] == ["NET_ADMIN"]
+
+
+def test_the_default_lab_stays_dual_stack_on_a_cluster(root):
+    """The IPv6 half of every node: its IPv6 address on each dual-stack network in the Multus
+    request, its IPv6 routes and IPv6 seal in the route init container, the IPv6 sysctls, and
+    the firewall's ip6tables files. Without them the lab would run IPv4 only on a cluster."""
+    plan = default_plan(root)
+    documents = kubernetes_documents(plan, "x")
+    deployments = {d["metadata"]["name"]: d for d in by_kind(documents, "Deployment")}
+    configs = {d["metadata"]["name"]: d["data"] for d in by_kind(documents, "ConfigMap")}
+
+    def ips(node: str) -> dict[str, list[str]]:
+        template = deployments[node]["spec"]["template"]
+        return {r["name"]: r["ips"] for r in json.loads(template["metadata"]["annotations"][NETWORKS_ANNOTATION])}
+
+    assert ips("laptop") == {"home": ["100.64.10.10/24", "fd6c:6162:64:10::a/64"]}
+    assert ips("fw")["data"] == ["198.18.30.1/24", "fd6c:6162:198:30::1/64"]
+    assert all(len(addresses) == 2 for node in deployments for addresses in ips(node).values())
+    laptop = deployments["laptop"]["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in next(c for c in laptop["initContainers"] if c["name"] == "lab-routes")["env"]}
+    assert "default via fd6c:6162:64:10::1" in env["LAB_ROUTES"].splitlines()
+    assert "ip6tables" not in env["LAB_SEAL"] and "*raw" in env["LAB_SEAL6"]
+    sysctls = {s["name"]: s["value"] for s in laptop["securityContext"]["sysctls"]}
+    assert sysctls["net.ipv6.conf.all.disable_ipv6"] == "0"
+    fw_sysctls = {s["name"]: s["value"] for s in deployments["fw"]["spec"]["template"]["spec"]["securityContext"]["sysctls"]}
+    assert fw_sysctls["net.ipv6.conf.all.forwarding"] == "1"
+    assert "ip6tables.rules" in configs["fw-lab"] and "-A FORWARD" in configs["fw-lab"]["ip6tables.rules"]
 
 
 def test_every_lab_file_reaches_the_node_and_secrets_stay_in_secrets(root):
@@ -137,7 +169,7 @@ def test_every_lab_file_reaches_the_node_and_secrets_stay_in_secrets(root):
             if document["kind"] in ("ConfigMap", "Secret") and document["metadata"]["name"] == f"{container.name}-lab":
                 stored.update({(document["kind"], k): v for k, v in
                                (document.get("data") or document.get("stringData")).items()})
-        for path, content in ipv4_only(container).all_files().items():   # the cluster: IPv4 only
+        for path, content in container.all_files().items():
             secret = path in SECRET_FILES
             assert stored[("Secret" if secret else "ConfigMap", config_key(path))] == content, path
 
@@ -194,6 +226,8 @@ def test_vxlan_links_join_each_network_and_fit_the_tunnel(root):
     service = by_kind(documents, "Service")[0]
     assert service["spec"]["selector"] == daemonset["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["clusterIP"] == "None"
+    # the tunnels' peers are A records: IPv4 named first, IPv6 beside it where the cluster has both
+    assert service["spec"]["ipFamilyPolicy"] == "PreferDualStack" and service["spec"]["ipFamilies"] == ["IPv4"]
     bridge_only = kubernetes_documents(plan, "x")
     assert not by_kind(bridge_only, "DaemonSet") and all(
         "mtu" not in json.loads(n["spec"]["config"]) for n in by_kind(bridge_only, "NetworkAttachmentDefinition"))

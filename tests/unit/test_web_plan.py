@@ -175,8 +175,11 @@ def test_database_password_is_shared_by_db_and_apps_and_never_in_env_or_topology
 def test_database_listens_on_its_own_addresses_and_admits_only_its_apps():
     lab, plan = plan_of()
     db = plan.container("db")
-    assert db.files["db/listen"].strip() == f"127.0.0.1,{lab.instance('db').address_on('data')}"
-    assert db.files["db/allow"].split() == [str(lab.spec.networks["apps"].subnet)]
+    db_instance, apps = lab.instance("db"), lab.spec.networks["apps"]
+    # the default lab is dual-stack: the database listens and admits its apps over IPv6 too
+    assert db.files["db/listen"].strip() == (f"127.0.0.1,{db_instance.address_on('data')},"
+                                             f"{db_instance.addresses6['data']}")
+    assert db.files["db/allow"].split() == [str(apps.subnet), str(apps.subnet6)]
 
 
 def test_every_node_gets_the_lab_ca_so_any_node_can_be_traced_from():
