@@ -30,6 +30,8 @@ from lab.trace.wire import DAY, Packet, endpoint, hop_view, tls_on_the_wire
 
 STEPS = ("browser cache", "OS cache", "resolver cache", "root", "TLD", "authoritative", "routers",
          "firewall", "TCP", "TLS", "load balancer", "web/app server", "database")
+(BROWSER_CACHE, OS_CACHE, RESOLVER_CACHE, ROOT, TLD, AUTHORITATIVE, ROUTERS, FIREWALL, TCP, TLS, LOAD_BALANCER,
+ SERVER, DATABASE) = STEPS
 OBSERVED, DERIVED, NOT_REACHED, UNSEEN = "observed", "derived", "not reached", "not observed"
 CHROMIUM = "Chromium's DevTools record"
 
@@ -120,10 +122,21 @@ def journey_of(load: _Load, book: dict[str, str]) -> Journey:
     upstream = _upstream_steps(load, book)
     syns = _client_syns(load)
     steps = [_browser_cache(load), _os_cache(load), _resolver_cache(load, upstream),
-             *(_dns_server(load, upstream, role) for role in ("root", "TLD", "authoritative")),
+             *(_dns_server(load, upstream, role) for role in (ROOT, TLD, AUTHORITATIVE)),
              *_path_steps(load, syns), *_tcp_tls(load, syns), *_lab_steps(load)]
+    _blame_the_server(steps)
     _mark_unreached(steps)
     return Journey(load.visit.number, steps)
+
+
+def _blame_the_server(steps: list[JourneyStep]) -> None:
+    """A resolver that never answered while a server it asked never replied: the load broke at
+    that server (the resolver was still waiting on it), not at the resolver's cache."""
+    resolver = steps[STEPS.index(RESOLVER_CACHE)]
+    servers = [s for s in steps[STEPS.index(ROOT):STEPS.index(AUTHORITATIVE) + 1] if s.broken]
+    if resolver.broken and servers:
+        resolver.broken = False
+        resolver.said += f" (it was still waiting on {', '.join(n for s in servers for n in s.nodes)})"
 
 
 def _mark_unreached(steps: list[JourneyStep]) -> None:
@@ -139,9 +152,9 @@ def _mark_unreached(steps: list[JourneyStep]) -> None:
 # --- the browser and the names ---------------------------------------------------------------
 
 def _browser_cache(load: _Load) -> JourneyStep:
-    entries = load.visit.entries
+    entries = [e for e in load.visit.entries if e.url.startswith(("http://", "https://"))]   # not data: URLs
     if not entries:
-        return JourneyStep("browser cache", [load.client], "the browser recorded no request", CHROMIUM, UNSEEN)
+        return JourneyStep(BROWSER_CACHE, [load.client], "the browser recorded no request", CHROMIUM, UNSEEN)
     cached = [e for e in entries if e.cache not in (NETWORK, REVALIDATED)]
     revalidated = [e for e in entries if e.cache == REVALIDATED]
     if not cached and not revalidated:
@@ -151,7 +164,7 @@ def _browser_cache(load: _Load) -> JourneyStep:
                 + (f" ({', '.join(sorted({e.cache for e in cached}))})" if cached else "")
                 + (f", {len(revalidated)} revalidated (304)" if revalidated else "")
                 + f", {len(entries) - len(cached) - len(revalidated)} sent")
-    return JourneyStep("browser cache", [load.client], said, CHROMIUM, OBSERVED)
+    return JourneyStep(BROWSER_CACHE, [load.client], said, CHROMIUM, OBSERVED)
 
 
 def _document_dns_ms(load: _Load) -> float | None:
@@ -161,15 +174,15 @@ def _document_dns_ms(load: _Load) -> float | None:
 def _os_cache(load: _Load) -> JourneyStep:
     name = load.name
     if name is None:
-        return JourneyStep("OS cache", [load.client], f"not asked: the URL names an address ({load.host})",
+        return JourneyStep(OS_CACHE, [load.client], f"not asked: the URL names an address ({load.host})",
                            "the URL", DERIVED)
     if not name.stub_node:
-        return JourneyStep("OS cache", [load.client], f"{load.client} has no DNS cache of its own",
+        return JourneyStep(OS_CACHE, [load.client], f"{load.client} has no DNS cache of its own",
                            "the node's resolv.conf", UNSEEN)
     said = {CACHE: f"answered {name.name} from its cache",
             FORWARDED: f"did not hold {name.name}: asked {name.resolver or 'the resolver'}"}.get(
         name.os_cache, f"logged no query for {name.name} in this load")
-    return JourneyStep("OS cache", [name.stub_node], f"dnsmasq {said}", f"{name.stub_node}'s dnsmasq log",
+    return JourneyStep(OS_CACHE, [name.stub_node], f"dnsmasq {said}", f"{name.stub_node}'s dnsmasq log",
                        OBSERVED, _document_dns_ms(load))
 
 
@@ -211,24 +224,24 @@ def _not_asked(load: _Load) -> str:
 
 def _resolver_cache(load: _Load, upstream: list[DnsStep]) -> JourneyStep:
     if load.name is None:
-        return JourneyStep("resolver cache", [], "not asked: the URL names an address", "the URL", DERIVED)
+        return JourneyStep(RESOLVER_CACHE, [], "not asked: the URL names an address", "the URL", DERIVED)
     if load.resolver is None:
-        return JourneyStep("resolver cache", [], "no resolver's packets were recorded", "nothing", UNSEEN)
+        return JourneyStep(RESOLVER_CACHE, [], "no resolver's packets were recorded", "nothing", UNSEEN)
     evidence = f"{load.resolver}'s packets (udp 53)"
     asked = _client_queries(load)
     if not asked:
-        return JourneyStep("resolver cache", [load.resolver], _not_asked(load), evidence, OBSERVED)
+        return JourneyStep(RESOLVER_CACHE, [load.resolver], _not_asked(load), evidence, OBSERVED)
     reply = _resolver_reply(load)
     first = min(asked, key=lambda p: p["time"])
     ms = round((reply["time"] - first["time"]) * 1000, 1) if reply else None
     if reply is None:
-        return JourneyStep("resolver cache", [load.resolver], f"asked {len(asked)} time(s); it never answered",
+        return JourneyStep(RESOLVER_CACHE, [load.resolver], f"asked {len(asked)} time(s); it never answered",
                            evidence, OBSERVED, None, True)
     if not upstream:
-        return JourneyStep("resolver cache", [load.resolver], f"answered {load.host} from its cache "
+        return JourneyStep(RESOLVER_CACHE, [load.resolver], f"answered {load.host} from its cache "
                            f"({reply['rcode']})", evidence, OBSERVED, ms, reply["rcode"] != "NOERROR")
     servers = list(dict.fromkeys(s.server for s in upstream))
-    return JourneyStep("resolver cache", [load.resolver],
+    return JourneyStep(RESOLVER_CACHE, [load.resolver],
                        f"did not hold {load.host}: asked {', '.join(servers)}; answered {reply['rcode']}",
                        evidence, OBSERVED, ms)
 
@@ -239,11 +252,11 @@ def dns_role(lab: Lab, node: str) -> str | None:
         return None
     instance = lab.instance(node)
     if registry.is_a(instance.kind, ROOT_SERVER):
-        return "root"
+        return ROOT
     zones = [zone for zone, spec in lab.spec.zones.items() if instance.node in spec.servers]
     if not zones:
         return None
-    return "TLD" if any("." not in zone.strip(".") for zone in zones) else "authoritative"
+    return TLD if any("." not in zone.strip(".") for zone in zones) else AUTHORITATIVE
 
 
 def _dns_answer(step: DnsStep) -> str:
@@ -270,7 +283,7 @@ def _dns_server(load: _Load, upstream: list[DnsStep], role: str) -> JourneyStep:
     answered = [s for s in mine if s.duration_ms is not None]
     nodes = list(dict.fromkeys(s.server for s in mine))
     if not answered:
-        return JourneyStep(role, nodes, f"asked {len(mine)} time(s) ({mine[0].query}): no reply", evidence,
+        return JourneyStep(role, nodes, f"asked {len(mine)} time(s) ({', '.join(dict.fromkeys(s.query for s in mine))}): no reply", evidence,
                            OBSERVED, None, True)
     said = "; ".join(dict.fromkeys(f"{s.server} answered '{s.query}' with {_dns_answer(s)}" for s in answered))
     broken = all(s.outcome not in ("answer", "referral", "nodata") for s in answered)
@@ -315,7 +328,7 @@ def _no_syn(load: _Load, name: str) -> JourneyStep:
 
 def _path_steps(load: _Load, syns: list[Packet]) -> list[JourneyStep]:
     if not syns:
-        return [_no_syn(load, "routers"), _no_syn(load, "firewall")]
+        return [_no_syn(load, ROUTERS), _no_syn(load, FIREWALL)]
     return [_routers(load, syns), _firewall(load, syns)]
 
 
@@ -331,13 +344,13 @@ def _routers(load: _Load, syns: list[Packet]) -> JourneyStep:
     routers = [n for n in load.wire if n != load.client and not _is_firewall(load, n)]
     evidence = f"tcpdump on {', '.join(routers)}" if routers else "no router was recorded"
     if not hops:
-        return JourneyStep("routers", [], f"none of {len(routers)} router(s) saw the SYN", evidence,
+        return JourneyStep(ROUTERS, [], f"none of {len(routers)} router(s) saw the SYN", evidence,
                            OBSERVED if routers else UNSEEN, None, bool(routers) and not _answered(load, syns))
     stopped = next((v for v in hops if v.syn_out is None), None)
     ms = round((hops[-1].syn_in.time - syns[0].time) * 1000, 3)
     said = (f"{len(syns)} connection(s); the first's SYN crossed " + ", then ".join(_hop_words(v) for v in hops)
             + f"; it reached the last {ms:.3f} ms after leaving {load.client}")
-    return JourneyStep("routers", [v.node for v in hops], said, evidence, OBSERVED, ms, stopped is not None)
+    return JourneyStep(ROUTERS, [v.node for v in hops], said, evidence, OBSERVED, ms, stopped is not None)
 
 
 def _firewall(load: _Load, syns: list[Packet]) -> JourneyStep:
@@ -345,7 +358,7 @@ def _firewall(load: _Load, syns: list[Packet]) -> JourneyStep:
     decisions = _decisions(load, syns[0])
     nodes = list(dict.fromkeys([*(v.node for v in hops), *(d.firewall for d in decisions)]))
     if not nodes:
-        return JourneyStep("firewall", [], "none on the path", "the topology's routes", DERIVED)
+        return JourneyStep(FIREWALL, [], "none on the path", "the topology's routes", DERIVED)
     parts = [_hop_words(v) for v in hops]
     span = f"over all {load.loads} loads of this browse" if load.loads > 1 else "during the load"
     for d in decisions:
@@ -354,7 +367,7 @@ def _firewall(load: _Load, syns: list[Packet]) -> JourneyStep:
                      if d.confirmed else f"rule {d.rule.name} ({d.action}) computed; {d.mismatch}")
     blocked = any(d.action != "allow" and d.confirmed for d in decisions) or any(v.syn_out is None for v in hops)
     evidence = f"tcpdump and iptables counters on {', '.join(nodes)}"
-    return JourneyStep("firewall", nodes, "; ".join(parts), evidence, OBSERVED if hops or decisions else UNSEEN,
+    return JourneyStep(FIREWALL, nodes, "; ".join(parts), evidence, OBSERVED if hops or decisions else UNSEEN,
                        None, blocked)
 
 
@@ -390,15 +403,15 @@ def _first_with(load: _Load, phase: str):
 def _tcp_tls(load: _Load, syns: list[Packet]) -> list[JourneyStep]:
     evidence = f"tcpdump on {load.client}"
     if not syns:
-        return [_no_syn(load, "TCP"), _no_syn(load, "TLS")]
+        return [_no_syn(load, TCP), _no_syn(load, TLS)]
     syn = syns[0]
     synack = _synack(load, syn)
     to = endpoint(syn.dst, syn.dport)
     if synack is None:
-        tcp = JourneyStep("TCP", [load.client], f"SYN to {to} never answered ({len(syns)} tried)", evidence,
+        tcp = JourneyStep(TCP, [load.client], f"SYN to {to} never answered ({len(syns)} tried)", evidence,
                           OBSERVED, None, True)
-        return [tcp, JourneyStep("TLS", [], "no connection to shake hands on", evidence, UNSEEN)]
-    tcp = JourneyStep("TCP", [load.client], f"{len(syns)} connection(s) to {to}; the first's SYN was "
+        return [tcp, JourneyStep(TLS, [], "no connection to shake hands on", evidence, UNSEEN)]
+    tcp = JourneyStep(TCP, [load.client], f"{len(syns)} connection(s) to {to}; the first's SYN was "
                       f"answered (SYN-ACK) in {(synack.time - syn.time) * 1000:.3f} ms",
                       evidence, OBSERVED, round((synack.time - syn.time) * 1000, 3))
     return [tcp, _tls(load, syn, evidence)]
@@ -406,19 +419,19 @@ def _tcp_tls(load: _Load, syns: list[Packet]) -> list[JourneyStep]:
 
 def _tls(load: _Load, syn: Packet, evidence: str) -> JourneyStep:
     if load.visit.url.startswith("http://"):
-        return JourneyStep("TLS", [], "not used: the URL is http://", "the URL", DERIVED)
+        return JourneyStep(TLS, [], "not used: the URL is http://", "the URL", DERIVED)
     wire = tls_on_the_wire(load.wire.get(load.client, []), syn)
     entry = _first_with(load, "ssl")
     version = next((e.protocol for e in load.visit.entries if e.protocol), "")
     if wire is None:
         if entry is None:
-            return JourneyStep("TLS", [], "no handshake seen", evidence, UNSEEN)
-        return JourneyStep("TLS", [load.client], f"handshake, then {version or 'HTTP'}", CHROMIUM, OBSERVED,
+            return JourneyStep(TLS, [], "no handshake seen", evidence, UNSEEN)
+        return JourneyStep(TLS, [load.client], f"handshake, then {version or 'HTTP'}", CHROMIUM, OBSERVED,
                            entry.phases["ssl"])
     total = round((wire.finished_at - wire.hello_at) * 1000, 3)
     said = (f"ClientHello to the client's Finished {total:.1f} ms (the server's flight came back after "
             f"{wire.server_ms:.1f} ms); then {version or 'HTTP'} (the browser's record)")
-    return JourneyStep("TLS", [load.client], said, f"{evidence}; {CHROMIUM}", OBSERVED, total)
+    return JourneyStep(TLS, [load.client], said, f"{evidence}; {CHROMIUM}", OBSERVED, total)
 
 
 # --- the lab's servers -------------------------------------------------------------------------
@@ -428,7 +441,7 @@ def _lab_steps(load: _Load) -> list[JourneyStep]:
     if not records:
         none = "no request of this load reached a load balancer's log"
         return [JourneyStep(step, [], none, "the servers' logs", UNSEEN)
-                for step in ("load balancer", "web/app server", "database")]
+                for step in (LOAD_BALANCER, SERVER, DATABASE)]
     return [_balancer(records), _servers(records), _database(records)]
 
 
@@ -439,7 +452,7 @@ def _balancer(records: list[LabEvidence]) -> JourneyStep:
     said = f"{len(records)} request(s) with their trace ids; sent to {', '.join(chosen) or 'no upstream'}"
     if failed:
         said += f"; {len(failed)} answered {failed[0].lb_status}"
-    return JourneyStep("load balancer", lbs, said, f"{', '.join(lbs)}'s access log", OBSERVED, None,
+    return JourneyStep(LOAD_BALANCER, lbs, said, f"{', '.join(lbs)}'s access log", OBSERVED, None,
                        bool(failed) and all(r.server is None for r in failed))
 
 
@@ -447,22 +460,22 @@ def _servers(records: list[LabEvidence]) -> JourneyStep:
     served = [r for r in records if r.server]
     nodes = list(dict.fromkeys(r.server for r in served))
     if not served:
-        return JourneyStep("web/app server", [], "no server's log holds these trace ids", "the servers' logs",
+        return JourneyStep(SERVER, [], "no server's log holds these trace ids", "the servers' logs",
                            UNSEEN, None, any(r.failed_at for r in records))
     said = ", ".join(f"{n} {sum(1 for r in served if r.server == n)} request(s)" for n in nodes)
     failed = [r for r in records if r.failed_at and r.failed_at != r.lb]
     if failed:
         said += f"; failed at {failed[0].failed_at}"
-    return JourneyStep("web/app server", nodes, said, "their own log lines", OBSERVED, None, bool(failed))
+    return JourneyStep(SERVER, nodes, said, "their own log lines", OBSERVED, None, bool(failed))
 
 
 def _database(records: list[LabEvidence]) -> JourneyStep:
     used = [r for r in records if r.db_queries]
     if not used:
-        return JourneyStep("database", [], "no request of this load reached the database", "the servers' logs",
+        return JourneyStep(DATABASE, [], "no request of this load reached the database", "the servers' logs",
                            OBSERVED if any(r.server for r in records) else UNSEEN)
     nodes = list(dict.fromkeys(r.database or "?" for r in used))
     said = "; ".join(f"{r.db_queries} SQL statement(s) for {r.server}" for r in used)
-    return JourneyStep("database", nodes, said, f"{', '.join(r.server for r in used)}'s own log line(s)",
+    return JourneyStep(DATABASE, nodes, said, f"{', '.join(r.server for r in used)}'s own log line(s)",
                        OBSERVED, round(sum(r.db_ms or 0 for r in used), 3),
                        any(r.server_status and r.server_status >= 500 for r in used))
