@@ -402,6 +402,8 @@ def _first_with(load: _Load, phase: str):
 
 def _tcp_tls(load: _Load, syns: list[Packet]) -> list[JourneyStep]:
     evidence = f"tcpdump on {load.client}"
+    if not load.wire:
+        return _tcp_tls_by_the_browser(load)
     if not syns:
         return [_no_syn(load, TCP), _no_syn(load, TLS)]
     syn = syns[0]
@@ -415,6 +417,22 @@ def _tcp_tls(load: _Load, syns: list[Packet]) -> list[JourneyStep]:
                       f"answered (SYN-ACK) in {(synack.time - syn.time) * 1000:.3f} ms",
                       evidence, OBSERVED, round((synack.time - syn.time) * 1000, 3))
     return [tcp, _tls(load, syn, evidence)]
+
+
+def _tcp_tls_by_the_browser(load: _Load) -> list[JourneyStep]:
+    """Without the wire: the connection and handshake as Chromium timed them (ResourceTiming)."""
+    entry = _first_with(load, "connect")
+    if entry is None:
+        unseen = "the path was not recorded and the browser timed no new connection"
+        return [JourneyStep(TCP, [], unseen, CHROMIUM, UNSEEN), JourneyStep(TLS, [], unseen, CHROMIUM, UNSEEN)]
+    tcp = JourneyStep(TCP, [load.client], f"a new connection to {entry.remote} for {entry.path}", CHROMIUM,
+                      OBSERVED, entry.phases["connect"])
+    if load.visit.url.startswith("http://"):
+        return [tcp, JourneyStep(TLS, [], "not used: the URL is http://", "the URL", DERIVED)]
+    ssl = entry.phases.get("ssl") or None
+    tls = JourneyStep(TLS, [load.client] if ssl else [], f"handshake, then {entry.protocol or 'HTTP'}" if ssl
+                      else "the browser timed no handshake", CHROMIUM, OBSERVED if ssl else UNSEEN, ssl)
+    return [tcp, tls]
 
 
 def _tls(load: _Load, syn: Packet, evidence: str) -> JourneyStep:

@@ -101,8 +101,13 @@ def test_a_recording_without_the_path_says_so_and_counts_fewer(recording, lab):
     bare = interpret(replace(recording, path=None), lab)
     cold = steps(bare.journeys[0])
     assert cold["routers"].source == UNSEEN and cold["routers"].said == "the path was not recorded"
-    assert bare.journeys[0].observed == 13 - 4   # routers, firewall, TCP, TLS
-    assert bare.journeys[0].summary.startswith("journey: 9 of 13 steps observed")
+    assert cold["firewall"].source == UNSEEN
+    # TCP and TLS then as the browser timed them, for the document's new connection
+    document = bare.visits[0].entries[0]
+    assert cold["TCP"].evidence == cold["TLS"].evidence == "Chromium's DevTools record"
+    assert (cold["TCP"].ms, cold["TLS"].ms) == (document.phases["connect"], document.phases["ssl"])
+    assert bare.journeys[0].observed == 13 - 2   # routers, firewall
+    assert bare.journeys[0].summary.startswith("journey: 11 of 13 steps observed")
 
 
 def test_a_stopped_authoritative_server_is_the_step_the_journey_broke_at(lab):
