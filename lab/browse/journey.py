@@ -91,6 +91,7 @@ class _Load:
     port: int
     counters: dict | None                # firewall -> {"before": rows, "after": rows}, the whole browse
     loads: int = 1                       # how many loads the counters span
+    not_running: list[str] = field(default_factory=list)   # routers and firewalls the engine could not run in
 
 
 def journeys(result, lab: Lab, host: str, packets: list[dict], path: dict | None) -> list[Journey]:
@@ -107,7 +108,8 @@ def journeys(result, lab: Lab, host: str, packets: list[dict], path: dict | None
                      [p for p in packets if start <= p.get("time", 0) < end], resolver,
                      {a for a, n in book.items() if n == resolver},
                      {node: _within(seen, start, end) for node, seen in wire.items()},
-                     path["port"] if path else 443, path["counters"] if path else None, len(result.visits))
+                     path["port"] if path else 443, path["counters"] if path else None, len(result.visits),
+                     path.get("not_running", []) if path else [])
         found.append(journey_of(load, book))
     return found
 
@@ -334,7 +336,7 @@ def _path_steps(load: _Load, syns: list[Packet]) -> list[JourneyStep]:
 
 def _hop_words(view) -> str:
     if view.syn_out is None:
-        return f"{view.node}: the SYN arrived and never left"
+        return f"{view.node}: the SYN arrived and never left it"
     nat = view.nat()
     return f"{view.node} ({view.syn_in.interface} -> {view.syn_out.interface}{'; ' + nat if nat else ''})"
 
@@ -350,6 +352,8 @@ def _routers(load: _Load, syns: list[Packet]) -> JourneyStep:
     ms = round((hops[-1].syn_in.time - syns[0].time) * 1000, 3)
     said = (f"{len(syns)} connection(s); the first's SYN crossed " + ", then ".join(_hop_words(v) for v in hops)
             + f"; it reached the last {ms:.3f} ms after leaving {load.client}")
+    if load.not_running:
+        said += f"; not running (the engine refused a command there): {', '.join(load.not_running)}"
     return JourneyStep(ROUTERS, [v.node for v in hops], said, evidence, OBSERVED, ms, stopped is not None)
 
 
@@ -357,6 +361,11 @@ def _firewall(load: _Load, syns: list[Packet]) -> JourneyStep:
     hops = _hops(load, syns, firewalls=True)
     decisions = _decisions(load, syns[0])
     nodes = list(dict.fromkeys([*(v.node for v in hops), *(d.firewall for d in decisions)]))
+    stopped = [fw for fw in _path_firewalls(load, syns[0]) if fw in load.not_running]
+    if stopped and not hops:
+        return JourneyStep(FIREWALL, stopped, f"{', '.join(stopped)} on the path (the topology's routes) is not "
+                           "running: no capture, no counters there", "the engine refused a command there",
+                           OBSERVED, None, True)
     if not nodes:
         return JourneyStep(FIREWALL, [], "none on the path", "the topology's routes", DERIVED)
     parts = [_hop_words(v) for v in hops]
@@ -371,14 +380,24 @@ def _firewall(load: _Load, syns: list[Packet]) -> JourneyStep:
                        None, blocked)
 
 
-def _decisions(load: _Load, syn: Packet):
-    """The firewalls' computed rules for the connection, confirmed by their counters."""
-    if not load.counters:
-        return []
+def _flow_path(load: _Load, syn: Packet):
+    """The connection's path by the topology's routes (None: its address is no node's)."""
     owner = next((i for i in load.lab.instances if syn.dst in {str(a) for a in i.all_addresses()}), None)
     if owner is None or load.client not in load.lab.instance_names():
+        return None
+    return flow_path(load.lab, load.lab.instance(load.client), owner, "tcp", load.port)
+
+
+def _path_firewalls(load: _Load, syn: Packet) -> list[str]:
+    path = _flow_path(load, syn)
+    return [h.instance.name for h in path.hops if registry.is_a(h.kind, PACKET_FILTER)] if path else []
+
+
+def _decisions(load: _Load, syn: Packet):
+    """The firewalls' computed rules for the connection, confirmed by their counters."""
+    path = _flow_path(load, syn) if load.counters else None
+    if path is None:
         return []
-    path = flow_path(load.lab, load.lab.instance(load.client), owner, "tcp", load.port)
     verdicts = []
     for verdict in computed_verdicts(load.lab, path):
         rows = load.counters.get(verdict.firewall)

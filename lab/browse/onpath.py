@@ -31,13 +31,18 @@ class PathRecorder:
 
     def __init__(self, backend: Backend, lab: Lab, source: str, target: Target) -> None:
         self.backend, self.lab, self.source, self.target = backend, lab, source, target
+        self.forwarders = [i.name for i in lab.instances if registry.get(i.kind).forwards]
         self.firewalls = [i.name for i in lab.instances if registry.is_a(i.kind, PACKET_FILTER)]
+        self.not_running: list[str] = []
         self.capture = secrets.token_hex(6)
         self.flushed: list[str] = []
         self.recording: Recording | None = None
 
     def start(self) -> Recording:
         self.flushed = empty_caches(self.backend, self.lab.name, self.source)
+        self.not_running = [n for n in dict.fromkeys([*self.forwarders, *self.firewalls])
+                            if not _runs(self.backend, self.lab.name, n)]
+        self.firewalls = [fw for fw in self.firewalls if fw not in self.not_running]   # no counters to read
         self.recording = start_recording(self.backend, self.lab, self.source, self.target, self.firewalls,
                                          self.capture)
         return self.recording
@@ -45,11 +50,19 @@ class PathRecorder:
     def stop(self) -> tuple[list[dict], dict]:
         """(the resolver's DNS packets, the path's record as plain data)."""
         packets, wire, after = stop_recording(self.backend, self.lab, self.recording, self.firewalls, self.capture)
-        path = {"port": self.target.port, "flushed": self.flushed,
+        path = {"port": self.target.port, "flushed": self.flushed, "not_running": self.not_running,
                 "wire": {node: [asdict(p) for p in seen] for node, seen in wire.items()},
                 "counters": {fw: {"before": counters_as_rows(self.recording.before[fw]),
                                   "after": counters_as_rows(after[fw])} for fw in self.firewalls}}
         return packets, path
+
+
+def _runs(backend: Backend, lab: str, node: str) -> bool:
+    """Can a command run in the node (the engine refuses one in a stopped node)?"""
+    try:
+        return backend.exec(lab, node, ["true"]).code == 0
+    except RuntimeFailure:
+        return False
 
 
 def asks_a_lab_resolver(backend: Backend, lab: str, source: str) -> bool:

@@ -222,10 +222,16 @@ def _start_dns_capture(backend: Backend, lab: Lab, source: str, capture: str) ->
 
 
 def _start_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:
-    """Start tcpdump on the client and every router and firewall, at once; the nodes where it runs."""
+    """Start tcpdump on the client and every router and firewall, at once; the nodes where it runs
+    (a stopped router records nothing: the hops before it tell where the packets stopped)."""
     def start(node: str) -> tuple[str, int]:
         command = start_command(capture, port, client=node == nodes[0])
-        return node, _run(backend, lab.name, node, command)[0]
+        try:
+            return node, _run(backend, lab.name, node, command)[0]
+        except RuntimeFailure:
+            if node == nodes[0]:
+                raise   # the client itself: nothing can run there
+            return node, -1
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return [node for node, code in pool.map(start, dict.fromkeys(nodes)) if code == 0]

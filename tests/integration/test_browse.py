@@ -324,3 +324,28 @@ def test_a_stopped_authoritative_server_is_where_the_journey_broke(default_lab):
         assert failed and "at zone shop.test." in failed[-1], "the resolver never said the zone's servers failed"
     finally:
         backend.start(default_lab.name, "ns-shop")
+
+
+def test_a_stopped_firewall_breaks_the_journey_at_the_router_before_it(default_lab):
+    backend = default_lab.backend
+    fw = default_lab.lab.instance("fw")
+    backend.stop(default_lab.name, "fw")
+    try:
+        assert default_lab.client.containers.get(f"{default_lab.name}-fw").status == "exited"
+        done = lab_browse(default_lab, URL, "--json")
+        assert done.returncode == 1, done.stderr
+        visit = json.loads(done.stdout)["visits"][0]
+        steps = journey_steps(visit)
+        assert visit["journey"]["broken"] == "routers"
+        assert "isp-router: the SYN arrived and never left it" in steps["routers"]["said"]
+        assert steps["firewall"]["nodes"] == ["fw"] and "is not running" in steps["firewall"]["said"]
+        assert steps["authoritative"]["source"] == "observed" and not steps["authoritative"]["broken"]
+        assert steps["TCP"]["broken"] and steps["load balancer"]["source"] == "not reached"
+        # independently: isp-router itself could not find fw on the backbone (its neighbour table)
+        code, text = default_lab.exec("isp-router", "sh", "-c", "ip neigh; ip -6 neigh")
+        assert code == 0
+        fw_addresses = {str(a) for a in fw.all_addresses()}
+        states = {line.split()[0]: line.split()[-1] for line in text.splitlines() if line.strip()}
+        assert {states.get(a) for a in fw_addresses if a in states} & {"FAILED", "INCOMPLETE"}, text
+    finally:
+        backend.start(default_lab.name, "fw")

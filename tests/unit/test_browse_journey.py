@@ -146,3 +146,19 @@ def test_the_journey_is_in_the_text_at_80_columns_the_json_and_the_html(result):
     assert [s["name"] for s in visits[0]["journey"]["steps"]] == list(STEPS)
     page = to_html(result)
     assert page.count('class="journey"') == 2 and "journey: 13 of 13 steps observed" in page
+
+
+def test_a_stopped_firewall_breaks_the_journey_at_the_router_whose_syn_never_left(lab):
+    found = PageRecording(**json.loads((FIXTURES / "shop-journey-fw-stopped.json").read_text()))
+    assert found.path["not_running"] == ["fw"] and "fw" not in found.path["wire"]
+    journey = interpret(found, lab).journeys[0]
+    wire = wire_from_data(found.path["wire"])
+    first = next(p for p in wire["laptop"] if p.syn and p.direction == "Out")
+    # isp-router's own capture: the SYN came in and never went out again
+    at_isp = [p for p in wire["isp-router"] if p.syn and p.seq == first.seq]
+    assert [p.direction for p in at_isp] == ["In"]
+    assert journey.broken is steps(journey)["routers"]
+    assert "isp-router: the SYN arrived and never left it" in steps(journey)["routers"].said
+    firewall = steps(journey)["firewall"]
+    assert firewall.nodes == ["fw"] and firewall.broken and "is not running" in firewall.said
+    assert steps(journey)["TCP"].broken and steps(journey)["load balancer"].source == NOT_REACHED
