@@ -174,6 +174,12 @@ def _resolver_cache(load: LoadRecord, upstream: list[DnsStep]) -> JourneyStep:
     reply = _resolver_reply(load)
     first = min(asked, key=lambda p: p["time"])
     ms = round((reply["time"] - first["time"]) * 1000, 1) if reply else None
+    if reply is None and _name_resolved(load):
+        # the capture lost the reply (a busy resolver's tcpdump can), yet the browser connected
+        held = "answered from its cache" if not upstream else \
+            f"did not hold {load.host}: asked {', '.join(dict.fromkeys(s.server for s in upstream))}"
+        return JourneyStep(RESOLVER_CACHE, [load.resolver], f"{held}; its reply is missing from the capture "
+                           "(the browser's record shows the name resolved)", evidence, OBSERVED)
     if reply is None:
         return JourneyStep(RESOLVER_CACHE, [load.resolver], f"asked {len(asked)} time(s); it never answered",
                            evidence, OBSERVED, None, True)
@@ -184,6 +190,11 @@ def _resolver_cache(load: LoadRecord, upstream: list[DnsStep]) -> JourneyStep:
     return JourneyStep(RESOLVER_CACHE, [load.resolver],
                        f"did not hold {load.host}: asked {', '.join(servers)}; answered {reply['rcode']}",
                        evidence, OBSERVED, ms)
+
+
+def _name_resolved(load: LoadRecord) -> bool:
+    """Did the browser reach an address for the page in this load (its record has a remote)?"""
+    return any(e.remote for e in load.visit.entries)
 
 
 def dns_role(lab: Lab, node: str) -> str | None:
