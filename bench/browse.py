@@ -2,10 +2,12 @@
 """The cost of watching a page load: `lab browse` beside the same load without the lab's instrumentation.
 
 Each run loads the page cold (a fresh browser profile) in the browser helper inside the
-client node, with the node's OS DNS cache warm:
+client node:
 
-- instrumented: as `lab browse` does it (DevTools Network events for every request, the
-  resolver capturing, the logs read afterwards);
+- with the journey: as `lab browse` does it by default (the resolver's and the node's DNS
+  caches emptied first, tcpdump on the client, routers and firewall, the firewall's counters,
+  DevTools Network events for every request, the resolver capturing, the logs read afterwards);
+- --no-journey: the same without emptying the caches or recording the path (OS DNS cache warm);
 - bare: the same helper and driver with no Network domain enabled and nothing recorded
   around it: only the page's own Navigation Timing.
 
@@ -35,9 +37,9 @@ from lab.topology import load_topology  # noqa: E402
 from lab.trace.journey import default_client  # noqa: E402
 
 
-def instrumented(backend, lab, node: str, url: str) -> tuple[float, float]:
+def instrumented(backend, lab, node: str, url: str, journey: bool = False) -> tuple[float, float]:
     started = time.monotonic()
-    result = interpret(record(backend, lab, url, node), lab)
+    result = interpret(record(backend, lab, url, node, journey=journey), lab)
     wall = time.monotonic() - started
     if not result.ok:
         raise SystemExit(f"lab browse {url} failed: {result.error or 'a request failed'}")
@@ -65,19 +67,24 @@ def main() -> None:
     lab = load_topology(args.file)
     node = default_client(lab)
     bare(backend, lab, node, args.url)   # the image built, the OS DNS cache and the servers warm
-    rows = {"bare (Navigation Timing only)": [], "lab browse (instrumented)": []}
-    for _ in range(args.runs):   # interleaved: a slow moment of the machine hits both
-        rows["bare (Navigation Timing only)"].append(bare(backend, lab, node, args.url))
-        rows["lab browse (instrumented)"].append(instrumented(backend, lab, node, args.url))
-    print(f"{args.url} from {node} in lab {lab.name}: {args.runs} cold loads each, warm OS DNS cache; "
-          f"load average {os.getloadavg()[0]:.2f}\n")
+    plain, journey, floor_name = "lab browse --no-journey", "lab browse (with the journey)", "bare (Navigation Timing only)"
+    rows = {floor_name: [], plain: [], journey: []}
+    for _ in range(args.runs):   # interleaved: a slow moment of the machine hits all three
+        rows[floor_name].append(bare(backend, lab, node, args.url))
+        rows[plain].append(instrumented(backend, lab, node, args.url))
+        rows[journey].append(instrumented(backend, lab, node, args.url, journey=True))
+    print(f"{args.url} from {node} in lab {lab.name}: {args.runs} cold loads each (a fresh browser profile); "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print("bare and --no-journey: the OS DNS cache warm; with the journey the resolver's and the OS's DNS\n"
+          "caches are emptied first (its name lookup goes to root, TLD and authoritative)\n")
     print(f"{'':<31} {'loadEventEnd ms':>16} {'whole run s':>12}")
     medians = {}
     for name, values in rows.items():
         medians[name] = statistics.median(v[0] for v in values)
         print(f"{name:<31} {medians[name]:>16.1f} {statistics.median(v[1] for v in values):>12.2f}")
-    floor, measured = medians["bare (Navigation Timing only)"], medians["lab browse (instrumented)"]
-    print(f"\nratio instrumented / bare (page load): {measured / floor:.2f}")
+    floor = medians[floor_name]
+    print(f"\nratio --no-journey / bare (page load): {medians[plain] / floor:.2f}")
+    print(f"ratio with the journey / bare (page load): {medians[journey] / floor:.2f}")
 
 
 if __name__ == "__main__":

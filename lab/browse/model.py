@@ -19,6 +19,7 @@ class BrowseResult:
     names: list[NameLookup] = field(default_factory=list)            # one per visit
     screenshot: bytes | None = None
     error: str | None = None            # the browser's own failure (it never loaded the page)
+    journeys: list = field(default_factory=list)    # one lab.browse.journey.Journey per visit
 
     def as_dict(self) -> dict:
         visits = []
@@ -28,7 +29,8 @@ class BrowseResult:
                 found = self.evidence.get(entry.trace_id or "") if reached_the_lab(entry) else None
                 entries.append({**entry.as_dict(), "lab": found.as_dict() if found else None})
             name = next((n.as_dict() for n in self.names if n.visit == visit.number), None)
-            visits.append({**visit.as_dict(), "entries": entries, "name": name})
+            journey = next((j.as_dict() for j in self.journeys if j.visit == visit.number), None)
+            visits.append({**visit.as_dict(), "entries": entries, "name": name, "journey": journey})
         return {"schema": "lab.browse/1", "url": self.url, "lab": self.lab, "source": self.client,
                 "ok": self.ok, "error": self.error, "visits": visits}
 

@@ -77,6 +77,23 @@ def _request(result: BrowseResult, number: int, entry: Entry, width: int) -> lis
     return lines
 
 
+def step_text(number: int, step) -> str:
+    """One journey step in a line of words: what, where, when, and how it is known."""
+    nodes = f" [{', '.join(step.nodes)}]" if step.nodes else ""
+    when = f", {step.ms:.3f} ms" if step.ms is not None else ""
+    return f"{number:>2} {step.name}{nodes}: {step.said} ({step.source}: {step.evidence}{when})"
+
+
+def journey_lines(journey, width: int) -> list[Text]:
+    """A load's journey: its 13 steps in order, then the count of the observed ones."""
+    lines = wrapped(f"the journey of load {journey.visit}, step by step:", width, 0, INDENT, "bold")
+    for number, step in enumerate(journey.steps, 1):
+        style = "red" if step.broken else ("" if step.source == OBSERVED else "italic")
+        lines.extend(wrapped(step_text(number, step), width, 0, INDENT, style))
+    lines.extend(wrapped(journey.summary, width, 0, INDENT, "bold red" if journey.broken else "bold"))
+    return lines
+
+
 def failures(result: BrowseResult) -> list[str]:
     """One sentence per failed request: which, and where it failed by the lab's record."""
     said = []
@@ -107,6 +124,9 @@ def render(result: BrowseResult, width: int) -> list[Text]:
         lines.extend(_visit_head(result, visit, width))
         for number, entry in enumerate(visit.entries, 1):
             lines.extend(_request(result, number, entry, width))
+        for journey in (j for j in result.journeys if j.visit == visit.number):
+            lines.append(Text(""))
+            lines.extend(journey_lines(journey, width))
     problems = failures(result)
     lines.append(Text(""))
     if problems:

@@ -27,6 +27,12 @@ ul.claims { margin: 4px 0 0; padding-left: 18px; }
 .derived { font-style: italic; color: #555; }
 .name { margin: 4px 0; }
 .failures { color: #b00020; }
+table.journey { border-collapse: collapse; margin: 12px 0 4px; font-size: 13px; }
+table.journey caption { text-align: left; font-weight: bold; padding-bottom: 4px; }
+table.journey td, table.journey th { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; text-align: left; }
+table.journey tr.derived { font-style: italic; color: #555; }
+table.journey tr.broken { color: #b00020; }
+.journey-summary { font-weight: bold; }
 figure { margin: 16px 0; } figure img { display: block; max-width: 100%; border: 1px solid #ccc; }
 """
 
@@ -52,8 +58,26 @@ def _visit(result: BrowseResult, visit) -> str:
         if found is not None:
             parts.append(f'<div class="phases">trace {escape(found.trace_id)}</div>{_claims(found.claims)}')
         parts.append("</li>")
-    parts.append("</ol></section>")
+    parts.append("</ol>")
+    for journey in (j for j in result.journeys if j.visit == visit.number):
+        parts.append(_journey(journey))
+    parts.append("</section>")
     return "".join(parts)
+
+
+def _journey(journey) -> str:
+    """The load's journey as a table: step, node(s), what happened, evidence, time, observed/derived."""
+    rows = []
+    for number, step in enumerate(journey.steps, 1):
+        kind = "broken" if step.broken else ("observed" if step.source == OBSERVED else "derived")
+        when = f"{step.ms:.3f} ms" if step.ms is not None else ""
+        rows.append(f'<tr class="{kind}"><td>{number}</td><td>{escape(step.name)}</td>'
+                    f'<td>{escape(", ".join(step.nodes))}</td><td>{escape(step.said)}</td>'
+                    f'<td>{escape(step.evidence)}</td><td>{when}</td><td>{escape(step.source)}</td></tr>')
+    return (f'<table class="journey" id="journey-{journey.visit}"><caption>the journey of load {journey.visit}'
+            '</caption><tr><th>#</th><th>step</th><th>node(s)</th><th>what happened</th><th>evidence</th>'
+            f'<th>time</th><th>known</th></tr>{"".join(rows)}</table>'
+            f'<p class="journey-summary">{escape(journey.summary)}</p>')
 
 
 def to_html(result: BrowseResult) -> str:

@@ -21,6 +21,8 @@ from pathlib import Path
 from lab.backends.protocol import Backend, Progress
 from lab.browse.evidence import LabEvidence, lab_evidence, name_lookups, reached_the_lab
 from lab.browse.har import Visit, parse_events
+from lab.browse.journey import journeys
+from lab.browse.onpath import PathRecorder, asks_a_lab_resolver
 from lab.browse.model import BrowseResult
 from lab.errors import RuntimeFailure, UsageError
 from lab.kinds import registry
@@ -28,7 +30,7 @@ from lab.kinds.registry import HTTP_BALANCER, HTTP_UPSTREAM
 from lab.plan.nginx import pools
 from lab.topology import Lab
 from lab.trace import resolver as dns_evidence
-from lab.trace.journey import default_client, parse_target
+from lab.trace.journey import Target, default_client, parse_target
 from lab.trace.steps import owner_of
 
 DRIVER = Path(__file__).with_name("driver.py")
@@ -64,20 +66,22 @@ class PageRecording:
     resolver_address: str | None = None
     packets: list[dict] = field(default_factory=list)   # the DNS packets the resolver saw
     logs: dict[str, str] = field(default_factory=dict)  # node -> its log lines holding this load's trace ids
+    path: dict | None = None            # the path's record (lab.browse.onpath); None: not recorded
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def browse(backend: Backend, lab: Lab, url: str, source: str | None = None, reload: bool = False,
-           screenshot: bool = False, progress: Progress | None = None) -> BrowseResult:
-    return interpret(record(backend, lab, url, source, reload, screenshot, progress), lab)
+           screenshot: bool = False, progress: Progress | None = None, journey: bool = True) -> BrowseResult:
+    return interpret(record(backend, lab, url, source, reload, screenshot, progress, journey), lab)
 
 
 def record(backend: Backend, lab: Lab, url: str, source: str | None = None, reload: bool = False,
-           screenshot: bool = False, progress: Progress | None = None) -> PageRecording:
+           screenshot: bool = False, progress: Progress | None = None, journey: bool = True) -> PageRecording:
     """Load the page in the node's browser helper, with the DNS cache log marked and the resolver
-    recording around it; then the lab's log lines that hold the loads' trace ids."""
+    recording around it (with journey: the caches emptied first, and the path recorded too);
+    then the lab's log lines that hold the loads' trace ids."""
     target = parse_target(url)
     source = source or default_client(lab)
     if source not in lab.instance_names():
@@ -85,6 +89,17 @@ def record(backend: Backend, lab: Lab, url: str, source: str | None = None, relo
     files = _files_for(backend, lab.name, source)
     arguments = [*CHROMIUM_FLAGS, *(["--reload"] if reload else []), *(["--screenshot", "-"] if screenshot else []),
                  target.url]
+    if journey and (_is_address(target.host) or asks_a_lab_resolver(backend, lab.name, source)):
+        run, found = _load_recording_the_path(backend, lab, source, target, arguments, files, progress)
+    else:
+        run, found = _load(backend, lab, source, target, arguments, files, progress)
+    found.logs = _server_logs(backend, lab, _trace_ids(run.stdout))
+    return found
+
+
+def _load(backend: Backend, lab: Lab, source: str, target: Target, arguments: list[str], files: dict,
+          progress: Progress | None):
+    """The browser's run, with only the DNS cache log marked and the resolver's packets recorded."""
     by_name = not _is_address(target.host)
     stub_since = dns_evidence.stub_log_size(backend, lab.name, source) if by_name else None
     resolver = _start_dns_capture(backend, lab.name, source) if by_name else None
@@ -93,11 +108,26 @@ def record(backend: Backend, lab: Lab, url: str, source: str | None = None, relo
     finally:
         packets = dns_evidence.stop_capture(backend, lab.name, resolver[0], resolver[2]) if resolver else []
     found = PageRecording(target.url, lab.name, source, run.code, run.stdout, run.stderr, target.host,
-                      _stub_log(backend, lab.name, source, stub_since), packets=packets)
+                          _stub_log(backend, lab.name, source, stub_since), packets=packets)
     if resolver:
         found.resolver, found.resolver_address = resolver[0], resolver[1]
-    found.logs = _server_logs(backend, lab, _trace_ids(run.stdout))
-    return found
+    return run, found
+
+
+def _load_recording_the_path(backend: Backend, lab: Lab, source: str, target: Target, arguments: list[str],
+                             files: dict, progress: Progress | None):
+    """The browser's run with the caches emptied first and the whole path recording around it."""
+    recorder = PathRecorder(backend, lab, source, target)
+    recording = recorder.start()
+    try:
+        run = backend.run_browser(lab.name, source, arguments, files, progress)
+    finally:
+        packets, path = recorder.stop()
+    found = PageRecording(target.url, lab.name, source, run.code, run.stdout, run.stderr, target.host,
+                          _stub_log(backend, lab.name, source, recording.stub_since), packets=packets, path=path)
+    if recording.resolver:
+        found.resolver, found.resolver_address = recording.resolver
+    return run, found
 
 
 def interpret(found: PageRecording, lab: Lab) -> BrowseResult:
@@ -108,6 +138,7 @@ def interpret(found: PageRecording, lab: Lab) -> BrowseResult:
         result.names = name_lookups(result.visits, found.host, found.client if found.stub_log is not None else None,
                                     found.stub_log, found.resolver, found.resolver_address, found.packets)
     result.evidence = _lab_records(lab, result.visits, found.logs)
+    result.journeys = journeys(result, lab, found.host, found.packets, found.path)
     return result
 
 

@@ -38,10 +38,16 @@ class _BuildNotice:
 @click.option("--html", "html", type=OutputFile(),
               help="Also write a self-contained HTML report: waterfall, the lab's evidence, screenshot.")
 @click.option("--screenshot", "screenshot", type=OutputFile(), help="Also write the page as rendered (PNG).")
+@click.option("--no-journey", "no_journey", is_flag=True,
+              help="Leave the caches and the path alone: no flush of the resolver's and the node's DNS "
+                   "caches, no capture on the routers and firewall (the journey's steps then say so).")
 def browse(url: str, source: str | None, reload: bool, file: Path | None, lab_name: str | None, as_json: bool,
-           html: Path | None, screenshot: Path | None) -> None:
+           html: Path | None, screenshot: Path | None, no_journey: bool) -> None:
     """Load URL in headless Chromium inside a client node (its network, its DNS cache, the lab CA
-    trusted), then show each request with what the lab's logs recorded about it.
+    trusted), then show each request with what the lab's logs recorded about it, and each load's
+    journey in 13 steps (browser cache to database), each observed from this load's records. For
+    that the resolver's and the node's DNS caches are emptied first (the first load is cold all
+    the way) and the routers, the firewall and the resolver record while the page loads.
 
     Exit status: 0 every load's page arrived (a failed file or API call is listed, not
     fatal), 1 a page did not (or the browser could not run), 2 a bad URL or node."""
@@ -54,7 +60,7 @@ def browse(url: str, source: str | None, reload: bool, file: Path | None, lab_na
     lab = running_topology(backend, lab_name, file, instead="give it with --file")
     with stop_on_signals():   # Ctrl-C, SIGTERM, SIGHUP: the helper is removed on the way out
         result = load_page(backend, lab, url, source, reload, screenshot=bool(html or screenshot),
-                           progress=_BuildNotice())
+                           progress=_BuildNotice(), journey=not no_journey)
     if screenshot is not None and result.screenshot:
         screenshot.write_bytes(result.screenshot)
     if html is not None:

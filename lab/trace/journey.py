@@ -125,11 +125,11 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
     capture = secrets.token_hex(6)
     # with --pcap, every hop records first (its helpers removed when this block ends, however)
     with backend.record(lab.name, recorded_nodes(lab, source)) if pcap else nullcontext() as hops:
-        recording = _start_recording(backend, lab, source, target, firewalls, capture)
+        recording = start_recording(backend, lab, source, target, firewalls, capture)
         try:
             code, out, err = _run(backend, lab.name, source, command)
         finally:
-            packets, wire, after = _stop_recording(backend, lab, recording, firewalls, capture)
+            packets, wire, after = stop_recording(backend, lab, recording, firewalls, capture)
         captures = hops.stop() if hops is not None else []
     before, resolver = recording.before, recording.resolver
     curl = parse_curl(code, out, err)
@@ -188,15 +188,15 @@ def _trace_one(backend: Backend, lab: Lab, target: Target, source: str, options:
 
 
 @dataclass
-class _Recording:
+class Recording:
     watchers: list[str]                 # nodes whose tcpdump listens
     resolver: tuple[str, str] | None    # (node, address) recording DNS, None for an address URL
     before: dict                        # each firewall's counters before the request
     stub_since: int | None = None       # the source's own DNS cache log's size before (None: no cache)
 
 
-def _start_recording(backend: Backend, lab: Lab, source: str, target: Target, firewalls: list[str],
-                     capture: str) -> _Recording:
+def start_recording(backend: Backend, lab: Lab, source: str, target: Target, firewalls: list[str],
+                     capture: str) -> Recording:
     """Everything the request needs in place, at once: the counters before, the captures listening
     on the wire and at the resolver (wall time is the slowest of them, not their sum)."""
     nodes = [source, *(i.name for i in lab.instances if registry.get(i.kind).forwards)]
@@ -210,7 +210,7 @@ def _start_recording(backend: Backend, lab: Lab, source: str, target: Target, fi
         watchers = wiring.result()
         try:
             before = {fw: job.result() for fw, job in counting.items()}
-            return _Recording(watchers, asking.result() if asking else None, before,
+            return Recording(watchers, asking.result() if asking else None, before,
                               sizing.result() if sizing else None)
         except BaseException:   # nothing may keep capturing after a trace that never ran
             _stop_wire(backend, lab, watchers, capture)
@@ -219,7 +219,7 @@ def _start_recording(backend: Backend, lab: Lab, source: str, target: Target, fi
             raise
 
 
-def _stop_recording(backend: Backend, lab: Lab, recording: _Recording, firewalls: list[str], capture: str):
+def stop_recording(backend: Backend, lab: Lab, recording: Recording, firewalls: list[str], capture: str):
     """(DNS packets, each node's wire packets, each firewall's counters after), read at once."""
     with ThreadPoolExecutor(max_workers=len(firewalls) + 2) as pool:
         reading = pool.submit(dns_evidence.stop_capture, backend, lab.name, recording.resolver[0], capture) \
@@ -238,10 +238,16 @@ def _start_dns_capture(backend: Backend, lab: Lab, source: str, capture: str) ->
 
 
 def _start_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:
-    """Start tcpdump on the client and every router and firewall, at once; the nodes where it runs."""
+    """Start tcpdump on the client and every router and firewall, at once; the nodes where it runs
+    (a stopped router records nothing: the hops before it tell where the packets stopped)."""
     def start(node: str) -> tuple[str, int]:
         command = start_command(capture, port, client=node == nodes[0])
-        return node, _run(backend, lab.name, node, command)[0]
+        try:
+            return node, _run(backend, lab.name, node, command)[0]
+        except RuntimeFailure:
+            if node == nodes[0]:
+                raise   # the client itself: nothing can run there
+            return node, -1
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return [node for node, code in pool.map(start, dict.fromkeys(nodes)) if code == 0]

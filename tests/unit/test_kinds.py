@@ -31,6 +31,8 @@ NOT_KINDS = {
     ("lab/trace/model.py", "app"): (2, "trace step vocabulary: SERVER_STEP, and the Server-Timing metric"),
     ("lab/firewall/explain.py", "firewall"): (1, "a JSON field of `lab firewall explain --json`"),
     ("lab/trace/html.py", "client"): (2, "a CSS class and a label of the trace page"),
+    ("lab/browse/journey_model.py", "firewall"): (1, "journey step vocabulary (STEPS): FIREWALL"),
+    ("lab/browse/journey_model.py", "database"): (1, "journey step vocabulary (STEPS): DATABASE"),
     ("lab/plan/model.py", "service"): (1, "a key of the config hash: the services/ folder"),
 }
 
