@@ -180,7 +180,9 @@ def renamed(text: str, name: str, shift: int) -> str:
         return text
     # Each range moves to a /16 of 100.64.0.0/10 that no test uses (at any shift).
     moved = {"198.19": 100 + shift, "198.18": 110 + shift, "100.64": 120 + shift}
-    return re.sub(r"\b(100\.64|198\.18|198\.19)\.(\d+)\.", lambda m: f"100.{moved[m.group(1)]}.{m.group(2)}.", text)
+    text = re.sub(r"\b(100\.64|198\.18|198\.19)\.(\d+)\.", lambda m: f"100.{moved[m.group(1)]}.{m.group(2)}.", text)
+    # The IPv6 prefixes too: the tests move fd6c:6162 by their shift (0 to 7), the bench past them.
+    return re.sub(r"\bfd6c:6162:", f"fd6c:{0x6162 + 0x40 + shift:x}:", text)
 
 
 def cycles(client, size: int, count: int, prefix: str, shift: int) -> None:

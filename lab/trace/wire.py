@@ -47,22 +47,40 @@ CONTROL = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin) != 0 or (ip6 and ip6[53] & 
 WITH_DATA = "tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin|tcp-push) != 0 or (ip6 and ip6[53] & 0x0f != 0)"
 
 
+def marker(capture_id: str, word: str) -> str:
+    """Printable bytes (ping's pattern holds 16 at most) that only this capture's marker carries."""
+    return word + "".join(c for c in capture_id if c.isalnum())[-8:]
+
+
+def _await_marker(base: str, text: str, tries: int = 100) -> str:
+    """Shell: ping loopback with text as the pattern until the capture's file holds it."""
+    return (f"for i in $(seq {tries}); do ping -c 1 -W 1 -p {text.encode().hex()} 127.0.0.1 >/dev/null 2>&1; "
+            f"grep -aqF {text} {base}.pcap && break; sleep 0.02; done")
+
+
 def start_command(capture_id: str, port: int, client: bool = False) -> list[str]:
-    """Start tcpdump for the port in the background; return once it listens (setsid: it outlives exec).
-    It writes raw packet headers and decodes them after the request, off the request's path.
-    None of its standard streams may stay on the exec's: the engine would then wait out its
-    grace period for them to close (2 s) before the exec returns."""
+    """Start tcpdump for the port in the background; return once it records (setsid: it outlives
+    exec). It writes raw packet headers and decodes them after the request, off the request's path.
+    tcpdump says "listening" a moment before packets reach its file (a request's first SYN was
+    missed that way under load), so it counts as recording once a marker ping to loopback is in
+    its file. None of its standard streams may stay on the exec's: the engine would then wait
+    out its grace period for them to close (2 s) before the exec returns."""
     base = f"/tmp/lab-trace-{capture_id}"
-    wanted = f"tcp port {int(port)} and ({WITH_DATA if client else CONTROL})"
+    live = marker(capture_id, "lablive")
+    wanted = f"(tcp port {int(port)} and ({WITH_DATA if client else CONTROL})) or (icmp and host 127.0.0.1)"
     return ["sh", "-c", f"command -v tcpdump >/dev/null || exit 3; "
                         f"setsid tcpdump -i any -nn -U --immediate-mode -s 128 -w {base}.pcap '{wanted}' "
                         f"> /dev/null 2> {base}.log < /dev/null & echo $! > {base}.pid; "
-                        f"for i in $(seq 150); do grep -q listening {base}.log && exit 0; sleep 0.02; done; exit 1"]
+                        f"for i in $(seq 150); do grep -q listening {base}.log && break; sleep 0.02; done; "
+                        f"{_await_marker(base, live)}; grep -aqF {live} {base}.pcap"]
 
 
 def stop_command(capture_id: str) -> list[str]:
+    """Stop the capture once a last marker is in its file: the packets before it are then
+    written too (an interrupted tcpdump drops what it has not read yet)."""
     base = f"/tmp/lab-trace-{capture_id}"
-    return ["sh", "-c", f"pid=$(cat {base}.pid) || exit 1; kill -INT $pid 2>/dev/null; "
+    return ["sh", "-c", f"pid=$(cat {base}.pid) || exit 1; {_await_marker(base, marker(capture_id, 'lablast'), 50)}; "
+                        f"kill -INT $pid 2>/dev/null; "
                         f"for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.02; done; "
                         f"tcpdump -nn -tt -r {base}.pcap 2>/dev/null; rm -f {base}.pcap {base}.log {base}.pid"]
 

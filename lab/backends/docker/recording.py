@@ -48,7 +48,7 @@ RECORD_SCRIPT = r"""
 ip -o -4 addr show | while read -r index device family address rest; do
   echo "interface ${index%:} $device ${address%/*}" >&2
 done
-exec timeout -s INT "$LAB_MAX_SECONDS" tcpdump -i any -y LINUX_SLL2 --immediate-mode -U -s 262144 -w - "$@"
+exec timeout -s INT "$LAB_MAX_SECONDS" tcpdump -i any -y LINUX_SLL2 --immediate-mode -U -s 65535 -B 16384 -w - "$@"
 """
 
 
