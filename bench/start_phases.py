@@ -9,6 +9,9 @@ For each node, from observed timestamps (same host clock):
   service  lab-init done -> `lab up` saw the probe pass (the service's own start, plus the
            polling: the probe is retried inside the node, at most readiness.MAX_POLL_SECONDS apart)
   probe    one run of the kind's probe on the ready node (an exec round trip), measured after
+  cpu      CPU-seconds the node's container had used when `lab up` ended (lab-init, the service's
+           start, the probes run inside it): unlike the times, it hardly moves with the load
+           other programs put on the machine, so it compares two versions on a busy machine
 Log times are the engine's (`docker logs --timestamps`); lab-init's lines are in every image.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from lab.backends.docker.objects import probe_command
@@ -70,30 +74,40 @@ def _probe_seconds(container) -> float:
     return time.monotonic() - started
 
 
+def _cpu_seconds(client, names: list[str]) -> dict[str, float]:
+    """CPU-seconds each container has used so far (one-shot stats, read in parallel)."""
+    def one(name: str) -> float:
+        stats = client.api.stats(name, stream=False, one_shot=True)
+        return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+    with ThreadPoolExecutor(16) as pool:
+        return dict(zip(names, pool.map(one, names)))
+
+
 def start_phases(client, plan, began: float, ready_at: dict[str, float]) -> dict[str, dict]:
-    """Per kind: node count and the median of each phase (seconds), plus one probe's cost."""
+    """Per kind: node count and the median of each phase (seconds), one probe's cost, and the
+    median CPU-seconds a node used to start (read first, before anything else runs in it)."""
+    nodes = [node for node in plan.containers if node.name in ready_at]
+    cpu = _cpu_seconds(client, [node.docker_name for node in nodes])
     by_kind: dict[str, list[dict]] = {}
     probes: dict[str, list[float]] = {}
-    for node in plan.containers:
-        if node.name not in ready_at:
-            continue
+    for node in nodes:
         container = client.containers.get(node.docker_name)
         phases = _node_phases(container, began, ready_at[node.name])
         if phases is None:
             continue
-        by_kind.setdefault(node.kind, []).append(phases)
+        by_kind.setdefault(node.kind, []).append({**phases, "cpu": cpu[node.docker_name]})
         if len(probes.setdefault(node.kind, [])) < 3:
             probes[node.kind].append(_probe_seconds(container))
-    return {kind: {"nodes": len(rows), **{p: statistics.median(r[p] for r in rows) for p in PHASES},
+    return {kind: {"nodes": len(rows), **{p: statistics.median(r[p] for r in rows) for p in (*PHASES, "cpu")},
                    "probe": statistics.median(probes[kind])}
             for kind, rows in by_kind.items()}
 
 
 def print_phases(rows: list[dict]) -> None:
     print("\nwhere a node's start goes (median seconds per kind; see bench/start_phases.py):")
-    header = f"{'topology':<9} {'kind':<13} {'n':>3}" + "".join(f" {p:>6}" for p in PHASES) + f" {'probe':>6}"
+    header = f"{'topology':<9} {'kind':<13} {'n':>3}" + "".join(f" {p:>6}" for p in PHASES) + f" {'probe':>6} {'cpu':>6}"
     print(header)
     for row in rows:
         for kind, values in sorted(row.get("phases", {}).items()):
             print(f"{row['topology']:<9} {kind:<13} {values['nodes']:>3}"
-                  + "".join(f" {values[p]:>6.2f}" for p in PHASES) + f" {values['probe']:>6.2f}")
+                  + "".join(f" {values[p]:>6.2f}" for p in PHASES) + f" {values['probe']:>6.2f} {values['cpu']:>6.2f}")

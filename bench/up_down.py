@@ -19,8 +19,8 @@ own timestamps: the container's creation and start, and each lab-init log line).
 Usage: python3 bench/up_down.py [--cold] [--sizes 25,50,100] [--prefix NAME --shift N]
        python3 bench/up_down.py --sizes 100 --cycles 20   # up/down 20 times, counting failures
 --prefix names the labs (NAME-default, NAME-gen-25...) and --shift N (1 to 7) moves their
-subnets into 100.(100+N).x, 100.(110+N).x and 100.(120+N).x, ranges no test uses, so a bench
-can share an engine with other labs and test runs.
+subnets into 100.(100+N).x, 100.(110+N).x and 100.(120+N).x and its IPv6 prefixes into
+fd6c:6182+N::/32, ranges no test uses, so a bench can share an engine with other labs and test runs.
 Traffic: none leaves the engine; the labs use 198.18.0.0/15 and 100.64.0.0/10 only.
 """
 
@@ -50,6 +50,7 @@ from tests.generated import generated_topology  # noqa: E402
 from bench.start_phases import print_phases, start_phases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+IPV6_BENCH_OFFSET = 0x20   # bench labs use fd6c:6182+N::/32; test runs fd6c:6162+N::/32
 
 
 def timed(action) -> float:
@@ -181,8 +182,8 @@ def renamed(text: str, name: str, shift: int) -> str:
     # Each range moves to a /16 of 100.64.0.0/10 that no test uses (at any shift).
     moved = {"198.19": 100 + shift, "198.18": 110 + shift, "100.64": 120 + shift}
     text = re.sub(r"\b(100\.64|198\.18|198\.19)\.(\d+)\.", lambda m: f"100.{moved[m.group(1)]}.{m.group(2)}.", text)
-    # The IPv6 prefixes too: the tests move fd6c:6162 by their shift (0 to 7), the bench past them.
-    return re.sub(r"\bfd6c:6162:", f"fd6c:{0x6162 + 0x40 + shift:x}:", text)
+    # The IPv6 prefixes (fd6c:6162::/32) move too, past the ones test shifts use (6162+N).
+    return re.sub(r"\bfd6c:6162:", f"fd6c:{0x6162 + IPV6_BENCH_OFFSET + shift:x}:", text)
 
 
 def cycles(client, size: int, count: int, prefix: str, shift: int) -> None:

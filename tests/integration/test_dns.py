@@ -189,3 +189,23 @@ def test_the_resolver_answers_over_ipv6_with_aaaa_and_ip6_arpa_pointers(shop):
     assert answer.values("AAAA") == [str(lb6)]
     pointer = dns_runtime.dig(shop.backend, shop.name, "laptop", lb6.reverse_pointer, "PTR", server=resolver6)
     assert pointer.status == "NOERROR" and pointer.values("PTR") == ["lb.lab."], pointer
+
+
+def test_named_starts_after_lab_init_and_the_probe_needs_every_zone_authoritative(shop):
+    """BIND's zones are written beside lab-init, named starts after it; the readiness probe (one
+    dig for all zones) passes on the root's zones and fails once one zone it lists is not held."""
+    for node in ("root-1", "tld-test", "ns-shop"):
+        logs = shop.client.containers.get(f"{shop.name}-{node}").logs().decode()
+        assert logs.index("lab-init: done") < logs.index("lab-named: starting named"), (node, logs)
+    code, conf = shop.exec("root-1", "cat", "/lab/etc/named.conf")
+    assert code == 0 and conf.count('zone "') > 5, conf   # the root also holds the reverse zones
+    code, output = shop.exec("root-1", "/usr/local/bin/lab-dns-ready")
+    assert code == 0, output
+    # The same probe reading a copy of named.conf that lists one zone more, not held by this server.
+    probe_on_copy = ("cp /lab/etc/named.conf /tmp/probe.conf && "
+                     "echo 'zone \"not-held.example\" { type primary; file \"/dev/null\"; };' >> /tmp/probe.conf && "
+                     "sed 's#^conf=.*#conf=/tmp/probe.conf#' /usr/local/bin/lab-dns-ready > /tmp/probe && sh /tmp/probe")
+    code, output = shop.exec("root-1", "sh", "-c", probe_on_copy)
+    assert code == 1, output
+    code, output = shop.exec("root-1", "sh", "-c", probe_on_copy.replace(" >> /tmp/probe.conf", " > /dev/null"))
+    assert code == 0, output

@@ -17,9 +17,21 @@ from lab.backends.docker.objects import log_tail, probe_command
 # second, many at once), backs off to a gentle pace, and costs the engine one exec per slice
 # instead of one per try (at a hundred nodes starting, execs polled from outside ate the CPU
 # the services needed to start).
+# A lab image's service starts when lab-init is done (its marker /run/lab/init-done), often
+# seconds after the container: the slice first waits for that marker (a shell test, no
+# process), so the probe's quick first tries meet the service starting, not lab-init still
+# at work with the probe already backed off to its gentle pace.
 IN_NODE_PAUSES = "0.005 0.01 0.02 0.04 0.08 0.15 0.25 0.25 0.25 0.25 0.25 0.25"
 MAX_POLL_SECONDS = 0.25
+INIT_WAIT_TICKS = 100   # of 0.02 s: at most about two seconds per slice
 POLL_IN_NODE = f"""
+if [ -x /usr/local/bin/lab-init ]; then
+  ticks=0
+  while [ ! -e /run/lab/init-done ] && [ ! -e /run/lab/init-failed ] && [ "$ticks" -lt {INIT_WAIT_TICKS} ]; do
+    sleep 0.02
+    ticks=$((ticks + 1))
+  done
+fi
 for pause in {IN_NODE_PAUSES}; do
   "$@" >/dev/null 2>&1 && exit 0
   sleep "$pause"
