@@ -25,8 +25,16 @@ def test_a_started_capture_leaves_none_of_its_streams_on_the_exec(tmp_path):
     # A stand-in tcpdump that says it listens, then runs on: if it kept the shell's stdout, the
     # command (like an engine exec reading it) would not finish until tcpdump ended.
     fake = tmp_path / "tcpdump"
-    fake.write_text("#!/bin/sh\necho 'listening on any' >&2\nexec sleep 60\n")
-    fake.chmod(0o755)
+    fake.write_text("#!/bin/sh\nwhile [ \"$1\" != -w ]; do shift; done\n"
+                    f"printf '%s' \"$2\" > {tmp_path}/file\n"
+                    "echo 'listening on any' >&2\nexec sleep 60\n")
+    # and a stand-in ping whose packet "tcpdump" writes: the capture counts as live only then
+    ping = tmp_path / "ping"
+    ping.write_text("#!/bin/sh\nwhile [ \"$1\" != -p ]; do shift; done\n"
+                    f"python3 -c \"import sys; open(open('{tmp_path}/file').read(), 'ab')"
+                    f".write(bytes.fromhex(sys.argv[1]))\" \"$2\"\n")
+    for tool in (fake, ping):
+        tool.chmod(0o755)
     capture = secrets.token_hex(6)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     try:
