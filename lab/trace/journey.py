@@ -13,7 +13,6 @@ lab.trace.outcome turns all of it into one outcome; lab.trace.steps into steps.
 from __future__ import annotations
 
 import re
-from ipaddress import ip_address
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
