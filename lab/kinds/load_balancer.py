@@ -8,10 +8,11 @@ from lab.plan.nginx import render_load_balancer
 from lab.topology import Instance, Lab
 
 
-def _upstreams(lab: Lab, instance: Instance) -> list[Instance]:
-    # Ready means able to serve: its upstreams are up (its probe itself never goes upstream).
-    spec = lab.spec.nodes[instance.node]
-    return [target for upstream in spec.upstreams for target in lab.instances_of(upstream.node)]
+def _nothing(lab: Lab, instance: Instance) -> list[Instance]:
+    # nginx starts without its upstreams (their addresses are in its config; it picks one per
+    # request) and its probe never goes upstream, so it starts beside the apps, not after them.
+    # `lab up` still ends only once every node is ready: no request reaches it before they are.
+    return []
 
 
 KIND = register(Kind(
@@ -20,6 +21,6 @@ KIND = register(Kind(
                  "curl -sfk -o /dev/null https://127.0.0.1/.lab/ready"),
                 60, "nginx -t passed and HTTPS on port 443 answered (by nginx itself)"),
     secrets=frozenset({LAB_CA, TLS_CERTIFICATE}),
-    render=render_load_balancer, needs=_upstreams, roles=frozenset({HTTP_BALANCER}),
+    render=render_load_balancer, needs=_nothing, roles=frozenset({HTTP_BALANCER}),
     colour="#f28e2b",
 ))

@@ -26,11 +26,12 @@ from tests.engine_requests import counted
 from .conftest import ids, running_lab, topology_text
 
 
-def with_broken_node(plan, node: str):
-    """The plan with one node whose routes cannot be installed: it fails late, after the others changed."""
+def with_broken_node(plan, node: str, after: tuple[str, ...] = ()):
+    """The plan with one node whose routes cannot be installed, started only once the nodes
+    `after` are ready (an order made for the test): it fails late, after they changed."""
     victim = plan.container(node)
     broken = dataclasses.replace(victim, files=MappingProxyType(
-        {**victim.files, "routes": "192.0.2.0/24 via 198.51.100.1\n"}))
+        {**victim.files, "routes": "192.0.2.0/24 via 198.51.100.1\n"}), depends_on=after)
     return dataclasses.replace(plan, containers=tuple(broken if c.name == node else c for c in plan.containers))
 
 
@@ -46,11 +47,11 @@ def test_a_failed_update_leaves_the_running_lab_exactly_as_it_was(shop, engine):
     rules_before = shop.exec("fw", "cat", "/lab/iptables.rules")[1]
     nginx_before = shop.exec("lb", "cat", "/etc/nginx/nginx.conf")[1]
     # The edit recreates the app servers (new port) and reloads the firewall in place; the load
-    # balancer, which waits for the apps, is recreated last and fails, after all of that was done.
+    # balancer, made to wait for the apps, is recreated last and fails, after all of that was done.
     edited = (text.replace("ports: 8000}", "ports: 8080}")
               .replace("    replicas: 3\n", "    replicas: 3\n    port: 8080\n"))
     lab = load_text(edited, "<edited>")
-    plan = with_broken_node(make_plan(lab, ensure_lab_state(lab)), "lb")
+    plan = with_broken_node(make_plan(lab, ensure_lab_state(lab)), "lb", after=("app-1", "app-2", "app-3", "fw"))
     events: list[tuple[str, str, str]] = []
     with pytest.raises(NodeFailed) as caught:
         apply.up(engine, plan, lambda *e: events.append(e))
