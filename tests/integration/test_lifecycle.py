@@ -25,6 +25,13 @@ def leftovers(client, lab: str) -> dict:
             "networks": client.networks.list(filters=label)}
 
 
+
+def with_file(plan, node: str, name: str, text: str):
+    """The plan with one of node's /lab files replaced (to break its start-up on purpose)."""
+    container = plan.container(node)
+    changed = dataclasses.replace(container, files=MappingProxyType({**container.files, name: text}))
+    return dataclasses.replace(plan, containers=tuple(changed if c.name == node else c for c in plan.containers))
+
 def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab, engine):
     lab = make_lab(topology_text("minimal", "it-mini"))
     report = lab.up()
@@ -44,10 +51,7 @@ def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab, engine):
 def test_an_app_whose_start_up_fails_stops_and_says_why(make_lab, engine):
     lab = make_lab(topology_text("minimal", "it-initfail"))
     # A CA that is no certificate: lab-init (run beside the app's loading) refuses it.
-    web = lab.plan.container("web")
-    broken = dataclasses.replace(web, files=MappingProxyType({**web.files, "ca.crt": "not a certificate\n"}))
-    lab.plan = dataclasses.replace(lab.plan, containers=tuple(broken if c.name == "web" else c
-                                                              for c in lab.plan.containers))
+    lab.plan = with_file(lab.plan, "web", "ca.crt", "not a certificate\n")
     # The engine's own account, streamed while it happens (it replays only its last few
     # hundred events, minutes too few on a busy engine).
     stream = engine.events(decode=True, filters={"event": "die", "label": f"{LABEL_LAB}={lab.name}"})
@@ -99,10 +103,7 @@ def test_up_again_changes_nothing_and_an_edit_recreates_only_that_node(make_lab,
 def test_a_node_that_fails_leaves_nothing_behind_and_is_named(make_lab, engine):
     lab = make_lab(topology_text("minimal", "it-fail"))
     # Break one node's rendered routes: its start-up refuses to run on wrong routes.
-    web = lab.plan.container("web")
-    broken = dataclasses.replace(web, files=MappingProxyType({**web.files, "routes": "192.0.2.0/24 via 198.51.100.1\n"}))
-    lab.plan = dataclasses.replace(lab.plan, containers=tuple(broken if c.name == "web" else c
-                                                              for c in lab.plan.containers))
+    lab.plan = with_file(lab.plan, "web", "routes", "192.0.2.0/24 via 198.51.100.1\n")
     with pytest.raises(NodeFailed) as caught:
         apply.up(engine, lab.plan)
     assert caught.value.node == "web"
