@@ -214,6 +214,41 @@ def test_lab_init_fails_loudly_on_a_bad_route(client, tags, containers):
     assert "lab-init: error: cannot install route '198.19.0.0/16 via 192.0.2.1'" in logs
 
 
+# The FIFO wait of services/base/lib/wait.sh, in the real image: a wake ends a wait at once,
+# whether it comes before or during the read, one wake ends every waiter's, and nobody
+# waiting never blocks the waker. Each waiter's slice is 30 s here, so a wake that did not
+# work shows as a wait of 30 s, far above the bounds below.
+WAIT_SCRIPT = r"""
+. /usr/local/lib/lab/wait.sh
+LAB_WAIT_SLICE=30
+now() { cut -d' ' -f1 /proc/uptime; }
+t0=$(now); lab_wake /run/lab/none.fifo; echo "nobody $(now) $t0"
+waiter() { lab_wait_open /run/lab/w.fifo; [ -n "$1" ] || sleep 0.3; lab_wait_slice; echo "woken $1 $(now)"; }
+waiter early_a & waiter early_b &
+sleep 0.5; t1=$(now); lab_wake /run/lab/w.fifo; wait
+echo "woke $t1"
+lab_wait_open /run/lab/x.fifo; lab_wake /run/lab/x.fifo; t2=$(now); lab_wait_slice; echo "before $(now) $t2"
+lab_wait_close; lab_wait_open /run/lab/y.fifo
+LAB_WAIT_SLICE=0.3; t3=$(now); lab_wait_slice; echo "unwoken $(now) $t3"
+"""
+
+
+def test_fifo_wait_is_woken_at_once_and_never_blocks_the_waker(client, tags, containers):
+    code, output = _run_to_end(client, containers, ensure_lab_base(client), ["sh", "-c", WAIT_SCRIPT])
+    assert code == 0, output
+    lines = {line.split()[0]: line.split()[1:] for line in output.splitlines() if line.strip()}
+    nobody_end, nobody_start = map(float, lines["nobody"])
+    assert nobody_end - nobody_start < 2, output   # a waker with nobody waiting does not block
+    woke_at = float(lines["woke"][0])
+    woken = [line.split() for line in output.splitlines() if line.startswith("woken ")]
+    assert len(woken) == 2, output                  # one wake ended both waits
+    assert all(float(seconds) - woke_at < 5 for _, _, seconds in woken), output
+    before_end, before_start = map(float, lines["before"])
+    assert before_end - before_start < 5, output    # a wake sent before the read is kept
+    unwoken_end, unwoken_start = map(float, lines["unwoken"])
+    assert 0.2 < unwoken_end - unwoken_start < 5, output   # no wake: the slice ends on time
+
+
 # --- helpers -------------------------------------------------------------------
 
 

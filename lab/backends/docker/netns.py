@@ -41,7 +41,9 @@ __all__ = ["LABEL_ROLE", "ROUTE_HELPER", "RouteInstaller", "install_routes", "ne
 # Run in the helper with "$1" the node's process id and "$2" its container id. The id check
 # makes sure the process is still the node's (a process id is reused once it has exited).
 # Inside the node's namespaces it reads the node's own /lab files; the seal goes in first
-# (ROUTE_SCRIPT, passed in $LAB_ROUTE_SCRIPT).
+# (ROUTE_SCRIPT, passed in $LAB_ROUTE_SCRIPT). Then it wakes lab-init, which sleeps on
+# /run/lab/routes.fifo until its routes are there (services/base/lib/wait.sh's lab_wake:
+# a non-blocking write, nothing happens when nobody waits).
 ENTER_NODE = r"""
 grep -q "$2" "/proc/$1/cgroup" 2>/dev/null || { echo "the node's process $1 is gone" >&2; exit 1; }
 exec nsenter -t "$1" -m -n /bin/sh -c '
@@ -49,7 +51,8 @@ LAB_ROUTES=$(cat /lab/routes 2>/dev/null || true)
 LAB_SEAL=$(cat /lab/SEAL_FILE_NAME 2>/dev/null || true)
 LAB_SEAL6=$(cat /lab/SEAL6_FILE_NAME 2>/dev/null || true)
 export LAB_ROUTES LAB_SEAL LAB_SEAL6
-exec /bin/sh -c "$LAB_ROUTE_SCRIPT"'
+/bin/sh -c "$LAB_ROUTE_SCRIPT" || exit
+[ ! -p /run/lab/routes.fifo ] || dd if=/dev/zero of=/run/lab/routes.fifo bs=8 count=1 oflag=nonblock conv=notrunc status=none 2>/dev/null || true'
 """.replace("SEAL_FILE_NAME", SEAL_FILE).replace("SEAL6_FILE_NAME", SEAL6_FILE)
 IDLE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
 # Run in the helper with one "PID:ID" argument per node: every node's routes at once, in

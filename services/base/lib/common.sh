@@ -16,15 +16,20 @@ lab_config() {
     if [ -e "/lab/etc/$1" ]; then printf '%s\n' "/lab/etc/$1"; else printf '%s\n' "$2"; fi
 }
 
+. /usr/local/lib/lab/wait.sh
+
 # lab_wait_for_init: for a service started beside lab-init (LAB_INIT_BESIDE): wait until
 # lab-init has configured the node (/run/lab/init-done), so nothing is served on the
 # engine's routes or before the seal; exit if lab-init failed (it said why on stderr).
+# lab-init wakes it (lab_wake /run/lab/init.fifo) instead of it polling.
 lab_wait_for_init() {
-    ticks=0
+    lab_wait_open /run/lab/init.fifo || lab_die "cannot make /run/lab/init.fifo"
+    slices=0
     until [ -e /run/lab/init-done ]; do
         [ -e /run/lab/init-failed ] && lab_die "lab-init failed (its reason is above): not starting"
-        ticks=$((ticks + 1))
-        [ "$ticks" -lt 6000 ] || lab_die "lab-init did not finish within 120 s: not starting"
-        sleep 0.02
+        slices=$((slices + 1))
+        [ "$slices" -lt 120 ] || lab_die "lab-init did not finish within 120 s: not starting"
+        lab_wait_slice
     done
+    lab_wait_close
 }
