@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import MappingProxyType
 
+from lab.pki_hash import subject_hash
 from lab.kinds import registry
 from lab.kinds.registry import RECURSIVE_RESOLVER
 from lab.plan.dependencies import dependencies
@@ -20,6 +21,7 @@ from lab.plan.seal import SEAL6_FILE, SEAL_FILE, render_seal6_rules, render_seal
 from lab.topology import Instance, Lab
 
 CA_FILE = "ca.crt"   # the lab CA's certificate: in the lab's state and under every node's /lab
+CA_HASH_FILE = "ca.hash"   # its OpenSSL subject hash, so no node runs openssl at start to learn it
 
 __all__ = ["ContainerPlan", "LabState", "NetworkPlan", "Plan", "Probe", "Rendered", "make_plan",
            "docker_name"]
@@ -69,6 +71,7 @@ def _container_plan(lab: Lab, instance: Instance, state: LabState) -> ContainerP
              "resolv.conf": render_resolv_conf(lab, instance), **rendered.files}
     if state.values.get(CA_FILE):   # every node trusts the lab CA (services/base/bin/lab-trust-ca)
         files[CA_FILE] = state.values[CA_FILE]
+        files[CA_HASH_FILE] = f"{subject_hash(state.values[CA_FILE])}\n"
     if not kind.forwards:   # routers and firewalls load the seal with their own rules
         files[SEAL_FILE] = render_seal_rules(lab.gateways.values())
         if instance.addresses6:

@@ -15,6 +15,7 @@ import docker
 import docker.errors
 import pytest
 
+from lab.plan.route_script import ROUTE_SCRIPT
 from lab.backends.docker.images import (
     IMAGE_FOR_KIND,
     IMAGE_LABEL,
@@ -212,6 +213,40 @@ def test_lab_init_fails_loudly_on_a_bad_route(client, tags, containers):
     assert container.wait(timeout=30)["StatusCode"] != 0
     logs = container.logs(stdout=False, stderr=True).decode()
     assert "lab-init: error: cannot install route '198.19.0.0/16 via 192.0.2.1'" in logs
+
+
+def test_route_script_installs_both_families_in_one_batch_and_names_a_bad_route(client, tags, containers):
+    """The script the route helper runs in a node's namespace (lab/plan/route_script.py): the
+    engine's default routes go, the lab's go in; a route ip refuses is named with ip's reason."""
+    network = client.networks.create(
+        "lab-test-images-routes", driver="bridge", enable_ipv6=True, labels=TEST_LABEL,
+        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="198.18.249.0/24"),
+                                                   docker.types.IPAMPool(subnet="fd6c:6161:249::/64")]))
+    show = 'sh -c "$S"; echo "exit $?"; ip -4 route; ip -6 route'
+    try:
+        def run(routes: str) -> str:
+            container = client.containers.create(
+                ensure_lab_base(client), ["sh", "-c", show], entrypoint=[], network=network.name,
+                cap_add=["NET_ADMIN"], labels=TEST_LABEL, environment={"S": ROUTE_SCRIPT, "LAB_ROUTES": routes})
+            containers.append(container)
+            container.start()
+            assert container.wait(timeout=60)["StatusCode"] == 0
+            return container.logs().decode()
+
+        good = run("# lab routes\n198.19.0.0/16 via 198.18.249.5\ndefault via 198.18.249.6\n"
+                   "default via fd6c:6161:249::7\nfd6c:1::/64 via fd6c:6161:249::8\n")
+        assert "exit 0" in good
+        for route in ("198.19.0.0/16 via 198.18.249.5", "default via 198.18.249.6",
+                      "default via fd6c:6161:249::7", "fd6c:1::/64 via fd6c:6161:249::8"):
+            assert route in good
+        assert "198.18.249.1 " not in good and "fd6c:6161:249::1 " not in good   # the engine's defaults
+
+        bad = run("198.19.0.0/16 via 198.18.249.5\n10.7.0.0/16 via 192.0.2.1\n")
+        assert "cannot install route: 10.7.0.0/16 via 192.0.2.1 (Error: Nexthop has invalid gateway.)" in bad
+        assert "exit 1" in bad
+    finally:
+        _remove_all(containers)
+        network.remove()
 
 
 # The FIFO wait of services/base/lib/wait.sh, in the real image: a wake ends a wait at once,
