@@ -23,6 +23,7 @@ from lab.plan.model import (LABEL_HASH, LABEL_LAB, LABEL_NODE, LABEL_PROBE, PROB
                             NetworkPlan)
 from lab.plan.seal import SEALED_BRIDGE_OPTIONS
 from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
+from lab.backends.docker.ready_report import LABEL_READY_REPORT, ready_files
 
 # A container being replaced keeps running under this suffix until its successor is
 # ready (so a failed `up` can put it back); it is never a node of the lab.
@@ -153,6 +154,9 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
     networks = list(plan.addresses.items())
     first_network, first_address = networks[0]
     labels = {**plan.labels, LABEL_HASH: config_hash, LABEL_PROBE: PROBE_SEPARATOR.join(plan.probe.command)}
+    report = ready_files(plan)
+    if report:
+        labels[LABEL_READY_REPORT] = "1"
     volumes = {name: {"bind": path, "mode": "rw"} for name, path in plan.volumes.items()}
     with engine_call(f"creating the container of node '{plan.name}'"):
         # The low-level calls: the SDK's create inspects what it made, and its network
@@ -172,7 +176,7 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
         for network, address in networks[1:]:
             client.api.connect_container_to_network(made["Id"], network, ipv4_address=address,
                                                     ipv6_address=plan.addresses6.get(network))
-        client.api.put_archive(made["Id"], "/", _lab_files_tar(plan.all_files()))
+        client.api.put_archive(made["Id"], "/", _lab_files_tar({**plan.all_files(), **report}))
     # Known by its id only until it is started (start_and_wait reads it all then).
     return client.containers.prepare_model({"Id": made["Id"], "Name": "/" + plan.docker_name,
                                             "Config": {"Labels": labels}, SUMMARY: True})

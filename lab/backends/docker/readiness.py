@@ -11,6 +11,7 @@ from lab.errors import RuntimeFailure
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, run_command
 from lab.backends.docker.netns import RouteInstaller
 from lab.backends.docker.objects import log_tail, probe_command
+from lab.backends.docker.ready_report import LABEL_READY_REPORT, wait_for_report
 
 # The probe is polled inside the node, by one exec that tries it again and again for up to
 # about two seconds: starts fast (a few milliseconds: most services are ready within a
@@ -70,10 +71,11 @@ def probe_passes(container, command: list[str]) -> bool:
 
 
 def wait_until_ready(container, node: str, probe: Probe, cancel: threading.Event | None = None,
-                     just_read: bool = False) -> float:
+                     just_read: bool = False, began: float | None = None) -> float:
     """Seconds until the probe passed; NodeFailed if the container exits or time runs out.
-    just_read: the container's state was read a moment ago (its first try skips the read)."""
-    started = time.monotonic()
+    just_read: the container's state was read a moment ago (its first try skips the read).
+    began: when the wait began (time.monotonic()), if before this call."""
+    started = time.monotonic() if began is None else began
     command = list(probe.command) or probe_command(container)
     polled = polled_in_node(command) if command else command
     while True:
@@ -110,5 +112,19 @@ def start_and_wait(routes: RouteInstaller, container, node: str, probe: Probe,
         raise NodeFailed(node, f"the engine could not start it: {getattr(error, 'explanation', error)}",
                          log_tail(container)) from error
     routes.install(container, node)
-    wait_until_ready(container, node, probe, cancel, just_read=True)
+    if container.labels.get(LABEL_READY_REPORT) == "1":
+        _wait_for_reported(container, node, probe, cancel)
+    else:
+        wait_until_ready(container, node, probe, cancel, just_read=True)
     return time.monotonic() - started
+
+
+def _wait_for_reported(container, node: str, probe: Probe, cancel: threading.Event | None) -> None:
+    """Wait for a just-started node to say in its log that its probe passed (ready_report.py).
+    Only for a start: a running node's log says it was ready once, not that it is now."""
+    began = time.monotonic()
+    if wait_for_report(container, began + probe.timeout, cancel):
+        return
+    # Cancelled, out of time, or the log ended: the exec probe's wait says which, from the
+    # engine's record of the container (and tries the probe itself, if time is left).
+    wait_until_ready(container, node, probe, cancel, began=began)
