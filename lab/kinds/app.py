@@ -16,7 +16,10 @@ def _database(lab: Lab, instance: Instance) -> list[Instance]:
 
 KIND = register(Kind(
     name="app", folder="app", stage=2,
-    probe=Probe(("curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:{port}/healthz"),
+    # The request only once the app listens (its marker: services/app/app/serve.py), so a probe
+    # tried while it loads costs a shell's test, not a curl.
+    probe=Probe(("sh", "-c", "test -e /run/lab/app/serving && "
+                 "curl -fsS -o /dev/null http://127.0.0.1:{port}/healthz"),
                 90, "GET /healthz answered 200"),
     probe_fields=lambda spec: {"port": spec.port},
     env=lambda spec: {"LAB_APP_PORT": str(spec.port)},

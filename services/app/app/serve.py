@@ -19,6 +19,10 @@ import uvicorn
 from app.main import app   # the slow part, done while lab-init works
 
 INIT_DONE = Path("/run/lab/init-done")
+# Left once the sockets listen: the readiness probe tries its HTTP request only then (a curl
+# costs 10-15 ms of CPU; tried every quarter second while the app loads on a busy machine,
+# a hundred apps' probes cost seconds). lab-app makes the folder and removes an old marker.
+SERVING = Path("/run/lab/app/serving")
 INIT_FAILED = Path("/run/lab/init-failed")
 INIT_WAIT_SECONDS = 120   # lab-init itself gives up waiting for routes after 30 s
 
@@ -33,11 +37,25 @@ def wait_for_lab_init() -> None:
         time.sleep(0.01)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, leaving SERVING once it listens."""
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            try:
+                SERVING.touch()
+            except OSError:
+                pass   # not under lab-app (no folder): the probe's gate is the app's own matter
+
+
 def main() -> None:
     wait_for_lab_init()
     # LAB_APP_HOST from lab-app: "" on a dual-stack node (every family's wildcard), else 0.0.0.0.
-    uvicorn.run(app, host=os.environ.get("LAB_APP_HOST", "0.0.0.0"), port=int(os.environ.get("LAB_APP_PORT", "8000")),
-                proxy_headers=True, forwarded_allow_ips="*", access_log=False)
+    config = uvicorn.Config(app, host=os.environ.get("LAB_APP_HOST", "0.0.0.0"),
+                            port=int(os.environ.get("LAB_APP_PORT", "8000")),
+                            proxy_headers=True, forwarded_allow_ips="*", access_log=False)
+    _Server(config).run()
 
 
 if __name__ == "__main__":
