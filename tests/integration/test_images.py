@@ -107,7 +107,7 @@ SOFTWARE = {
     "dns": ["named", "-v"],
     "resolver": ["unbound", "-V"],
     "load-balancer": ["nginx", "-v"],
-    "app": ["/opt/app/bin/python", "-c", "import fastapi, sqlalchemy, psycopg, uvicorn; print('imports ok')"],
+    "app": ["/opt/app/bin/python", "-c", "import fastapi, psycopg, uvicorn; print('imports ok')"],
     "database": ["/usr/lib/postgresql/15/bin/postgres", "--version"],
 }
 EXPECTED = {

@@ -16,25 +16,24 @@ import html
 import threading
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from contextlib import contextmanager
 from typing import Iterator
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+import psycopg
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from app.db import Order, Product, create_schema, db_errors, make_engine, ping
+from app.db import ORDER_COLUMNS, Database, create_schema, db_errors, run
 from app.errors import short_reason, status_for_database_error, validation_problems
 from app.settings import Settings
 from app.tracing import path_headers
 
 settings = Settings.load()
 ROW_ID_MAX = 2**31 - 1   # the tables' integer keys: larger ids cannot exist
-engine = make_engine(settings.db_url) if settings.db_url else None
+database = Database(**settings.db) if settings.db else None
 
 
 class DatabaseUnavailable(Exception):
@@ -53,7 +52,7 @@ class _Schema:
             return
         with self.lock:
             if not self.ready:
-                create_schema(engine)
+                create_schema(database)
                 self.ready = True
 
 
@@ -63,13 +62,13 @@ schema = _Schema()
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     try:
-        if engine is not None:
+        if database is not None:
             await run_in_threadpool(schema.ensure)
-    except SQLAlchemyError:
+    except psycopg.Error:
         pass   # the database is not there yet: the first request that needs it tries again
     yield
-    if engine is not None:
-        engine.dispose()
+    if database is not None:
+        database.close()
 
 
 app = FastAPI(title="lab shop", description=f"A small shop served by {settings.node}.",
@@ -81,14 +80,14 @@ async def reveal_path(request: Request, call_next):
     return await path_headers(request, call_next, settings.node)
 
 
-@app.exception_handler(SQLAlchemyError)
-async def database_error(request: Request, error: SQLAlchemyError) -> JSONResponse:
+@app.exception_handler(psycopg.Error)
+async def database_error(request: Request, error: psycopg.Error) -> JSONResponse:
     # A short reason only: never a traceback, never the connection string.
-    cause = getattr(error, "orig", None)
-    reason = type(cause or error).__name__
+    cause = error
+    reason = type(cause).__name__
     errors = db_errors.get(None)
     if errors is not None:   # the trace's evidence: this request's own database error
-        said = str(cause or error).strip().splitlines()
+        said = str(cause).strip().splitlines()
         errors.append(f"{reason}: {said[0][:200]}" if said else reason)
     status = status_for_database_error(cause)
     if status == 503:
@@ -112,12 +111,14 @@ async def no_database(request: Request, error: DatabaseUnavailable) -> JSONRespo
     return JSONResponse(status_code=503, content={"error": str(error), "served_by": settings.node})
 
 
-def session() -> Iterator[Session]:
-    if engine is None:
+@contextmanager
+def transaction() -> Iterator[psycopg.Connection]:
+    """A connection in a transaction: committed when the block ends, rolled back on an error."""
+    if database is None:
         raise DatabaseUnavailable("this app has no database in the topology")
     schema.ensure()
-    with Session(engine) as db:
-        yield db
+    with database.transaction() as conn:
+        yield conn
 
 
 class ProductOut(BaseModel):
@@ -140,15 +141,20 @@ class OrderOut(BaseModel):
     served_by: str
 
 
-def _order_out(order: Order) -> OrderOut:
-    return OrderOut(id=order.id, product_id=order.product_id, quantity=order.quantity,
-                    customer=order.customer, served_by=order.served_by)
+def _order_out(row: tuple) -> OrderOut:
+    order_id, product_id, quantity, customer, served_by = row
+    return OrderOut(id=order_id, product_id=product_id, quantity=quantity, customer=customer,
+                    served_by=served_by)
+
+
+def _products() -> list[tuple]:
+    with transaction() as conn:
+        return run(conn, "SELECT id, name, price FROM products ORDER BY id")
 
 
 @app.get("/", response_class=HTMLResponse)
-def index(db: Session = Depends(session)) -> str:
-    products = db.scalars(select(Product).order_by(Product.id)).all()
-    rows = "".join(f"<li>{html.escape(p.name)}: {p.price} €</li>" for p in products)
+def index() -> str:
+    rows = "".join(f"<li>{html.escape(name)}: {price} €</li>" for _, name, price in _products())
     node = html.escape(settings.node)
     return ("<!doctype html><html><head><title>lab shop</title></head><body>"
             f"<h1>The lab shop</h1><ul id='products'>{rows}</ul>"
@@ -158,33 +164,35 @@ def index(db: Session = Depends(session)) -> str:
 
 
 @app.get("/api/products", response_model=list[ProductOut])
-def list_products(db: Session = Depends(session)):
-    return [ProductOut(id=p.id, name=p.name, price=p.price)
-            for p in db.scalars(select(Product).order_by(Product.id))]
+def list_products():
+    return [ProductOut(id=product_id, name=name, price=price) for product_id, name, price in _products()]
 
 
 @app.get("/api/orders", response_model=list[OrderOut])
-def list_orders(db: Session = Depends(session)):
-    return [_order_out(o) for o in db.scalars(select(Order).order_by(Order.id.desc()).limit(100))]
+def list_orders():
+    with transaction() as conn:
+        rows = run(conn, f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY id DESC LIMIT 100")
+    return [_order_out(row) for row in rows]
 
 
 @app.post("/api/orders", response_model=OrderOut, status_code=201)
-def create_order(order: OrderIn, db: Session = Depends(session)):
-    if db.get(Product, order.product_id) is None:
-        raise HTTPException(404, f"no product {order.product_id}")
-    row = Order(product_id=order.product_id, quantity=order.quantity, customer=order.customer,
-                served_by=settings.node)
-    db.add(row)
-    db.commit()
+def create_order(order: OrderIn):
+    with transaction() as conn:
+        if not run(conn, "SELECT 1 FROM products WHERE id = %s", (order.product_id,)):
+            raise HTTPException(404, f"no product {order.product_id}")
+        row = run(conn, "INSERT INTO orders (product_id, quantity, customer, served_by) "
+                  f"VALUES (%s, %s, %s, %s) RETURNING {ORDER_COLUMNS}",
+                  (order.product_id, order.quantity, order.customer, settings.node))[0]
     return _order_out(row)
 
 
 @app.get("/api/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: int = Path(ge=1, le=ROW_ID_MAX), db: Session = Depends(session)):
-    row = db.get(Order, order_id)
-    if row is None:
+def get_order(order_id: int = Path(ge=1, le=ROW_ID_MAX)):
+    with transaction() as conn:
+        rows = run(conn, f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = %s", (order_id,))
+    if not rows:
         raise HTTPException(404, f"no order {order_id}")
-    return _order_out(row)
+    return _order_out(rows[0])
 
 
 @app.get("/api/work")
@@ -202,9 +210,10 @@ def healthz() -> dict[str, str]:
 
 
 @app.get("/readyz")
-def readyz(db: Session = Depends(session)) -> dict[str, str]:
+def readyz() -> dict[str, str]:
     """Ready: the database answers a query."""
-    ping(db)
+    with transaction() as conn:
+        run(conn, "SELECT 1")
     return {"status": "ready", "node": settings.node}
 
 

@@ -11,8 +11,6 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import URL
-
 DB_DIR = Path(os.environ.get("LAB_DB_DIR", "/lab/db"))
 
 
@@ -26,7 +24,7 @@ def _read(path: Path) -> str | None:
 @dataclass(frozen=True)
 class Settings:
     node: str
-    db_url: URL | None   # None: this app has no database in the topology
+    db: dict | None   # psycopg's connection parameters; None: no database in the topology
 
     @classmethod
     def load(cls) -> "Settings":
@@ -36,6 +34,4 @@ class Settings:
             return cls(node, None)
         password = _read(Path(os.environ.get("LAB_DB_PASSWORD_FILE", DB_DIR / "password"))) or ""
         port = int(_read(DB_DIR / "port") or 5432)
-        url = URL.create("postgresql+psycopg", username=user, password=password, host=host,
-                         port=port, database=name)
-        return cls(node, url)
+        return cls(node, {"host": host, "port": port, "dbname": name, "user": user, "password": password})
