@@ -47,11 +47,12 @@ def image(client) -> str:
     return ensure_lab_base(client)
 
 
-def _node(client, image: str, script: str, probe: tuple[str, ...]):
+def _node(client, image: str, script: str, probe: tuple[str, ...], **options):
     """A created node (network none, so it needs no routes) running script as its service."""
     container = client.containers.create(image, ["sh", "-c", script], network_mode="none",
                                          cap_add=["NET_ADMIN"],   # sets its own routes: no helper
-                                         labels={"lab.test": "ready-report", LABEL_READY_REPORT: "1"})
+                                         labels={"lab.test": "ready-report", LABEL_READY_REPORT: "1"},
+                                         **options)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         data = (shlex.join(probe) + "\n").encode()
@@ -117,3 +118,13 @@ def test_an_earlier_starts_ready_line_does_not_count(client, image):
     with pytest.raises(NodeFailed, match="not ready after 3 s"):
         _start(client, node, Probe(probe, 3, "second start"))
     assert node.logs().decode().count("lab-ready: passed") == 1
+
+
+def test_a_log_the_engine_cannot_give_back_falls_back_to_the_exec_probe(client, image):
+    # Log driver "none": the engine refuses to read the log; the probe is then run by exec.
+    node = _node(client, image, "sleep 1; touch /tmp/ok; exec sleep infinity", ("test", "-e", "/tmp/ok"),
+                 log_config=docker.types.LogConfig(type="none"))
+    with counted(client) as requests:
+        _start(client, node, Probe(("test", "-e", "/tmp/ok"), 30, "/tmp/ok exists"))
+    assert any("/exec" in s for s in requests.shapes), requests.shapes
+    assert node.exec_run(["test", "-e", "/tmp/ok"]).exit_code == 0

@@ -18,6 +18,7 @@ import threading
 import time
 
 from lab.plan.model import ContainerPlan
+from lab.backends.docker.engine import ENGINE_ERRORS
 
 LABEL_READY_REPORT = "lab.ready-report"   # on a container whose node reports its readiness
 READY_PROBE_FILE = "ready-probe"          # under /lab: the probe, as a shell command line
@@ -47,9 +48,15 @@ def started_at(container) -> float:
 
 def wait_for_report(container, deadline: float, cancel: threading.Event | None) -> bool:
     """True once the node's log says it is ready; False when the log ends (the container
-    stopped), the deadline (time.monotonic()) passes, or cancel is set."""
-    stream = container.client.api.logs(container.id, stream=True, follow=True, stdout=True, stderr=False,
-                                       since=started_at(container))
+    stopped), the deadline (time.monotonic()) passes, cancel is set, or the engine cannot
+    give the log back (then the caller's exec probe decides)."""
+    try:
+        stream = container.client.api.logs(container.id, stream=True, follow=True, stdout=True, stderr=False,
+                                           since=started_at(container))
+    except ENGINE_ERRORS:
+        return False   # a log driver the engine cannot read back ("none", syslog): the exec probe answers
+    except ValueError:
+        return False   # no start time recorded: the same
     finished = threading.Event()
 
     def watchdog() -> None:
