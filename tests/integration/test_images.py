@@ -258,8 +258,9 @@ WAIT_SCRIPT = r"""
 LAB_WAIT_SLICE=30
 now() { cut -d' ' -f1 /proc/uptime; }
 t0=$(now); lab_wake /run/lab/none.fifo; echo "nobody $(now) $t0"
-waiter() { lab_wait_open /run/lab/w.fifo; [ -n "$1" ] || sleep 0.3; lab_wait_slice; echo "woken $1 $(now)"; }
-waiter early_a & waiter early_b &
+lab_wait_open /run/lab/w.fifo   # held here too: a wake before a waiter reads is kept for it
+waiter() { lab_wait_open /run/lab/w.fifo; lab_wait_slice; echo "woken $1 $(now)"; }
+waiter a & waiter b &
 sleep 0.5; t1=$(now); lab_wake /run/lab/w.fifo; wait
 echo "woke $t1"
 lab_wait_open /run/lab/x.fifo; lab_wake /run/lab/x.fifo; t2=$(now); lab_wait_slice; echo "before $(now) $t2"
