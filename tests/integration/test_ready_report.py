@@ -14,7 +14,6 @@ import threading
 import time
 
 import docker
-import docker.errors
 import pytest
 
 from lab.backends.docker.engine import NodeFailed
@@ -31,12 +30,8 @@ TEST_LABEL = "lab.test=ready-report"
 
 
 @pytest.fixture(scope="module")
-def client():
-    try:
-        engine = docker.from_env()
-        engine.ping()
-    except docker.errors.DockerException as error:
-        pytest.skip(f"no Docker engine: {error}")
+def client(engine):
+    """The session's engine (tests/integration/conftest.py); this module's nodes go at its end."""
     yield engine
     for container in engine.containers.list(all=True, filters={"label": TEST_LABEL}):
         container.remove(force=True)
@@ -107,14 +102,17 @@ def test_a_cancelled_run_stops_waiting_at_once(client, image):
 
 
 def test_an_earlier_starts_ready_line_does_not_count(client, image):
-    # First start: the probe passes and the log says so. Second start: the probe cannot pass
-    # (the service makes /var/tmp/second when it has run before), and the old line is in the
-    # same log: the runtime must read only what this start wrote.
-    script = "[ -e /var/tmp/ran ] && touch /var/tmp/second; touch /var/tmp/ran; exec sleep infinity"
+    # First start: the probe passes and the log says so. Then, while the node is stopped, the
+    # file that makes its probe fail goes in: the second start's probe cannot pass, and the
+    # old line is in the same log: the runtime must read only what this start wrote.
     probe = ("test", "!", "-e", "/var/tmp/second")
-    node = _node(client, image, script, probe)
+    node = _node(client, image, "exec sleep infinity", probe)
     _start(client, node, Probe(probe, 30, "first start"))
     node.stop(timeout=1)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.addfile(tarfile.TarInfo("var/tmp/second"), io.BytesIO(b""))
+    node.put_archive("/", buffer.getvalue())
     with pytest.raises(NodeFailed, match="not ready after 3 s"):
         _start(client, node, Probe(probe, 3, "second start"))
     assert node.logs().decode().count("lab-ready: passed") == 1

@@ -30,14 +30,7 @@ INIT_WAIT_SLICES = 2   # of at most a second (LAB_WAIT_SLICE): two seconds per p
 POLL_IN_NODE = f"""
 if [ -r /usr/local/lib/lab/wait.sh ] && [ -x /usr/local/bin/lab-init ]; then
   . /usr/local/lib/lab/wait.sh
-  slices=0
-  if [ ! -e /run/lab/init-done ] && [ ! -e /run/lab/init-failed ] && lab_wait_open /run/lab/init.fifo; then
-    while [ ! -e /run/lab/init-done ] && [ ! -e /run/lab/init-failed ] && [ "$slices" -lt {INIT_WAIT_SLICES} ]; do
-      lab_wait_slice
-      slices=$((slices + 1))
-    done
-    lab_wait_close
-  fi
+  lab_wait_init {INIT_WAIT_SLICES}
 fi
 for pause in {IN_NODE_PAUSES}; do
   "$@" >/dev/null 2>&1 && exit 0

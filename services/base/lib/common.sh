@@ -23,13 +23,7 @@ lab_config() {
 # engine's routes or before the seal; exit if lab-init failed (it said why on stderr).
 # lab-init wakes it (lab_wake /run/lab/init.fifo) instead of it polling.
 lab_wait_for_init() {
-    lab_wait_open /run/lab/init.fifo || lab_die "cannot make /run/lab/init.fifo"
-    slices=0
-    until [ -e /run/lab/init-done ]; do
-        [ -e /run/lab/init-failed ] && lab_die "lab-init failed (its reason is above): not starting"
-        slices=$((slices + 1))
-        [ "$slices" -lt 120 ] || lab_die "lab-init did not finish within 120 s: not starting"
-        lab_wait_slice
-    done
-    lab_wait_close
+    lab_wait_init 120 && return 0
+    [ ! -e /run/lab/init-failed ] || lab_die "lab-init failed (its reason is above): not starting"
+    lab_die "lab-init did not finish within 120 s: not starting"
 }

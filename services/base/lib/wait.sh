@@ -30,3 +30,18 @@ lab_wake() {
     [ -p "$1" ] || return 0
     dd if=/dev/zero of="$1" bs=8 count=1 oflag=nonblock conv=notrunc status=none 2>/dev/null || true
 }
+
+# lab_wait_init SLICES: sleep until lab-init is done (returns 0) or failed (1), or SLICES
+# slices have passed (2); lab-init wakes /run/lab/init.fifo either way.
+lab_wait_init() {
+    [ -e /run/lab/init-done ] && return 0
+    lab_wait_open /run/lab/init.fifo || return 2
+    slices=0
+    until [ -e /run/lab/init-done ]; do
+        [ ! -e /run/lab/init-failed ] || { lab_wait_close; return 1; }
+        [ "$slices" -lt "$1" ] || { lab_wait_close; return 2; }
+        lab_wait_slice
+        slices=$((slices + 1))
+    done
+    lab_wait_close
+}
