@@ -64,3 +64,58 @@ def test_only_routers_and_firewalls_may_change_their_routes(shop):
     assert code != 0
     code, _ = shop.exec("isp-router", "ip", "route", "replace", "198.51.100.0/24", "via", fw)
     assert code == 0
+
+
+def test_each_node_holds_its_planned_files_and_no_secret_rides_in_an_environment(shop):
+    """Files go by the creation's environment (lab_files.py) except secrets, which go by
+    archive: read back from the node itself, from `docker inspect`, and from the host's
+    /proc of every process the node runs."""
+    from lab.backends.docker.lab_files import FILES_ENV, files_from_environment
+    from lab.backends.docker.ready_report import ready_files
+    from lab.plan.web import SECRET_FILES
+
+    secrets_seen = 0
+    for container_plan in shop.plan.containers:
+        container = shop.client.containers.get(container_plan.docker_name)
+        planned = {**container_plan.all_files(), **ready_files(container_plan)}
+        given = files_from_environment(container)
+        assert given == {p: c for p, c in planned.items() if p not in SECRET_FILES}, container_plan.name
+        environment = "\n".join(container.attrs["Config"]["Env"])
+        for path in SECRET_FILES & planned.keys():
+            secrets_seen += 1
+            assert planned[path].strip() not in environment, (container_plan.name, path)
+        for path, content in planned.items():   # every file, secret or not, is in the node's /lab
+            code, text = shop.exec(container_plan.name, "cat", f"/lab/{path}")
+            assert (code, text) == (0, content), (container_plan.name, path)
+        tini = str(container.attrs["State"]["Pid"])
+        for process in container.top(ps_args="-o pid")["Processes"]:
+            if process[0] != tini:   # the engine's init keeps the creation's environment
+                try:
+                    with open(f"/proc/{process[0]}/environ", "rb") as handle:
+                        assert f"{FILES_ENV}=".encode() not in handle.read(), (container_plan.name, process)
+                except (FileNotFoundError, ProcessLookupError):
+                    pass   # it ended since `top` listed it
+    assert secrets_seen >= 5   # the lb's key; the database's and each app's password
+
+
+def test_a_restarted_node_keeps_its_files_as_left_and_gets_its_routes_again(shop):
+    """The files in a node's environment are unpacked at its first start only (a live file
+    changed in place since must stay as it is); `lab stop`/`lab start` then routes it again
+    from what the runtime reads in its environment (the node unpacks nothing this time)."""
+    from lab.plan.model import LIVE_HASH_FILE
+
+    code, original = shop.exec("laptop", "cat", f"/lab/{LIVE_HASH_FILE}")
+    assert code == 0
+    assert shop.exec("laptop", "sh", "-c", f"echo changed-in-place > /lab/{LIVE_HASH_FILE}")[0] == 0
+    try:
+        shop.backend.stop(shop.name, "laptop")
+        shop.backend.start(shop.name, "laptop")
+        assert shop.exec("laptop", "cat", f"/lab/{LIVE_HASH_FILE}") == (0, "changed-in-place\n")
+        planned = next(c for c in shop.plan.containers if c.name == "laptop").files["routes"]
+        code, table = shop.exec("laptop", "ip", "-4", "route", "show")
+        for line in filter(None, planned.splitlines()):
+            if ":" not in line:
+                words = line.split()
+                assert f"{words[0]} via {words[2]} " in table, (line, table)
+    finally:
+        shop.exec("laptop", "sh", "-c", f"printf %s '{original}' > /lab/{LIVE_HASH_FILE}")

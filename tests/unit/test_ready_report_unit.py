@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import subprocess
 
-from lab.backends.docker.ready_report import READY_PROBE_FILE, ready_files, reports_ready, started_at
+import pytest
+
+from lab.backends.docker.ready_report import (READY_PROBE_FILE, probe_line, ready_files, reports_ready,
+                                              started_at)
 from lab.plan import make_plan
 from lab.plan.model import LabState, Probe
 from lab.topology import load_topology
@@ -28,8 +32,29 @@ def test_lab_images_report_and_the_probe_is_one_shell_line(root):
     client = next(c for c in plan.containers if c.kind == "client")
     assert reports_ready(client)
     line = ready_files(client)[READY_PROBE_FILE]
-    assert line.startswith("sh -c 'test -e /run/lab/init-done") and line.endswith("\n")
+    assert line.startswith("test -e /run/lab/init-done") and line.endswith("\n")
+    web = next(c for c in plan.containers if c.kind == "web")
+    assert ready_files(web)[READY_PROBE_FILE].startswith("curl -fsS -o /dev/null http://127.0.0.1:80/")
     own_image = dataclasses.replace(client, image="someone/else:1")
     assert not reports_ready(own_image) and ready_files(own_image) == {}
     no_probe = dataclasses.replace(client, probe=Probe(()))
     assert not reports_ready(no_probe)
+
+
+@pytest.mark.parametrize("command, status, output", [
+    (("sh", "-c", "printf '%s|' \"$0\" >/dev/null; exit 3"), 3, ""),
+    (("sh", "-c", "test -e /nonexistent-lab-file || { printf 'a b'; exit 4; }"), 4, "a b"),
+    (("test", "-e", "/nonexistent-lab-file"), 1, ""),
+    (("printf", "%s|%s", "two words", "it's"), 0, "two words|it's"),
+    (("sh", "-c", "echo one", "extra"), 0, "one\n"),   # not the plain form: kept as a command
+])
+def test_the_probe_line_evaluated_as_lab_ready_report_does_acts_as_the_command(tmp_path, command, status, output):
+    """lab-ready-report reads the line with builtins and runs `( eval "$probe" )` in the
+    image's POSIX shell: the same exit status and output as the command itself."""
+    probe = tmp_path / "ready-probe"
+    probe.write_text(probe_line(command) + "\n")
+    script = ('probe=""; while IFS= read -r line || [ -n "$line" ]; do probe="$probe$line\n"; done < "$1"; '
+              '( eval "$probe" )')
+    evaluated = subprocess.run(["sh", "-c", script, "report", str(probe)], capture_output=True, text=True)
+    direct = subprocess.run(list(command), capture_output=True, text=True)
+    assert (evaluated.returncode, evaluated.stdout) == (direct.returncode, direct.stdout) == (status, output)

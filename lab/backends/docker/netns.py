@@ -28,6 +28,7 @@ from lab.plan.seal import SEAL6_FILE, SEAL_FILE
 from lab.errors import RuntimeFailure
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, run_command
 from lab.backends.docker.helpers import LABEL_ROLE, namespace_helper
+from lab.backends.docker.lab_files import files_from_environment
 from lab.backends.docker.objects import is_summary
 
 ROUTE_HELPER = "route-helper"
@@ -40,17 +41,27 @@ __all__ = ["LABEL_ROLE", "ROUTE_HELPER", "RouteInstaller", "install_routes", "ne
 
 # Run in the helper with "$1" the node's process id and "$2" its container id. The id check
 # makes sure the process is still the node's (a process id is reused once it has exited).
-# Inside the node's namespaces it reads the node's own /lab files; the seal goes in first
-# (ROUTE_SCRIPT, passed in $LAB_ROUTE_SCRIPT). Then it wakes lab-init, which sleeps on
-# /run/lab/routes.fifo until its routes are there (services/base/lib/wait.sh's lab_wake:
-# a non-blocking write, nothing happens when nobody waits).
+# The node's routes and seals: from the runtime, in this exec's environment (LAB_GIVEN_<id>,
+# LAB_ROUTES_<id>, LAB_SEAL_<id>, LAB_SEAL6_<id>) for a node that got its files in its own
+# environment (lab_files.py: it may not have unpacked them yet); else read from the node's
+# /lab inside its namespaces. The seal goes in first (ROUTE_SCRIPT, passed in
+# $LAB_ROUTE_SCRIPT). Then it wakes lab-init, which sleeps on /run/lab/routes.fifo until its
+# routes are there (services/base/lib/wait.sh's lab_wake: a non-blocking write, nothing
+# happens when nobody waits).
 ENTER_NODE = r"""
 grep -q "$2" "/proc/$1/cgroup" 2>/dev/null || { echo "the node's process $1 is gone" >&2; exit 1; }
+eval "given=\${LAB_GIVEN_$2-}"
+if [ -n "$given" ]; then
+  eval "LAB_ROUTES=\${LAB_ROUTES_$2-} LAB_SEAL=\${LAB_SEAL_$2-} LAB_SEAL6=\${LAB_SEAL6_$2-}"
+  export LAB_ROUTES LAB_SEAL LAB_SEAL6 LAB_GIVEN=yes
+fi
 exec nsenter -t "$1" -m -n /bin/sh -c '
-LAB_ROUTES=$(cat /lab/routes 2>/dev/null || true)
-LAB_SEAL=$(cat /lab/SEAL_FILE_NAME 2>/dev/null || true)
-LAB_SEAL6=$(cat /lab/SEAL6_FILE_NAME 2>/dev/null || true)
-export LAB_ROUTES LAB_SEAL LAB_SEAL6
+if [ -z "${LAB_GIVEN:-}" ]; then
+  LAB_ROUTES=$(cat /lab/routes 2>/dev/null || true)
+  LAB_SEAL=$(cat /lab/SEAL_FILE_NAME 2>/dev/null || true)
+  LAB_SEAL6=$(cat /lab/SEAL6_FILE_NAME 2>/dev/null || true)
+  export LAB_ROUTES LAB_SEAL LAB_SEAL6
+fi
 /bin/sh -c "$LAB_ROUTE_SCRIPT" || exit
 [ ! -p /run/lab/routes.fifo ] || dd if=/dev/zero of=/run/lab/routes.fifo bs=8 count=1 oflag=nonblock conv=notrunc status=none 2>/dev/null || true'
 """.replace("SEAL_FILE_NAME", SEAL_FILE).replace("SEAL6_FILE_NAME", SEAL6_FILE)
@@ -75,6 +86,7 @@ class _Waiting:
 
     pid: str
     container_id: str
+    given: dict[str, str] | None = None   # its routes and seals, when the runtime passes them
     done: bool = False
     problem: str | None = None
 
@@ -87,6 +99,14 @@ def batch_outcome(stdout: str) -> dict[str, str | None]:
         if container_id:
             outcome[container_id] = None if status == "0" else (problem.strip() or f"exit {status}")
     return outcome
+
+
+def _routes_given(container) -> dict[str, str] | None:
+    """ROUTES, SEAL and SEAL6 of a node created with its files in its environment."""
+    files = files_from_environment(container)
+    if files is None:
+        return None
+    return {"ROUTES": files.get("routes", ""), "SEAL": files.get(SEAL_FILE, ""), "SEAL6": files.get(SEAL6_FILE, "")}
 
 
 def needs_outside_routes(container) -> bool:
@@ -139,7 +159,8 @@ class RouteInstaller:
         if not needs_outside_routes(container):
             return
         image = container.attrs.get("Image") or container.image.id
-        me = _Waiting(str(container.attrs.get("State", {}).get("Pid", 0)), container.id)
+        me = _Waiting(str(container.attrs.get("State", {}).get("Pid", 0)), container.id,
+                      given=_routes_given(container))
         with self._queue:
             self._waiting.append(me)
             while self._busy and not me.done:
@@ -172,8 +193,12 @@ class RouteInstaller:
     def _run_batch(self, image: str, batch: list[_Waiting]) -> dict[str, str | None]:
         helper = self._helper_for(image)
         nodes = [f"{w.pid}:{w.container_id}" for w in batch]
-        result = run_command(helper, ["/bin/sh", "-c", FOR_EACH_NODE, "routes", *nodes],
-                             environment={"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT, "LAB_ENTER_NODE": ENTER_NODE})
+        environment = {"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT, "LAB_ENTER_NODE": ENTER_NODE}
+        for waiting in batch:
+            if waiting.given is not None:
+                environment.update({f"LAB_{name}_{waiting.container_id}": value
+                                    for name, value in {"GIVEN": "yes", **waiting.given}.items()})
+        result = run_command(helper, ["/bin/sh", "-c", FOR_EACH_NODE, "routes", *nodes], environment=environment)
         return batch_outcome(result.stdout.decode(errors="replace"))
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ from lab.plan.model import (LABEL_HASH, LABEL_LAB, LABEL_NODE, LABEL_PROBE, PROB
                             NetworkPlan)
 from lab.plan.seal import SEALED_BRIDGE_OPTIONS
 from lab.backends.docker.engine import ENGINE_ERRORS, engine_call
+from lab.backends.docker.lab_files import FILES_ENV, environment_value, files_from_environment, files_tar, split_delivery
 from lab.backends.docker.ready_report import LABEL_READY_REPORT, ready_files
 
 # A container being replaced keeps running under this suffix until its successor is
@@ -135,20 +136,6 @@ def ensure_volume(client: docker.DockerClient, name: str, lab: str) -> bool:
             return True
 
 
-def _lab_files_tar(files: Mapping[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        directory = tarfile.TarInfo("lab")
-        directory.type, directory.mode, directory.mtime = tarfile.DIRTYPE, 0o755, time.time()
-        tar.addfile(directory)
-        for path, content in sorted(files.items()):
-            data = content.encode()
-            info = tarfile.TarInfo(f"lab/{path}")
-            info.size, info.mode, info.mtime = len(data), 0o644, time.time()
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def create_container(client: docker.DockerClient, plan: ContainerPlan, image: str, config_hash: str):
     """Create (not start) a node's container, attached to all its networks, its files in /lab."""
     networks = list(plan.addresses.items())
@@ -158,6 +145,7 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
     if report:
         labels[LABEL_READY_REPORT] = "1"
     volumes = {name: {"bind": path, "mode": "rw"} for name, path in plan.volumes.items()}
+    by_environment, by_archive = split_delivery(plan, {**plan.all_files(), **report})
     with engine_call(f"creating the container of node '{plan.name}'"):
         # The low-level calls: the SDK's create inspects what it made, and its network
         # connect inspects the network first (a call each, per node, that nothing reads).
@@ -172,18 +160,20 @@ def create_container(client: docker.DockerClient, plan: ContainerPlan, image: st
                 {first_network: client.api.create_endpoint_config(
                     ipv4_address=first_address, ipv6_address=plan.addresses6.get(first_network))}),
             volumes=[v["bind"] for v in volumes.values()] or None,
+            environment={FILES_ENV: environment_value(by_environment)} if by_environment else None,
         )
         for network, address in networks[1:]:
             client.api.connect_container_to_network(made["Id"], network, ipv4_address=address,
                                                     ipv6_address=plan.addresses6.get(network))
-        client.api.put_archive(made["Id"], "/", _lab_files_tar({**plan.all_files(), **report}))
+        if by_archive:
+            client.api.put_archive(made["Id"], "/", files_tar(by_archive))
     # Known by its id only until it is started (start_and_wait reads it all then).
     return client.containers.prepare_model({"Id": made["Id"], "Name": "/" + plan.docker_name,
                                             "Config": {"Labels": labels}, SUMMARY: True})
 
 
 def put_lab_files(container, files: Mapping[str, str]) -> None:
-    container.put_archive("/", _lab_files_tar(files))
+    container.put_archive("/", files_tar(files))
 
 
 def stop_gently(container, grace: float = STOP_GRACE_SECONDS) -> None:
@@ -298,8 +288,10 @@ def read_lab_file(container, path: str) -> str:
     """A file the planner put under /lab, read back from the container."""
     try:
         stream, _ = container.get_archive(f"/lab/{path}")
-    except docker.errors.NotFound:
-        return ""
+    except docker.errors.NotFound:   # not there yet: a node never started has them in its environment
+        if is_summary(container):
+            container.reload()
+        return (files_from_environment(container) or {}).get(path, "")
     except docker.errors.APIError as error:
         raise RuntimeFailure(f"reading /lab/{path} of {container.name}: {error.explanation}") from error
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:

@@ -34,7 +34,15 @@ def reports_ready(plan: ContainerPlan) -> bool:
 
 def ready_files(plan: ContainerPlan) -> dict[str, str]:
     """The files that make the node report its readiness (none when it cannot)."""
-    return {READY_PROBE_FILE: shlex.join(plan.probe.command) + "\n"} if reports_ready(plan) else {}
+    return {READY_PROBE_FILE: probe_line(plan.probe.command) + "\n"} if reports_ready(plan) else {}
+
+
+def probe_line(command: tuple[str, ...]) -> str:
+    """The probe as the shell command line lab-ready-report evaluates: a `sh -c SCRIPT`
+    probe is its SCRIPT (evaluated as it is, no shell started for it on every try)."""
+    if len(command) == 3 and command[:2] == ("sh", "-c"):
+        return command[2]
+    return shlex.join(command)
 
 
 def started_at(container) -> float:

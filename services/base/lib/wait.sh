@@ -13,7 +13,7 @@ LAB_WAIT_SLICE=1
 # lab_wait_open FIFO: make FIFO (or use the one there) and hold it open on fd 7.
 lab_wait_open() {
     [ -d "${1%/*}" ] || mkdir -p "${1%/*}" || return 1
-    mkfifo -m 0600 "$1" 2>/dev/null || [ -p "$1" ] || return 1
+    [ -p "$1" ] || mkfifo -m 0600 "$1" 2>/dev/null || [ -p "$1" ] || return 1
     exec 7<>"$1"
 }
 
