@@ -33,7 +33,8 @@
 # network; the engine is nested in a container that has every capability but
 # CAP_SYS_RESOURCE (this engine refuses --privileged), no systemd (setup.sh
 # starts dockerd with setsid nohup, as it does wherever systemctl is absent);
-# what this host's pyenv held beyond pip is unknown, so none of it is there.
+# what this host's pyenv held beyond pip is unknown, so none of it is there;
+# apt's lists are emptied after the base (a cloud image may ship some).
 # It measures the last commit (a clean clone), not edits in the working tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,14 +53,17 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'exit 130' INT; trap 'exit 143' TERM
 
 # This host's python3 (the machine's): a pyenv build here, first on PATH.
 PYHOME=$(python3 -c 'import sys; print(sys.prefix)')
 BOX_PATH="$PYHOME/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# A command in the machine, as root (CI=true, as CI sets it).
-in_box() { docker exec -e CI=true -e DEBIAN_FRONTEND=noninteractive -e PATH="$BOX_PATH" "$NAME" bash -c "$1"; }
+# A command in the machine, as root (CI=true as CI sets it; unbuffered Python
+# output, as this host sets it, so the stamps below are when lines happened).
+in_box() {
+  docker exec -e CI=true -e PYTHONUNBUFFERED=1 -e DEBIAN_FRONTEND=noninteractive -e PATH="$BOX_PATH" \
+    "$NAME" bash -c "$1"
+}
 
 docker image inspect "$IMAGE" >/dev/null 2>&1 || { log "no local image $IMAGE (make it with lab up once)"; exit 1; }
 git clone -q . "$TMP/lab"
@@ -113,7 +117,6 @@ log "installing the machine's base (not timed)"
 in_box "$base_machine"
 docker cp "$TMP/lab" "$NAME:/root/lab"
 
-now() { date +%s.%N; }
 # Each output line prefixed with the seconds since its step began (no fork a
 # line: bash's EPOCHREALTIME), so a slow phase shows where it is.
 stamp() {
@@ -127,18 +130,19 @@ stamp() {
 # command ends, and `wait` lets Ctrl-C or a TERM clean up at once.
 step() { ( in_box "$1" 2>&1 | stamp ) & wait $!; }
 log "timed: bash scripts/setup.sh"
-t0=$(now)
+t0=$(date +%s.%N)
 step 'cd /root/lab && bash scripts/setup.sh' || { log "setup.sh FAILED"; exit 1; }
-t1=$(now)
+t1=$(date +%s.%N)
 driver=$(in_box 'docker info --format "{{.Driver}} {{.ServerVersion}} cgroup v{{.CgroupVersion}}"')
 log "the fresh engine: $driver"
 log "timed: lab up"
 step 'cd /root/lab && lab up' || {
   log "lab up FAILED; the end of the engine's log:"; in_box 'tail -n 30 /tmp/lab-dockerd.log' || true; exit 1; }
-t2=$(now)
+t2=$(date +%s.%N)
 ready=$(in_box 'docker ps --filter label=lab.name -q | wc -l')
 
-printf '\nfresh machine (emulated: %s, %s containers up)\n' "$driver" "$ready"
+printf '\nfresh machine (emulated: %s; commit %s; %s containers up)\n' "$driver" \
+  "$(git -C "$TMP/lab" log -1 --format=%h)" "$ready"
 printf 'load average before: %s\n' "$load_before"
 awk -v a="$t0" -v b="$t1" -v c="$t2" -v g="$GOAL_S" 'BEGIN {
   printf "%-22s %8s\n", "step", "seconds"

@@ -16,8 +16,10 @@ The generated topologies (25, 50, 100 nodes) show how `lab up` grows with the si
 It also prints where each kind's start time goes (median per kind, from the engine's
 own timestamps: the container's creation and start, and each lab-init log line).
 
-Usage: python3 bench/up_down.py [--cold] [--sizes 25,50,100] [--prefix NAME --shift N]
+Usage: python3 bench/up_down.py [--cold] [--sizes 25,50,100] [--repeat N] [--prefix NAME --shift N]
        python3 bench/up_down.py --sizes 100 --cycles 20   # up/down 20 times, counting failures
+--repeat N measures warm up, down and the floor N times, one after the other, and prints their
+medians and each pair's ratio (the floor alone moves by a tenth from one run to the next).
 --prefix names the labs (NAME-default, NAME-gen-25...) and --shift N (1 to 7) moves their
 subnets into 100.(100+N).x, 100.(110+N).x and 100.(120+N).x and its IPv6 prefixes into
 fd6c:6182+N::/32, ranges no test uses, so a bench can share an engine with other labs and test runs.
@@ -103,7 +105,7 @@ def remove_lab_images(client) -> None:
                 pass  # a parent: removed in a later pass
 
 
-def measure(client, name: str, text: str, cold: bool) -> dict:
+def measure(client, name: str, text: str, cold: bool, repeat: int = 1) -> dict:
     lab = load_text(text, name)
     plan = make_plan(lab, ensure_lab_state(lab))
     row = {"topology": name, "nodes": len(plan.containers), "cold": None}
@@ -127,6 +129,17 @@ def measure(client, name: str, text: str, cold: bool) -> dict:
     row["unordered"] = timed(lambda: apply.up(client, unordered))
     apply.down(client, lab.name, volumes=True)
     row["floor_up"], row["floor_down"] = floor(client, plan, images)
+    if repeat > 1:   # more pairs of warm up and floor, one after the other: the medians
+        ups, floors = [row["warm"]], [(row["floor_up"], row["floor_down"])]
+        downs = [row["down"]]
+        for _ in range(repeat - 1):
+            ups.append(timed(lambda: apply.up(client, plan)))
+            downs.append(timed(lambda: apply.down(client, lab.name, volumes=True)))
+            floors.append(floor(client, plan, images))
+        row["warm"], row["down"] = statistics.median(ups), statistics.median(downs)
+        row["floor_up"] = statistics.median(f[0] for f in floors)
+        row["floor_down"] = statistics.median(f[1] for f in floors)
+        row["ratios"] = sorted(u / f[0] for u, f in zip(ups, floors))
     return row
 
 
@@ -167,6 +180,10 @@ def print_table(rows: list[dict]) -> None:
               f"{seconds(row['unordered']):>9} "
               f"{seconds(row['floor_up']):>9} {row['warm'] / row['floor_up']:>5.1f}x {seconds(row['unchanged']):>9} "
               f"{seconds(row['down']):>6} {seconds(row['floor_down']):>11} {row['down'] / row['floor_down']:>5.1f}x")
+    for row in rows:
+        if row.get("ratios"):
+            print(f"{row['topology']}: {len(row['ratios'])} pairs of warm up and floor, one after the other; the "
+                  f"table shows medians; each pair's ratio: {', '.join(f'{r:.2f}' for r in row['ratios'])}")
     print("\nseconds; ratio = warm up / floor up, down / floor down. Unordered: the same nodes with "
           "no dependencies at all, all started at once (the best any ordering could do).")
     print("Cold up includes making the Debian base image and building "
@@ -216,6 +233,8 @@ def main() -> None:
     parser.add_argument("--prefix", default="bench", help="lab names start with this")
     parser.add_argument("--shift", type=int, default=0, help="move the labs' subnets into 100.(100+N).x, 100.(110+N).x, 100.(120+N).x")
     parser.add_argument("--no-default", action="store_true", help="only the generated sizes")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure warm up, down and the floor this many times (alternating), print medians")
     args = parser.parse_args()
     client = connect(timeout=600)
     if args.cycles:
@@ -224,10 +243,10 @@ def main() -> None:
     rows = []
     if not args.no_default:
         text = renamed((ROOT / "topology" / "default.yaml").read_text(), f"{args.prefix}-default", args.shift)
-        rows.append(measure(client, "default", text, args.cold))
+        rows.append(measure(client, "default", text, args.cold, args.repeat))
     for size in [int(s) for s in args.sizes.split(",") if s]:
         text = renamed(generated_topology(size), f"{args.prefix}-gen-{size}", args.shift)
-        rows.append(measure(client, f"gen-{size}", text, False))
+        rows.append(measure(client, f"gen-{size}", text, False, args.repeat))
         print(f"  measured {size} nodes", file=sys.stderr)
     print_table(rows)
     print_kinds(rows)

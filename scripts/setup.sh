@@ -21,12 +21,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-ensure_docker_engine() {
+start_docker_engine() {
   if timeout 10 docker info >/dev/null 2>&1; then
     log "Docker engine answers"
     return
   fi
-  command -v dockerd >/dev/null 2>&1 || { log "installing Debian's docker.io"; apt_install docker.io; }
   if command -v systemctl >/dev/null 2>&1 && systemctl start docker >/dev/null 2>&1; then
     log "started docker with systemd"
   else
@@ -45,32 +44,45 @@ ensure_docker_engine() {
   exit 1
 }
 
-ensure_debootstrap() {
-  command -v debootstrap >/dev/null 2>&1 || { log "installing debootstrap"; apt_install debootstrap; }
+# What is missing, as Debian packages, each for:
+#   docker.io      the Docker engine (when no engine answers and none is installed)
+#   debootstrap    the Debian base image where no registry is reachable
+#   tcpdump tshark read the pcapng files `lab trace --pcap` writes, in the tests (tshark
+#                  also tells each packet's interface name)
+#   chromium       renders the HTML pages (graph, trace, browse) in the browser tests
+#   docker-compose runs the exported compose.yaml in the tests
+missing_packages() {
+  if ! timeout 10 docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then
+    echo docker.io
+  fi
+  command -v debootstrap >/dev/null 2>&1 || echo debootstrap
+  command -v tcpdump >/dev/null 2>&1 || echo tcpdump
+  command -v tshark >/dev/null 2>&1 || echo tshark
+  command -v chromium >/dev/null 2>&1 || echo chromium
+  command -v docker-compose >/dev/null 2>&1 || echo docker-compose
 }
 
-ensure_browser() {
-  # Headless Chromium renders the HTML pages (graph, trace) in the browser tests.
-  command -v chromium >/dev/null 2>&1 || { log "installing chromium (browser tests)"; apt_install chromium; }
-}
-
-ensure_compose() {
-  # Debian's docker-compose runs the exported compose.yaml in the tests.
-  command -v docker-compose >/dev/null 2>&1 || { log "installing docker-compose"; apt_install docker-compose; }
-}
-
-ensure_packet_readers() {
-  # tcpdump and tshark read the pcapng files lab trace --pcap writes, in the tests
-  # (tshark also tells each packet's interface name).
-  command -v tcpdump >/dev/null 2>&1 || { log "installing tcpdump (reads trace captures in the tests)"; apt_install tcpdump; }
-  command -v tshark >/dev/null 2>&1 || { log "installing tshark (reads trace captures in the tests)"; apt_install tshark; }
-}
-
-ensure_docker_engine
-ensure_debootstrap
-ensure_packet_readers
-ensure_browser
-ensure_compose
-log "installing the lab package (pip install -e '.[test]')"
-python3 -m pip install -q -e '.[test]'
+# The package goes in while apt works (pip needs no dpkg lock, apt no PyPI): on a fresh
+# machine each takes a good part of a minute, side by side about the longer of the two.
+log "installing the lab package (pip install -e '.[test]') in the background"
+PIP_LOG=$(mktemp /tmp/lab-setup-pip.XXXXXX)
+python3 -m pip install -q --disable-pip-version-check -e '.[test]' >"$PIP_LOG" 2>&1 &
+PIP_PID=$!
+trap 'kill "$PIP_PID" 2>/dev/null || true; rm -f "$PIP_LOG"' EXIT   # apt failed: pip goes too
+# shellcheck disable=SC2207
+PACKAGES=($(missing_packages))
+if [ "${#PACKAGES[@]}" -gt 0 ]; then
+  log "installing with apt, in one run: ${PACKAGES[*]}"
+  apt_install "${PACKAGES[@]}"
+fi
+start_docker_engine
+if ! wait "$PIP_PID"; then
+  log "pip install -e '.[test]' failed; its output:"
+  cat "$PIP_LOG"
+  rm -f "$PIP_LOG"
+  exit 1
+fi
+grep -v "Running pip as the 'root' user" "$PIP_LOG" | grep -v "^$" || true   # pip's own warnings, if any
+trap - EXIT
+rm -f "$PIP_LOG"
 log "ready: 'lab up' brings the default lab up, 'python3 -m pytest' runs the tests"

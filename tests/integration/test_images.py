@@ -340,3 +340,29 @@ def _tar(files: dict[str, str]) -> bytes:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def test_lab_zones_puts_the_serial_in_with_the_shell_and_keeps_every_other_byte(client, tags, containers):
+    """lab-zones (the DNS image) writes each zone from its template with the serial in place
+    of every LAB_SERIAL, by the shell's own string handling: compared with Python's replace,
+    line for line, for a template with odd lines; a changed template gets a higher serial."""
+    template = ("$TTL 300\n@ IN SOA ns. admin. ( LAB_SERIAL 1 1 1 1 ) ; LAB_SERIAL twice\n"
+                "  indented\\tline with a \\\\backslash and * and $HOME\n\n"
+                "@ IN TXT \"LAB_SERIALLAB_SERIAL\"\nlast line without newline")
+    tag = next(t for kind, t in tags.items() if IMAGE_FOR_KIND[kind] == "dns")
+    container = client.containers.create(tag, ["sleep", "infinity"], entrypoint=[], labels=TEST_LABEL)
+    containers.append(container)
+    container.put_archive("/lab", _tar({"etc/zones/t.zone": template}))
+    container.start()
+    _exec(container, ["/usr/local/bin/lab-zones"])
+    first = _exec(container, ["cat", "/var/lib/lab-dns/state/t.zone.serial"]).strip()
+    assert int(first) >= int(time.time()) - 60
+    written = _exec(container, ["cat", "/var/lib/lab-dns/zones/t.zone"])
+    assert written == template.replace("LAB_SERIAL", first) + "\n"
+    container.put_archive("/lab", _tar({"etc/zones/t.zone": template + "\nchanged"}))
+    _exec(container, ["/usr/local/bin/lab-zones"])   # the file exists now: replaced whole
+    second = _exec(container, ["cat", "/var/lib/lab-dns/state/t.zone.serial"]).strip()
+    assert int(second) > int(first)
+    assert _exec(container, ["cat", "/var/lib/lab-dns/zones/t.zone"]) == \
+        (template + "\nchanged").replace("LAB_SERIAL", second) + "\n"
+    assert _exec(container, ["ls", "/var/lib/lab-dns/zones"]).split() == ["t.zone"]

@@ -1,6 +1,6 @@
 """The pure parts of counting engine requests and of batched route installs."""
 
-from lab.backends.docker.netns import batch_outcome
+from lab.backends.docker.netns import parse_answer, request_line
 from tests.engine_requests import RequestLog, shape
 
 ID = "a7a2f2451a41b9fd935a1cd68f02e05c58255ad88c94c03ba1f4eefb1282d526"
@@ -23,10 +23,20 @@ def test_per_object_requests_leave_out_lists_and_images():
     assert log.per_object() == ["POST /exec/:id/start"]
 
 
-def test_a_batch_says_which_nodes_got_their_routes_and_why_not():
-    stdout = (f"{ID} 0 \n"
-              "b0b 1 cannot install route: 192.0.2.0/24 via 198.51.100.1 \n"
-              "c0c 1 \n"
-              "\n")
-    assert batch_outcome(stdout) == {ID: None, "b0b": "cannot install route: 192.0.2.0/24 via 198.51.100.1",
-                                     "c0c": "exit 1"}
+def test_the_route_helpers_answers_say_which_nodes_got_their_routes_and_why_not():
+    assert parse_answer(f"{ID} 0 ") == (ID, None)
+    assert parse_answer("b0b 1 cannot install route: 192.0.2.0/24 via 198.51.100.1 ") == \
+        ("b0b", "cannot install route: 192.0.2.0/24 via 198.51.100.1")
+    assert parse_answer("c0c 1 ") == ("c0c", "exit 1")
+    assert parse_answer("") is None
+
+
+def test_a_request_is_one_line_of_six_words_whatever_the_routes_hold():
+    import base64
+    given = {"ROUTES": "default via 198.18.0.1\n10.0.0.0/8 via 198.18.0.2\n", "SEAL": "", "SEAL6": "*raw\n-A x y\n"}
+    line = request_line("123", ID, given)
+    words = line.split(" ")
+    assert "\n" not in line and len(words) == 6 and words[:3] == ["123", ID, "yes"]
+    assert base64.b64decode(words[3]).decode() == given["ROUTES"] and words[4] == "-"
+    assert base64.b64decode(words[5]).decode() == given["SEAL6"]
+    assert request_line("9", ID, None) == f"9 {ID} no - - -"

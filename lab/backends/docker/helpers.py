@@ -47,17 +47,19 @@ def namespace_helper(client: docker.DockerClient, lab: str, role: str, image: st
                      network_mode: str, capabilities: list[str], environment: dict | None = None,
                      arguments: list[str] | None = None, attach: bool = False,
                      pid_mode: str | None = None, archive: tuple[str, bytes] | None = None,
-                     cpu_shares: int | None = None) -> Iterator[tuple]:
+                     cpu_shares: int | None = None, stdin_open: bool = False) -> Iterator[tuple]:
     """A started helper running `sh -c script` (with arguments as "$@") in network_mode
     ("container:ID" joins a node's network namespace, "none" gives a throwaway one).
     Yields (helper, stdout stream or None); the helper is removed on leaving, whatever
     happens. With attach, stdout is read through the engine's attach connection (bytes exact).
-    archive (folder, tar bytes) is unpacked into the helper before it starts."""
+    archive (folder, tar bytes) is unpacked into the helper before it starts; stdin_open keeps
+    its standard input open for requests (helper_channel.py)."""
     with engine_call(f"starting a {role} helper"):
         helper = client.containers.create(
             image, entrypoint=["/bin/sh", "-c", script, role], command=list(arguments or []),
             environment=environment or {}, network_mode=network_mode, cap_add=capabilities,
-            pid_mode=pid_mode, labels={LABEL_LAB: lab, LABEL_ROLE: role}, detach=True, cpu_shares=cpu_shares)
+            pid_mode=pid_mode, labels={LABEL_LAB: lab, LABEL_ROLE: role}, detach=True, cpu_shares=cpu_shares,
+            stdin_open=stdin_open)
     try:
         with engine_call(f"starting a {role} helper"):
             if archive is not None:

@@ -6,19 +6,21 @@ lab's routes, and the node's own start-up (lab-init) waits for them before its
 service starts, so nothing ever runs on the engine's routes.
 
 One helper per run does it for every node (RouteInstaller): a container with
-the host's process namespace and NET_ADMIN + SYS_ADMIN that idles, and for
-each node one exec that enters the node's mount and network namespaces
-(nsenter, by the node's process id) and runs the route script there on the
-node's own /lab files. An exec costs a fraction of a container's create,
-start, wait and removal. The helper carries the lab's label and the route
-helper role: whoever made it removes it (up's end, its rollback, a signal),
-and `lab up`'s tidying and `lab down` remove one a killed run left.
+the host's process namespace and NET_ADMIN + SYS_ADMIN that reads requests on
+its standard input, one line per node, and for each enters the node's mount and
+network namespaces (nsenter, by the node's process id) and runs the route
+script there, on the routes the runtime passed or the node's own /lab files.
+A line costs far less than an exec (helper_channel.py). The helper carries the
+lab's label and the route helper role: whoever made it removes it (up's end,
+its rollback, a signal), and `lab up`'s tidying and `lab down` remove one a
+killed run left.
 """
 
 from __future__ import annotations
 
+import base64
 import threading
-from dataclasses import dataclass
+import time
 
 import docker
 
@@ -26,7 +28,8 @@ from lab.plan.model import LABEL_LAB
 from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL6_FILE, SEAL_FILE
 from lab.errors import RuntimeFailure
-from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, run_command
+from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
+from lab.backends.docker.helper_channel import LineChannel
 from lab.backends.docker.helpers import LABEL_ROLE, namespace_helper
 from lab.backends.docker.lab_files import files_from_environment
 from lab.backends.docker.objects import is_summary
@@ -41,20 +44,14 @@ __all__ = ["LABEL_ROLE", "ROUTE_HELPER", "RouteInstaller", "install_routes", "ne
 
 # Run in the helper with "$1" the node's process id and "$2" its container id. The id check
 # makes sure the process is still the node's (a process id is reused once it has exited).
-# The node's routes and seals: from the runtime, in this exec's environment (LAB_GIVEN_<id>,
-# LAB_ROUTES_<id>, LAB_SEAL_<id>, LAB_SEAL6_<id>) for a node that got its files in its own
-# environment (lab_files.py: it may not have unpacked them yet); else read from the node's
-# /lab inside its namespaces. The seal goes in first (ROUTE_SCRIPT, passed in
-# $LAB_ROUTE_SCRIPT). Then it wakes lab-init, which sleeps on /run/lab/routes.fifo until its
-# routes are there (services/base/lib/wait.sh's lab_wake: a non-blocking write, nothing
-# happens when nobody waits).
+# The node's routes and seals come from the runtime (LAB_GIVEN=yes, LAB_ROUTES, LAB_SEAL,
+# LAB_SEAL6) for a node that got its files in its environment (lab_files.py: it may not have
+# unpacked them yet); else they are read from the node's /lab inside its namespaces. The
+# seal goes in first (ROUTE_SCRIPT, passed in $LAB_ROUTE_SCRIPT). Then it wakes lab-init,
+# which sleeps on /run/lab/routes.fifo until its routes are there (services/base/lib/wait.sh's
+# lab_wake: a non-blocking write, nothing happens when nobody waits).
 ENTER_NODE = r"""
 grep -q "$2" "/proc/$1/cgroup" 2>/dev/null || { echo "the node's process $1 is gone" >&2; exit 1; }
-eval "given=\${LAB_GIVEN_$2-}"
-if [ -n "$given" ]; then
-  eval "LAB_ROUTES=\${LAB_ROUTES_$2-} LAB_SEAL=\${LAB_SEAL_$2-} LAB_SEAL6=\${LAB_SEAL6_$2-}"
-  export LAB_ROUTES LAB_SEAL LAB_SEAL6 LAB_GIVEN=yes
-fi
 exec nsenter -t "$1" -m -n /bin/sh -c '
 if [ -z "${LAB_GIVEN:-}" ]; then
   LAB_ROUTES=$(cat /lab/routes 2>/dev/null || true)
@@ -65,40 +62,43 @@ fi
 /bin/sh -c "$LAB_ROUTE_SCRIPT" || exit
 [ ! -p /run/lab/routes.fifo ] || dd if=/dev/zero of=/run/lab/routes.fifo bs=8 count=1 oflag=nonblock conv=notrunc status=none 2>/dev/null || true'
 """.replace("SEAL_FILE_NAME", SEAL_FILE).replace("SEAL6_FILE_NAME", SEAL6_FILE)
-IDLE = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"
-# Run in the helper with one "PID:ID" argument per node: every node's routes at once, in
-# parallel, and one line per node, "ID STATUS PROBLEM", saying how it went.
-FOR_EACH_NODE = r"""
-for node in "$@"; do
+# The helper's own process: one request per line on its stdin, "PID ID GIVEN ROUTES SEAL
+# SEAL6" (the last three base64, "-" when empty or not given), each served at once in the
+# background; one line per request on stdout, "ID STATUS PROBLEM", saying how it went.
+SERVE = r"""
+trap 'exit 0' TERM INT
+decode() { [ "$1" = - ] || printf '%s' "$1" | base64 -d; }
+while read -r pid id given routes seal seal6; do
+  [ -n "$id" ] || continue
   (
-    problem=$(/bin/sh -c "$LAB_ENTER_NODE" routes "${node%%:*}" "${node#*:}" 2>&1 >/dev/null)
+    if [ "$given" = yes ]; then
+      LAB_GIVEN=yes LAB_ROUTES=$(decode "$routes") LAB_SEAL=$(decode "$seal") LAB_SEAL6=$(decode "$seal6")
+      export LAB_GIVEN LAB_ROUTES LAB_SEAL LAB_SEAL6
+    fi
+    problem=$(/bin/sh -c "$LAB_ENTER_NODE" routes "$pid" "$id" 2>&1 >/dev/null)
     status=$?
-    printf '%s %s %s\n' "${node#*:}" "$status" "$(printf '%s' "$problem" | tr '\n' ' ')"
+    printf '%s %s %.1000s\n' "$id" "$status" "$(printf '%s' "$problem" | tr '\n' ' ')"
   ) &
 done
 wait
 """
+ANSWER_SECONDS = 120   # a node whose routes are not in by then is told so
 
 
-@dataclass
-class _Waiting:
-    """A node waiting for its routes; problem is set (None: installed) when done."""
-
-    pid: str
-    container_id: str
-    given: dict[str, str] | None = None   # its routes and seals, when the runtime passes them
-    done: bool = False
-    problem: str | None = None
+def parse_answer(line: str) -> tuple[str, str | None] | None:
+    """(container id, None when its routes are in, else the problem) from one of SERVE's lines."""
+    container_id, status, problem = (line.split(" ", 2) + ["", ""])[:3]
+    if not container_id:
+        return None
+    return container_id, None if status == "0" else (problem.strip() or f"exit {status}")
 
 
-def batch_outcome(stdout: str) -> dict[str, str | None]:
-    """container id -> None (routes installed) or the problem, from FOR_EACH_NODE's lines."""
-    outcome: dict[str, str | None] = {}
-    for line in stdout.splitlines():
-        container_id, status, problem = (line.split(" ", 2) + ["", ""])[:3]
-        if container_id:
-            outcome[container_id] = None if status == "0" else (problem.strip() or f"exit {status}")
-    return outcome
+def request_line(pid: str, container_id: str, given: dict[str, str] | None) -> str:
+    """A request for SERVE: the node's process and container, and what the runtime gives."""
+    if given is None:
+        return f"{pid} {container_id} no - - -"
+    fields = [base64.b64encode(given.get(name, "").encode()).decode() or "-" for name in ("ROUTES", "SEAL", "SEAL6")]
+    return f"{pid} {container_id} yes {' '.join(fields)}"
 
 
 def _routes_given(container) -> dict[str, str] | None:
@@ -118,93 +118,119 @@ def needs_outside_routes(container) -> bool:
 
 class RouteInstaller:
     """Installs routes for the nodes of one lab through one helper, made at the first node
-    that needs it and removed by close() (use it as a context manager)."""
+    that needs it and removed by close() (use it as a context manager).
+
+    Each node is one line written to the helper's stdin and one line read back from its
+    stdout, through one attach connection (helper_channel.py): no exec per node or batch."""
 
     def __init__(self, client: docker.DockerClient, lab: str):
         self.client = client
         self.lab = lab
         self._lock = threading.Lock()
         self._context = None
-        self._helper = None
-        self._queue = threading.Condition()
-        self._waiting: list[_Waiting] = []
-        self._busy = False   # a batch is being installed
+        self._channel: LineChannel | None = None
+        self._answers = threading.Condition()
+        self._asked: dict[str, int] = {}             # container id -> the helper asked (generation)
+        self._answers_for: dict[str, str | None] = {}   # container id -> None or the problem
+        self._ended = False
+        self._generation = 0   # which helper is the current one
 
-    def _helper_for(self, image: str):
+    def _channel_for(self, image: str) -> LineChannel:
         with self._lock:
-            if self._helper is None:
-                context = namespace_helper(self.client, self.lab, ROUTE_HELPER, image, IDLE, "none",
+            if self._channel is not None and self._ended:   # it died (killed, OOM): a new one
+                self._drop_helper()
+            if self._channel is None:
+                context = namespace_helper(self.client, self.lab, ROUTE_HELPER, image, SERVE, "none",
                                            ["NET_ADMIN", "SYS_ADMIN"], pid_mode="host",
-                                           cpu_shares=ROUTE_HELPER_CPU_SHARES)
-                self._helper, _ = context.__enter__()
+                                           cpu_shares=ROUTE_HELPER_CPU_SHARES, stdin_open=True,
+                                           environment={"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT,
+                                                        "LAB_ENTER_NODE": ENTER_NODE})
+                helper, _ = context.__enter__()
+                with self._answers:
+                    self._ended = False
+                    self._generation += 1
+                    generation = self._generation
+                try:
+                    self._channel = LineChannel(self.client.api, helper.id, self._on_line,
+                                                lambda: self._on_end(generation))
+                except ENGINE_ERRORS as error:
+                    context.__exit__(None, None, None)   # no channel, no helper
+                    raise RuntimeFailure(f"cannot talk to the route helper: {error}") from error
                 self._context = context
-            return self._helper
+            return self._channel
 
     def prepare(self, image: str) -> None:
         """Make the helper now (in a worker, while the first nodes are created), so no node
         waits for it; a failure here is left for install() to meet and report."""
         try:
-            self._helper_for(image)
-        except RuntimeFailure:
+            self._channel_for(image)
+        except (RuntimeFailure, *ENGINE_ERRORS):
             pass
+
+    def _on_line(self, line: str) -> None:
+        answer = parse_answer(line)
+        if answer is None:
+            return
+        with self._answers:
+            if answer[0] in self._asked:
+                self._answers_for[answer[0]] = answer[1]
+                self._answers.notify_all()
+
+    def _on_end(self, generation: int) -> None:
+        with self._answers:
+            for container_id, asked in self._asked.items():
+                if asked == generation and container_id not in self._answers_for:
+                    self._answers_for[container_id] = "the route helper ended before it answered"
+            if generation == self._generation:   # not a helper already replaced
+                self._ended = True
+            self._answers.notify_all()
 
     def install(self, container, node: str) -> None:
         """Give a running node without NET_ADMIN the seal in its /lab/seal.rules, then the
-        routes in its /lab/routes (a node with NET_ADMIN sets its own).
-
-        Nodes are installed in batches, one exec each: while one batch runs, the nodes that
-        start meanwhile wait, and the first of them then takes them all. An exec costs the
-        engine far more than a node's script, so a hundred nodes starting together pay a
-        few execs, not a hundred queued ones."""
+        routes in its /lab/routes (a node with NET_ADMIN sets its own)."""
         if not needs_outside_routes(container):
             return
+        problem = self._ask(container)
+        if problem is not None:
+            raise NodeFailed(node, f"its routes could not be installed: {problem}")
+
+    def _ask(self, container) -> str | None:
         image = container.attrs.get("Image") or container.image.id
-        me = _Waiting(str(container.attrs.get("State", {}).get("Pid", 0)), container.id,
-                      given=_routes_given(container))
-        with self._queue:
-            self._waiting.append(me)
-            while self._busy and not me.done:
-                self._queue.wait()
-            batch = [] if me.done else self._take_batch()
-        if batch:
-            self._install_batch(image, batch)
-        if me.problem is not None:
-            raise NodeFailed(node, f"its routes could not be installed: {me.problem}")
-
-    def _take_batch(self) -> list[_Waiting]:
-        batch, self._waiting, self._busy = self._waiting, [], True
-        return batch
-
-    def _install_batch(self, image: str, batch: list[_Waiting]) -> None:
-        problems = {w.container_id: "the route helper gave no answer for it" for w in batch}
+        pid = str(container.attrs.get("State", {}).get("Pid", 0))
         try:
-            problems.update(self._run_batch(image, batch))
+            channel = self._channel_for(image)
+            with self._answers:
+                self._asked[container.id] = self._generation
+            channel.send(request_line(pid, container.id, _routes_given(container)))
         except ENGINE_ERRORS as error:
-            problems = dict.fromkeys(problems, str(getattr(error, "explanation", None) or error))
-        except RuntimeFailure as error:
-            problems = dict.fromkeys(problems, str(error))
-        finally:   # whatever happened, every waiting node hears about it
-            with self._queue:
-                for waiting in batch:
-                    waiting.problem, waiting.done = problems[waiting.container_id], True
-                self._busy = False
-                self._queue.notify_all()
+            return self._forget(container.id, str(getattr(error, "explanation", None) or error))
+        except (RuntimeFailure, OSError) as error:
+            return self._forget(container.id, str(error))
+        deadline = time.monotonic() + ANSWER_SECONDS
+        with self._answers:
+            while container.id not in self._answers_for:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return self._forget(container.id, f"the route helper gave no answer within {ANSWER_SECONDS} s")
+                self._answers.wait(left)
+        return self._forget(container.id, None)
 
-    def _run_batch(self, image: str, batch: list[_Waiting]) -> dict[str, str | None]:
-        helper = self._helper_for(image)
-        nodes = [f"{w.pid}:{w.container_id}" for w in batch]
-        environment = {"LAB_ROUTE_SCRIPT": ROUTE_SCRIPT, "LAB_ENTER_NODE": ENTER_NODE}
-        for waiting in batch:
-            if waiting.given is not None:
-                environment.update({f"LAB_{name}_{waiting.container_id}": value
-                                    for name, value in {"GIVEN": "yes", **waiting.given}.items()})
-        result = run_command(helper, ["/bin/sh", "-c", FOR_EACH_NODE, "routes", *nodes], environment=environment)
-        return batch_outcome(result.stdout.decode(errors="replace"))
+    def _forget(self, container_id: str, problem: str | None) -> str | None:
+        """The answer for a node (its own, when problem is None), forgetting the request."""
+        with self._answers:
+            self._asked.pop(container_id, None)
+            answered = self._answers_for.pop(container_id, None)
+        return problem if problem is not None else answered
 
     def close(self) -> None:
         """Remove the helper (idempotent); a later install makes a new one."""
         with self._lock:
-            context, self._context, self._helper = self._context, None, None
+            self._drop_helper()
+
+    def _drop_helper(self) -> None:
+        context, channel, self._context, self._channel = self._context, self._channel, None, None
+        if channel is not None:
+            channel.close()
         if context is not None:
             context.__exit__(None, None, None)
 

@@ -1,0 +1,143 @@
+"""The route helper: one line per node on its stdin, one answer per node on its stdout.
+
+Real nodes of the base image on a network of their own, without NET_ADMIN, and the
+runtime's RouteInstaller. What each test checks independently: each node's own routing
+table (read by exec after the fact), the engine's request log (no exec was asked for),
+the engine's list of helpers, and the clock.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import pytest
+
+from lab.backends.docker.engine import NodeFailed
+from lab.backends.docker.images import ensure_lab_base
+from lab.backends.docker.lab_files import FILES_ENV, environment_value
+from lab.backends.docker.netns import ROUTE_HELPER, RouteInstaller
+from tests.engine_requests import counted
+
+pytestmark = pytest.mark.integration
+
+LAB = "it-route-helper"
+SUBNET, GATEWAY = "198.18.248.0/24", "198.18.248.254"
+TEST_LABEL = {"lab.test": "route-helper"}
+
+
+@pytest.fixture(scope="module")
+def client(engine):
+    network = engine.networks.create(
+        "it-route-helper-net", driver="bridge", labels=TEST_LABEL,
+        ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=SUBNET, gateway=GATEWAY)]))
+    yield engine
+    for container in engine.containers.list(all=True, filters={"label": "lab.test=route-helper"}):
+        container.remove(force=True)
+    network.remove()
+
+
+@pytest.fixture(scope="module")
+def image(client) -> str:
+    return ensure_lab_base(client)
+
+
+def _node(client, image: str, number: int, routes: str):
+    """A started node holding routes in its environment, as `lab up` makes them; its
+    service is a plain sleep (its lab-init is not what is tested here)."""
+    container = client.containers.run(
+        image, ["sleep", "infinity"], entrypoint=[], detach=True, network="it-route-helper-net",
+        name=f"it-route-helper-n{number}", labels=TEST_LABEL,
+        environment={FILES_ENV: environment_value({"routes": routes})})
+    container.reload()
+    return container
+
+
+def _table(container) -> str:
+    return container.exec_run(["ip", "-4", "route", "show"]).output.decode()
+
+
+def _helpers(client) -> list:
+    return client.containers.list(all=True, filters={"label": [f"lab.name={LAB}", f"lab.role={ROUTE_HELPER}"]})
+
+
+def test_nodes_asking_at_once_each_get_their_own_routes_and_no_exec_is_asked(client, image):
+    nodes = [_node(client, image, n, f"198.19.{n}.0/24 via 198.18.248.{100 + n}\n") for n in range(8)]
+    with counted(client) as requests, RouteInstaller(client, LAB) as routes:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda pair: routes.install(pair[1], f"n{pair[0]}"), enumerate(nodes)))
+        assert len(_helpers(client)) == 1
+    assert not [s for s in requests.shapes if "/exec" in s], requests.shapes
+    for n, node in enumerate(nodes):
+        table = _table(node)
+        assert f"198.19.{n}.0/24 via 198.18.248.{100 + n} " in table, table
+        assert "default via" not in table   # the engine's default route is gone
+        others = [m for m in range(8) if m != n and f"198.19.{m}.0/24" in table]
+        assert others == [], table
+    assert _helpers(client) == []   # closed: the helper is gone
+    for node in nodes:
+        node.remove(force=True)
+
+
+def test_a_refused_route_fails_its_node_with_ips_reason_and_not_the_others(client, image):
+    good = _node(client, image, 20, "198.19.20.0/24 via 198.18.248.120\n")
+    bad = _node(client, image, 21, "198.19.21.0/24 via 192.0.2.1\n")   # not on any link of the node
+    with RouteInstaller(client, LAB) as routes:
+        routes.install(good, "good")
+        with pytest.raises(NodeFailed, match=r"cannot install route: 198\.19\.21\.0/24 via 192\.0\.2\.1 .*"
+                                              r"(unreachable|invalid gateway)"):
+            routes.install(bad, "bad")
+    assert "198.19.20.0/24 via 198.18.248.120 " in _table(good)
+    assert "198.19.21.0/24" not in _table(bad)
+
+
+def test_a_helper_killed_under_the_runtime_is_replaced_and_the_node_still_gets_its_routes(client, image):
+    node = _node(client, image, 30, "198.19.30.0/24 via 198.18.248.130\n")
+    with RouteInstaller(client, LAB) as routes:
+        routes.prepare(image)
+        [first] = _helpers(client)
+        first.kill()
+        deadline = time.monotonic() + 10
+        while first.id in [h.id for h in _helpers(client) if h.status == "running"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        began = time.monotonic()
+        routes.install(node, "n30")
+        assert time.monotonic() - began < 30
+        assert [h.id for h in _helpers(client) if h.status == "running"] != [first.id]
+    assert "198.19.30.0/24 via 198.18.248.130 " in _table(node)
+
+
+def test_a_node_whose_helper_dies_while_it_waits_is_told_at_once(client, image):
+    """The helper dies with the node's request unread: frozen (the engine's pause), its
+    process killed from the host (the kill lands as it thaws, before it reads a byte)."""
+    node = _node(client, image, 40, "198.19.40.0/24 via 198.18.248.140\n")
+    with RouteInstaller(client, LAB) as routes:
+        routes.prepare(image)
+        [helper] = _helpers(client)
+        helper.reload()
+        helper.pause()
+        outcome: list = []
+        asker = threading.Thread(target=lambda: outcome.append(_install(routes, node)))
+        asker.start()
+        time.sleep(0.5)
+        assert asker.is_alive()          # no answer while the helper is frozen
+        os.kill(helper.attrs["State"]["Pid"], signal.SIGKILL)
+        began = time.monotonic()
+        helper.unpause()
+        asker.join(timeout=30)
+        assert not asker.is_alive() and time.monotonic() - began < 10
+    assert outcome == ["node 'n40' failed: its routes could not be installed: the route helper ended before it "
+                       "answered"] or "ended before it answered" in outcome[0], outcome
+    assert "198.19.40.0/24" not in _table(node)
+
+
+def _install(routes: RouteInstaller, node) -> str | None:
+    try:
+        routes.install(node, "n40")
+        return None
+    except NodeFailed as error:
+        return str(error)
