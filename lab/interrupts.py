@@ -3,7 +3,8 @@
 `stop_on_signals` turns SIGTERM and SIGHUP into the same exception Ctrl-C
 raises (Interrupted is a KeyboardInterrupt), so one rollback path serves all
 three. `shielded` keeps a rollback from being abandoned: while it runs, further
-signals only print a notice once.
+signals only print a notice once. `deferred_signals` records a signal and raises it
+only where the block asks (`check()`), for a block that waits on locks.
 """
 
 from __future__ import annotations
@@ -61,3 +62,32 @@ def shielded(notice: Callable[[], None]):
             notice()
 
     return _handling(tell)
+
+
+class Deferred:
+    """The stop signal recorded within deferred_signals(), raised by check()."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+
+
+@contextmanager
+def deferred_signals() -> Iterator[Deferred]:
+    """Within the block, a stop signal is only recorded; the block raises it with check(),
+    where it chooses. An exception raised by a handler lands at any bytecode, also inside
+    a lock's acquire (concurrent.futures takes a future's lock while waiting on it), and
+    leaves the lock held: the worker that then needs it to finish hangs, and the rollback
+    that waits for the worker with it (seen once: a SIGHUP left `lab up` waiting for ever)."""
+    deferred = Deferred()
+
+    def record(signum, _frame):
+        if deferred.signum is None:
+            deferred.signum = signum
+
+    with _handling(record):
+        yield deferred
+    deferred.check()   # a signal the block did not look for is not lost when it ends

@@ -85,7 +85,7 @@ def up(file: Path | None, then_check: bool, junit: Path | None, copies: int | No
         _up_classroom(backend, lab, copies, roster, then_check, junit)
         return
     if lab.spec.zones:
-        _preflight(lab, backend)
+        _build_then_preflight(lab, backend)
     with lab_writer(lab.name, "up"), stop_on_signals():
         try:
             plan = make_plan(lab, ensure_lab_state(lab))
@@ -99,6 +99,18 @@ def up(file: Path | None, then_check: bool, junit: Path | None, copies: int | No
     if then_check:
         if not check_lab(lab, junit, as_json=False, backend=backend):
             sys.exit(1)
+
+
+def _build_then_preflight(lab, backend) -> None:
+    """Every image the lab needs first, side by side and with progress (on a fresh machine,
+    a minute: the pre-flight needs BIND's image, and building it alone first, in silence,
+    made every other image wait for it), then BIND's zone pre-flight."""
+    with stop_on_signals():
+        try:
+            backend.build(sorted({instance.kind for instance in lab.instances}), _BuildProgress())
+        except KeyboardInterrupt as error:
+            _interrupted(lab.name, error, "nothing of the lab was made yet")
+    _preflight(lab, backend)
 
 
 def _preflight(lab, backend) -> None:
@@ -116,7 +128,7 @@ def _up_classroom(backend, lab, copies: int | None, roster: Path | None, then_ch
     owners = classroom.owners_for(copies, roster)
     file = Path(lab.file)
     if lab.spec.zones:
-        _preflight(lab, backend)
+        _build_then_preflight(lab, backend)
     out.print(f"lab '{lab.name}' from {lab.file}: {len(owners)} copies", highlight=False)
     with stop_on_signals():
         try:

@@ -98,7 +98,7 @@ def test_a_refused_route_fails_its_node_with_ips_reason_and_not_the_others(clien
 def test_a_helper_killed_under_the_runtime_is_replaced_and_the_node_still_gets_its_routes(client, image):
     node = _node(client, image, 30, "198.19.30.0/24 via 198.18.248.130\n")
     with RouteInstaller(client, LAB) as routes:
-        routes.prepare(image)
+        routes.prepare()
         [first] = _helpers(client)
         first.kill()
         deadline = time.monotonic() + 10
@@ -116,7 +116,7 @@ def test_a_node_whose_helper_dies_while_it_waits_is_told_at_once(client, image):
     process killed from the host (the kill lands as it thaws, before it reads a byte)."""
     node = _node(client, image, 40, "198.19.40.0/24 via 198.18.248.140\n")
     with RouteInstaller(client, LAB) as routes:
-        routes.prepare(image)
+        routes.prepare()
         [helper] = _helpers(client)
         helper.reload()
         helper.pause()
@@ -141,3 +141,44 @@ def _install(routes: RouteInstaller, node) -> str | None:
         return None
     except NodeFailed as error:
         return str(error)
+
+
+def test_the_helper_runs_nothing_of_the_node_and_reads_none_of_its_files(client, image):
+    """A node that replaced its shell and tools (each now leaves a mark and fails) and wrote
+    other routes into its /lab: the routes it was created with go in all the same, and no
+    program of the node ran."""
+    node = _node(client, image, 50, "198.19.50.0/24 via 198.18.248.150\n")
+    tampered = ("cp /usr/bin/dash /usr/bin/dash.real && cp /usr/sbin/ip /usr/sbin/ip.real && "
+                "for f in /usr/bin/dash /usr/sbin/ip /usr/sbin/iptables-restore /usr/sbin/ip6tables-restore "
+                "/usr/bin/cat /usr/bin/dd /usr/bin/nsenter; do rm -f $f; "
+                "printf '#!/usr/bin/dash.real\\ntouch /tmp/ran-%s\\nexit 1\\n' ${f##*/} > $f; chmod 0755 $f; done && "
+                "mkdir -p /lab && echo '198.19.51.0/24 via 198.18.248.151' > /lab/routes && : > /lab/seal.rules")
+    code, output = node.exec_run(["/usr/bin/dash", "-c", tampered])
+    assert code == 0, output
+    with RouteInstaller(client, LAB) as routes:
+        routes.install(node, "n50")
+    table = node.exec_run(["/usr/sbin/ip.real", "-4", "route", "show"]).output.decode()
+    assert "198.19.50.0/24 via 198.18.248.150 " in table and "198.19.51.0/24" not in table, table
+    marks = node.exec_run(["/usr/bin/dash.real", "-c", "for m in /tmp/ran-*; do echo $m; done"]).output.decode()
+    assert marks.strip() == "/tmp/ran-*", marks   # no mark: nothing of the node's ran
+
+
+def test_lab_init_waiting_for_its_routes_is_woken_by_the_helper_at_once(client, image):
+    """lab-init sleeps in 30-second slices here (LAB_WAIT_SLICE): only the helper's signal
+    can end its wait within seconds."""
+    files = {"routes": "198.19.60.0/24 via 198.18.248.160\n", "env": "LAB_NODE=n60\nLAB_ROUTES_BY=runtime\n"}
+    node = client.containers.run(image, ["sleep", "infinity"], detach=True, network="it-route-helper-net",
+                                 name="it-route-helper-n60", labels=TEST_LABEL,
+                                 environment={FILES_ENV: environment_value(files), "LAB_WAIT_SLICE": "30"})
+    node.reload()
+    deadline = time.monotonic() + 30
+    while node.exec_run(["pgrep", "-x", "-f", "sleep 30"]).exit_code != 0:   # lab-init's wait began
+        assert time.monotonic() < deadline, node.logs().decode()
+        time.sleep(0.1)
+    began = time.monotonic()
+    with RouteInstaller(client, LAB) as routes:
+        routes.install(node, "n60")
+    while node.exec_run(["test", "-e", "/run/lab/init-done"]).exit_code != 0:
+        assert time.monotonic() - began < 10, node.logs().decode()
+        time.sleep(0.1)
+    assert "lab-init: routes installed by the runtime: 1 lines" in node.logs().decode()

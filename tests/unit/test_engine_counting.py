@@ -31,12 +31,11 @@ def test_the_route_helpers_answers_say_which_nodes_got_their_routes_and_why_not(
     assert parse_answer("") is None
 
 
-def test_a_request_is_one_line_of_six_words_whatever_the_routes_hold():
+def test_a_request_is_one_line_of_five_words_whatever_the_routes_hold():
     import base64
     given = {"ROUTES": "default via 198.18.0.1\n10.0.0.0/8 via 198.18.0.2\n", "SEAL": "", "SEAL6": "*raw\n-A x y\n"}
     line = request_line("123", ID, given)
     words = line.split(" ")
-    assert "\n" not in line and len(words) == 6 and words[:3] == ["123", ID, "yes"]
-    assert base64.b64decode(words[3]).decode() == given["ROUTES"] and words[4] == "-"
-    assert base64.b64decode(words[5]).decode() == given["SEAL6"]
-    assert request_line("9", ID, None) == f"9 {ID} no - - -"
+    assert "\n" not in line and len(words) == 5 and words[:2] == ["123", ID]
+    assert base64.b64decode(words[2]).decode() == given["ROUTES"] and words[3] == "-"
+    assert base64.b64decode(words[4]).decode() == given["SEAL6"]

@@ -23,7 +23,7 @@ import docker
 
 from lab.backends.protocol import DownReport
 from lab.errors import RuntimeFailure
-from lab.interrupts import shielded
+from lab.interrupts import deferred_signals, shielded
 from lab.plan import ContainerPlan, Plan
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, engine_call
 from lab.backends.docker.images import ensure_images
@@ -99,10 +99,14 @@ def _sync_networks(change: NodeChange, plan: Plan, existing: dict, current: dict
 def _in_worker(pool: ThreadPoolExecutor, work, *args):
     """Run work in a worker and wait for it in short slices. A signal interrupts only the
     waiting: the worker finishes its engine call and records its undo before the rollback
-    (which waits for the workers) runs, so nothing made in that instant is left behind."""
+    (which waits for the workers) runs, so nothing made in that instant is left behind. The
+    signal is raised between slices, never inside the wait (which holds the future's lock,
+    interrupts.deferred_signals)."""
     job = pool.submit(work, *args)
-    while not concurrent.futures.wait([job], timeout=0.2).done:
-        pass
+    with deferred_signals() as signals:
+        while not concurrent.futures.wait([job], timeout=0.2).done:
+            signals.check()
+        signals.check()
     return job.result()
 
 
@@ -181,24 +185,26 @@ def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str
     running: dict[concurrent.futures.Future, str] = {}
     finished: list[concurrent.futures.Future] = []
     ready: set[str] = set()
-    while waiting or running:
-        for name, d in list(waiting.items()):
-            if all(dependency in ready for dependency in d.plan.depends_on if dependency in decisions):
-                job = pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image, d.config_hash)
-                running[job] = name
-                del waiting[name]
-        if not running:
-            raise RuntimeFailure(f"the nodes {', '.join(sorted(waiting))} wait on each other: "
-                                 "a dependency cycle, which is a bug in the planner")
-        # Short waits, so a signal reaches the main thread at once.
-        done, _ = concurrent.futures.wait(running, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED)
-        for job in done:
-            ready.add(running.pop(job))
-            finished.append(job)
-        if any(job.exception() for job in done):
-            change.cancel.set()      # the others stop waiting on their probes
-            concurrent.futures.wait(running)
-            raise _first_real_error(finished + list(running))
+    with deferred_signals() as signals:   # raised between waits, never inside one (it holds locks)
+        while waiting or running:
+            for name, d in list(waiting.items()):
+                if all(dependency in ready for dependency in d.plan.depends_on if dependency in decisions):
+                    job = pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image, d.config_hash)
+                    running[job] = name
+                    del waiting[name]
+            if not running:
+                raise RuntimeFailure(f"the nodes {', '.join(sorted(waiting))} wait on each other: "
+                                     "a dependency cycle, which is a bug in the planner")
+            # Short waits, so a signal reaches the main thread at once.
+            done, _ = concurrent.futures.wait(running, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED)
+            signals.check()
+            for job in done:
+                ready.add(running.pop(job))
+                finished.append(job)
+            if any(job.exception() for job in done):
+                change.cancel.set()      # the others stop waiting on their probes
+                concurrent.futures.wait(running)
+                raise _first_real_error(finished + list(running))
 
 
 def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, images: dict,

@@ -9,11 +9,15 @@ one per node of a lab) reads them as lines on its stdin and answers with lines o
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from lab.backends.docker.engine import FRAME_HEADER, STDERR_STREAM
+
+SEND_SECONDS = 30   # a helper that takes no request for this long is stuck
 
 
 class LineChannel:
@@ -37,9 +41,20 @@ class LineChannel:
         self._thread = threading.Thread(target=self._read, name=f"channel-{container_id[:12]}", daemon=True)
         self._thread.start()
 
-    def send(self, line: str) -> None:
+    def send(self, line: str, timeout: float = SEND_SECONDS) -> None:
+        """Write a line; OSError when the helper has taken nothing for timeout seconds (the
+        socket stays blocking for the reader: the wait for room is a select, not a timeout)."""
+        data = memoryview(line.encode() + b"\n")
+        deadline = time.monotonic() + timeout
         with self._send_lock:
-            self._socket.sendall(line.encode() + b"\n")
+            while data:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([], [self._socket], [], left)[1]:
+                    raise OSError(f"the helper took no request for {timeout:.0f} s")
+                try:
+                    data = data[self._socket.send(data, socket.MSG_DONTWAIT):]
+                except BlockingIOError:
+                    pass   # the room select saw was taken: wait again
 
     def _read(self) -> None:
         pending = b""

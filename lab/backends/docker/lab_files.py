@@ -9,7 +9,9 @@ changed in place since) and unsets the variable, so no process of the node inher
 
 Secrets (SECRET_FILES: passwords, private keys) never go in the environment, which
 `docker inspect` shows: they still go by archive, as does everything of a node whose image
-is the user's own (it has no lab-entrypoint to unpack them).
+is the user's own (it has no lab-entrypoint to unpack them; its routes and seals are in its
+environment too, where the route helper reads them: the creation is the one record of them
+that nothing in the node can change).
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ import time
 from typing import Mapping
 
 from lab.plan.model import ContainerPlan
+from lab.plan.seal import SEAL6_FILE, SEAL_FILE
 from lab.plan.web import SECRET_FILES
 from lab.backends.docker.ready_report import reports_ready
 
 FILES_ENV = "LAB_FILES"   # unpacked by services/base/bin/lab-entrypoint
+# What the route helper installs: read back from the creation, never from the node's /lab,
+# which a node's own programs could have changed (netns.py).
+ROUTE_FILES = ("routes", SEAL_FILE, SEAL6_FILE)
 
 
 def files_tar(files: Mapping[str, str]) -> bytes:
@@ -44,8 +50,9 @@ def files_tar(files: Mapping[str, str]) -> bytes:
 
 def split_delivery(plan: ContainerPlan, files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """(files for the environment, files for an archive)."""
-    if not reports_ready(plan):   # the user's own image: no lab-entrypoint
-        return {}, dict(files)
+    if not reports_ready(plan):   # the user's own image: no lab-entrypoint, so all by archive,
+        # and its routes and seals in its environment too, for the route helper to read back.
+        return {path: files[path] for path in ROUTE_FILES if path in files}, dict(files)
     by_env = {path: content for path, content in files.items() if path not in SECRET_FILES}
     return by_env, {path: content for path, content in files.items() if path in SECRET_FILES}
 

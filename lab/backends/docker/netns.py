@@ -27,12 +27,13 @@ import docker
 from lab.plan.model import LABEL_LAB
 from lab.plan.route_script import ROUTE_SCRIPT
 from lab.plan.seal import SEAL6_FILE, SEAL_FILE
-from lab.errors import RuntimeFailure
+from lab.errors import LabError, RuntimeFailure
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed
 from lab.backends.docker.helper_channel import LineChannel
 from lab.backends.docker.helpers import LABEL_ROLE, namespace_helper
-from lab.backends.docker.lab_files import files_from_environment
-from lab.backends.docker.objects import is_summary
+from lab.backends.docker.lab_files import ROUTE_FILES, files_from_environment
+from lab.backends.docker.images import ensure_lab_base
+from lab.backends.docker.objects import is_summary, read_lab_file
 
 ROUTE_HELPER = "route-helper"
 # Every node without NET_ADMIN waits for its routes before its service starts, so the
@@ -42,39 +43,31 @@ ROUTE_HELPER_CPU_SHARES = 16 * 1024   # a container's default weight is 1024
 __all__ = ["LABEL_ROLE", "ROUTE_HELPER", "RouteInstaller", "install_routes", "needs_outside_routes",
            "with_routes_check"]
 
-# Run in the helper with "$1" the node's process id and "$2" its container id. The id check
-# makes sure the process is still the node's (a process id is reused once it has exited).
-# The node's routes and seals come from the runtime (LAB_GIVEN=yes, LAB_ROUTES, LAB_SEAL,
-# LAB_SEAL6) for a node that got its files in its environment (lab_files.py: it may not have
-# unpacked them yet); else they are read from the node's /lab inside its namespaces. The
-# seal goes in first (ROUTE_SCRIPT, passed in $LAB_ROUTE_SCRIPT). Then it wakes lab-init,
-# which sleeps on /run/lab/routes.fifo until its routes are there (services/base/lib/wait.sh's
-# lab_wake: a non-blocking write, nothing happens when nobody waits).
+# Run in the helper with "$1" the node's process id and "$2" its container id, the node's
+# routes and seals in LAB_ROUTES, LAB_SEAL and LAB_SEAL6 (from the runtime: what the node was
+# created with, never what its own files say now). The id check makes sure the process is
+# still the node's (a process id is reused once it has exited). Only the node's network
+# namespace is entered, and only the helper's own programs run there: nothing of the node's
+# (a program it replaced, a link in its files) ever runs or is opened with the helper's
+# privileges. The seal goes in first (ROUTE_SCRIPT, passed in $LAB_ROUTE_SCRIPT), then the
+# routes; then lab-init, which waits for them, is woken by a signal it ignores until it
+# waits (SIGWINCH; services/base/bin/lab-init).
 ENTER_NODE = r"""
 grep -q "$2" "/proc/$1/cgroup" 2>/dev/null || { echo "the node's process $1 is gone" >&2; exit 1; }
-exec nsenter -t "$1" -m -n /bin/sh -c '
-if [ -z "${LAB_GIVEN:-}" ]; then
-  LAB_ROUTES=$(cat /lab/routes 2>/dev/null || true)
-  LAB_SEAL=$(cat /lab/SEAL_FILE_NAME 2>/dev/null || true)
-  LAB_SEAL6=$(cat /lab/SEAL6_FILE_NAME 2>/dev/null || true)
-  export LAB_ROUTES LAB_SEAL LAB_SEAL6
-fi
-/bin/sh -c "$LAB_ROUTE_SCRIPT" || exit
-[ ! -p /run/lab/routes.fifo ] || dd if=/dev/zero of=/run/lab/routes.fifo bs=8 count=1 oflag=nonblock conv=notrunc status=none 2>/dev/null || true'
-""".replace("SEAL_FILE_NAME", SEAL_FILE).replace("SEAL6_FILE_NAME", SEAL6_FILE)
-# The helper's own process: one request per line on its stdin, "PID ID GIVEN ROUTES SEAL
-# SEAL6" (the last three base64, "-" when empty or not given), each served at once in the
-# background; one line per request on stdout, "ID STATUS PROBLEM", saying how it went.
+nsenter -t "$1" -n /bin/sh -c "$LAB_ROUTE_SCRIPT" || exit
+pkill -WINCH --ns "$1" --nslist pid -x lab-init 2>/dev/null || true
+"""
+# The helper's own process: one request per line on its stdin, "PID ID ROUTES SEAL SEAL6"
+# (the last three base64, "-" when empty), each served at once in the background; one line
+# per request on stdout, "ID STATUS PROBLEM", saying how it went.
 SERVE = r"""
 trap 'exit 0' TERM INT
 decode() { [ "$1" = - ] || printf '%s' "$1" | base64 -d; }
-while read -r pid id given routes seal seal6; do
+while read -r pid id routes seal seal6; do
   [ -n "$id" ] || continue
   (
-    if [ "$given" = yes ]; then
-      LAB_GIVEN=yes LAB_ROUTES=$(decode "$routes") LAB_SEAL=$(decode "$seal") LAB_SEAL6=$(decode "$seal6")
-      export LAB_GIVEN LAB_ROUTES LAB_SEAL LAB_SEAL6
-    fi
+    LAB_ROUTES=$(decode "$routes") LAB_SEAL=$(decode "$seal") LAB_SEAL6=$(decode "$seal6")
+    export LAB_ROUTES LAB_SEAL LAB_SEAL6
     problem=$(/bin/sh -c "$LAB_ENTER_NODE" routes "$pid" "$id" 2>&1 >/dev/null)
     status=$?
     printf '%s %s %.1000s\n' "$id" "$status" "$(printf '%s' "$problem" | tr '\n' ' ')"
@@ -83,6 +76,7 @@ done
 wait
 """
 ANSWER_SECONDS = 120   # a node whose routes are not in by then is told so
+CANCEL_LOOK_SECONDS = 0.25   # how often a node waiting for its answer looks at the run's cancel
 
 
 def parse_answer(line: str) -> tuple[str, str | None] | None:
@@ -93,19 +87,18 @@ def parse_answer(line: str) -> tuple[str, str | None] | None:
     return container_id, None if status == "0" else (problem.strip() or f"exit {status}")
 
 
-def request_line(pid: str, container_id: str, given: dict[str, str] | None) -> str:
-    """A request for SERVE: the node's process and container, and what the runtime gives."""
-    if given is None:
-        return f"{pid} {container_id} no - - -"
+def request_line(pid: str, container_id: str, given: dict[str, str]) -> str:
+    """A request for SERVE: the node's process and container, its routes and seals."""
     fields = [base64.b64encode(given.get(name, "").encode()).decode() or "-" for name in ("ROUTES", "SEAL", "SEAL6")]
-    return f"{pid} {container_id} yes {' '.join(fields)}"
+    return f"{pid} {container_id} {' '.join(fields)}"
 
 
-def _routes_given(container) -> dict[str, str] | None:
-    """ROUTES, SEAL and SEAL6 of a node created with its files in its environment."""
+def _routes_given(container) -> dict[str, str]:
+    """ROUTES, SEAL and SEAL6 of a node, from its creation (lab_files.py), which nothing in
+    the node can change; a node made before lab put them there: from its /lab."""
     files = files_from_environment(container)
     if files is None:
-        return None
+        files = {path: read_lab_file(container, path) for path in ROUTE_FILES}
     return {"ROUTES": files.get("routes", ""), "SEAL": files.get(SEAL_FILE, ""), "SEAL6": files.get(SEAL6_FILE, "")}
 
 
@@ -135,11 +128,13 @@ class RouteInstaller:
         self._ended = False
         self._generation = 0   # which helper is the current one
 
-    def _channel_for(self, image: str) -> LineChannel:
+    def _channel_for(self) -> LineChannel:
         with self._lock:
             if self._channel is not None and self._ended:   # it died (killed, OOM): a new one
                 self._drop_helper()
             if self._channel is None:
+                # The lab's base image, whatever the node's: the helper runs its own programs.
+                image = ensure_lab_base(self.client)
                 context = namespace_helper(self.client, self.lab, ROUTE_HELPER, image, SERVE, "none",
                                            ["NET_ADMIN", "SYS_ADMIN"], pid_mode="host",
                                            cpu_shares=ROUTE_HELPER_CPU_SHARES, stdin_open=True,
@@ -159,12 +154,12 @@ class RouteInstaller:
                 self._context = context
             return self._channel
 
-    def prepare(self, image: str) -> None:
+    def prepare(self) -> None:
         """Make the helper now (in a worker, while the first nodes are created), so no node
         waits for it; a failure here is left for install() to meet and report."""
         try:
-            self._channel_for(image)
-        except (RuntimeFailure, *ENGINE_ERRORS):
+            self._channel_for()
+        except (LabError, *ENGINE_ERRORS):
             pass
 
     def _on_line(self, line: str) -> None:
@@ -185,26 +180,26 @@ class RouteInstaller:
                 self._ended = True
             self._answers.notify_all()
 
-    def install(self, container, node: str) -> None:
+    def install(self, container, node: str, cancel: threading.Event | None = None) -> None:
         """Give a running node without NET_ADMIN the seal in its /lab/seal.rules, then the
-        routes in its /lab/routes (a node with NET_ADMIN sets its own)."""
+        routes in its /lab/routes (a node with NET_ADMIN sets its own). cancel set (the run
+        is being undone) ends the wait for the helper's answer."""
         if not needs_outside_routes(container):
             return
-        problem = self._ask(container)
+        problem = self._ask(container, cancel)
         if problem is not None:
             raise NodeFailed(node, f"its routes could not be installed: {problem}")
 
-    def _ask(self, container) -> str | None:
-        image = container.attrs.get("Image") or container.image.id
+    def _ask(self, container, cancel: threading.Event | None) -> str | None:
         pid = str(container.attrs.get("State", {}).get("Pid", 0))
         try:
-            channel = self._channel_for(image)
+            channel = self._channel_for()
             with self._answers:
                 self._asked[container.id] = self._generation
             channel.send(request_line(pid, container.id, _routes_given(container)))
         except ENGINE_ERRORS as error:
             return self._forget(container.id, str(getattr(error, "explanation", None) or error))
-        except (RuntimeFailure, OSError) as error:
+        except (LabError, OSError) as error:
             return self._forget(container.id, str(error))
         deadline = time.monotonic() + ANSWER_SECONDS
         with self._answers:
@@ -212,7 +207,9 @@ class RouteInstaller:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return self._forget(container.id, f"the route helper gave no answer within {ANSWER_SECONDS} s")
-                self._answers.wait(left)
+                if cancel is not None and cancel.is_set():
+                    return self._forget(container.id, "the run is being undone")
+                self._answers.wait(min(left, CANCEL_LOOK_SECONDS))
         return self._forget(container.id, None)
 
     def _forget(self, container_id: str, problem: str | None) -> str | None:

@@ -104,7 +104,7 @@ def start_and_wait(routes: RouteInstaller, container, node: str, probe: Probe,
     except ENGINE_ERRORS as error:
         raise NodeFailed(node, f"the engine could not start it: {getattr(error, 'explanation', error)}",
                          log_tail(container)) from error
-    routes.install(container, node)
+    routes.install(container, node, cancel)
     if container.labels.get(LABEL_READY_REPORT) == "1":
         _wait_for_reported(container, node, probe, cancel)
     else:

@@ -8,7 +8,7 @@
 # bytes to the FIFO (lab_wake), which ends every waiter's read at once. A wake is only a
 # hint: the waiter checks the real condition again each time, so a stray byte costs one
 # check, and a lost one costs at most LAB_WAIT_SLICE (the read's time limit).
-LAB_WAIT_SLICE=1
+LAB_WAIT_SLICE=${LAB_WAIT_SLICE:-1}   # a test may lengthen it, so that only a wake can end a wait soon
 
 # lab_wait_open FIFO: make FIFO (or use the one there) and hold it open on fd 7.
 lab_wait_open() {
