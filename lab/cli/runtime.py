@@ -49,7 +49,9 @@ class _BuildProgress:
             if image not in self.announced:
                 self.announced.add(image)
                 out.print(f"  [cyan]⚙[/] building image {image} (first run, or its files changed)")
-            if line.startswith("Step ") or line.lower().startswith(("debootstrap", "pulling", "importing")):
+            # The Debian base's own steps too: why the first half-minute of a fresh machine goes.
+            if line.startswith("Step ") or line.lower().startswith(("debootstrap", "pulling", "importing",
+                                                                    "no registry", "running ")):
                 out.print(f"      [dim]{image}: {line[:110]}[/]", highlight=False)
 
 
