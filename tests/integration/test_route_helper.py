@@ -135,9 +135,9 @@ def test_a_node_whose_helper_dies_while_it_waits_is_told_at_once(client, image):
     assert "198.19.40.0/24" not in _table(node)
 
 
-def _install(routes: RouteInstaller, node) -> str | None:
+def _install(routes: RouteInstaller, node, cancel: threading.Event | None = None) -> str | None:
     try:
-        routes.install(node, "n40")
+        routes.install(node, "n40", cancel)
         return None
     except NodeFailed as error:
         return str(error)
@@ -182,3 +182,27 @@ def test_lab_init_waiting_for_its_routes_is_woken_by_the_helper_at_once(client, 
         assert time.monotonic() - began < 10, node.logs().decode()
         time.sleep(0.1)
     assert "lab-init: routes installed by the runtime: 1 lines" in node.logs().decode()
+
+
+def test_a_node_waiting_for_its_answer_stops_waiting_when_the_run_is_undone(client, image):
+    """The helper frozen (no answer can come); the run's cancel ends the node's wait within
+    a fraction of a second, told as such, instead of the two minutes an answer may take."""
+    node = _node(client, image, 70, "198.19.70.0/24 via 198.18.248.170\n")
+    cancel = threading.Event()
+    with RouteInstaller(client, LAB) as routes:
+        routes.prepare()
+        [helper] = _helpers(client)
+        helper.pause()
+        try:
+            outcome: list = []
+            asker = threading.Thread(target=lambda: outcome.append(_install(routes, node, cancel)))
+            asker.start()
+            time.sleep(0.5)
+            assert asker.is_alive()
+            began = time.monotonic()
+            cancel.set()
+            asker.join(timeout=10)
+            assert not asker.is_alive() and time.monotonic() - began < 2
+        finally:
+            helper.unpause()
+    assert outcome == ["node 'n40' failed: its routes could not be installed: the run is being undone"], outcome

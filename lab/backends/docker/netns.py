@@ -6,14 +6,14 @@ lab's routes, and the node's own start-up (lab-init) waits for them before its
 service starts, so nothing ever runs on the engine's routes.
 
 One helper per run does it for every node (RouteInstaller): a container with
-the host's process namespace and NET_ADMIN + SYS_ADMIN that reads requests on
-its standard input, one line per node, and for each enters the node's mount and
-network namespaces (nsenter, by the node's process id) and runs the route
-script there, on the routes the runtime passed or the node's own /lab files.
-A line costs far less than an exec (helper_channel.py). The helper carries the
-lab's label and the route helper role: whoever made it removes it (up's end,
-its rollback, a signal), and `lab up`'s tidying and `lab down` remove one a
-killed run left.
+the host's process namespace and NET_ADMIN + SYS_ADMIN, made from the lab's base
+image, that reads requests on its standard input, one line per node (the routes
+and seals the node was created with), and for each enters the node's network
+namespace only (nsenter, by the node's process id) and runs its own route script
+and programs there. A line costs far less than an exec (helper_channel.py). The
+helper carries the lab's label and the route helper role: whoever made it
+removes it (up's end, its rollback, a signal), and `lab up`'s tidying and
+`lab down` remove one a killed run left.
 """
 
 from __future__ import annotations
