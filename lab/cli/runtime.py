@@ -110,6 +110,8 @@ def _build_then_preflight(lab, backend) -> None:
     with stop_on_signals():
         try:
             backend.build(sorted({instance.kind for instance in lab.instances}), _BuildProgress())
+        except NotSupported:
+            pass   # a backend that builds nothing (kubernetes: images are loaded onto its nodes)
         except KeyboardInterrupt as error:
             _interrupted(lab.name, error, "nothing of the lab was made yet")
     _preflight(lab, backend)
