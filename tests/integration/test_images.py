@@ -15,6 +15,7 @@ import docker
 import docker.errors
 import pytest
 
+from lab.kinds.database import KIND as DATABASE
 from lab.plan.route_script import ROUTE_SCRIPT
 from lab.backends.docker.images import (
     IMAGE_FOR_KIND,
@@ -153,6 +154,30 @@ def test_service_starts_with_its_stand_in_config(client, tags, containers, folde
     command, expected = STAND_IN_PROBES[folder]
     output = _poll_exec(container, command, expected)
     assert expected in output, container.logs().decode(errors="replace")
+    if folder == "database":   # serving: the kind's own probe passes too
+        _exec(container, list(DATABASE.probe.command))
+
+
+def test_database_probe_asks_pg_isready_only_once_postgres_says_ready(client, tags, containers):
+    """The database kind's probe: its status line first (builtins), pg_isready only then.
+    A pg_isready of our own, first on PATH, leaves a mark when it is asked; the real one
+    answers for a status line left by a server that is gone."""
+    container = client.containers.run(tags["database"], ["sleep", "infinity"], entrypoint=[], detach=True,
+                                      labels=TEST_LABEL)
+    containers.append(container)
+    _exec(container, ["sh", "-c", "mkdir -p /tmp/marking /var/lib/postgresql/data && printf '%s\\n' "
+                      "'#!/bin/sh' ': > /tmp/asked' > /tmp/marking/pg_isready && chmod +x /tmp/marking/pg_isready"])
+    pid_file = "printf '1\\n/var/lib/postgresql/data\\n3\\n5432\\n/run\\n*\\n7 8\\n%s\\n' '{}' " \
+               "> /var/lib/postgresql/data/postmaster.pid"
+    probe = DATABASE.probe.command[2]
+    for status, passes, asked in ((None, False, False), ("starting", False, False), ("ready   ", True, True)):
+        setup = "rm -f /tmp/asked /var/lib/postgresql/data/postmaster.pid" + \
+            ("" if status is None else " && " + pid_file.format(status))
+        code, _ = container.exec_run(["sh", "-c", f"{setup} && PATH=/tmp/marking:$PATH; {probe}"])
+        assert (code == 0) == passes, status
+        assert (container.exec_run(["test", "-e", "/tmp/asked"]).exit_code == 0) == asked, status
+    code, _ = container.exec_run(["sh", "-c", probe])   # "ready" left behind, no server: the real one says no
+    assert code != 0
 
 
 def test_database_uses_lab_db_files_and_keeps_its_cluster(client, tags, containers):

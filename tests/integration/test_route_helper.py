@@ -163,13 +163,19 @@ def test_the_helper_runs_nothing_of_the_node_and_reads_none_of_its_files(client,
     assert marks.strip() == "/tmp/ran-*", marks   # no mark: nothing of the node's ran
 
 
-def test_lab_init_waiting_for_its_routes_is_woken_by_the_helper_at_once(client, image):
+@pytest.mark.parametrize("beside", [False, True], ids=["before-the-service", "beside-the-service"])
+def test_lab_init_waiting_for_its_routes_is_woken_by_the_helper_at_once(client, image, beside):
     """lab-init sleeps in 30-second slices here (LAB_WAIT_SLICE): only the helper's signal
-    can end its wait within seconds."""
+    can end its wait within seconds. lab-init runs either before the service (a child of
+    lab-entrypoint) or beside it (LAB_INIT_BESIDE, as the database and the apps: a child of
+    a subshell tini adopted); the helper finds it in both."""
     files = {"routes": "198.19.60.0/24 via 198.18.248.160\n", "env": "LAB_NODE=n60\nLAB_ROUTES_BY=runtime\n"}
-    node = client.containers.run(image, ["sleep", "infinity"], detach=True, network="it-route-helper-net",
-                                 name="it-route-helper-n60", labels=TEST_LABEL,
-                                 environment={FILES_ENV: environment_value(files), "LAB_WAIT_SLICE": "30"})
+    beside_env = {"LAB_INIT_BESIDE": "/bin/sleep"} if beside else {}
+    node = client.containers.run(image, ["/bin/sleep" if beside else "sleep", "infinity"], detach=True,
+                                 network="it-route-helper-net", name=f"it-route-helper-n6{int(beside)}",
+                                 labels=TEST_LABEL,
+                                 environment={FILES_ENV: environment_value(files), "LAB_WAIT_SLICE": "30",
+                                              **beside_env})
     node.reload()
     deadline = time.monotonic() + 30
     while node.exec_run(["pgrep", "-x", "-f", "sleep 30"]).exit_code != 0:   # lab-init's wait began

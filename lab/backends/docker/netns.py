@@ -51,11 +51,24 @@ __all__ = ["LABEL_ROLE", "ROUTE_HELPER", "RouteInstaller", "install_routes", "ne
 # (a program it replaced, a link in its files) ever runs or is opened with the helper's
 # privileges. The seal goes in first (ROUTE_SCRIPT, passed in $LAB_ROUTE_SCRIPT), then the
 # routes; then lab-init, which waits for them, is woken by a signal it ignores until it
-# waits (SIGWINCH; services/base/bin/lab-init).
+# waits (SIGWINCH; services/base/bin/lab-init). Shell builtins and /proc only, where they do:
+# at a hundred nodes starting, every program started here costs the CPU they share (a pkill
+# reads every process on the machine).
 ENTER_NODE = r"""
-grep -q "$2" "/proc/$1/cgroup" 2>/dev/null || { echo "the node's process $1 is gone" >&2; exit 1; }
+node=""
+while IFS= read -r line; do case "$line" in *"$2"*) node=yes ;; esac; done 2>/dev/null < "/proc/$1/cgroup"
+[ -n "$node" ] || { echo "the node's process $1 is gone" >&2; exit 1; }
 nsenter -t "$1" -n /bin/sh -c "$LAB_ROUTE_SCRIPT" || exit
-pkill -WINCH --ns "$1" --nslist pid -x lab-init 2>/dev/null || true
+wake() {   # lab-init among the node's first three generations of processes (tini's child's, mostly)
+  kids=""
+  read -r kids 2>/dev/null < "/proc/$1/task/$1/children"   # one line, no newline: read says 1
+  for kid in $kids; do
+    comm=""
+    read -r comm 2>/dev/null < "/proc/$kid/comm" || continue
+    if [ "$comm" = lab-init ]; then kill -WINCH "$kid" 2>/dev/null; elif [ "$2" -lt 3 ]; then wake "$kid" $(($2 + 1)); fi
+  done
+}
+wake "$1" 1
 """
 # The helper's own process: one request per line on its stdin, "PID ID ROUTES SEAL SEAL6"
 # (the last three base64, "-" when empty), each served at once in the background; one line
@@ -70,7 +83,8 @@ while read -r pid id routes seal seal6; do
     export LAB_ROUTES LAB_SEAL LAB_SEAL6
     problem=$(/bin/sh -c "$LAB_ENTER_NODE" routes "$pid" "$id" 2>&1 >/dev/null)
     status=$?
-    printf '%s %s %.1000s\n' "$id" "$status" "$(printf '%s' "$problem" | tr '\n' ' ')"
+    [ -z "$problem" ] || problem=$(printf '%s' "$problem" | tr '\n' ' ')
+    printf '%s %s %.1000s\n' "$id" "$status" "$problem"
   ) &
 done
 wait
