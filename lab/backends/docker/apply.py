@@ -24,7 +24,7 @@ import docker
 from lab.backends.protocol import DownReport
 from lab.errors import RuntimeFailure
 from lab.interrupts import deferred_signals, shielded
-from lab.plan import ContainerPlan, Plan
+from lab.plan import ContainerPlan, NetworkPlan, Plan
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, engine_call
 from lab.backends.docker.images import ensure_images
 from lab.backends.docker.netns import LABEL_ROLE, ROUTE_HELPER, RouteInstaller
@@ -45,6 +45,7 @@ __all__ = ["UpReport", "DownReport", "up", "down", "WORKERS"]
 # Threads mostly wait on probes: with too few, ready-to-start nodes queued behind slow
 # starters (16 made a 100-node lab take 4x its floor, nodes waiting ~40 s for a thread).
 WORKERS = 48
+NETWORK_WORKERS = 4   # networks made at once, in the order nodes need them
 
 
 def _leftovers(containers: list) -> list:
@@ -76,8 +77,8 @@ def _replaced_networks(plan: Plan, current: dict) -> set[str]:
             if net.docker_name in current and network_subnets(current[net.docker_name]) != net.subnets}
 
 
-def _sync_networks(change: NodeChange, plan: Plan, existing: dict, current: dict) -> None:
-    """Create missing networks (undone on failure); replace those whose subnet changed."""
+def _replace_changed_networks(change: NodeChange, plan: Plan, existing: dict, current: dict) -> None:
+    """Remove the networks whose subnet changed, and the nodes on them (all made anew)."""
     for net in plan.networks:
         found = current.get(net.docker_name)
         if found is not None and network_subnets(found) != net.subnets:
@@ -88,12 +89,23 @@ def _sync_networks(change: NodeChange, plan: Plan, existing: dict, current: dict
                 if net.docker_name in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}):
                     remove_container(container, grace=STOP_GRACE_SECONDS)
             remove_network(found)
-            found = None
-        if found is None:
-            made = create_network(change.client, net)
-            change.txn.undo_with(net.name, "removing the network made by this run", lambda m=made: remove_network(m))
-            change.report.networks_created.append(net.name)
-            change.events("network", net.name, net.subnet)
+            del current[net.docker_name]
+
+
+def _make_network(change: NodeChange, net: NetworkPlan) -> str:
+    made = create_network(change.client, net)
+    change.txn.undo_with(net.name, "removing the network made by this run", lambda: remove_network(made))
+    change.report.networks_created.append(net.name)
+    change.events("network", net.name, net.subnet)
+    return net.docker_name
+
+
+def _networks_to_make(plan: Plan, current: dict, decisions: dict[str, _Decision], order: list[str]) -> list:
+    """The missing networks, those of the nodes that start first first: a node starts as soon
+    as its own networks exist, not all of the lab's."""
+    missing = {net.docker_name: net for net in plan.networks if net.docker_name not in current}
+    wanted = [network for name in order for network in decisions[name].plan.addresses if network in missing]
+    return [missing[network] for network in dict.fromkeys([*wanted, *missing])]
 
 
 def _in_worker(pool: ThreadPoolExecutor, work, *args):
@@ -178,33 +190,70 @@ def _first_real_error(jobs) -> BaseException:
     return (real or errors)[0]
 
 
-def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str, _Decision]) -> None:
-    """Change every node, each as soon as the nodes it depends on are ready (the critical
-    path decides the time). The first failure stops the others waiting and is raised."""
-    waiting = dict(decisions)
+def _busiest_first(decisions: dict[str, _Decision]) -> list[str]:
+    """The nodes in the order to start them when several can: those that more nodes wait on
+    first (the engine starts at once what it is given at once, but not at the same speed:
+    the first asked tends to be the first started). Ties keep the plan's order."""
+    waiting_on: dict[str, set[str]] = {name: set() for name in decisions}
+    for name, decision in decisions.items():
+        for dependency in decision.plan.depends_on:
+            if dependency in waiting_on:
+                waiting_on[dependency].add(name)
+
+    def everyone_waiting(name: str, seen: set[str]) -> set[str]:
+        for waiter in waiting_on[name] - seen:
+            seen.add(waiter)
+            everyone_waiting(waiter, seen)
+        return seen
+
+    return sorted(decisions, key=lambda name: -len(everyone_waiting(name, set())))
+
+
+def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str, _Decision],
+               plan: Plan, current: dict) -> None:
+    """Make the missing networks, one after another, and change every node, each as soon as
+    its networks exist and the nodes it depends on are ready (the critical path decides the
+    time). The first failure stops the others waiting and is raised."""
+    order = _busiest_first(decisions)
+    waiting = {name: decisions[name] for name in order}
+    networks = set(current)
     running: dict[concurrent.futures.Future, str] = {}
     finished: list[concurrent.futures.Future] = []
     ready: set[str] = set()
-    with deferred_signals() as signals:   # raised between waits, never inside one (it holds locks)
-        while waiting or running:
-            for name, d in list(waiting.items()):
-                if all(dependency in ready for dependency in d.plan.depends_on if dependency in decisions):
-                    job = pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image, d.config_hash)
-                    running[job] = name
-                    del waiting[name]
-            if not running:
-                raise RuntimeFailure(f"the nodes {', '.join(sorted(waiting))} wait on each other: "
-                                     "a dependency cycle, which is a bug in the planner")
-            # Short waits, so a signal reaches the main thread at once.
-            done, _ = concurrent.futures.wait(running, timeout=0.2, return_when=concurrent.futures.FIRST_COMPLETED)
-            signals.check()
-            for job in done:
-                ready.add(running.pop(job))
-                finished.append(job)
-            if any(job.exception() for job in done):
-                change.cancel.set()      # the others stop waiting on their probes
-                concurrent.futures.wait(running)
-                raise _first_real_error(finished + list(running))
+    # One at a time, in the order nodes need them (the engine makes networks one by one anyway).
+    maker = ThreadPoolExecutor(NETWORK_WORKERS, thread_name_prefix="lab-networks")
+    made: dict[concurrent.futures.Future, str] = {
+        maker.submit(_make_network, change, net): net.docker_name
+        for net in _networks_to_make(plan, current, decisions, order)}
+    try:
+        with deferred_signals() as signals:   # raised between waits, never inside one (it holds locks)
+            while waiting or running or made:
+                for name, d in list(waiting.items()):
+                    if all(dependency in ready for dependency in d.plan.depends_on if dependency in decisions) \
+                            and all(network in networks for network in d.plan.addresses):
+                        job = pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image, d.config_hash)
+                        running[job] = name
+                        del waiting[name]
+                if not running and not made:
+                    raise RuntimeFailure(f"the nodes {', '.join(sorted(waiting))} wait on each other: "
+                                         "a dependency cycle, which is a bug in the planner")
+                # Short waits, so a signal reaches the main thread at once.
+                done, _ = concurrent.futures.wait([*running, *made], timeout=0.2,
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
+                signals.check()
+                for job in done:
+                    if job in made:
+                        networks.add(made.pop(job))
+                    else:
+                        ready.add(running.pop(job))
+                    finished.append(job)
+                if any(job.exception() for job in done):
+                    change.cancel.set()      # the others stop waiting on their probes
+                    maker.shutdown(wait=True, cancel_futures=True)
+                    concurrent.futures.wait(running)
+                    raise _first_real_error(finished + list(running) + [j for j in made if not j.cancelled()])
+    finally:   # a signal or a failure: the network being made is finished (and undone with the rest)
+        maker.shutdown(wait=True, cancel_futures=True)
 
 
 def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, images: dict,
@@ -223,12 +272,12 @@ def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, imag
         if changing and ledger is not None:
             drop_ledger(change.client, plan.lab)   # kept only by a run that ends with the lab ready
         _in_worker(pool, _retire_removed_nodes, change, plan, existing)
-        _in_worker(pool, _sync_networks, change, plan, existing, current)
+        _in_worker(pool, _replace_changed_networks, change, plan, existing, current)
         _in_worker(pool, _retire_address_holders, change, decisions)
         starting = [d for d in decisions.values() if d.action in ("create", "recreate", "start")]
         if starting:
             pool.submit(change.routes.prepare, starting[0].image)
-        _run_graph(pool, change, decisions)
+        _run_graph(pool, change, decisions, plan, current)
     except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
         _roll_back(change, pool, error)
         if changing and ledger is not None:   # undone completely: the lab is as its ledger says
