@@ -10,13 +10,13 @@ the two differ (someone ran tc by hand, or `lab impair` changed a link).
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from lab.backends.protocol import Backend
 from lab.errors import LabError
 from lab.impair import Impairment, describe_qdisc
+from lab.interrupts import map_settled
 
 READ_COMMAND = ["sh", "-c", "ip -o -4 addr show; echo '--- qdiscs'; tc -s qdisc show"]
 UNITS = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
@@ -101,8 +101,7 @@ def observe(backend: Backend, lab: str, addresses: dict[str, dict[str, str]]) ->
         networks = {address: network for network, address in addresses[node].items()}
         return parse_shaping(node, result.stdout, networks) if result.code == 0 else []
 
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(addresses)))) as pool:
-        return [shaping for found in pool.map(one, addresses) for shaping in found]
+    return [shaping for found in map_settled(one, addresses, 8) for shaping in found]
 
 
 def _declared_words(impairment: Impairment) -> str:

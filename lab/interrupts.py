@@ -4,15 +4,25 @@
 raises (Interrupted is a KeyboardInterrupt), so one rollback path serves all
 three. `shielded` keeps a rollback from being abandoned: while it runs, further
 signals only print a notice once. `deferred_signals` records a signal and raises it
-only where the block asks (`check()`), for a block that waits on locks.
+only where the block asks (`check()`), for a block that waits on locks; `settled`
+and `map_settled` wait for thread-pool jobs that way, and every wait of the main
+thread on a pool goes through them (a signal raised inside the wait can leave a
+lock held and hang the command).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+SLICE_SECONDS = 0.2   # how long a wait lasts before it looks for a recorded signal
+_shields = []          # the shielded() blocks open now (main thread only)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -61,7 +71,16 @@ def shielded(notice: Callable[[], None]):
             told.append(True)
             notice()
 
-    return _handling(tell)
+    @contextmanager
+    def shield() -> Iterator[None]:
+        with _handling(tell):
+            _shields.append(tell)
+            try:
+                yield
+            finally:
+                _shields.pop()
+
+    return shield()
 
 
 class Deferred:
@@ -83,6 +102,9 @@ def deferred_signals() -> Iterator[Deferred]:
     leaves the lock held: the worker that then needs it to finish hangs, and the rollback
     that waits for the worker with it (seen once: a SIGHUP left `lab up` waiting for ever)."""
     deferred = Deferred()
+    if _shields:   # within a shield (a rollback) signals stay told and ignored: nothing to raise
+        yield deferred
+        return
 
     def record(signum, _frame):
         if deferred.signum is None:
@@ -91,3 +113,30 @@ def deferred_signals() -> Iterator[Deferred]:
     with _handling(record):
         yield deferred
     deferred.check()   # a signal the block did not look for is not lost when it ends
+
+
+def settled(jobs: Iterable[Future]) -> None:
+    """Wait until every job has finished. A stop signal that comes meanwhile cancels the
+    jobs not yet begun and is raised once the running ones have finished: never inside the
+    wait, and never while a worker is still changing something its caller must undo."""
+    pending = set(jobs)
+    with deferred_signals() as signals:
+        while pending:
+            _, pending = concurrent.futures.wait(pending, timeout=SLICE_SECONDS)
+            if signals.signum is not None:
+                for job in pending:
+                    job.cancel()
+
+
+def map_settled(work: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    """[work(item) for item in items], up to `workers` at once; a stop signal as in settled(),
+    the pool shut down before it is raised."""
+    items = list(items)
+    with deferred_signals():
+        pool = ThreadPoolExecutor(max(1, min(workers, len(items))))
+        try:
+            jobs = [pool.submit(work, item) for item in items]
+            settled(jobs)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [job.result() for job in jobs]

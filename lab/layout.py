@@ -18,6 +18,11 @@ GAP = "  "          # between table columns and between stacked fields
 FIELD_INDENT = 4    # stacked fields sit under their record's title
 
 
+def fitted(text: str, width: int) -> str:
+    """text on one line of at most width characters, its end cut off and marked when longer."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
 def wrap(text: str, width: int, indent: int = 0, hang: int | None = None) -> list[str]:
     """text broken at spaces into lines of at most width columns (a single word longer than
     the line stays whole); the first line indented by indent, the others by hang (default: indent)."""

@@ -14,7 +14,6 @@ import base64
 import json
 import re
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from lab.browse.evidence import LabEvidence, lab_evidence, name_lookups, reached
 from lab.browse.har import Visit, parse_events
 from lab.browse.journey import journeys
 from lab.browse.onpath import PathRecorder, asks_a_lab_resolver
+from lab.interrupts import map_settled
 from lab.browse.model import BrowseResult
 from lab.errors import RuntimeFailure, UsageError
 from lab.kinds import registry
@@ -161,8 +161,7 @@ def _server_logs(backend: Backend, lab: Lab, trace_ids: set[str]) -> dict[str, s
 
     if not trace_ids:
         return {}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return dict(zip(nodes, pool.map(lines_of, nodes)))
+    return dict(zip(nodes, map_settled(lines_of, nodes, 8)))
 
 
 def _files_for(backend: Backend, lab: str, node: str) -> dict[str, bytes]:

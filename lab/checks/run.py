@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from lab.checks.probes import NoSourceNode, judge, probe_for
 from lab.errors import LabError
+from lab.interrupts import map_settled
 from lab.backends.protocol import Backend
 from lab.topology import Lab
 from lab.topology.model import Check
@@ -42,5 +42,4 @@ def run_check(backend: Backend, lab: Lab, check: Check) -> CheckResult:
 
 
 def run_checks(backend: Backend, lab: Lab, workers: int = 4) -> list[CheckResult]:
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda check: run_check(backend, lab, check), lab.spec.checks))
+    return map_settled(lambda check: run_check(backend, lab, check), lab.spec.checks, workers)

@@ -11,7 +11,6 @@ the lab's root servers. Judging is pure: recorded output in, verdicts out.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 
 from lab.backends.protocol import Backend
@@ -19,6 +18,7 @@ from lab.checks.run import CheckResult
 from lab.kinds import registry
 from lab.kinds.registry import RECURSIVE_RESOLVER, ROOT_SERVER
 from lab.errors import LabError
+from lab.interrupts import map_settled
 from lab.plan.seal import EMBEDDED_DNS
 from lab.topology import Lab
 
@@ -136,6 +136,5 @@ def _probe_node(backend: Backend, lab: Lab, node: str) -> list[CheckResult]:
 
 
 def run_seal_check(backend: Backend, lab: Lab, workers: int = 4) -> list[CheckResult]:
-    with ThreadPoolExecutor(workers) as pool:
-        per_node = pool.map(lambda name: _probe_node(backend, lab, name), lab.instance_names())
+    per_node = map_settled(lambda name: _probe_node(backend, lab, name), lab.instance_names(), workers)
     return [result for results in per_node for result in results]

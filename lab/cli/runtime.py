@@ -20,7 +20,7 @@ from lab.errors import LabError, NotSupported, UsageError
 from lab.export.kubernetes_links import LINK_MODES
 from lab.interrupts import shielded, stop_on_signals
 from lab.impair import describe_qdisc
-from lab.layout import Record, table_or_stacked, wrapped
+from lab.layout import Record, fitted, table_or_stacked, wrapped
 from lab.impair_live import compare, observe
 from lab.links import LinkReport, apply_declared, declared
 from lab.lock import lab_writer
@@ -52,7 +52,7 @@ class _BuildProgress:
             # The Debian base's own steps too: why the first half-minute of a fresh machine goes.
             if line.startswith("Step ") or line.lower().startswith(("debootstrap", "pulling", "importing",
                                                                     "no registry", "running ")):
-                out.print(f"      [dim]{image}: {line[:110]}[/]", highlight=False)
+                out.print(f"      [dim]{fitted(f'{image}: {line}', 80 - 6)}[/]", highlight=False)
 
 
 def _interrupted(name: str, error: KeyboardInterrupt, what: str) -> None:

@@ -21,6 +21,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+from lab.interrupts import map_settled, settled
 from lab.kinds import registry
 from lab.kinds.registry import HTTP_BALANCER, PACKET_FILTER
 from lab.firewall.explain import STATE_RULES, computed_verdicts, confirm, counter_deltas
@@ -206,14 +207,15 @@ def start_recording(backend: Backend, lab: Lab, source: str, target: Target, fir
         # where the source's own DNS cache log ends now: its lines after this are this lookup's
         sizing = None if _is_address(target.host) else pool.submit(dns_evidence.stub_log_size, backend,
                                                                     lab.name, source)
-        watchers = wiring.result()
         try:
+            settled([wiring, *counting.values(), *(job for job in (asking, sizing) if job)])
             before = {fw: job.result() for fw, job in counting.items()}
-            return Recording(watchers, asking.result() if asking else None, before,
+            return Recording(wiring.result(), asking.result() if asking else None, before,
                               sizing.result() if sizing else None)
-        except BaseException:   # nothing may keep capturing after a trace that never ran
-            _stop_wire(backend, lab, watchers, capture)
-            if asking is not None and asking.exception() is None:
+        except BaseException:   # a failure or a signal: nothing may keep capturing after a trace that never ran
+            if not wiring.cancelled() and wiring.exception() is None:
+                _stop_wire(backend, lab, wiring.result(), capture)
+            if asking is not None and not asking.cancelled() and asking.exception() is None:
                 dns_evidence.stop_capture(backend, lab.name, asking.result()[0], capture)
             raise
 
@@ -225,6 +227,7 @@ def stop_recording(backend: Backend, lab: Lab, recording: Recording, firewalls: 
             if recording.resolver else None
         unwiring = pool.submit(_stop_wire, backend, lab, recording.watchers, capture)
         counting = {fw: pool.submit(read_counters, backend, lab.name, fw) for fw in firewalls}
+        settled([unwiring, *counting.values(), *([reading] if reading else [])])
         return (reading.result() if reading else [], unwiring.result(),
                 {fw: job.result() for fw, job in counting.items()})
 
@@ -248,16 +251,14 @@ def _start_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str, port
                 raise   # the client itself: nothing can run there
             return node, -1
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return [node for node, code in pool.map(start, dict.fromkeys(nodes)) if code == 0]
+    return [node for node, code in map_settled(start, dict.fromkeys(nodes), 8) if code == 0]
 
 
 def _stop_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str) -> dict[str, list[Packet]]:
     def stop(node: str) -> tuple[str, list[Packet]]:
         return node, parse_packets(_run(backend, lab.name, node, stop_command(capture))[1])
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return dict(pool.map(stop, nodes))
+    return dict(map_settled(stop, nodes, 8))
 
 
 def _read_wire(evidence: Evidence, wire: dict[str, list[Packet]], source: str, port: int) -> None:

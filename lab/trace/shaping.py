@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from lab.backends.protocol import Backend
 from lab.firewall.path import FlowPath
 from lab.impair_live import Shaping, observe, rate_words
+from lab.interrupts import settled
 from lab.topology import Lab
 from lab.trace.model import Step, Trace
 from lab.trace.web import CurlResult
@@ -124,6 +125,7 @@ class PathShaping:
 
     def annotate(self, trace: Trace, behind: list[str | None], curl: CurlResult, server_ms: float) -> None:
         crossed = path_nodes(self._path, self._client, [name for name in behind if name])
+        settled([self._reading])
         found = self._reading.result()
         self._pool.shutdown(wait=False)
         found += read(self._backend, self._lab, [node for node in crossed if node not in self._on_path])

@@ -20,7 +20,9 @@ import pytest
 from lab.backends.docker.engine import NodeFailed
 from lab.backends.docker.images import ensure_lab_base
 from lab.backends.docker.lab_files import FILES_ENV, environment_value
+from lab.backends.docker import helper_channel, netns
 from lab.backends.docker.netns import ROUTE_HELPER, RouteInstaller
+from lab.backends.docker.objects import read_lab_file
 from tests.engine_requests import counted
 
 pytestmark = pytest.mark.integration
@@ -212,3 +214,72 @@ def test_a_node_waiting_for_its_answer_stops_waiting_when_the_run_is_undone(clie
         finally:
             helper.unpause()
     assert outcome == ["node 'n40' failed: its routes could not be installed: the run is being undone"], outcome
+
+
+def test_a_helper_that_takes_no_answer_for_too_long_is_told_and_the_node_fails(client, image, monkeypatch):
+    """The helper frozen, the answer limit at one second: the node fails within seconds
+    (a timer), told that no answer came; unfrozen, the helper serves the next node."""
+    monkeypatch.setattr(netns, "ANSWER_SECONDS", 1)
+    node = _node(client, image, 80, "198.19.80.0/24 via 198.18.248.180\n")
+    with RouteInstaller(client, LAB) as routes:
+        routes.prepare()
+        [helper] = _helpers(client)
+        helper.pause()
+        try:
+            began = time.monotonic()
+            outcome = _install(routes, node)
+            waited = time.monotonic() - began
+        finally:
+            helper.unpause()
+        assert outcome == "node 'n40' failed: its routes could not be installed: " \
+                          "the route helper gave no answer within 1 s", outcome
+        assert 1 <= waited < 5, waited
+        assert _install(routes, _node(client, image, 81, "198.19.81.0/24 via 198.18.248.181\n")) is None
+
+
+def test_a_request_the_helper_does_not_take_is_given_up_and_said(client, image, monkeypatch):
+    """The helper frozen and a request bigger than every buffer between us and its stdin:
+    the write waits for room at most the send limit (one second here, by a timer), the node
+    is told why. A helper left with half a line is done with: the next node gets a new one."""
+    monkeypatch.setattr(helper_channel, "SEND_SECONDS", 1)
+    node = _node(client, image, 82, "198.19.82.0/24 via 198.18.248.182\n")
+    with RouteInstaller(client, LAB) as routes:
+        routes.prepare()
+        [helper] = _helpers(client)
+        helper.pause()
+        try:
+            with monkeypatch.context() as huge:
+                huge.setattr(netns, "request_line", lambda pid, cid, given: f"{pid} {cid} " + "A" * 8_000_000)
+                began = time.monotonic()
+                outcome = _install(routes, node)
+                waited = time.monotonic() - began
+        finally:
+            try:
+                helper.unpause()
+            except docker.errors.NotFound:
+                pass   # removed, as it should be
+        assert outcome == "node 'n40' failed: its routes could not be installed: " \
+                          "the helper took no request for 1 s", outcome
+        assert 1 <= waited < 5, waited
+        assert helper.id not in [h.id for h in _helpers(client)]
+        assert _install(routes, _node(client, image, 83, "198.19.83.0/24 via 198.18.248.183\n")) is None
+    assert "198.19.83.0/24 via 198.18.248.183" in _table(client.containers.get("it-route-helper-n83"))
+
+
+def test_a_node_never_started_has_its_lab_files_read_from_its_creation(client, image):
+    """read_lab_file of a created, never started node: /lab is not in it yet, the files
+    come from the environment it was created with; once started, from its /lab."""
+    files = {"notes": "made by the test\n"}
+    node = client.containers.create(image, ["sleep", "infinity"], network="it-route-helper-net",
+                                    name="it-route-helper-n84", labels=TEST_LABEL,
+                                    environment={FILES_ENV: environment_value(files)})
+    assert node.status == "created"
+    assert read_lab_file(client.containers.get(node.id), "notes") == files["notes"]
+    assert read_lab_file(node, "missing") == ""
+    node.start()
+    deadline = time.monotonic() + 30
+    while node.exec_run(["test", "-e", "/lab/.unpacked"]).exit_code != 0:
+        assert time.monotonic() < deadline, node.logs().decode()
+        time.sleep(0.1)
+    node.exec_run(["sh", "-c", "echo 'changed in the node' >> /lab/notes"])
+    assert read_lab_file(node, "notes") == files["notes"] + "changed in the node\n"

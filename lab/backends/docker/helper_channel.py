@@ -41,9 +41,11 @@ class LineChannel:
         self._thread = threading.Thread(target=self._read, name=f"channel-{container_id[:12]}", daemon=True)
         self._thread.start()
 
-    def send(self, line: str, timeout: float = SEND_SECONDS) -> None:
-        """Write a line; OSError when the helper has taken nothing for timeout seconds (the
-        socket stays blocking for the reader: the wait for room is a select, not a timeout)."""
+    def send(self, line: str, timeout: float | None = None) -> None:
+        """Write a line; OSError when the helper has taken nothing for timeout seconds
+        (SEND_SECONDS unless given; the socket stays blocking for the reader: the wait for
+        room is a select, not a timeout)."""
+        timeout = SEND_SECONDS if timeout is None else timeout
         data = memoryview(line.encode() + b"\n")
         deadline = time.monotonic() + timeout
         with self._send_lock:

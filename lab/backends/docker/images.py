@@ -29,6 +29,7 @@ import docker.errors
 import requests.exceptions
 
 from lab.backends.docker.base_image import BASE_TAG, ImageBuildError, ensure_base_image, image_exists
+from lab.interrupts import settled
 from lab.kinds import registry
 
 # kind -> folder under services/, as each kind declares it (lab/kinds/; kinds that
@@ -150,6 +151,7 @@ def ensure_images(
         jobs = {name: pool.submit(_ensure_folder_image, client, name, base, report, force, known=known)
                 for name in folders}
         # Waiting on every job before raising keeps no build running behind our back.
+        settled(jobs.values())
         errors = []
         for name, job in jobs.items():
             try:

@@ -210,10 +210,15 @@ class RouteInstaller:
             channel = self._channel_for()
             with self._answers:
                 self._asked[container.id] = self._generation
-            channel.send(request_line(pid, container.id, _routes_given(container)))
+            line = request_line(pid, container.id, _routes_given(container))
         except ENGINE_ERRORS as error:
             return self._forget(container.id, str(getattr(error, "explanation", None) or error))
         except (LabError, OSError) as error:
+            return self._forget(container.id, str(error))
+        try:
+            channel.send(line)
+        except OSError as error:
+            self._discard(channel)
             return self._forget(container.id, str(error))
         deadline = time.monotonic() + ANSWER_SECONDS
         with self._answers:
@@ -225,6 +230,13 @@ class RouteInstaller:
                     return self._forget(container.id, "the run is being undone")
                 self._answers.wait(min(left, CANCEL_LOOK_SECONDS))
         return self._forget(container.id, None)
+
+    def _discard(self, channel: LineChannel) -> None:
+        """A helper whose stdin may hold half a request would read the next one wrong: it is
+        removed (the nodes still waiting on it are told) and the next request makes a new one."""
+        with self._lock:
+            if self._channel is channel:
+                self._drop_helper()
 
     def _forget(self, container_id: str, problem: str | None) -> str | None:
         """The answer for a node (its own, when problem is None), forgetting the request."""

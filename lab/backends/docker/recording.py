@@ -25,6 +25,7 @@ import docker.errors
 from lab.backends.docker.engine import ENGINE_ERRORS
 from lab.backends.docker.helpers import namespace_helper
 from lab.backends.docker.images import ensure_images
+from lab.interrupts import map_settled, settled
 from lab.backends.docker.inspect import node_container
 from lab.backends.protocol import NodeCapture
 from lab.errors import RuntimeFailure
@@ -144,8 +145,7 @@ class Recording:
         self._captures = captures
 
     def stop(self) -> list[NodeCapture]:
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(self._captures)))) as pool:
-            return list(pool.map(_Capture.stop, self._captures))
+        return map_settled(_Capture.stop, self._captures, 8)
 
 
 @contextmanager
@@ -157,6 +157,7 @@ def record(client: docker.DockerClient, lab: str, filters: dict[str, str]) -> It
         pool = ThreadPoolExecutor(max_workers=max(1, min(8, len(filters))))
         jobs = [pool.submit(_started, client, lab, node, bpf, image) for node, bpf in filters.items()]
         try:
+            settled(jobs)   # a signal: raised once every start has ended
             captures = [capture for capture in (job.result() for job in jobs) if capture is not None]
         finally:
             # every start runs to its end, even after an error or Ctrl-C, so each helper made is removed
