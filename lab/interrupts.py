@@ -73,6 +73,9 @@ def shielded(notice: Callable[[], None]):
 
     @contextmanager
     def shield() -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield   # signals reach the main thread only
+            return
         with _handling(tell):
             _shields.append(tell)
             try:

@@ -34,8 +34,25 @@ def with_file(plan, node: str, name: str, text: str):
 
 def test_minimal_lab_client_fetches_a_page_across_the_router(make_lab, engine):
     lab = make_lab(topology_text("minimal", "it-mini"))
-    report = lab.up()
+    asked: list[str] = []
+    def record(response, *_, **__):   # each request, and what it made (a create's body names its role)
+        body = response.request.body or b""
+        asked.append(f"{response.request.method} {response.request.url} "
+                     f"{body.decode(errors='replace') if isinstance(body, bytes) else body}")
+
+    engine.api.hooks.setdefault("response", []).append(record)
+    try:
+        report = lab.up()
+    finally:
+        engine.api.hooks["response"].remove(record)
     assert sorted(report.created) == ["client", "router", "web"]
+    # The route helper is asked for before any node starts, so no node waits for it to start.
+    helper = next(i for i, line in enumerate(asked) if line.startswith("POST") and "/containers/create" in line
+                  and '"route-helper"' in line)
+    node_ids = {c.id for c in leftovers(engine, lab.name)["containers"]}
+    starts = [i for i, line in enumerate(asked) if line.startswith("POST") and line.split()[1].endswith("/start")
+              and line.split()[1].rsplit("/", 2)[-2] in node_ids]
+    assert starts and helper < min(starts), asked
     web = str(lab.lab.instance("web").address_on("server"))
     code, page = lab.exec("client", "curl", "-sS", "-m", "5", f"http://{web}:8000/")
     assert code == 0 and "web" in page

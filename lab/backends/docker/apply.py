@@ -211,16 +211,16 @@ def _busiest_first(decisions: dict[str, _Decision]) -> list[str]:
 
 def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str, _Decision],
                plan: Plan, current: dict) -> None:
-    """Make the missing networks, one after another, and change every node, each as soon as
-    its networks exist and the nodes it depends on are ready (the critical path decides the
-    time). The first failure stops the others waiting and is raised."""
+    """Make the missing networks and change every node, each node as soon as its networks
+    exist and the nodes it depends on are ready (the critical path decides the time). The
+    first failure stops the others waiting and is raised."""
     order = _busiest_first(decisions)
     waiting = {name: decisions[name] for name in order}
     networks = set(current)
     running: dict[concurrent.futures.Future, str] = {}
     finished: list[concurrent.futures.Future] = []
     ready: set[str] = set()
-    # One at a time, in the order nodes need them (the engine makes networks one by one anyway).
+    # A few at a time, asked in the order nodes need them.
     maker = ThreadPoolExecutor(NETWORK_WORKERS, thread_name_prefix="lab-networks")
     made: dict[concurrent.futures.Future, str] = {
         maker.submit(_make_network, change, net): net.docker_name
@@ -269,14 +269,13 @@ def _change_nodes(change: NodeChange, pool: ThreadPoolExecutor, plan: Plan, imag
         change.trusted.update(name for name, d in decisions.items()
                               if trusted_live_hash(ledger, name, d.found) is not None)
         changing = len(change.trusted) < len(decisions) or _changes_anything(plan, existing, current, decisions)
+        if any(d.action in ("create", "recreate", "start") for d in decisions.values()):
+            pool.submit(change.routes.prepare)   # running before the first node starts
         if changing and ledger is not None:
             drop_ledger(change.client, plan.lab)   # kept only by a run that ends with the lab ready
         _in_worker(pool, _retire_removed_nodes, change, plan, existing)
         _in_worker(pool, _replace_changed_networks, change, plan, existing, current)
         _in_worker(pool, _retire_address_holders, change, decisions)
-        starting = [d for d in decisions.values() if d.action in ("create", "recreate", "start")]
-        if starting:
-            pool.submit(change.routes.prepare, starting[0].image)
         _run_graph(pool, change, decisions, plan, current)
     except BaseException as error:   # a failure, a signal, even a bug: undo before saying so
         _roll_back(change, pool, error)
