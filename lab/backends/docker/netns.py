@@ -169,7 +169,7 @@ class RouteInstaller:
             return self._channel
 
     def prepare(self) -> None:
-        """Make the helper now (in a worker, while the first nodes are created), so no node
+        """Make the helper now (in a worker, while the networks and first nodes are made), so no node
         waits for it; a failure here is left for install() to meet and report."""
         try:
             self._channel_for()
