@@ -83,8 +83,7 @@ def _route_companion(plan: Plan, container: ContainerPlan) -> dict:
         "image": _image(plan, container)["image"],   # built once, by the node's own service
         "network_mode": f"service:{container.name}",
         "cap_add": ["NET_ADMIN"],
-        # compose substitutes $VARS in the file itself: $$ keeps the script's own.
-        "entrypoint": ["/bin/sh", "-c", ROUTE_SCRIPT.replace("$", "$$")],
+        "entrypoint": ["/bin/sh", "-c", ROUTE_SCRIPT],
         "environment": {"LAB_ROUTES": container.files.get("routes", ""),
                         "LAB_SEAL": container.files.get(SEAL_FILE, ""),
                         **({"LAB_SEAL6": container.files[SEAL6_FILE]} if SEAL6_FILE in container.files else {})},
@@ -130,4 +129,17 @@ def compose_text(plan: Plan, files_dir: str, source: str) -> str:
     header = (f"# The lab '{plan.lab}' ({source}) for plain docker compose, made by `lab export compose`.\n"
               f"# Run: lab build {source} && lab export compose {source} && docker-compose -p {plan.lab} up -d\n"
               f"# (`lab export compose` also writes each node's /lab files under ./{files_dir}/).\n")
-    return header + yaml.safe_dump(compose_document(plan, files_dir, source), sort_keys=False, width=120)
+    return header + yaml.safe_dump(_dollars_kept(compose_document(plan, files_dir, source)), sort_keys=False,
+                                   width=120)
+
+
+def _dollars_kept(value):
+    """value with every $ doubled: compose substitutes $VARS in the file itself, so a probe's,
+    a script's or a user's command's own $ must be written $$ to reach the container as it is."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {key: _dollars_kept(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_dollars_kept(item) for item in value]
+    return value

@@ -1,11 +1,16 @@
 """compose.yaml is the export of topology/default.yaml, and the export mirrors the plan."""
 
+import os
 import re
+import shutil
+import subprocess
 
+import pytest
 import yaml
 
 from lab.export.compose import compose_document, compose_files, compose_text
 from lab.plan import LabState, make_plan
+from lab.plan.route_script import ROUTE_SCRIPT
 from lab.topology import load_text, load_topology
 
 
@@ -78,3 +83,24 @@ def test_an_ipv4_only_network_gets_no_ipv6_keys(root):
     assert all("enable_ipv6" not in n and len(n["ipam"]["config"]) == 1 for n in document["networks"].values())
     assert not any("ipv6_address" in attachment for service in document["services"].values()
                    for attachment in service.get("networks", {}).values())
+
+
+def test_docker_compose_reads_every_script_and_probe_as_written(root):
+    """compose substitutes $VARS in the file: the export doubles every $, so the database's
+    probe (a shell script full of them) reaches the container as the plan has it. Checked by
+    Debian's docker-compose itself, which refuses a ${...} it cannot substitute."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs docker-compose (scripts/setup.sh installs it)")
+        pytest.skip("no docker-compose: apt-get install docker-compose")
+    result = subprocess.run([compose, "-f", str(root / "compose.yaml"), "config"], capture_output=True,
+                            text=True, timeout=120, cwd=root)
+    assert result.returncode == 0 and "is not set" not in result.stderr, result.stderr
+    config = yaml.safe_load(result.stdout)   # `config` writes the file back, its $ doubled again
+    plan = default_plan(root)
+    probe = [part.replace("$", "$$") for part in plan.container("db").probe.command]
+    assert "$" in "".join(plan.container("db").probe.command)
+    assert config["services"]["db"]["healthcheck"]["test"] == ["CMD", *probe]
+    routes = config["services"]["db-routes"]["entrypoint"][-1]
+    assert routes == ROUTE_SCRIPT.replace("$", "$$")
