@@ -216,21 +216,30 @@ def test_a_node_waiting_for_its_answer_stops_waiting_when_the_run_is_undone(clie
     assert outcome == ["node 'n40' failed: its routes could not be installed: the run is being undone"], outcome
 
 
+def _install_while_paused(client, routes: RouteInstaller, node) -> tuple[str | None, float, object]:
+    """A node's install with the lab's helper made and then paused: (its outcome, the seconds
+    it took, the helper), the helper running again after it, if it is still there."""
+    routes.prepare()
+    [helper] = _helpers(client)
+    helper.pause()
+    try:
+        began = time.monotonic()
+        outcome = _install(routes, node)
+        return outcome, time.monotonic() - began, helper
+    finally:
+        try:
+            helper.unpause()
+        except docker.errors.NotFound:
+            pass   # removed (a helper that took half a request is)
+
+
 def test_a_helper_that_takes_no_answer_for_too_long_is_told_and_the_node_fails(client, image, monkeypatch):
     """The helper frozen, the answer limit at one second: the node fails within seconds
     (a timer), told that no answer came; unfrozen, the helper serves the next node."""
     monkeypatch.setattr(netns, "ANSWER_SECONDS", 1)
     node = _node(client, image, 80, "198.19.80.0/24 via 198.18.248.180\n")
     with RouteInstaller(client, LAB) as routes:
-        routes.prepare()
-        [helper] = _helpers(client)
-        helper.pause()
-        try:
-            began = time.monotonic()
-            outcome = _install(routes, node)
-            waited = time.monotonic() - began
-        finally:
-            helper.unpause()
+        outcome, waited, _ = _install_while_paused(client, routes, node)
         assert outcome == "node 'n40' failed: its routes could not be installed: " \
                           "the route helper gave no answer within 1 s", outcome
         assert 1 <= waited < 5, waited
@@ -244,20 +253,9 @@ def test_a_request_the_helper_does_not_take_is_given_up_and_said(client, image, 
     monkeypatch.setattr(helper_channel, "SEND_SECONDS", 1)
     node = _node(client, image, 82, "198.19.82.0/24 via 198.18.248.182\n")
     with RouteInstaller(client, LAB) as routes:
-        routes.prepare()
-        [helper] = _helpers(client)
-        helper.pause()
-        try:
-            with monkeypatch.context() as huge:
-                huge.setattr(netns, "request_line", lambda pid, cid, given: f"{pid} {cid} " + "A" * 8_000_000)
-                began = time.monotonic()
-                outcome = _install(routes, node)
-                waited = time.monotonic() - began
-        finally:
-            try:
-                helper.unpause()
-            except docker.errors.NotFound:
-                pass   # removed, as it should be
+        with monkeypatch.context() as huge:
+            huge.setattr(netns, "request_line", lambda pid, cid, given: f"{pid} {cid} " + "A" * 8_000_000)
+            outcome, waited, helper = _install_while_paused(client, routes, node)
         assert outcome == "node 'n40' failed: its routes could not be installed: " \
                           "the helper took no request for 1 s", outcome
         assert 1 <= waited < 5, waited
