@@ -15,15 +15,18 @@ import threading
 import time
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from lab.checks import run_checks
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker import apply
 from lab.backends.docker.backend import DockerBackend
+from lab.backends.docker.ledger import drop_ledger
+from lab.backends.docker.objects import create_container
 from lab.topology import load_text
 
-from .conftest import LabUnderTest, ids, lab_cli, labelled, topology_text
+from .conftest import LabUnderTest, ids, lab_cli, labelled, shift_subnets, topology_text
 
 
 def _up_file(tmp_path: Path, name: str) -> Path:
@@ -149,17 +152,59 @@ def test_after_sigkill_the_next_up_repairs_the_lab(engine, images, tmp_path):
         output = again.communicate(timeout=300)[0]
         assert again.returncode == 0, output
         failed = [r.as_dict() for r in run_checks(DockerBackend(engine), lab) if not r.passed]
-        assert not failed, output
+        assert not failed, f"{failed}\n{output}"   # each check's whole record: what it observed
     finally:
         apply.down(engine, lab.name, volumes=True)
     left = labelled(engine, lab.name)
     assert left == {"containers": [], "networks": []}
 
 
+def test_a_node_half_made_by_a_killed_run_is_made_again_not_started(engine, images, monkeypatch):
+    """A run killed between the engine's create and the copy of the node's files (its secrets
+    among them) leaves a container with the right config label but no password: starting it
+    gave an app that could never reach its database, yet passed its probe."""
+    text = ("name: it-half\nnetworks:\n  data: {subnet: 198.19.121.0/24}\n"
+            "nodes:\n  db:\n    kind: database\n    networks: [data]\n"
+            "  app:\n    kind: app\n    networks: [data]\n    database: db\n")
+    lab = LabUnderTest(engine, shift_subnets(text))
+    try:
+        lab.up()
+        engine.containers.get(f"{lab.name}-app").remove(force=True)
+        drop_ledger(engine, lab.name)   # as the killed run would have, before changing anything
+        app = lab.plan.container("app")
+        image = images["app"]
+        with monkeypatch.context() as patched:   # the kill: right after the create
+            patched.setattr(engine.api, "put_archive", _killed)
+            with pytest.raises(KeyboardInterrupt):
+                create_container(engine, app, image, app.config_hash(image))
+        half = engine.containers.get(f"{lab.name}-app")
+        assert half.status == "created" and not _has_file(half, "/lab/db/password")
+        report = lab.up()
+        assert report.recreated == ["app"] and not report.started, report
+        made = engine.containers.get(f"{lab.name}-app")
+        assert made.id != half.id and _has_file(made, "/run/lab/app/db-password")
+        code, answer = lab.exec("app", "curl", "-sS", "-m", "5", "http://127.0.0.1:8000/readyz")
+        assert code == 0 and '"ready"' in answer, answer   # it reached its database, with the password
+        assert "no schema yet" not in made.logs().decode(errors="replace")   # made at its start
+    finally:
+        lab.down(volumes=True)
+
+
+def _killed(*_, **__):
+    raise KeyboardInterrupt
+
+
+def _has_file(container, path: str) -> bool:
+    try:
+        container.get_archive(path)
+        return True
+    except docker.errors.NotFound:
+        return False
+
+
 def test_postgres_stops_cleanly_on_down(engine, images):
     text = ("name: it-pg\nnetworks:\n  data: {subnet: 198.19.120.0/24}\n"
             "nodes:\n  db:\n    kind: database\n    networks: [data]\n")
-    from .conftest import shift_subnets
     lab = LabUnderTest(engine, shift_subnets(text))
     try:
         lab.up()

@@ -1,11 +1,11 @@
 """The change `lab up` makes to one node, each recorded with its undo.
 
 Decisions compare a planned container with what runs: `create`, `recreate`
-(its config hash changed), `reload` (only its live files changed), `start`
-(stopped) or `keep`. A kept node is trusted when the lab's ledger (ledger.py) says the
-last run ended with it ready; otherwise (after a killed run it may be running
-without its routes) it is probed, and repaired (routes installed again) or, if
-that does not make it ready, recreated.
+(its config hash changed, or a killed run left it half made), `reload` (only its
+live files changed), `start` (stopped) or `keep`. A kept node is trusted when the
+lab's ledger (ledger.py) says the last run ended with it ready; otherwise (after a
+killed run it may be running without its routes) it is probed, and repaired (routes
+installed again) or, if that does not make it ready, recreated.
 
 A recreated node's old container is stopped and renamed aside, not removed,
 until its successor passes its probe; a rollback removes the successor and
@@ -73,6 +73,11 @@ def decide(plan: ContainerPlan, existing, config_hash: str, recorded_live: str |
     if existing is None:
         return "create"
     if existing.labels.get(LABEL_HASH) != config_hash:
+        return "recreate"
+    if existing.status == "created":   # the engine's word for never started
+        # Made by a run killed before it finished making it: its files (secrets among them) go
+        # in after the engine's create, so its label can be right and its password missing.
+        # A container never started holds nothing worth keeping (its data volume is kept).
         return "recreate"
     if not set(plan.addresses) <= _attached_networks(existing):
         return "recreate"   # made by a run killed before it attached every network

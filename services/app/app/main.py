@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import sys
 import threading
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -59,13 +60,20 @@ class _Schema:
 schema = _Schema()
 
 
+def described(error: psycopg.Error) -> str:
+    """The error's class and the first line of what the database said (200 characters at most)."""
+    said = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {said[0][:200]}" if said else type(error).__name__
+
+
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     try:
         if database is not None:
             await run_in_threadpool(schema.ensure)
-    except psycopg.Error:
-        pass   # the database is not there yet: the first request that needs it tries again
+    except psycopg.Error as error:   # not there yet: the first request that needs it tries again
+        print(f"lab-app: no schema yet, the database did not answer: {described(error)}",
+              file=sys.stderr, flush=True)
     yield
     if database is not None:
         database.close()
@@ -87,8 +95,7 @@ async def database_error(request: Request, error: psycopg.Error) -> JSONResponse
     reason = type(cause).__name__
     errors = db_errors.get(None)
     if errors is not None:   # the trace's evidence: this request's own database error
-        said = str(cause).strip().splitlines()
-        errors.append(f"{reason}: {said[0][:200]}" if said else reason)
+        errors.append(described(cause))
     status = status_for_database_error(cause)
     if status == 503:
         return JSONResponse(status_code=503, content={"error": "database unavailable", "reason": reason,
