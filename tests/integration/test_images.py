@@ -310,6 +310,40 @@ def test_fifo_wait_is_woken_at_once_and_never_blocks_the_waker(client, tags, con
     assert 0.2 < unwoken_end - unwoken_start < 5, output   # no wake: the slice ends on time
 
 
+LISTENING_SCRIPT = r"""
+lab-listening tcp 8123; echo "before $?"
+python3 -c '
+import socket, time
+listening = socket.socket(); listening.bind(("127.0.0.1", 8123)); listening.listen()
+bound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); bound.bind(("127.0.0.1", 8124))
+idle = socket.socket(); idle.bind(("127.0.0.1", 8125))   # bound, never listening
+six = socket.socket(socket.AF_INET6); six.bind(("::1", 8126)); six.listen()
+open("/tmp/up", "w").close(); time.sleep(60)' &
+n=0; while [ ! -e /tmp/up ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+lab-listening tcp 8123; echo "tcp $?"
+lab-listening udp 8124; echo "udp $?"
+lab-listening udp 8123; echo "other-protocol $?"
+lab-listening tcp 8125; echo "bound-only $?"
+lab-listening tcp 8126; echo "ipv6 $?"
+lab-listening tcp 80; echo "nothing $?"
+lab-listening sctp 80; echo "usage $?"
+"""
+
+
+def test_lab_listening_reads_the_kernels_socket_tables(client, tags, containers):
+    """The probes' cheap first step: true only for a listening tcp socket (either family) or
+    a bound udp one, on the very port; compared with sockets this test opened itself."""
+    container = client.containers.run(ensure_lab_base(client), ["sh", "-c", LISTENING_SCRIPT], entrypoint=[],
+                                      network_mode="none", sysctls={"net.ipv6.conf.all.disable_ipv6": "0"},
+                                      detach=True, labels=TEST_LABEL)
+    containers.append(container)
+    assert container.wait(timeout=60)["StatusCode"] == 0
+    output = container.logs().decode(errors="replace")
+    said = dict(line.split() for line in output.splitlines() if len(line.split()) == 2)
+    assert said == {"before": "1", "tcp": "0", "udp": "0", "other-protocol": "1", "bound-only": "1",
+                    "ipv6": "0", "nothing": "1", "usage": "2"}, output
+
+
 # --- helpers -------------------------------------------------------------------
 
 

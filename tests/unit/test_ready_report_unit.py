@@ -34,7 +34,10 @@ def test_lab_images_report_and_the_probe_is_one_shell_line(root):
     line = ready_files(client)[READY_PROBE_FILE]
     assert line.startswith("test -e /run/lab/init-done") and line.endswith("\n")
     web = next(c for c in plan.containers if c.kind == "web")
-    assert ready_files(web)[READY_PROBE_FILE].startswith("curl -fsS -o /dev/null http://127.0.0.1:80/")
+    # a `sh -c SCRIPT` probe is its script; any other command, its words quoted for the shell
+    assert ready_files(web)[READY_PROBE_FILE].startswith("lab-listening tcp 80 && curl -fsS -o /dev/null")
+    words = dataclasses.replace(web, probe=Probe(("curl", "-o", "/dev/null", "http://127.0.0.1/a b")))
+    assert ready_files(words)[READY_PROBE_FILE] == "curl -o /dev/null 'http://127.0.0.1/a b'\n"
     own_image = dataclasses.replace(client, image="someone/else:1")
     assert not reports_ready(own_image) and ready_files(own_image) == {}
     no_probe = dataclasses.replace(client, probe=Probe(()))
