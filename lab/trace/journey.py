@@ -242,16 +242,20 @@ def _start_dns_capture(backend: Backend, lab: Lab, source: str, capture: str) ->
 def _start_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str, port: int) -> list[str]:
     """Start tcpdump on the client and every router and firewall, at once; the nodes where it runs
     (a stopped router records nothing: the hops before it tell where the packets stopped)."""
-    def start(node: str) -> tuple[str, int]:
+    def start(node: str) -> tuple[str, int, RuntimeFailure | None]:
         command = start_command(capture, port, client=node == nodes[0])
         try:
-            return node, _run(backend, lab.name, node, command)[0]
-        except RuntimeFailure:
-            if node == nodes[0]:
-                raise   # the client itself: nothing can run there
-            return node, -1
+            return node, _run(backend, lab.name, node, command)[0], None
+        except RuntimeFailure as failure:
+            return node, -1, failure
 
-    return [node for node, code in map_settled(start, dict.fromkeys(nodes), 8) if code == 0]
+    started = map_settled(start, dict.fromkeys(nodes), 8)
+    running = [node for node, code, _ in started if code == 0]
+    client_failure = next((failure for node, _, failure in started if node == nodes[0] and failure), None)
+    if client_failure is not None:   # the client itself: no trace, and nothing may keep capturing
+        _stop_wire(backend, lab, running, capture)
+        raise client_failure
+    return running
 
 
 def _stop_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str) -> dict[str, list[Packet]]:

@@ -32,6 +32,7 @@ from lab.backends.docker.backend import DockerBackend
 from lab.trace.resolver import dig, flush, flush_stub
 from lab.firewall.live import read_counters, read_counters_by_family
 from lab.state import state_dir
+from lab.trace import journey
 from lab.trace.journey import trace_url
 from lab.trace.model import OBSERVED
 from lab.trace.web import RequestOptions
@@ -660,3 +661,15 @@ def test_a_recording_that_fails_to_start_removes_the_helpers_it_made(engine, sho
         with DockerBackend(engine).record(shop.name, {"laptop": "tcp", "nowhere": "tcp"}):
             pass
     assert capture_helpers(engine, shop) == []
+
+
+def test_a_trace_whose_client_cannot_record_leaves_no_capture_running(engine, make_lab):
+    """The routers' tcpdumps start beside the client's; when the client's cannot (it stopped
+    after the trace began), theirs are stopped again, not left recording the lab for ever."""
+    lab = make_lab(topology_text("minimal", "it-wire"))
+    lab.up()
+    engine.containers.get(f"{lab.name}-client").stop(timeout=1)
+    with pytest.raises(RuntimeFailure):
+        journey._start_wire(DockerBackend(engine), lab.lab, ["client", "router"], "wiretest", 8000)
+    code, running = lab.exec("router", "sh", "-c", "pgrep -a tcpdump; ls /tmp | grep lab-trace-")
+    assert code != 0 and "tcpdump" not in running and "lab-trace-" not in running, running
