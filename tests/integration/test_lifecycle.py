@@ -13,6 +13,7 @@ import pytest
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker import apply
 from lab.backends.docker.engine import NodeFailed
+from lab.errors import RuntimeFailure
 
 from tests.engine_requests import counted
 
@@ -215,3 +216,35 @@ def test_status_is_readable_at_any_width(make_lab, width):
         for network, address in instance.addresses.items():
             assert f"{network} {address}" in text
     assert text.count("ready") >= 3 and "running" in text
+
+
+def test_a_network_the_engine_refuses_mid_run_is_named_and_everything_made_is_undone(make_lab, engine,
+                                                                                   monkeypatch):
+    """Networks are made beside the nodes: when one fails, a node on another may be starting
+    already (here the app server, whose one network is made). The error names the network and
+    says what to do; nothing of the lab is left."""
+    import docker.errors
+    import docker.models.networks
+    lab = make_lab(topology_text("minimal", "it-netfail"))
+    collection = docker.models.networks.NetworkCollection
+    real = collection.create
+    web = f"{lab.name}-web"
+    seen: list[str] = []   # the app server's container, once made (before the engine refuses)
+
+    def refusing(self, name, **options):   # the engine's answer to a subnet another network holds
+        if name == f"{lab.name}-lan":
+            deadline = time.monotonic() + 20   # the app server, on the other network, is made first
+            while not seen and time.monotonic() < deadline:
+                seen.extend(c.name for c in leftovers(engine, lab.name)["containers"] if c.name == web)
+                time.sleep(0.05)
+            raise docker.errors.APIError("400 Client Error", explanation="Pool overlaps with other one on "
+                                         "this address space")
+        return real(self, name, **options)
+
+    monkeypatch.setattr(collection, "create", refusing)
+    with pytest.raises(RuntimeFailure) as raised:
+        lab.up()
+    said = str(raised.value)
+    assert "network 'lan'" in said and "overlapping subnet" in said, said
+    assert seen   # the failure came mid-run
+    assert leftovers(engine, lab.name) == {"containers": [], "networks": []}
