@@ -23,7 +23,7 @@ import docker
 
 from lab.backends.protocol import DownReport
 from lab.errors import RuntimeFailure
-from lab.interrupts import deferred_signals, shielded
+from lab.interrupts import SLICE_SECONDS, deferred_signals, shielded
 from lab.plan import ContainerPlan, NetworkPlan, Plan
 from lab.backends.docker.engine import ENGINE_ERRORS, NodeFailed, engine_call
 from lab.backends.docker.images import ensure_images
@@ -116,7 +116,7 @@ def _in_worker(pool: ThreadPoolExecutor, work, *args):
     interrupts.deferred_signals)."""
     job = pool.submit(work, *args)
     with deferred_signals() as signals:
-        while not concurrent.futures.wait([job], timeout=0.2).done:
+        while not concurrent.futures.wait([job], timeout=SLICE_SECONDS).done:
             signals.check()
         signals.check()
     return job.result()
@@ -209,6 +209,15 @@ def _busiest_first(decisions: dict[str, _Decision]) -> list[str]:
     return sorted(decisions, key=lambda name: -len(everyone_waiting(name, set())))
 
 
+def _startable(waiting: dict[str, _Decision], decisions: dict[str, _Decision], ready: set[str],
+               networks: set[str]) -> list[str]:
+    """The waiting nodes (in their order: busiest first) whose networks all exist and whose
+    dependencies changed by this run are ready (a node this run leaves alone is ready already)."""
+    return [name for name, d in waiting.items()
+            if all(dependency in ready for dependency in d.plan.depends_on if dependency in decisions)
+            and all(network in networks for network in d.plan.addresses)]
+
+
 def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str, _Decision],
                plan: Plan, current: dict) -> None:
     """Make the missing networks and change every node, each node as soon as its networks
@@ -228,17 +237,15 @@ def _run_graph(pool: ThreadPoolExecutor, change: NodeChange, decisions: dict[str
     try:
         with deferred_signals() as signals:   # raised between waits, never inside one (it holds locks)
             while waiting or running or made:
-                for name, d in list(waiting.items()):
-                    if all(dependency in ready for dependency in d.plan.depends_on if dependency in decisions) \
-                            and all(network in networks for network in d.plan.addresses):
-                        job = pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image, d.config_hash)
-                        running[job] = name
-                        del waiting[name]
+                for name in _startable(waiting, decisions, ready, networks):
+                    d = waiting.pop(name)
+                    running[pool.submit(_bring_up_node, change, d.plan, d.action, d.found, d.image,
+                                        d.config_hash)] = name
                 if not running and not made:
                     raise RuntimeFailure(f"the nodes {', '.join(sorted(waiting))} wait on each other: "
                                          "a dependency cycle, which is a bug in the planner")
                 # Short waits, so a signal reaches the main thread at once.
-                done, _ = concurrent.futures.wait([*running, *made], timeout=0.2,
+                done, _ = concurrent.futures.wait([*running, *made], timeout=SLICE_SECONDS,
                                                   return_when=concurrent.futures.FIRST_COMPLETED)
                 signals.check()
                 for job in done:
