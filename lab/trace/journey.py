@@ -253,8 +253,10 @@ def _start_wire(backend: Backend, lab: Lab, nodes: list[str], capture: str, port
     running = [node for node, code, _ in started if code == 0]
     client_failure = next((failure for node, _, failure in started if node == nodes[0] and failure), None)
     if client_failure is not None:   # the client itself: no trace, and nothing may keep capturing
-        _stop_wire(backend, lab, running, capture)
-        raise client_failure
+        try:
+            _stop_wire(backend, lab, running, capture)
+        finally:
+            raise client_failure   # the client's reason, even if a router went away meanwhile
     return running
 
 

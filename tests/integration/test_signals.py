@@ -22,6 +22,7 @@ from lab.checks import run_checks
 from lab.plan.model import LABEL_LAB
 from lab.backends.docker import apply
 from lab.backends.docker.backend import DockerBackend
+from lab.backends.docker.inspect import start_node, stop_node
 from lab.backends.docker.ledger import drop_ledger
 from lab.backends.docker.objects import create_container
 from lab.topology import load_text
@@ -186,6 +187,29 @@ def test_a_node_half_made_by_a_killed_run_is_made_again_not_started(engine, imag
         code, answer = lab.exec("app", "curl", "-sS", "-m", "5", "http://127.0.0.1:8000/readyz")
         assert code == 0 and '"ready"' in answer, answer   # it reached its database, with the password
         assert "no schema yet" not in made.logs().decode(errors="replace")   # made at its start
+    finally:
+        lab.down(volumes=True)
+
+
+def test_an_app_started_without_its_database_says_so_and_makes_its_schema_when_it_returns(engine, images):
+    """The app serves (503s) when its database is away at its start, says why in its log, and
+    makes its schema at the first request after the database returns."""
+    text = ("name: it-noschema\nnetworks:\n  data: {subnet: 198.19.123.0/24}\n"
+            "nodes:\n  db:\n    kind: database\n    networks: [data]\n"
+            "  app:\n    kind: app\n    networks: [data]\n    database: db\n")
+    lab = LabUnderTest(engine, shift_subnets(text))
+    try:
+        lab.up()
+        stop_node(engine, lab.name, "app")
+        stop_node(engine, lab.name, "db")
+        began = time.time()
+        start_node(engine, lab.name, "app")
+        app = engine.containers.get(f"{lab.name}-app")
+        said = app.logs(since=int(began) - 1).decode(errors="replace")
+        assert "lab-app: no schema yet, the database did not answer: OperationalError" in said, said
+        start_node(engine, lab.name, "db")
+        code, answer = lab.exec("app", "curl", "-sS", "-m", "10", "http://127.0.0.1:8000/api/products")
+        assert code == 0 and "Lab coat" in answer, answer   # the catalogue, made at this request
     finally:
         lab.down(volumes=True)
 
