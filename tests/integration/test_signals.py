@@ -164,10 +164,7 @@ def test_a_node_half_made_by_a_killed_run_is_made_again_not_started(engine, imag
     """A run killed between the engine's create and the copy of the node's files (its secrets
     among them) leaves a container with the right config label but no password: starting it
     gave an app that could never reach its database, yet passed its probe."""
-    text = ("name: it-half\nnetworks:\n  data: {subnet: 198.19.121.0/24}\n"
-            "nodes:\n  db:\n    kind: database\n    networks: [data]\n"
-            "  app:\n    kind: app\n    networks: [data]\n    database: db\n")
-    lab = LabUnderTest(engine, shift_subnets(text))
+    lab = _app_and_database(engine, "it-half", "198.19.121.0/24")
     try:
         lab.up()
         engine.containers.get(f"{lab.name}-app").remove(force=True)
@@ -194,10 +191,7 @@ def test_a_node_half_made_by_a_killed_run_is_made_again_not_started(engine, imag
 def test_an_app_started_without_its_database_says_so_and_makes_its_schema_when_it_returns(engine, images):
     """The app serves (503s) when its database is away at its start, says why in its log, and
     makes its schema at the first request after the database returns."""
-    text = ("name: it-noschema\nnetworks:\n  data: {subnet: 198.19.123.0/24}\n"
-            "nodes:\n  db:\n    kind: database\n    networks: [data]\n"
-            "  app:\n    kind: app\n    networks: [data]\n    database: db\n")
-    lab = LabUnderTest(engine, shift_subnets(text))
+    lab = _app_and_database(engine, "it-noschema", "198.19.123.0/24")
     try:
         lab.up()
         stop_node(engine, lab.name, "app")
@@ -214,6 +208,14 @@ def test_an_app_started_without_its_database_says_so_and_makes_its_schema_when_i
         assert code == 0 and "Lab coat" in answer, answer   # the catalogue, made at this request
     finally:
         lab.down(volumes=True)
+
+
+def _app_and_database(engine, name: str, subnet: str) -> LabUnderTest:
+    """A lab of one app and its database on one network (not up yet)."""
+    text = (f"name: {name}\nnetworks:\n  data: {{subnet: {subnet}}}\n"
+            "nodes:\n  db:\n    kind: database\n    networks: [data]\n"
+            "  app:\n    kind: app\n    networks: [data]\n    database: db\n")
+    return LabUnderTest(engine, shift_subnets(text))
 
 
 def _killed(*_, **__):
